@@ -1,0 +1,546 @@
+/**
+ * The `Broker` base class, the `Consumer` interface every broker implements, and
+ * `MessageProxy`, the message as a worker holds it.
+ *
+ * A message's path: `actor.send()` -> `Broker.enqueue()` (middleware, delay handling) ->
+ * the broker's `_enqueue()` (stub: memory, file: the log, redis: a Lua script) -> a worker's
+ * `Consumer.receive()` -> `Worker` runs the actor -> `Consumer.ack()` or `nack()`.
+ *
+ * @example
+ * ```ts
+ * import { StubBroker } from "./stub.ts";
+ * const broker = new StubBroker();
+ * broker.declareQueue("default");
+ * console.log(broker.getDeclaredQueues()); // Set { "default" }
+ * ```
+ * @module
+ */
+import { ActorNotFound, QueueNotFound } from "../errors.ts";
+import { Message } from "../message.ts";
+import type { JsonObject } from "../message.ts";
+import type { Awaitable, HookName, Middleware } from "../middleware/middleware.ts";
+import { HOOKS } from "../middleware/middleware.ts";
+import type { AnyActor } from "../actor.ts";
+import { getLogger } from "../_log.ts";
+import { registerActorOptions } from "../_options.ts";
+import { defaultMiddleware } from "../middleware/_default.ts";
+
+/**
+ * The canonical queue name: `q` for `q`, `q.DQ` and `q.XQ`.
+ *
+ * @example
+ * ```ts
+ * import { qName } from "./broker.ts";
+ * console.log(qName("emails.DQ")); // emails
+ * ```
+ */
+export function qName(queueName: string): string {
+  return queueName.endsWith(".DQ") || queueName.endsWith(".XQ")
+    ? queueName.slice(0, -3)
+    : queueName;
+}
+
+/**
+ * The delay queue's name: `q.DQ`.
+ *
+ * @example
+ * ```ts
+ * import { dqName } from "./broker.ts";
+ * console.log(dqName("emails")); // emails.DQ
+ * ```
+ */
+export function dqName(queueName: string): string {
+  return `${qName(queueName)}.DQ`;
+}
+
+/**
+ * The dead-letter queue's name: `q.XQ`.
+ *
+ * @example
+ * ```ts
+ * import { xqName } from "./broker.ts";
+ * console.log(xqName("emails")); // emails.XQ
+ * ```
+ */
+export function xqName(queueName: string): string {
+  return `${qName(queueName)}.XQ`;
+}
+
+/**
+ * A message as a worker holds it while processing: the message plus its processing state
+ * (`failed`, the error), an `AbortSignal` that aborts on time limit and shutdown, and a
+ * broker-specific `receipt` used to ack it.
+ *
+ * @example
+ * ```ts
+ * import { MessageProxy } from "./broker.ts";
+ * const m = new MessageProxy({ queueName: "default", actorName: "add", args: [1, 2] });
+ * m.fail();
+ * console.log(m.failed); // true
+ * ```
+ */
+export class MessageProxy extends Message {
+  /** True once a middleware decided the message failed for good: it will be nacked. */
+  failed = false;
+  /** The error the actor threw on this delivery, if any. */
+  error: unknown = undefined;
+  /** Broker-specific data identifying this delivery (for ack / nack / requeue). */
+  receipt: unknown = undefined;
+  /** Set by the worker when processing of this delivery has finished. */
+  done = false;
+  #controller: AbortController | undefined;
+  #abortHandler: ((reason: unknown) => void) | undefined;
+
+  /** Marks the message failed: it will be nacked (dead-lettered) instead of acked. */
+  fail(): void {
+    this.failed = true;
+  }
+
+  /** The signal that aborts when this delivery's time limit passes or the worker stops. */
+  get signal(): AbortSignal {
+    return (this.#controller ??= new AbortController()).signal;
+  }
+
+  /** Aborts this delivery: its signal fires and the worker stops waiting for the actor. */
+  abort(reason: unknown): void {
+    if (this.done) return;
+    (this.#controller ??= new AbortController()).abort(reason);
+    this.#abortHandler?.(reason);
+  }
+
+  /** True when `abort()` was called. */
+  get aborted(): boolean {
+    return this.#controller?.signal.aborted ?? false;
+  }
+
+  /** @internal The worker's hook: called with the reason when the delivery is aborted. */
+  onAbort(handler: ((reason: unknown) => void) | undefined): void {
+    this.#abortHandler = handler;
+  }
+}
+
+/**
+ * Options of `Consumer.receive()`.
+ *
+ * @example
+ * ```ts
+ * import type { ReceiveOptions } from "./broker.ts";
+ * const o: ReceiveOptions = { timeout: 1000 };
+ * ```
+ */
+export interface ReceiveOptions {
+  /** Longest wait for a first message, in ms; `receive` resolves with `[]` after it. */
+  timeout: number;
+  /** Aborting it makes a pending `receive` resolve with `[]` at once. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Takes messages off one queue for a worker. Every broker implements it.
+ * A message is "in flight" from `receive` until `ack`, `nack` or `requeue`.
+ *
+ * @example
+ * ```ts
+ * import { StubBroker } from "./stub.ts";
+ * const broker = new StubBroker();
+ * broker.declareQueue("default");
+ * const consumer = broker.consume("default");
+ * const batch = await consumer.receive(10, { timeout: 10 });
+ * console.log(batch.length); // 0
+ * await consumer.close();
+ * ```
+ */
+export interface Consumer {
+  /**
+   * Waits up to `timeout` ms for messages and returns between 1 and `max` of them, or `[]`
+   * when none came. On a delay queue (`q.DQ`) it returns only messages whose eta has passed,
+   * or that will be due soon.
+   */
+  receive(max: number, options: ReceiveOptions): Promise<MessageProxy[]>;
+  /** The message was processed: remove it for good. */
+  ack(message: MessageProxy): Awaitable<void>;
+  /** The message failed for good: move it to the dead-letter queue. */
+  nack(message: MessageProxy): Awaitable<void>;
+  /** Hand messages back, unprocessed, to be delivered again (to any consumer). */
+  requeue(messages: MessageProxy[]): Awaitable<void>;
+  /** Stops consuming; waits for pending acks to reach the broker. */
+  close(): Awaitable<void>;
+}
+
+/**
+ * Options of `broker.consume()`.
+ *
+ * @example
+ * ```ts
+ * import type { ConsumeOptions } from "./broker.ts";
+ * const o: ConsumeOptions = { prefetch: 16 };
+ * ```
+ */
+export interface ConsumeOptions {
+  /** How many messages the consumer may hold unacked at once (a hint for the broker). */
+  prefetch?: number;
+}
+
+/**
+ * Options of `broker.join()`.
+ *
+ * @example
+ * ```ts
+ * import type { JoinOptions } from "./broker.ts";
+ * const o: JoinOptions = { timeout: 5_000, failFast: true };
+ * ```
+ */
+export interface JoinOptions {
+  /** Give up after this many ms with `QueueJoinTimeout`. Default: wait forever. */
+  timeout?: number;
+  /** Re-throw the error of a dead-lettered message. Default: true on the stub broker. */
+  failFast?: boolean;
+}
+
+/**
+ * Options of `broker.enqueue()`.
+ *
+ * @example
+ * ```ts
+ * import type { EnqueueOptions } from "./broker.ts";
+ * const o: EnqueueOptions = { delay: 10_000 };
+ * ```
+ */
+export interface EnqueueOptions {
+  /** Deliver no sooner than this many ms from now (the message waits in `q.DQ`). */
+  delay?: number;
+}
+
+/**
+ * One queue's counters, as `dramatis queues` shows them.
+ *
+ * @example
+ * ```ts
+ * import type { QueueStats } from "./broker.ts";
+ * const s: QueueStats = { queueName: "default", ready: 3, delayed: 0, inFlight: 1, dead: 0 };
+ * ```
+ */
+export interface QueueStats {
+  /** The canonical queue name. */
+  queueName: string;
+  /** Messages waiting to be delivered. */
+  ready: number;
+  /** Messages waiting for their eta (in `q.DQ`). */
+  delayed: number;
+  /** Messages delivered and not yet acked. */
+  inFlight: number;
+  /** Messages in the dead-letter queue (`q.XQ`). */
+  dead: number;
+}
+
+/**
+ * Options every broker accepts.
+ *
+ * @example
+ * ```ts
+ * import type { BrokerOptions } from "./broker.ts";
+ * import { Retries } from "../middleware/retries.ts";
+ * const o: BrokerOptions = { middleware: [new Retries()] };
+ * ```
+ */
+export interface BrokerOptions {
+  /** The middleware stack. Default: `defaultMiddleware()`. */
+  middleware?: Middleware[];
+}
+
+type MiddlewareClass = abstract new (...args: never[]) => Middleware;
+type HookFn = (this: Middleware, ...args: unknown[]) => Awaitable<void>;
+
+const logger = getLogger("dramatis.broker.Broker");
+
+/**
+ * The base class of every broker. It owns the middleware stack, the declared actors and
+ * queues, and the delay logic of `enqueue`; subclasses store and deliver messages.
+ *
+ * @example
+ * ```ts
+ * import { StubBroker } from "./stub.ts";
+ * import { actor } from "../actor.ts";
+ * const broker = new StubBroker();
+ * const add = actor((a: number, b: number) => a + b, { actorName: "add", broker });
+ * const msg = await add.send(1, 2);
+ * console.log(msg.queueName); // default
+ * ```
+ */
+export abstract class Broker {
+  /** The middleware stack, in order. Use `addMiddleware` to change it. */
+  readonly middleware: Middleware[] = [];
+  /** Actors declared on this broker, by name. */
+  protected readonly actors: Map<string, AnyActor> = new Map();
+  /** Declared queue names (canonical). */
+  protected readonly queues: Set<string> = new Set();
+  /** Declared delay queue names (`q.DQ`). */
+  protected readonly delayQueues: Set<string> = new Set();
+  #hooks = new Map<HookName, Middleware[]>();
+  #closed = false;
+
+  /** Creates the broker with `options.middleware` or the default stack. */
+  constructor(options: BrokerOptions = {}) {
+    const stack = options.middleware ?? defaultMiddleware();
+    for (const m of stack) this.addMiddleware(m);
+  }
+
+  /**
+   * Adds a middleware at the end of the stack, or just before / after the first middleware of
+   * the class given.
+   */
+  addMiddleware(
+    middleware: Middleware,
+    options: { before?: MiddlewareClass; after?: MiddlewareClass } = {},
+  ): void {
+    if (options.before && options.after) {
+      throw new TypeError("addMiddleware: pass either `before` or `after`, not both.");
+    }
+    const ref = options.before ?? options.after;
+    let at = this.middleware.length;
+    if (ref) {
+      const i = this.middleware.findIndex((m) => m instanceof ref);
+      if (i < 0) {
+        throw new TypeError(
+          `addMiddleware: no middleware of class ${ref.name} in the stack to insert next to.`,
+        );
+      }
+      at = options.before ? i : i + 1;
+    }
+    this.middleware.splice(at, 0, middleware);
+    registerActorOptions(middleware.actorOptions);
+    this.#hooks.clear();
+    // Like Dramatiq: a middleware added late still hears about what was declared before it.
+    for (const actor of this.actors.values()) {
+      runSync(middleware.afterDeclareActor?.(this, actor), "afterDeclareActor");
+    }
+    for (const q of this.queues) {
+      runSync(middleware.afterDeclareQueue?.(this, q), "afterDeclareQueue");
+      runSync(middleware.afterDeclareDelayQueue?.(this, dqName(q)), "afterDeclareDelayQueue");
+    }
+  }
+
+  #hookList(hook: HookName): Middleware[] {
+    let list = this.#hooks.get(hook);
+    if (!list) {
+      list = this.middleware.filter((m) => typeof (m as unknown as Record<string, unknown>)[hook] === "function");
+      if (hook.startsWith("after")) list.reverse();
+      this.#hooks.set(hook, list);
+    }
+    return list;
+  }
+
+  /**
+   * Runs the `before<Name>` hook of every middleware, in order. Errors propagate. Returns a
+   * promise only when some hook returned one (so the common case costs no microtask).
+   */
+  emitBefore(name: string, ...args: unknown[]): void | Promise<void> {
+    const hook = `before${name[0].toUpperCase()}${name.slice(1)}` as HookName;
+    const list = this.#hookList(hook);
+    for (let i = 0; i < list.length; i++) {
+      const r = ((list[i] as unknown as Record<string, HookFn>)[hook]).call(list[i], this, ...args);
+      if (r) return this.#continueBefore(list, i + 1, hook, r, args);
+    }
+  }
+
+  async #continueBefore(
+    list: Middleware[],
+    from: number,
+    hook: HookName,
+    pending: Promise<void>,
+    args: unknown[],
+  ): Promise<void> {
+    await pending;
+    for (let i = from; i < list.length; i++) {
+      await ((list[i] as unknown as Record<string, HookFn>)[hook]).call(list[i], this, ...args);
+    }
+  }
+
+  /**
+   * Runs the `after<Name>` hook of every middleware, in reverse order. Errors are logged and
+   * swallowed. Returns a promise only when some hook returned one.
+   */
+  emitAfter(name: string, ...args: unknown[]): void | Promise<void> {
+    const hook = `after${name[0].toUpperCase()}${name.slice(1)}` as HookName;
+    const list = this.#hookList(hook);
+    for (let i = 0; i < list.length; i++) {
+      let r: Awaitable<void>;
+      try {
+        r = ((list[i] as unknown as Record<string, HookFn>)[hook]).call(list[i], this, ...args);
+      } catch (e) {
+        logAfterError(list[i], hook, e);
+        continue;
+      }
+      if (r) return this.#continueAfter(list, i, hook, r, args);
+    }
+  }
+
+  async #continueAfter(
+    list: Middleware[],
+    at: number,
+    hook: HookName,
+    pending: Promise<void>,
+    args: unknown[],
+  ): Promise<void> {
+    try {
+      await pending;
+    } catch (e) {
+      logAfterError(list[at], hook, e);
+    }
+    for (let i = at + 1; i < list.length; i++) {
+      try {
+        await ((list[i] as unknown as Record<string, HookFn>)[hook]).call(list[i], this, ...args);
+      } catch (e) {
+        logAfterError(list[i], hook, e);
+      }
+    }
+  }
+
+  /** Declares an actor (and its queue) on this broker. A later actor of the same name wins. */
+  declareActor(actor: AnyActor): void {
+    runSync(this.emitBefore("declareActor", actor), "beforeDeclareActor");
+    this.declareQueue(actor.queueName);
+    this.actors.set(actor.actorName, actor);
+    runSync(this.emitAfter("declareActor", actor), "afterDeclareActor");
+  }
+
+  /** Declares a queue and its delay queue. Declaring twice does nothing. */
+  declareQueue(queueName: string): void {
+    const q = qName(queueName);
+    if (this.queues.has(q)) return;
+    validateQueueName(q);
+    runSync(this.emitBefore("declareQueue", q), "beforeDeclareQueue");
+    this.queues.add(q);
+    this.delayQueues.add(dqName(q));
+    this._declareQueue(q);
+    runSync(this.emitAfter("declareQueue", q), "afterDeclareQueue");
+    runSync(this.emitAfter("declareDelayQueue", dqName(q)), "afterDeclareDelayQueue");
+  }
+
+  /** Returns the actor named `actorName`; throws `ActorNotFound`. */
+  getActor(actorName: string): AnyActor {
+    const a = this.actors.get(actorName);
+    if (!a) throw new ActorNotFound(actorName);
+    return a;
+  }
+
+  /** True when an actor named `actorName` is declared on this broker. */
+  hasActor(actorName: string): boolean {
+    return this.actors.has(actorName);
+  }
+
+  /** Names of the declared queues (canonical, without `.DQ`). */
+  getDeclaredQueues(): Set<string> {
+    return new Set(this.queues);
+  }
+
+  /** Names of the declared delay queues (`q.DQ`). */
+  getDeclaredDelayQueues(): Set<string> {
+    return new Set(this.delayQueues);
+  }
+
+  /** Names of the declared actors. */
+  getDeclaredActors(): Set<string> {
+    return new Set(this.actors.keys());
+  }
+
+  /**
+   * Enqueues a message. With `delay`, the message goes to `q.DQ` with `options.eta` set and is
+   * delivered once due. Resolves once the broker has accepted (and, for durable brokers,
+   * stored) it, with the message as enqueued.
+   */
+  async enqueue(message: Message, options: EnqueueOptions = {}): Promise<Message> {
+    if (this.#closed) throw new TypeError("This broker is closed: create a new one to enqueue.");
+    const q = qName(message.queueName);
+    if (!this.queues.has(q)) throw new QueueNotFound(q);
+    const delay = options.delay;
+    if (delay !== undefined) {
+      if (typeof delay !== "number" || !Number.isFinite(delay) || delay < 0) {
+        throw new TypeError(`enqueue: delay must be a non-negative number of ms, got ${delay}.`);
+      }
+      const opts: JsonObject = { ...message.options, eta: Date.now() + Math.round(delay) };
+      message = message.copy({ queueName: dqName(q), options: opts });
+    } else if (message.queueName !== q) {
+      message = message.copy({ queueName: q });
+    }
+    const before = this.emitBefore("enqueue", message, delay);
+    if (before) await before;
+    await this._enqueue(message);
+    const after = this.emitAfter("enqueue", message, delay);
+    if (after) await after;
+    return message;
+  }
+
+  /** Called once per new queue; create storage here. `queueName` is canonical. */
+  protected _declareQueue(_queueName: string): void {}
+
+  /** Stores `message` on `message.queueName` (`q` or `q.DQ`). */
+  protected abstract _enqueue(message: Message): Promise<void>;
+
+  /** Returns a consumer of `queueName` (`q` or `q.DQ`). */
+  abstract consume(queueName: string, options?: ConsumeOptions): Consumer;
+
+  /** Waits until `queueName` and its delay queue hold no message (ready, delayed or in flight). */
+  abstract join(queueName: string, options?: JoinOptions): Promise<void>;
+
+  /** Drops every message of `queueName` and its delay queue. */
+  abstract flush(queueName: string): Promise<void>;
+
+  /** Drops every message of every declared queue (dead letters too). */
+  async flushAll(): Promise<void> {
+    for (const q of this.queues) await this.flush(q);
+  }
+
+  /** The counters of one queue. */
+  abstract stats(queueName: string): Promise<QueueStats>;
+
+  /** The dead-lettered messages of `queueName`, oldest first. */
+  abstract deadLetters(queueName: string, options?: { limit?: number }): Promise<Message[]>;
+
+  /**
+   * Moves dead letters back onto their queue (all of them, or those whose ids are given).
+   * Resolves with how many were moved.
+   */
+  abstract requeueDeadLetters(queueName: string, messageIds?: string[]): Promise<number>;
+
+  /** Deletes the dead letters of `queueName`. Resolves with how many were deleted. */
+  abstract purgeDeadLetters(queueName: string): Promise<number>;
+
+  /** True after `close()`. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Releases the broker's resources (files, connections, timers). */
+  close(): Promise<void> {
+    this.#closed = true;
+    return Promise.resolve();
+  }
+
+  /** Same as `close()`, for `await using broker = ...`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+function runSync(r: void | Promise<void>, hook: string): void {
+  if (r) {
+    r.catch((e) => logger.error(`Unhandled error in async ${hook} hook: ${e}`));
+  }
+}
+
+function logAfterError(m: Middleware, hook: string, e: unknown): void {
+  getLogger(`dramatis.middleware.${m.constructor.name}`).error(
+    `Unhandled error in ${hook}: ${e instanceof Error ? e.stack : String(e)}`,
+  );
+}
+
+const QUEUE_NAME = /^[A-Za-z0-9_.\-:]+$/;
+/** Throws a `TypeError` unless `name` is a usable queue name. */
+export function validateQueueName(name: string): void {
+  if (typeof name !== "string" || !QUEUE_NAME.test(name) || name.length > 200) {
+    throw new TypeError(
+      `Invalid queue name ${JSON.stringify(name)}: use 1 to 200 letters, digits, '_', '-', '.', ':'.`,
+    );
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * `GroupCallbacks`: runs a group's completion callbacks when all its members succeeded.
+ *
+ * @example
+ * ```ts
+ * import { GroupCallbacks } from "./group_callbacks.ts";
+ * import { MemoryRateLimiterBackend } from "../rate_limits/backend.ts";
+ * const m = new GroupCallbacks({ backend: new MemoryRateLimiterBackend() });
+ * ```
+ * @module
+ */
+import { Middleware, type ProcessOutcome } from "./middleware.ts";
+import type { Broker, MessageProxy } from "../broker/broker.ts";
+import type { RateLimiterBackend } from "../rate_limits/backend.ts";
+import { Barrier } from "../rate_limits/limiters.ts";
+import { Message } from "../message.ts";
+
+/**
+ * Needed by `group(...).addCompletionCallback()`. Each member of the group counts down a
+ * `Barrier` in the rate-limiter backend when it succeeds; the last one enqueues the callbacks.
+ * Use a backend shared by all workers (file or Redis) when workers run in several processes.
+ *
+ * @example
+ * ```ts
+ * import { StubBroker } from "../broker/stub.ts";
+ * import { GroupCallbacks } from "./group_callbacks.ts";
+ * import { MemoryRateLimiterBackend } from "../rate_limits/backend.ts";
+ * const broker = new StubBroker();
+ * broker.addMiddleware(new GroupCallbacks({ backend: new MemoryRateLimiterBackend() }));
+ * ```
+ */
+export class GroupCallbacks extends Middleware {
+  /** The backend holding the groups' barriers. */
+  readonly backend: RateLimiterBackend;
+  /** How long a group's barrier lives, in ms. Default 24 hours. */
+  readonly barrierTtl: number;
+
+  /** Creates the middleware. */
+  constructor(options: { backend: RateLimiterBackend; barrierTtl?: number }) {
+    super();
+    if (!options?.backend) {
+      throw new TypeError(
+        "GroupCallbacks needs a rate-limiter backend: new GroupCallbacks({ backend }).",
+      );
+    }
+    this.backend = options.backend;
+    this.barrierTtl = options.barrierTtl ?? 86_400_000;
+  }
+
+  override async afterProcessMessage(
+    broker: Broker,
+    message: MessageProxy,
+    { error }: ProcessOutcome,
+  ): Promise<void> {
+    if (error !== undefined) return;
+    const id = message.options.group_completion_uuid;
+    const callbacks = message.options.group_completion_callbacks;
+    if (typeof id !== "string" || !Array.isArray(callbacks)) return;
+    const barrier = new Barrier(this.backend, id, { ttl: this.barrierTtl });
+    if (await barrier.wait({ block: false })) {
+      for (const cb of callbacks) await broker.enqueue(Message.fromDict(cb));
+    }
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * `Results`: stores actors' return values so that `message.getResult()` can read them.
+ *
+ * @example
+ * ```ts
+ * import { Results } from "./results.ts";
+ * import { MemoryResultBackend } from "../results/backend.ts";
+ * const m = new Results({ backend: new MemoryResultBackend() });
+ * ```
+ * @module
+ */
+import { Middleware, type ProcessOutcome } from "./middleware.ts";
+import type { Broker, MessageProxy } from "../broker/broker.ts";
+import type { ResultBackend } from "../results/backend.ts";
+import { getOption } from "../_options.ts";
+import { resultToJson } from "./_util.ts";
+import { _setResultLookup, brokerOf } from "../_message_broker.ts";
+import { getBroker } from "../broker/global.ts";
+
+/**
+ * Stores the return value of actors with `storeResults: true` in a result backend, for
+ * `resultTtl` ms (default 10 minutes). A message that fails for good stores its error, which
+ * `getResult()` throws as `ResultFailure`. Errors of attempts that will be retried are not
+ * stored, so a blocking reader waits for the retries.
+ *
+ * @example
+ * ```ts
+ * import { actor } from "../actor.ts";
+ * import { StubBroker } from "../broker/stub.ts";
+ * import { Results } from "./results.ts";
+ * import { MemoryResultBackend } from "../results/backend.ts";
+ * const broker = new StubBroker();
+ * broker.addMiddleware(new Results({ backend: new MemoryResultBackend() }));
+ * const add = actor((a: number, b: number) => a + b, { actorName: "add", storeResults: true, broker });
+ * ```
+ */
+export class Results extends Middleware {
+  /** Where results go. */
+  readonly backend: ResultBackend;
+  /** Default for actors that do not set `storeResults`. */
+  readonly storeResults: boolean;
+  /** Default result TTL in ms. */
+  readonly resultTtl: number;
+
+  /** Creates the middleware. */
+  constructor(options: { backend: ResultBackend; storeResults?: boolean; resultTtl?: number }) {
+    super();
+    if (!options?.backend) {
+      throw new TypeError("Results needs a backend: new Results({ backend: new MemoryResultBackend() }).");
+    }
+    this.backend = options.backend;
+    this.storeResults = options.storeResults ?? false;
+    this.resultTtl = options.resultTtl ?? 600_000;
+  }
+
+  override get actorOptions(): readonly string[] {
+    return ["storeResults", "resultTtl"];
+  }
+
+  #options(broker: Broker, message: MessageProxy): { store: boolean; ttl: number } {
+    const actor = broker.hasActor(message.actorName) ? broker.getActor(message.actorName) : undefined;
+    return {
+      store: getOption(message, actor, "storeResults", this.storeResults),
+      ttl: getOption(message, actor, "resultTtl", this.resultTtl),
+    };
+  }
+
+  override async afterProcessMessage(
+    broker: Broker,
+    message: MessageProxy,
+    { result, error }: ProcessOutcome,
+  ): Promise<void> {
+    if (error !== undefined) return;
+    const { store, ttl } = this.#options(broker, message);
+    if (!store) return;
+    await this.backend.storeResult(message, resultToJson(message.actorName, result), ttl);
+  }
+
+  override async afterSkipMessage(broker: Broker, message: MessageProxy): Promise<void> {
+    if (message.failed) return; // stored by afterNack
+    const { store, ttl } = this.#options(broker, message);
+    if (store) await this.backend.storeResult(message, null, ttl);
+  }
+
+  override async afterNack(broker: Broker, message: MessageProxy): Promise<void> {
+    if (!broker.hasActor(message.actorName)) return;
+    const { store, ttl } = this.#options(broker, message);
+    if (!store) return;
+    const error = message.error ?? new Error("The message was skipped and dead-lettered.");
+    await this.backend.storeFailure(message, error, ttl);
+  }
+}
+
+_setResultLookup((message, options) => {
+  const broker = options.broker ?? brokerOf(message) ?? getBroker();
+  const results = broker.middleware.find((m): m is Results => m instanceof Results);
+  if (!results) {
+    return Promise.reject(
+      new TypeError(
+        "getResult(): the broker has no Results middleware. Add one: " +
+          "broker.addMiddleware(new Results({ backend })).",
+      ),
+    );
+  }
+  return results.backend.getResult(message, options);
+});

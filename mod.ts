@@ -1,0 +1,93 @@
+/**
+ * dramatis: background task processing for Deno and Bun, in the spirit of Python's Dramatiq.
+ * Declare a function as an actor, `send()` it, and workers run it later with retries, time
+ * limits, delays, priorities, dead letters, results, pipelines and groups.
+ *
+ * @example
+ * ```ts
+ * import { actor, setBroker, StubBroker, Worker } from "./mod.ts";
+ *
+ * const broker = setBroker(new StubBroker());
+ * const add = actor(function add(a: number, b: number) {
+ *   console.log(a + b);
+ * });
+ * await add.send(1, 2);
+ *
+ * const worker = new Worker(broker, { workerTimeout: 100 });
+ * await worker.start();
+ * await broker.join("default");
+ * await worker.stop();
+ * ```
+ * @module
+ */
+export { actor } from "./actor.ts";
+export type { Actor, ActorOptions, AnyActor, ErrorClass, SendOptions } from "./actor.ts";
+export { Message } from "./message.ts";
+export type {
+  GetResultOptions,
+  JsonObject,
+  JsonValue,
+  MessageFields,
+  WireMessage,
+} from "./message.ts";
+export {
+  ActorNotFound,
+  BrokerError,
+  ConnectionError,
+  DecodeError,
+  DramatisError,
+  QueueJoinTimeout,
+  QueueNotFound,
+  RateLimitExceeded,
+  ResultError,
+  ResultFailure,
+  ResultMissing,
+  ResultTimeout,
+  Retry,
+  Shutdown,
+  SkipMessage,
+  TimeLimitExceeded,
+} from "./errors.ts";
+export { Broker, dqName, MessageProxy, qName, xqName } from "./broker/broker.ts";
+export type {
+  BrokerOptions,
+  ConsumeOptions,
+  Consumer,
+  EnqueueOptions,
+  JoinOptions,
+  QueueStats,
+  ReceiveOptions,
+} from "./broker/broker.ts";
+export { StubBroker } from "./broker/stub.ts";
+export { getBroker, setBroker } from "./broker/global.ts";
+export { brokerFromUrl } from "./broker/url.ts";
+export { Worker } from "./worker/worker.ts";
+export type { StopOptions, WorkerOptions } from "./worker/worker.ts";
+export { currentMessage, currentSignal } from "./worker/context.ts";
+export { HOOKS, Middleware } from "./middleware/middleware.ts";
+export type { Awaitable, HookName, ProcessOutcome } from "./middleware/middleware.ts";
+export { AgeLimit } from "./middleware/age_limit.ts";
+export { TimeLimit } from "./middleware/time_limit.ts";
+export { ShutdownNotifications } from "./middleware/shutdown.ts";
+export { Callbacks } from "./middleware/callbacks.ts";
+export { Pipelines } from "./middleware/pipelines.ts";
+export { computeBackoff, Retries } from "./middleware/retries.ts";
+export type { RetriesOptions } from "./middleware/retries.ts";
+export { CurrentMessage } from "./middleware/current_message.ts";
+export { Results } from "./middleware/results.ts";
+export { GroupCallbacks } from "./middleware/group_callbacks.ts";
+export { defaultMiddleware } from "./middleware/_default.ts";
+export { MemoryResultBackend, ResultBackend, unwrap } from "./results/backend.ts";
+export type { ResultGetOptions, StoredFailure } from "./results/backend.ts";
+export { Group, group, Pipeline, pipeline } from "./composition.ts";
+export type { CompositionOptions } from "./composition.ts";
+export { MemoryRateLimiterBackend } from "./rate_limits/backend.ts";
+export type { RateLimiterBackend } from "./rate_limits/backend.ts";
+export {
+  Barrier,
+  BucketRateLimiter,
+  ConcurrentRateLimiter,
+  RateLimiter,
+  WindowRateLimiter,
+} from "./rate_limits/limiters.ts";
+export type { AcquireOptions, Lease } from "./rate_limits/limiters.ts";

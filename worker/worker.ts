@@ -1,0 +1,504 @@
+/**
+ * `Worker`: consumes queues and runs actors in this isolate, with `concurrency` messages in
+ * flight at once. The CLI runs one Worker inside each Web Worker it spawns.
+ *
+ * @example
+ * ```ts
+ * import { actor } from "../actor.ts";
+ * import { StubBroker } from "../broker/stub.ts";
+ * import { Worker } from "./worker.ts";
+ *
+ * const broker = new StubBroker();
+ * const hello = actor((name: string) => console.log(`hello ${name}`), {
+ *   actorName: "hello",
+ *   broker,
+ * });
+ * await hello.send("ada");
+ * const worker = new Worker(broker, { concurrency: 4 });
+ * await worker.start();
+ * await broker.join("default");
+ * await worker.stop();
+ * ```
+ * @module
+ */
+import type { Broker, Consumer, MessageProxy } from "../broker/broker.ts";
+import { dqName, qName } from "../broker/broker.ts";
+import type { AnyActor } from "../actor.ts";
+import { Retry, Shutdown, SkipMessage } from "../errors.ts";
+import { Heap } from "../_queue.ts";
+import { formatError, getLogger } from "../_log.ts";
+import { runWithMessage } from "./context.ts";
+
+const logger = getLogger("dramatis.worker.Worker");
+
+/**
+ * Options of `new Worker()`.
+ *
+ * @example
+ * ```ts
+ * import type { WorkerOptions } from "./worker.ts";
+ * const o: WorkerOptions = { queues: ["default", "emails"], concurrency: 16 };
+ * ```
+ */
+export interface WorkerOptions {
+  /** Queues to consume. Default: every queue declared on the broker when `start()` runs. */
+  queues?: string[];
+  /** Messages processed at once (async concurrency in this isolate). Default 8. */
+  concurrency?: number;
+  /** How long a consumer waits for messages before checking for shutdown, in ms. Default 1000. */
+  workerTimeout?: number;
+  /** Messages held ready beyond `concurrency`, so the next one starts at once. Default: concurrency. */
+  prefetch?: number;
+}
+
+/**
+ * Options of `worker.stop()`.
+ *
+ * @example
+ * ```ts
+ * import type { StopOptions } from "./worker.ts";
+ * const o: StopOptions = { timeout: 30_000 };
+ * ```
+ */
+export interface StopOptions {
+  /**
+   * How long to let in-flight messages finish, in ms (default 600_000). Messages still running
+   * then are aborted (their signal fires with `Shutdown`) and handed back to the broker.
+   */
+  timeout?: number;
+}
+
+interface Ready {
+  message: MessageProxy;
+  priority: number;
+  seq: number;
+}
+
+/**
+ * Runs actors for the messages of a broker's queues, in this isolate.
+ *
+ * - Messages from all its queues are run lowest `priority` first, then in arrival order.
+ * - Delayed messages (`q.DQ`) are moved to their queue when due.
+ * - `stop()` stops consuming, lets in-flight messages finish (up to a timeout) and hands every
+ *   message it holds but has not finished back to the broker.
+ *
+ * @example
+ * ```ts
+ * import { StubBroker } from "../broker/stub.ts";
+ * import { Worker } from "./worker.ts";
+ * const broker = new StubBroker();
+ * broker.declareQueue("default");
+ * const worker = new Worker(broker, { queues: ["default"], concurrency: 8, workerTimeout: 100 });
+ * await worker.start();
+ * await worker.stop();
+ * ```
+ */
+export class Worker {
+  /** The broker this worker consumes from. */
+  readonly broker: Broker;
+  /** Messages processed at once. */
+  readonly concurrency: number;
+  /** Consumer wait timeout in ms. */
+  readonly workerTimeout: number;
+  /** Messages held ready beyond `concurrency`. */
+  readonly prefetch: number;
+
+  #queueNames: string[] | undefined;
+  #consumers = new Map<string, Consumer>();
+  #loops: Promise<void>[] = [];
+  #ready = new Heap<Ready>((a, b) =>
+    a.priority < b.priority || (a.priority === b.priority && a.seq < b.seq)
+  );
+  #delayed = new Heap<MessageProxy>((a, b) => (a.options.eta as number) < (b.options.eta as number));
+  #delayTimer: ReturnType<typeof setTimeout> | undefined;
+  #delayTimerAt = Infinity;
+  #moving = 0;
+  #seq = 0;
+  #inFlight = new Set<MessageProxy>();
+  #running = false;
+  #stopping = false;
+  #paused = false;
+  #stopController = new AbortController();
+  #wakeLoops: (() => void)[] = [];
+  #idleWaiters: (() => void)[] = [];
+
+  /** Creates a worker; call `start()` to begin. */
+  constructor(broker: Broker, options: WorkerOptions = {}) {
+    this.broker = broker;
+    this.concurrency = positiveInt("concurrency", options.concurrency ?? 8);
+    this.workerTimeout = positiveInt("workerTimeout", options.workerTimeout ?? 1000);
+    this.prefetch = options.prefetch ?? this.concurrency;
+    if (!Number.isInteger(this.prefetch) || this.prefetch < 0) {
+      throw new TypeError(`Worker: prefetch must be a non-negative integer, got ${this.prefetch}.`);
+    }
+    this.#queueNames = options.queues?.map(qName);
+  }
+
+  /** The messages being processed right now. */
+  get inFlight(): Iterable<MessageProxy> {
+    return this.#inFlight;
+  }
+
+  /** True between `start()` and `stop()`. */
+  get running(): boolean {
+    return this.#running;
+  }
+
+  /** Starts consuming. Resolves once every consumer is running. */
+  async start(): Promise<void> {
+    if (this.#running) return;
+    const before = this.broker.emitBefore("workerBoot", this);
+    if (before) await before;
+    const names = this.#queueNames ?? [...this.broker.getDeclaredQueues()];
+    for (const name of names) this.broker.declareQueue(name);
+    this.#running = true;
+    this.#stopping = false;
+    this.#stopController = new AbortController();
+    for (const name of names) {
+      for (const queue of [name, dqName(name)]) {
+        const consumer = this.broker.consume(queue, { prefetch: this.#capacity });
+        this.#consumers.set(queue, consumer);
+        this.#loops.push(this.#consumeLoop(consumer));
+      }
+    }
+    const after = this.broker.emitAfter("workerBoot", this);
+    if (after) await after;
+  }
+
+  get #capacity(): number {
+    return this.concurrency + this.prefetch;
+  }
+
+  get #held(): number {
+    return this.#ready.length + this.#inFlight.size + this.#delayed.length + this.#moving;
+  }
+
+  async #consumeLoop(consumer: Consumer): Promise<void> {
+    let failures = 0;
+    while (this.#running) {
+      const free = this.#capacity - this.#held;
+      if (this.#paused || free <= 0) {
+        await new Promise<void>((resolve) => this.#wakeLoops.push(resolve));
+        continue;
+      }
+      let batch: MessageProxy[];
+      try {
+        batch = await consumer.receive(free, {
+          timeout: this.workerTimeout,
+          signal: this.#stopController.signal,
+        });
+        failures = 0;
+      } catch (e) {
+        failures++;
+        const wait = Math.min(30_000, 100 * 2 ** Math.min(failures, 9));
+        logger.error(`Consumer failed to receive (retrying in ${wait} ms): ${formatError(e)}`);
+        await sleep(wait, this.#stopController.signal);
+        continue;
+      }
+      if (!this.#running) {
+        if (batch.length) await consumer.requeue(batch);
+        break;
+      }
+      for (const m of batch) this.#accept(m);
+      this.#dispatch();
+    }
+  }
+
+  #accept(m: MessageProxy): void {
+    const eta = m.options.eta;
+    const delayed = m.queueName.endsWith(".DQ");
+    if (delayed || (typeof eta === "number" && eta > Date.now())) {
+      if (typeof eta !== "number") {
+        if (eta !== undefined && eta !== null) {
+          logger.warning(`Message ${m.messageId} has a non-numeric eta; running it now.`);
+        }
+        m.options.eta = 0;
+      }
+      const r = this.broker.emitBefore("delayMessage", m);
+      if (r) r.catch((e) => logger.error(`beforeDelayMessage failed: ${formatError(e)}`));
+      this.#delayed.push(m);
+      this.#armDelayTimer();
+      return;
+    }
+    let priority = m.options.priority;
+    if (typeof priority !== "number") {
+      priority = this.broker.hasActor(m.actorName) ? this.broker.getActor(m.actorName).priority : 0;
+    }
+    this.#ready.push({ message: m, priority, seq: this.#seq++ });
+  }
+
+  #armDelayTimer(): void {
+    const head = this.#delayed.peek();
+    if (!head) return;
+    const at = head.options.eta as number;
+    if (this.#delayTimer !== undefined && this.#delayTimerAt <= at) return;
+    clearTimeout(this.#delayTimer);
+    this.#delayTimerAt = at;
+    this.#delayTimer = setTimeout(() => {
+      this.#delayTimer = undefined;
+      this.#delayTimerAt = Infinity;
+      this.#moveDueMessages();
+    }, Math.max(0, at - Date.now()));
+  }
+
+  #moveDueMessages(): void {
+    const now = Date.now();
+    while (this.#delayed.length > 0 && (this.#delayed.peek()!.options.eta as number) <= now) {
+      const m = this.#delayed.pop()!;
+      this.#moving++;
+      this.#moveToQueue(m).finally(() => {
+        this.#moving--;
+        this.#wake();
+      });
+    }
+    this.#armDelayTimer();
+  }
+
+  /** Moves a due delayed message to its queue: enqueue a copy first, then ack the original. */
+  async #moveToQueue(m: MessageProxy): Promise<void> {
+    const consumer = this.#consumers.get(m.queueName)!;
+    try {
+      const options = { ...m.options };
+      delete options.eta;
+      await this.broker.enqueue(m.copy({ queueName: qName(m.queueName), options }));
+      await consumer.ack(m);
+    } catch (e) {
+      logger.error(`Failed to move delayed message ${m.messageId}: ${formatError(e)}`);
+      try {
+        await consumer.requeue([m]);
+      } catch { /* the broker recovers it when the lease expires */ }
+    }
+  }
+
+  #dispatch(): void {
+    if (this.#paused) return;
+    while (this.#inFlight.size < this.concurrency && this.#ready.length > 0) {
+      this.#process(this.#ready.pop()!.message);
+    }
+  }
+
+  #wake(): void {
+    if (this.#wakeLoops.length) {
+      const wakers = this.#wakeLoops;
+      this.#wakeLoops = [];
+      for (const w of wakers) w();
+    }
+    if (this.#idleWaiters.length && this.#ready.length === 0 && this.#inFlight.size === 0) {
+      const waiters = this.#idleWaiters;
+      this.#idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  async #process(m: MessageProxy): Promise<void> {
+    this.#inFlight.add(m);
+    const broker = this.broker;
+    let requeue = false;
+    try {
+      let actor: AnyActor | undefined;
+      try {
+        actor = broker.getActor(m.actorName);
+      } catch (e) {
+        logger.error(
+          `Received message ${m.messageId} for undefined actor ${
+            JSON.stringify(m.actorName)
+          } on queue ${m.queueName}. Moving it to the dead-letter queue.`,
+        );
+        m.error = e;
+        m.fail();
+      }
+      if (actor) {
+        try {
+          const before = broker.emitBefore("processMessage", m);
+          if (before) await before;
+          const result = await this.#invoke(actor, m);
+          const after = broker.emitAfter("processMessage", m, { result });
+          if (after) await after;
+        } catch (e) {
+          if (e instanceof SkipMessage) {
+            const after = broker.emitAfter("skipMessage", m);
+            if (after) await after;
+          } else if (this.#stopping && e instanceof Shutdown) {
+            requeue = true;
+          } else {
+            m.error = e;
+            if (e instanceof Retry) {
+              logger.debug(`Message ${m} asked for a retry.`);
+            } else {
+              logger.warning(
+                `Failed to process message ${m} (${m.messageId}) with unhandled exception.\n${
+                  formatError(e)
+                }`,
+              );
+            }
+            const after = broker.emitAfter("processMessage", m, { error: e });
+            if (after) await after;
+          }
+        }
+      }
+    } finally {
+      m.done = true;
+      m.onAbort(undefined);
+      await this.#settle(m, requeue);
+      this.#inFlight.delete(m);
+      this.#dispatch();
+      this.#wake();
+    }
+  }
+
+  #invoke(actor: AnyActor, m: MessageProxy): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      if (m.aborted) return reject(m.signal.reason);
+      m.onAbort(reject);
+      const args = Object.keys(m.kwargs).length === 0 ? m.args : [...m.args, m.kwargs];
+      let r: unknown;
+      try {
+        r = runWithMessage(m, actor.fn, args);
+      } catch (e) {
+        return reject(e);
+      }
+      if (r !== null && typeof r === "object" && typeof (r as Promise<unknown>).then === "function") {
+        (r as Promise<unknown>).then(resolve, reject);
+      } else {
+        resolve(r);
+      }
+    });
+  }
+
+  async #settle(m: MessageProxy, requeue: boolean): Promise<void> {
+    const consumer = this.#consumers.get(m.queueName);
+    if (!consumer) {
+      logger.error(`No consumer for queue ${m.queueName}: message ${m.messageId} left in flight.`);
+      return;
+    }
+    const broker = this.broker;
+    try {
+      if (requeue) {
+        await consumer.requeue([m]);
+      } else if (m.failed) {
+        const b = broker.emitBefore("nack", m);
+        if (b) await b;
+        await consumer.nack(m);
+        const a = broker.emitAfter("nack", m);
+        if (a) await a;
+      } else {
+        const b = broker.emitBefore("ack", m);
+        if (b) await b;
+        await consumer.ack(m);
+        const a = broker.emitAfter("ack", m);
+        if (a) await a;
+      }
+    } catch (e) {
+      logger.error(
+        `Failed to ${requeue ? "requeue" : m.failed ? "nack" : "ack"} message ${m.messageId}; ` +
+          `the broker will deliver it again: ${formatError(e)}`,
+      );
+    }
+  }
+
+  /** Stops taking new messages; in-flight ones finish. */
+  pause(): void {
+    this.#paused = true;
+  }
+
+  /** Undoes `pause()`. */
+  resume(): void {
+    this.#paused = false;
+    this.#dispatch();
+    this.#wake();
+  }
+
+  /**
+   * Resolves when the worker holds no message: nothing ready, nothing in flight. Useful in
+   * tests after `broker.join()`.
+   */
+  join(): Promise<void> {
+    if (this.#ready.length === 0 && this.#inFlight.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /**
+   * Stops the worker: stops consuming, hands messages it holds but has not started back to the
+   * broker, lets in-flight messages finish for up to `timeout` ms, then aborts and hands back
+   * those still running.
+   */
+  async stop(options: StopOptions = {}): Promise<void> {
+    if (!this.#running) return;
+    const timeout = options.timeout ?? 600_000;
+    this.#stopping = true;
+    const before = this.broker.emitBefore("workerShutdown", this);
+    if (before) await before;
+    this.#running = false;
+    this.#stopController.abort();
+    this.#wake();
+    await Promise.all(this.#loops);
+    this.#loops = [];
+    clearTimeout(this.#delayTimer);
+    this.#delayTimer = undefined;
+    this.#delayTimerAt = Infinity;
+    const unstarted = [...this.#ready.clear().map((r) => r.message), ...this.#delayed.clear()];
+    await this.#requeue(unstarted);
+    if (this.#inFlight.size > 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        this.join(),
+        new Promise<void>((resolve) => timer = setTimeout(resolve, timeout)),
+      ]);
+      clearTimeout(timer);
+      if (this.#inFlight.size > 0) {
+        logger.warning(
+          `${this.#inFlight.size} message(s) still running after ${timeout} ms; ` +
+            `aborting them and handing them back to the broker.`,
+        );
+        for (const m of this.#inFlight) m.abort(new Shutdown("The worker is shutting down."));
+        await this.join();
+      }
+    }
+    while (this.#moving > 0) await sleep(1);
+    for (const consumer of this.#consumers.values()) {
+      try {
+        await consumer.close();
+      } catch (e) {
+        logger.error(`Failed to close a consumer: ${formatError(e)}`);
+      }
+    }
+    this.#consumers.clear();
+    const after = this.broker.emitAfter("workerShutdown", this);
+    if (after) await after;
+  }
+
+  async #requeue(messages: MessageProxy[]): Promise<void> {
+    const byQueue = new Map<string, MessageProxy[]>();
+    for (const m of messages) {
+      let list = byQueue.get(m.queueName);
+      if (!list) byQueue.set(m.queueName, list = []);
+      list.push(m);
+    }
+    for (const [queue, list] of byQueue) {
+      try {
+        await this.#consumers.get(queue)?.requeue(list);
+      } catch (e) {
+        logger.error(`Failed to requeue ${list.length} message(s) on ${queue}: ${formatError(e)}`);
+      }
+    }
+  }
+}
+
+function positiveInt(name: string, v: number): number {
+  if (!Number.isInteger(v) || v < 1) {
+    throw new TypeError(`Worker: ${name} must be a positive integer, got ${v}.`);
+  }
+  return v;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+  });
+}
