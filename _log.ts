@@ -87,7 +87,9 @@ export class Logger {
   }
   log(level: LevelName, text: string): void {
     if (LEVELS[level] < config.level) return;
-    config.write(`[${timestamp()}] [PID ${pid}] [${config.thread}] [${this.name}] [${level}] ${text}`);
+    config.write(
+      `[${timestamp()}] [PID ${pid}] [${config.thread}] [${this.name}] [${level}] ${text}`,
+    );
   }
   debug(text: string): void {
     if (LEVELS.DEBUG >= config.level) this.log("DEBUG", text);

@@ -142,11 +142,28 @@ export interface Actor<A extends unknown[] = unknown[], R = unknown> {
   send(...args: A): Promise<Message<Awaited<R>>>;
   /** Enqueues a message with arguments, a delay and per-message options. */
   sendWithOptions(options: SendOptions<A>): Promise<Message<Awaited<R>>>;
-  /** Builds a message with these arguments, without sending it. */
-  message(...args: A): Message<Awaited<R>>;
+  /**
+   * Builds a message with these arguments, without sending it. Leading arguments may be
+   * left out for a pipeline step, which receives the previous result as its last argument.
+   */
+  message(...args: ArgsPrefix<A>): Message<Awaited<R>>;
   /** Builds a message with arguments and per-message options, without sending it. */
-  messageWithOptions(options: SendOptions<A>): Message<Awaited<R>>;
+  messageWithOptions(options: SendOptions<ArgsPrefix<A>>): Message<Awaited<R>>;
 }
+
+/**
+ * `A` or any of its prefixes: the arguments of a pipeline step, which gets the previous step's
+ * result appended.
+ *
+ * @example
+ * ```ts
+ * import type { ArgsPrefix } from "./actor.ts";
+ * const a: ArgsPrefix<[number, string]> = [1]; // [], [1] and [1, "x"] are all fine
+ * ```
+ */
+export type ArgsPrefix<A extends unknown[]> = A extends [...infer Head, unknown]
+  ? A | ArgsPrefix<Head>
+  : A;
 
 /**
  * An actor of any signature.
@@ -187,6 +204,16 @@ export function actor<A extends unknown[], R>(
   fn: (...args: A) => R,
   options?: ActorOptions,
 ): Actor<A, R>;
+/**
+ * The decorator form: `actor(options)(fn)`.
+ *
+ * @example
+ * ```ts
+ * import { actor } from "./actor.ts";
+ * import { StubBroker } from "./broker/stub.ts";
+ * const ping = actor({ actorName: "ping", broker: new StubBroker() })(() => "pong");
+ * ```
+ */
 export function actor(
   options: ActorOptions,
 ): <A extends unknown[], R>(fn: (...args: A) => R) => Actor<A, R>;
@@ -234,8 +261,8 @@ function makeActor<A extends unknown[], R>(
     name: { value: actorName },
   });
 
-  const messageWithOptions = (o: SendOptions<A>): Message<Awaited<R>> => {
-    const { args = [] as unknown as A, kwargs = {}, delay, ...rest } = o;
+  const messageWithOptions = (o: SendOptions<ArgsPrefix<A>>): Message<Awaited<R>> => {
+    const { args = [], kwargs = {}, delay, ...rest } = o;
     if (!Array.isArray(args)) {
       throw new TypeError(`${actorName}: \`args\` must be an array, got ${typeof args}.`);
     }
@@ -247,7 +274,9 @@ function makeActor<A extends unknown[], R>(
       if (value === undefined) continue;
       if (NOT_PER_MESSAGE.has(key)) {
         throw new TypeError(
-          `${actorName}: option ${JSON.stringify(key)} can only be set on the actor, not per message.`,
+          `${actorName}: option ${
+            JSON.stringify(key)
+          } can only be set on the actor, not per message.`,
         );
       }
       checkActorOptions(actorName, { [key]: value });
@@ -263,18 +292,28 @@ function makeActor<A extends unknown[], R>(
     });
   };
 
-  self.message = (...args: A) => {
+  self.message = (...args: ArgsPrefix<A>) => {
     checkJson(actorName, "args", args);
     return new Message<Awaited<R>>({ queueName, actorName, args: args as JsonValue[] });
   };
   self.messageWithOptions = messageWithOptions;
   self.send = (...args: A) => {
-    const msg = self.message(...args);
+    let msg: Message<Awaited<R>>;
+    try {
+      msg = self.message(...(args as ArgsPrefix<A>));
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const broker = self.broker;
     return broker.enqueue(msg).then((m) => _attachBroker(m as Message<Awaited<R>>, broker));
   };
   self.sendWithOptions = (o: SendOptions<A>) => {
-    const msg = messageWithOptions(o);
+    let msg: Message<Awaited<R>>;
+    try {
+      msg = messageWithOptions(o as SendOptions<ArgsPrefix<A>>);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const delay = msg.options.delay as number | undefined;
     if (delay !== undefined) delete msg.options.delay;
     const broker = self.broker;
@@ -321,7 +360,9 @@ function toWire(actorName: string, key: string, value: unknown): JsonValue {
   }
   const bad = findNonJson(value, key);
   if (bad) {
-    throw new TypeError(`${actorName}: option ${bad.path} is ${bad.problem}; options must be JSON.`);
+    throw new TypeError(
+      `${actorName}: option ${bad.path} is ${bad.problem}; options must be JSON.`,
+    );
   }
   return value as JsonValue;
 }

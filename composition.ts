@@ -73,7 +73,10 @@ export class Pipeline {
     }
     if (flat.length === 0) throw new TypeError("pipeline() needs at least one message.");
     for (let i = flat.length - 2; i >= 0; i--) {
-      const options: JsonObject = { ...flat[i].options, pipe_target: flat[i + 1].asDict() as never };
+      const options: JsonObject = {
+        ...flat[i].options,
+        pipe_target: flat[i + 1].asDict() as never,
+      };
       flat[i] = flat[i].copy({ options });
     }
     this.messages = flat;
@@ -166,7 +169,9 @@ export class Group {
   /** Enqueues every member (after `delay` ms, if given). Returns the group. */
   async run(options: { delay?: number } = {}): Promise<this> {
     if (this.callbacks.length > 0) {
-      const gc = this.broker.middleware.find((m): m is GroupCallbacks => m instanceof GroupCallbacks);
+      const gc = this.broker.middleware.find((m): m is GroupCallbacks =>
+        m instanceof GroupCallbacks
+      );
       if (!gc) {
         throw new TypeError(
           "Group completion callbacks need the GroupCallbacks middleware: " +

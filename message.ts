@@ -260,7 +260,9 @@ export function findNonJson(
 ): { path: string; problem: string } | undefined {
   switch (typeof value) {
     case "string":
-      return hasLoneSurrogate(value) ? { path, problem: "a string with a lone surrogate" } : undefined;
+      return hasLoneSurrogate(value)
+        ? { path, problem: "a string with a lone surrogate" }
+        : undefined;
     case "boolean":
       return undefined;
     case "number":
@@ -293,7 +295,9 @@ export function findNonJson(
   }
   seen.add(obj);
   for (const key of Object.keys(obj)) {
-    const sub = /^[A-Za-z_$][\w$]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
+    const sub = /^[A-Za-z_$][\w$]*$/.test(key)
+      ? `${path}.${key}`
+      : `${path}[${JSON.stringify(key)}]`;
     const bad = findNonJson((obj as Record<string, unknown>)[key], sub, seen);
     if (bad) return bad;
   }
@@ -303,7 +307,6 @@ export function findNonJson(
 
 function hasLoneSurrogate(s: string): boolean {
   // Fast path: most strings have no surrogates at all.
-  // deno-lint-ignore no-control-regex
   if (!/[\uD800-\uDFFF]/.test(s)) return false;
   return !s.isWellFormed();
 }

@@ -21,7 +21,14 @@
  * @module
  */
 export { actor } from "./actor.ts";
-export type { Actor, ActorOptions, AnyActor, ErrorClass, SendOptions } from "./actor.ts";
+export type {
+  Actor,
+  ActorOptions,
+  AnyActor,
+  ArgsPrefix,
+  ErrorClass,
+  SendOptions,
+} from "./actor.ts";
 export { Message } from "./message.ts";
 export type {
   GetResultOptions,
@@ -55,6 +62,7 @@ export type {
   Consumer,
   EnqueueOptions,
   JoinOptions,
+  MiddlewareClass,
   QueueStats,
   ReceiveOptions,
 } from "./broker/broker.ts";

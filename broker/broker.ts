@@ -19,7 +19,6 @@ import { ActorNotFound, QueueNotFound } from "../errors.ts";
 import { Message } from "../message.ts";
 import type { JsonObject } from "../message.ts";
 import type { Awaitable, HookName, Middleware } from "../middleware/middleware.ts";
-import { HOOKS } from "../middleware/middleware.ts";
 import type { AnyActor } from "../actor.ts";
 import { getLogger } from "../_log.ts";
 import { registerActorOptions } from "../_options.ts";
@@ -248,7 +247,17 @@ export interface BrokerOptions {
   middleware?: Middleware[];
 }
 
-type MiddlewareClass = abstract new (...args: never[]) => Middleware;
+/**
+ * A middleware class, as `addMiddleware`'s `before` / `after` options take it.
+ *
+ * @example
+ * ```ts
+ * import type { MiddlewareClass } from "./broker.ts";
+ * import { Retries } from "../middleware/retries.ts";
+ * const c: MiddlewareClass = Retries;
+ * ```
+ */
+export type MiddlewareClass = abstract new (...args: never[]) => Middleware;
 type HookFn = (this: Middleware, ...args: unknown[]) => Awaitable<void>;
 
 const logger = getLogger("dramatis.broker.Broker");
@@ -323,7 +332,9 @@ export abstract class Broker {
   #hookList(hook: HookName): Middleware[] {
     let list = this.#hooks.get(hook);
     if (!list) {
-      list = this.middleware.filter((m) => typeof (m as unknown as Record<string, unknown>)[hook] === "function");
+      list = this.middleware.filter((m) =>
+        typeof (m as unknown as Record<string, unknown>)[hook] === "function"
+      );
       if (hook.startsWith("after")) list.reverse();
       this.#hooks.set(hook, list);
     }
@@ -338,7 +349,7 @@ export abstract class Broker {
     const hook = `before${name[0].toUpperCase()}${name.slice(1)}` as HookName;
     const list = this.#hookList(hook);
     for (let i = 0; i < list.length; i++) {
-      const r = ((list[i] as unknown as Record<string, HookFn>)[hook]).call(list[i], this, ...args);
+      const r = (list[i] as unknown as Record<string, HookFn>)[hook].call(list[i], this, ...args);
       if (r) return this.#continueBefore(list, i + 1, hook, r, args);
     }
   }
@@ -352,7 +363,7 @@ export abstract class Broker {
   ): Promise<void> {
     await pending;
     for (let i = from; i < list.length; i++) {
-      await ((list[i] as unknown as Record<string, HookFn>)[hook]).call(list[i], this, ...args);
+      await (list[i] as unknown as Record<string, HookFn>)[hook].call(list[i], this, ...args);
     }
   }
 
@@ -366,7 +377,7 @@ export abstract class Broker {
     for (let i = 0; i < list.length; i++) {
       let r: Awaitable<void>;
       try {
-        r = ((list[i] as unknown as Record<string, HookFn>)[hook]).call(list[i], this, ...args);
+        r = (list[i] as unknown as Record<string, HookFn>)[hook].call(list[i], this, ...args);
       } catch (e) {
         logAfterError(list[i], hook, e);
         continue;
@@ -389,7 +400,7 @@ export abstract class Broker {
     }
     for (let i = at + 1; i < list.length; i++) {
       try {
-        await ((list[i] as unknown as Record<string, HookFn>)[hook]).call(list[i], this, ...args);
+        await (list[i] as unknown as Record<string, HookFn>)[hook].call(list[i], this, ...args);
       } catch (e) {
         logAfterError(list[i], hook, e);
       }
@@ -540,7 +551,9 @@ const QUEUE_NAME = /^[A-Za-z0-9_.\-:]+$/;
 export function validateQueueName(name: string): void {
   if (typeof name !== "string" || !QUEUE_NAME.test(name) || name.length > 200) {
     throw new TypeError(
-      `Invalid queue name ${JSON.stringify(name)}: use 1 to 200 letters, digits, '_', '-', '.', ':'.`,
+      `Invalid queue name ${
+        JSON.stringify(name)
+      }: use 1 to 200 letters, digits, '_', '-', '.', ':'.`,
     );
   }
 }

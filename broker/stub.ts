@@ -44,14 +44,16 @@ interface Entry {
 
 class StubQueue {
   /** Ready entries by priority (a FIFO per priority level). Used by normal queues. */
-  readonly buckets = new Map<number, Deque<Entry>>();
+  readonly buckets: Map<number, Deque<Entry>> = new Map();
   priorities: number[] = [];
   /** Entries ordered by eta. Used by delay queues. */
-  readonly byEta = new Heap<Entry>((a, b) => a.eta < b.eta || (a.eta === b.eta && a.seq < b.seq));
+  readonly byEta: Heap<Entry> = new Heap<Entry>((a, b) =>
+    a.eta < b.eta || (a.eta === b.eta && a.seq < b.seq)
+  );
   ready = 0;
   /** Enqueued and not yet acked or nacked (ready + in flight). */
   pending = 0;
-  readonly waiters = new Set<() => void>();
+  readonly waiters: Set<() => void> = new Set();
 
   constructor(readonly name: string, readonly delayed: boolean) {}
 
@@ -130,6 +132,7 @@ export class StubBroker extends Broker {
     super(options);
   }
 
+  /** Creates the in-memory queue and its delay queue. */
   protected override _declareQueue(queueName: string): void {
     this.#queues.set(queueName, new StubQueue(queueName, false));
     this.#queues.set(dqName(queueName), new StubQueue(dqName(queueName), true));
@@ -142,6 +145,7 @@ export class StubBroker extends Broker {
     return q;
   }
 
+  /** Stores the message in memory. */
   protected _enqueue(message: Message): Promise<void> {
     const q = this.#queue(message.queueName);
     const opt = message.options.priority;
@@ -162,7 +166,7 @@ export class StubBroker extends Broker {
   /** @internal */
   _settled(q: StubQueue): void {
     q.pending--;
-    if (q.pending === 0) for (const j of this.#joiners) j();
+    if (q.pending === 0) { for (const j of this.#joiners) j(); }
   }
 
   /** @internal */
@@ -192,14 +196,14 @@ export class StubBroker extends Broker {
       const left = deadline - Date.now();
       if (left <= 0) throw new QueueJoinTimeout(q.name);
       await new Promise<void>((resolve) => {
+        const joiners = this.#joiners;
         const timer = left === Infinity ? undefined : setTimeout(done, left);
-        const self = this;
         function done() {
           clearTimeout(timer);
-          self.#joiners.delete(done);
+          joiners.delete(done);
           resolve();
         }
-        this.#joiners.add(done);
+        joiners.add(done);
       });
     }
   }

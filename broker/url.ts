@@ -31,7 +31,9 @@ export function brokerFromUrl(url: string): Broker {
       return new StubBroker();
   }
   throw new TypeError(
-    `Unsupported broker URL ${JSON.stringify(url)}: use memory:, file:///path or redis://host:port/db.`,
+    `Unsupported broker URL ${
+      JSON.stringify(url)
+    }: use memory:, file:///path or redis://host:port/db.`,
   );
 }
 

@@ -6,7 +6,9 @@ import { findNonJson, Message } from "../message.ts";
 /** An actor option naming another actor: an actor (function with `actorName`) or a name. */
 export function actorNameOf(value: unknown): string | undefined {
   if (typeof value === "string") return value;
-  if (typeof value === "function" && typeof (value as { actorName?: unknown }).actorName === "string") {
+  if (
+    typeof value === "function" && typeof (value as { actorName?: unknown }).actorName === "string"
+  ) {
     return (value as unknown as { actorName: string }).actorName;
   }
   return undefined;
@@ -31,7 +33,9 @@ export function sendTo(broker: Broker, actorName: string, args: JsonValue[]): Pr
 }
 
 /** The `{type, message, traceback}` description of an error that on-failure callbacks get. */
-export function describeError(error: unknown): { type: string; message: string; traceback: string } {
+export function describeError(
+  error: unknown,
+): { type: string; message: string; traceback: string } {
   if (error instanceof Error) {
     return { type: error.name, message: error.message, traceback: error.stack ?? "" };
   }

@@ -34,9 +34,11 @@ export class AgeLimit extends Middleware {
     super();
     this.maxAge = options.maxAge;
   }
+  /** The actor options this middleware adds. */
   override get actorOptions(): readonly string[] {
     return ["maxAge"];
   }
+  /** Runs before the actor. */
   override beforeProcessMessage(broker: Broker, message: MessageProxy): void {
     // Like Dramatiq: a falsy message option (0, null) falls back to the actor's.
     const maxAge = (message.options.max_age as number | null | undefined) ||

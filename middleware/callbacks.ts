@@ -31,15 +31,19 @@ import { actorNameOf, describeError, resultToJson, sendTo } from "./_util.ts";
  * ```
  */
 export class Callbacks extends Middleware {
+  /** The actor options this middleware adds. */
   override get actorOptions(): readonly string[] {
     return ["onSuccess", "onFailure"];
   }
+  /** Runs after the actor, with its result or error. */
   override async afterProcessMessage(
     broker: Broker,
     message: MessageProxy,
     { result, error }: ProcessOutcome,
   ): Promise<void> {
-    const actor = broker.hasActor(message.actorName) ? broker.getActor(message.actorName) : undefined;
+    const actor = broker.hasActor(message.actorName)
+      ? broker.getActor(message.actorName)
+      : undefined;
     if (error === undefined) {
       const target = actorNameOf(getOption(message, actor, "onSuccess", undefined));
       if (target) {

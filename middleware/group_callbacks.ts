@@ -47,6 +47,7 @@ export class GroupCallbacks extends Middleware {
     this.barrierTtl = options.barrierTtl ?? 86_400_000;
   }
 
+  /** Runs after the actor, with its result or error. */
   override async afterProcessMessage(
     broker: Broker,
     message: MessageProxy,

@@ -26,9 +26,11 @@ import { resultToJson } from "./_util.ts";
  * ```
  */
 export class Pipelines extends Middleware {
+  /** The actor options this middleware adds. */
   override get actorOptions(): readonly string[] {
     return ["pipeIgnore"];
   }
+  /** Runs after the actor, with its result or error. */
   override async afterProcessMessage(
     broker: Broker,
     message: MessageProxy,

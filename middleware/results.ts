@@ -46,25 +46,31 @@ export class Results extends Middleware {
   constructor(options: { backend: ResultBackend; storeResults?: boolean; resultTtl?: number }) {
     super();
     if (!options?.backend) {
-      throw new TypeError("Results needs a backend: new Results({ backend: new MemoryResultBackend() }).");
+      throw new TypeError(
+        "Results needs a backend: new Results({ backend: new MemoryResultBackend() }).",
+      );
     }
     this.backend = options.backend;
     this.storeResults = options.storeResults ?? false;
     this.resultTtl = options.resultTtl ?? 600_000;
   }
 
+  /** The actor options this middleware adds. */
   override get actorOptions(): readonly string[] {
     return ["storeResults", "resultTtl"];
   }
 
   #options(broker: Broker, message: MessageProxy): { store: boolean; ttl: number } {
-    const actor = broker.hasActor(message.actorName) ? broker.getActor(message.actorName) : undefined;
+    const actor = broker.hasActor(message.actorName)
+      ? broker.getActor(message.actorName)
+      : undefined;
     return {
       store: getOption(message, actor, "storeResults", this.storeResults),
       ttl: getOption(message, actor, "resultTtl", this.resultTtl),
     };
   }
 
+  /** Runs after the actor, with its result or error. */
   override async afterProcessMessage(
     broker: Broker,
     message: MessageProxy,
@@ -73,15 +79,24 @@ export class Results extends Middleware {
     if (error !== undefined) return;
     const { store, ttl } = this.#options(broker, message);
     if (!store) return;
-    await this.backend.storeResult(message, resultToJson(message.actorName, result), ttl);
+    let value;
+    try {
+      value = resultToJson(message.actorName, result);
+    } catch (e) {
+      // A result that cannot be stored is reported to the reader rather than lost.
+      return await this.backend.storeFailure(message, e, ttl);
+    }
+    await this.backend.storeResult(message, value, ttl);
   }
 
+  /** Runs after a message was skipped. */
   override async afterSkipMessage(broker: Broker, message: MessageProxy): Promise<void> {
     if (message.failed) return; // stored by afterNack
     const { store, ttl } = this.#options(broker, message);
     if (store) await this.backend.storeResult(message, null, ttl);
   }
 
+  /** Runs after a message was dead-lettered. */
   override async afterNack(broker: Broker, message: MessageProxy): Promise<void> {
     if (!broker.hasActor(message.actorName)) return;
     const { store, ttl } = this.#options(broker, message);

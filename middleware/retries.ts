@@ -94,10 +94,12 @@ export class Retries extends Middleware {
     this.retryWhen = options.retryWhen;
   }
 
+  /** The actor options this middleware adds. */
   override get actorOptions(): readonly string[] {
     return ["maxRetries", "minBackoff", "maxBackoff", "retryWhen", "throws", "onRetryExhausted"];
   }
 
+  /** Runs after the actor, with its result or error. */
   override async afterProcessMessage(
     broker: Broker,
     message: MessageProxy,

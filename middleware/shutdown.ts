@@ -34,9 +34,11 @@ export class ShutdownNotifications extends Middleware {
     super();
     this.notifyShutdown = options.notifyShutdown ?? false;
   }
+  /** The actor options this middleware adds. */
   override get actorOptions(): readonly string[] {
     return ["notifyShutdown"];
   }
+  /** Runs when a worker starts shutting down. */
   override beforeWorkerShutdown(broker: Broker, worker: Worker): void {
     for (const message of worker.inFlight) {
       const own = message.options.notify_shutdown;

@@ -59,10 +59,12 @@ export class TimeLimit extends Middleware {
     super();
     this.timeLimit = options.timeLimit ?? 600_000;
   }
+  /** The actor options this middleware adds. */
   override get actorOptions(): readonly string[] {
     return ["timeLimit"];
   }
 
+  /** Runs before the actor. */
   override beforeProcessMessage(broker: Broker, message: MessageProxy): void {
     const limit = (message.options.time_limit as number | null | undefined) ||
       (broker.getActor(message.actorName).options.timeLimit as number | undefined) ||
@@ -84,10 +86,12 @@ export class TimeLimit extends Middleware {
     if (lane.timer === undefined) this.#arm(lane);
   }
 
+  /** Runs after the actor, with its result or error. */
   override afterProcessMessage(_broker: Broker, message: MessageProxy): void {
     this.#untrack(message as Tracked);
   }
 
+  /** Runs after a message was skipped. */
   override afterSkipMessage(_broker: Broker, message: MessageProxy): void {
     this.#untrack(message as Tracked);
   }

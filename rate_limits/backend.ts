@@ -132,7 +132,7 @@ export class MemoryRateLimiterBackend implements RateLimiterBackend {
   waitNotify(key: string, ttl: number): Promise<void> {
     this.#notified.set(key, Date.now() + ttl);
     const set = this.#waiters.get(key);
-    if (set) for (const w of [...set]) w();
+    if (set) { for (const w of [...set]) w(); }
     return Promise.resolve();
   }
 }

@@ -133,10 +133,12 @@ export class ConcurrentRateLimiter extends RateLimiter {
     this.limit = positive("ConcurrentRateLimiter", "limit", options?.limit);
     this.ttl = options.ttl ?? 900_000;
   }
+  /** Tries to take a slot. */
   protected async _acquire(): Promise<boolean> {
     return await this.backend.add(this.key, 1, this.ttl) ||
       await this.backend.incr(this.key, 1, this.limit, this.ttl);
   }
+  /** Gives a slot back. */
   protected async _release(): Promise<void> {
     await this.backend.decr(this.key, 1, 0, this.ttl);
   }
@@ -160,15 +162,22 @@ export class WindowRateLimiter extends RateLimiter {
   readonly window: number;
   #seconds: number;
   /** Creates the limiter. */
-  constructor(backend: RateLimiterBackend, key: string, options: { limit: number; window: number }) {
+  constructor(
+    backend: RateLimiterBackend,
+    key: string,
+    options: { limit: number; window: number },
+  ) {
     super(backend, key);
     this.limit = positive("WindowRateLimiter", "limit", options?.limit);
     this.window = positive("WindowRateLimiter", "window", options.window);
     if (this.window % 1000 !== 0) {
-      throw new TypeError(`WindowRateLimiter: window must be a multiple of 1000 ms, got ${this.window}.`);
+      throw new TypeError(
+        `WindowRateLimiter: window must be a multiple of 1000 ms, got ${this.window}.`,
+      );
     }
     this.#seconds = this.window / 1000;
   }
+  /** Tries to take a slot. */
   protected _acquire(): Promise<boolean> {
     const now = Math.floor(Date.now() / 1000);
     const keys = () => {
@@ -178,6 +187,7 @@ export class WindowRateLimiter extends RateLimiter {
     };
     return this.backend.incrAndSum(`${this.key}@${now}`, keys, 1, this.limit, this.window);
   }
+  /** Gives a slot back. */
   protected _release(): Promise<void> {
     return Promise.resolve();
   }
@@ -200,17 +210,23 @@ export class BucketRateLimiter extends RateLimiter {
   /** The bucket length in ms. */
   readonly bucket: number;
   /** Creates the limiter. */
-  constructor(backend: RateLimiterBackend, key: string, options: { limit: number; bucket?: number }) {
+  constructor(
+    backend: RateLimiterBackend,
+    key: string,
+    options: { limit: number; bucket?: number },
+  ) {
     super(backend, key);
     this.limit = positive("BucketRateLimiter", "limit", options?.limit);
     this.bucket = positive("BucketRateLimiter", "bucket", options.bucket ?? 1000);
   }
+  /** Tries to take a slot. */
   protected async _acquire(): Promise<boolean> {
     const start = Math.floor(Date.now() / this.bucket) * this.bucket;
     const k = `${this.key}@${start}`;
     return await this.backend.add(k, 1, this.bucket) ||
       await this.backend.incr(k, 1, this.limit, this.bucket);
   }
+  /** Gives a slot back. */
   protected _release(): Promise<void> {
     return Promise.resolve();
   }
@@ -235,7 +251,11 @@ export class Barrier {
   /** How long the barrier lives, in ms. */
   readonly ttl: number;
   /** Creates a barrier handle (call `create` once, from one place). */
-  constructor(readonly backend: RateLimiterBackend, readonly key: string, options: { ttl?: number } = {}) {
+  constructor(
+    readonly backend: RateLimiterBackend,
+    readonly key: string,
+    options: { ttl?: number } = {},
+  ) {
     this.ttl = options.ttl ?? 900_000;
   }
   /** Creates the barrier for `parties` participants. False if it already exists. */

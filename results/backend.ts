@@ -174,6 +174,7 @@ export class MemoryResultBackend extends ResultBackend {
   #values = new Map<string, { value: string; expires: number }>();
   #waiters = new Map<string, Set<(v: string) => void>>();
 
+  /** Stores `value` under `key` for `ttl` ms. */
   protected _store(key: string, value: string, ttl: number): Promise<void> {
     this.#values.set(key, { value, expires: Date.now() + ttl });
     const waiters = this.#waiters.get(key);
@@ -185,16 +186,23 @@ export class MemoryResultBackend extends ResultBackend {
     return Promise.resolve();
   }
 
+  /** The value under `key`, or undefined. */
   protected _get(key: string): Promise<string | undefined> {
-    const e = this.#values.get(key);
-    if (e && e.expires <= Date.now()) this.#values.delete(key);
-    return Promise.resolve(e && e.expires > Date.now() ? e.value : undefined);
+    return Promise.resolve(this.#lookup(key));
   }
 
-  protected override async _wait(key: string, timeout: number): Promise<string | undefined> {
-    const now = await this._get(key);
-    if (now !== undefined) return now;
+  #lookup(key: string): string | undefined {
+    const e = this.#values.get(key);
+    if (e && e.expires <= Date.now()) this.#values.delete(key);
+    return e && e.expires > Date.now() ? e.value : undefined;
+  }
+
+  /** Waits for `key` without polling. */
+  protected override _wait(key: string, timeout: number): Promise<string | undefined> {
     return new Promise((resolve) => {
+      // Look and register in the same tick, so a result stored in between is not missed.
+      const now = this.#lookup(key);
+      if (now !== undefined) return resolve(now);
       let set = this.#waiters.get(key);
       if (!set) this.#waiters.set(key, set = new Set());
       const done = (v: string | undefined) => {

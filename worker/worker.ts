@@ -109,7 +109,9 @@ export class Worker {
   #ready = new Heap<Ready>((a, b) =>
     a.priority < b.priority || (a.priority === b.priority && a.seq < b.seq)
   );
-  #delayed = new Heap<MessageProxy>((a, b) => (a.options.eta as number) < (b.options.eta as number));
+  #delayed = new Heap<MessageProxy>((a, b) =>
+    (a.options.eta as number) < (b.options.eta as number)
+  );
   #delayTimer: ReturnType<typeof setTimeout> | undefined;
   #delayTimerAt = Infinity;
   #moving = 0;
@@ -357,7 +359,9 @@ export class Worker {
       } catch (e) {
         return reject(e);
       }
-      if (r !== null && typeof r === "object" && typeof (r as Promise<unknown>).then === "function") {
+      if (
+        r !== null && typeof r === "object" && typeof (r as Promise<unknown>).then === "function"
+      ) {
         (r as Promise<unknown>).then(resolve, reject);
       } else {
         resolve(r);

@@ -1,0 +1,183 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  actor,
+  group,
+  GroupCallbacks,
+  MemoryRateLimiterBackend,
+  MemoryResultBackend,
+  pipeline,
+  ResultFailure,
+  ResultMissing,
+  Results,
+  ResultTimeout,
+  StubBroker,
+  Worker,
+} from "../mod.ts";
+import { drainWith, sleep } from "./_helpers.ts";
+
+function resultBroker() {
+  const broker = new StubBroker();
+  broker.addMiddleware(new Results({ backend: new MemoryResultBackend() }));
+  broker.addMiddleware(new GroupCallbacks({ backend: new MemoryRateLimiterBackend() }));
+  return broker;
+}
+
+test("Results: getResult returns the value; ResultMissing before it exists", async () => {
+  const broker = resultBroker();
+  const add = actor(function add(a: number, b: number) {
+    return a + b;
+  }, { broker, storeResults: true });
+  const m = await add.send(2, 3);
+  await assert.rejects(m.getResult(), ResultMissing);
+  await drainWith(broker);
+  assert.equal(await m.getResult(), 5);
+});
+
+test("Results: a final failure raises ResultFailure with the error's name and message", async () => {
+  const broker = resultBroker();
+  const bad = actor(function bad() {
+    throw new RangeError("out of range");
+  }, { broker, storeResults: true, maxRetries: 0 });
+  const m = await bad.send();
+  await drainWith(broker);
+  await assert.rejects(m.getResult(), (e: unknown) => {
+    assert.ok(e instanceof ResultFailure);
+    assert.equal(e.errorName, "RangeError");
+    assert.equal(e.errorMessage, "out of range");
+    assert.match(e.message, /actor raised RangeError: out of range/);
+    return true;
+  });
+});
+
+test("Results: blocking getResult waits for the worker, or times out", async () => {
+  const broker = resultBroker();
+  const slow = actor(async function slow() {
+    await sleep(100);
+    return "done";
+  }, { broker, storeResults: true });
+  const never = actor(function never() {}, { broker, storeResults: true, queueName: "idle" });
+  const m = await slow.send();
+  const worker = new Worker(broker, { queues: ["default"], workerTimeout: 50 });
+  await worker.start();
+  assert.equal(await m.getResult({ block: true, timeout: 5_000 }), "done");
+  await worker.stop();
+  const n = await never.send();
+  const t0 = Date.now();
+  await assert.rejects(n.getResult({ block: true, timeout: 100 }), ResultTimeout);
+  assert.ok(Date.now() - t0 >= 95);
+});
+
+test("Results: a blocking read does not miss a result stored in the same tick", async () => {
+  const broker = resultBroker();
+  const instant = actor(function instant(n: number) {
+    return n;
+  }, { broker, storeResults: true });
+  const worker = new Worker(broker, { workerTimeout: 50 });
+  await worker.start();
+  for (let i = 0; i < 50; i++) {
+    const m = await instant.send(i);
+    assert.equal(await m.getResult({ block: true, timeout: 2_000 }), i);
+  }
+  await worker.stop();
+});
+
+test("pipeline: each result is passed to the next step; pipeIgnore opts out", async () => {
+  const broker = resultBroker();
+  const calls: unknown[][] = [];
+  const add = actor(function add(a: number, b: number) {
+    calls.push(["add", a, b]);
+    return a + b;
+  }, { broker, storeResults: true });
+  const double = actor(function double(n: number) {
+    calls.push(["double", n]);
+    return n * 2;
+  }, { broker, storeResults: true });
+  const ping = actor(function ping(...args: unknown[]) {
+    calls.push(["ping", ...args]);
+    return "pong";
+  }, { broker, storeResults: true });
+  const p = await pipeline([
+    add.message(1, 2),
+    double.message(),
+    ping.messageWithOptions({ pipeIgnore: true }),
+    ping.message("last"),
+  ], { broker }).run();
+  await drainWith(broker);
+  assert.deepEqual(calls, [["add", 1, 2], ["double", 3], ["ping"], ["ping", "last", "pong"]]);
+  assert.deepEqual(await p.getResults(), [3, 6, "pong", "pong"]);
+  assert.equal(await p.getResult(), "pong");
+});
+
+test("Results: a result that is not JSON is stored as a failure, not lost", async () => {
+  const broker = resultBroker();
+  const bad = actor(function badResult() {
+    return new Map();
+  }, { broker, storeResults: true });
+  const m = await bad.send();
+  await drainWith(broker);
+  await assert.rejects(m.getResult(), /returned an instance of Map/);
+});
+
+test("pipeline: a failing step stops the pipeline", async () => {
+  const broker = resultBroker();
+  let ranAfter = false;
+  const boom = actor(function boom() {
+    throw new Error("step failed");
+  }, { broker, maxRetries: 0, storeResults: true });
+  const after = actor(function after() {
+    ranAfter = true;
+  }, { broker });
+  const p = await pipeline([boom.message(), after.message()], { broker }).run();
+  await drainWith(broker);
+  assert.equal(ranAfter, false);
+  await assert.rejects(p.getResults(), ResultFailure);
+});
+
+test("group: members run in parallel, results come back in order", async () => {
+  const broker = resultBroker();
+  const square = actor(async function square(n: number) {
+    await sleep(10 - n);
+    return n * n;
+  }, { broker, storeResults: true });
+  const inc = actor(function inc(n: number) {
+    return n + 1;
+  }, { broker, storeResults: true });
+  const g = await group([
+    square.message(1),
+    square.message(2),
+    pipeline([square.message(3), inc.message()], { broker }),
+  ], { broker }).run();
+  const worker = new Worker(broker, { workerTimeout: 50 });
+  await worker.start();
+  await g.wait({ timeout: 5_000 });
+  assert.deepEqual(await g.getResults(), [1, 4, 10]);
+  await worker.stop();
+});
+
+test("group: completion callbacks run once, after every member succeeded", async () => {
+  const broker = resultBroker();
+  let completed = 0;
+  const done: number[] = [];
+  const member = actor(async function member(n: number) {
+    await sleep(n * 5);
+    done.push(n);
+  }, { broker });
+  const finished = actor(function finished(tag: string) {
+    assert.equal(done.length, 5, "callback ran before every member finished");
+    assert.equal(tag, "all done");
+    completed++;
+  }, { broker });
+  const g = group([0, 1, 2, 3, 4].map((n) => member.message(n)), { broker });
+  g.addCompletionCallback(finished.message("all done"));
+  await g.run();
+  await drainWith(broker, "default", { concurrency: 5 });
+  assert.equal(completed, 1);
+});
+
+test("group: completion callbacks without GroupCallbacks give a clear error", async () => {
+  const broker = new StubBroker();
+  const a = actor(function a() {}, { broker });
+  const g = group([a.message()], { broker }).addCompletionCallback(a.message());
+  await assert.rejects(g.run(), /GroupCallbacks middleware/);
+});
