@@ -210,7 +210,7 @@ test("Callbacks: onSuccess gets the result, onFailure the error", async () => {
   const ok = actor(function ok(msg: unknown, result: unknown) {
     successes.push([msg, result]);
   }, { broker });
-  const ko = actor(function ko(msg: unknown, err: unknown) {
+  const _ko = actor(function ko(msg: unknown, err: unknown) {
     failures.push([msg, err]);
   }, { broker });
   const div = actor(function div(a: number, b: number) {
