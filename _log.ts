@@ -3,12 +3,14 @@
 // Private module: the CLI configures it, library code calls getLogger().
 
 import { env } from "./_env.ts";
+import { appendFileSync } from "node:fs";
 
 /** Log levels, as Python's logging numbers them. */
 export const LEVELS = { DEBUG: 10, INFO: 20, WARNING: 30, ERROR: 40, CRITICAL: 50 } as const;
 export type LevelName = keyof typeof LEVELS;
 
 interface LogConfig {
+  file?: string;
   level: number;
   thread: string;
   write: (line: string) => void;
@@ -46,6 +48,17 @@ export function configureLogging(
   }
   if (options.thread !== undefined) config.thread = options.thread;
   if (options.write !== undefined) config.write = options.write;
+}
+
+/** Appends log lines to `path` (synchronously, so lines from several processes interleave whole). */
+export function logToFile(path: string): void {
+  config.write = (line: string) => appendFileSync(path, line + "\n");
+  config.file = path;
+}
+
+/** The file log lines go to, if any. */
+export function logFile(): string | undefined {
+  return config.file;
 }
 
 /** The current level number. */

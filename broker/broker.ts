@@ -502,6 +502,14 @@ export abstract class Broker {
     for (const q of this.queues) await this.flush(q);
   }
 
+  /**
+   * Queue names (canonical) that hold data in the broker's storage, declared here or not.
+   * The default returns the declared queues; brokers that can look further override it.
+   */
+  listQueues(): Promise<string[]> {
+    return Promise.resolve([...this.queues]);
+  }
+
   /** The counters of one queue. */
   abstract stats(queueName: string): Promise<QueueStats>;
 

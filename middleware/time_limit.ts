@@ -66,9 +66,7 @@ export class TimeLimit extends Middleware {
 
   /** Runs before the actor. */
   override beforeProcessMessage(broker: Broker, message: MessageProxy): void {
-    const limit = (message.options.time_limit as number | null | undefined) ||
-      (broker.getActor(message.actorName).options.timeLimit as number | undefined) ||
-      this.timeLimit;
+    const limit = this.limitFor(broker, message);
     if (!Number.isFinite(limit) || limit <= 0) return;
     let lane = this.#lanes.get(limit);
     if (!lane) this.#lanes.set(limit, lane = new Lane());
@@ -84,6 +82,15 @@ export class TimeLimit extends Middleware {
     lane.tail = node;
     (message as Tracked)[NODE] = node;
     if (lane.timer === undefined) this.#arm(lane);
+  }
+
+  /** The time limit of `message` in ms: the message's option, the actor's, or the default. */
+  limitFor(broker: Broker, message: MessageProxy): number {
+    return (message.options.time_limit as number | null | undefined) ||
+      (broker.hasActor(message.actorName)
+        ? broker.getActor(message.actorName).options.timeLimit as number | undefined
+        : undefined) ||
+      this.timeLimit;
   }
 
   /** Runs after the actor, with its result or error. */

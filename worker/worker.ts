@@ -30,6 +30,14 @@ import { formatError, getLogger } from "../_log.ts";
 import { runWithMessage } from "./context.ts";
 
 const logger = getLogger("dramatis.worker.Worker");
+const actorLogger = getLogger("dramatis.actor");
+
+function describeArgs(m: MessageProxy): string {
+  const args = JSON.stringify(m.args);
+  return `args=${args.length > 200 ? args.slice(0, 200) + "..." : args} kwargs=${
+    JSON.stringify(m.kwargs)
+  }`;
+}
 
 /**
  * Options of `new Worker()`.
@@ -49,6 +57,30 @@ export interface WorkerOptions {
   workerTimeout?: number;
   /** Messages held ready beyond `concurrency`, so the next one starts at once. Default: concurrency. */
   prefetch?: number;
+  /**
+   * Called just before an actor starts and after its message was settled. The CLI uses it to
+   * watch for actors that never yield.
+   */
+  monitor?: WorkerMonitor;
+}
+
+/**
+ * Observes the messages a `Worker` runs (used by the CLI's hard time limits).
+ *
+ * @example
+ * ```ts
+ * import type { WorkerMonitor } from "./worker.ts";
+ * const monitor: WorkerMonitor = {
+ *   started: (m) => console.log("start", m.messageId),
+ *   finished: (m) => console.log("end", m.messageId),
+ * };
+ * ```
+ */
+export interface WorkerMonitor {
+  /** The actor of `message` is about to run (synchronously after this call). */
+  started(message: MessageProxy): void;
+  /** `message` was acked, nacked or handed back. */
+  finished(message: MessageProxy): void;
 }
 
 /**
@@ -121,6 +153,7 @@ export class Worker {
   #stopping = false;
   #paused = false;
   #stopController = new AbortController();
+  #monitor: WorkerMonitor | undefined;
   #wakeLoops: (() => void)[] = [];
   #idleWaiters: (() => void)[] = [];
 
@@ -134,6 +167,7 @@ export class Worker {
       throw new TypeError(`Worker: prefetch must be a non-negative integer, got ${this.prefetch}.`);
     }
     this.#queueNames = options.queues?.map(qName);
+    this.#monitor = options.monitor;
   }
 
   /** The messages being processed right now. */
@@ -313,7 +347,18 @@ export class Worker {
         try {
           const before = broker.emitBefore("processMessage", m);
           if (before) await before;
+          const debug = actorLogger.isEnabledFor(10);
+          const t0 = debug ? performance.now() : 0;
+          if (debug) {
+            getLogger(`dramatis.actor.${m.actorName}`).debug(`Received ${describeArgs(m)}.`);
+          }
+          this.#monitor?.started(m);
           const result = await this.#invoke(actor, m);
+          if (debug) {
+            actorLogger.debug(
+              `Completed ${m.actorName} after ${(performance.now() - t0).toFixed(2)} ms.`,
+            );
+          }
           const after = broker.emitAfter("processMessage", m, { result });
           if (after) await after;
         } catch (e) {
@@ -342,6 +387,7 @@ export class Worker {
       m.done = true;
       m.onAbort(undefined);
       await this.#settle(m, requeue);
+      this.#monitor?.finished(m);
       this.#inFlight.delete(m);
       this.#dispatch();
       this.#wake();

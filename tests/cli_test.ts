@@ -1,0 +1,377 @@
+// End-to-end tests of `cli.ts worker`: the real CLI as a child process of this runtime, on the
+// file broker in a temp directory, with messages sent from other processes.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import {
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import { tmpdir } from "node:os";
+import { fileURLToPath } from "node:url";
+import { isBun, scriptArgs } from "./_runtime.ts";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const cli = join(root, "cli.ts");
+const fixtures = join(root, "tests", "fixtures");
+
+interface Env {
+  dir: string;
+  out: string;
+  env: Record<string, string>;
+  tasks: string;
+}
+
+function setup(): Env {
+  const dir = mkdtempSync(join(tmpdir(), "dramatis-cli-"));
+  const out = join(dir, "out.jsonl");
+  writeFileSync(out, "");
+  // A private copy of the tasks module, so reload tests can edit it.
+  const tasks = join(fixtures, `_tasks_${Date.now()}_${Math.random().toString(36).slice(2)}.ts`);
+  copyFileSync(join(fixtures, "tasks.ts"), tasks);
+  return {
+    dir,
+    out,
+    tasks,
+    env: { DRAMATIS_BROKER: `file://${join(dir, "broker")}`, OUT_FILE: out, NO_COLOR: "1" },
+  };
+}
+
+function cleanup(e: Env): void {
+  rmSync(e.dir, { recursive: true, force: true });
+  rmSync(e.tasks, { force: true });
+}
+
+function events(e: Env): Record<string, unknown>[] {
+  return readFileSync(e.out, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
+}
+
+interface Running {
+  proc: ChildProcess;
+  log: () => string;
+  exited: Promise<number | null>;
+}
+
+function startWorker(e: Env, args: string[]): Running {
+  const proc = spawn(process.execPath, [...scriptArgs(cli), "worker", e.tasks, ...args], {
+    env: { ...process.env, ...e.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let log = "";
+  proc.stdout!.on("data", (d) => log += d);
+  proc.stderr!.on("data", (d) => log += d);
+  const exited = new Promise<number | null>((r) => proc.on("exit", (code) => r(code)));
+  return { proc, log: () => log, exited };
+}
+
+function runCli(e: Env, args: string[]): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const proc = spawn(process.execPath, [...scriptArgs(cli), ...args], {
+      env: { ...process.env, ...e.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    proc.stdout!.on("data", (d) => out += d);
+    proc.stderr!.on("data", (d) => out += d);
+    proc.on("exit", (code) => resolve({ code, out }));
+  });
+}
+
+async function until(what: string, cond: () => boolean, timeout = 20_000): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Sends messages from a separate process: `cli.ts send`, one per call. */
+async function send(e: Env, actorName: string, args: unknown[]): Promise<void> {
+  const r = await runCli(e, ["send", e.tasks, actorName, JSON.stringify(args)]);
+  assert.equal(r.code, 0, r.out);
+}
+
+/** Sends many messages from one separate process. */
+async function sendMany(e: Env, actorName: string, argsList: unknown[][]): Promise<void> {
+  const script = join(e.dir, "producer.ts");
+  writeFileSync(
+    script,
+    `import { ${actorName} } from ${JSON.stringify(e.tasks)};\n` +
+      `for (const a of ${
+        JSON.stringify(argsList)
+      }) await ${actorName}.send(...(a as [number]));\n` +
+      `await ${actorName}.broker.close();\n`,
+  );
+  const r = await new Promise<number | null>((resolve) => {
+    const p = spawn(process.execPath, scriptArgs(script), {
+      env: { ...process.env, ...e.env },
+      stdio: "inherit",
+    });
+    p.on("exit", resolve);
+  });
+  assert.equal(r, 0);
+}
+
+test("cli: --help fits a terminal, --version prints the version", async () => {
+  const e = setup();
+  try {
+    const help = await runCli(e, ["--help"]);
+    assert.equal(help.code, 0);
+    const lines = help.out.trimEnd().split("\n");
+    assert.ok(lines.length <= 40, `${lines.length} lines`);
+    assert.ok(lines.every((l) => l.length <= 80), "a help line is wider than 80 columns");
+    const v = await runCli(e, ["--version"]);
+    assert.match(v.out, /^dramatis \d+\.\d+\.\d+/);
+    const bad = await runCli(e, ["worker", e.tasks, "-t", "zero"]);
+    assert.equal(bad.code, 64);
+    assert.match(bad.out, /--threads takes a whole number/);
+  } finally {
+    cleanup(e);
+  }
+});
+
+test("cli: a module that fails to import is a clear error and exit code 2", async () => {
+  const e = setup();
+  try {
+    const r = await new Promise<{ code: number | null; log: string }>((resolve) => {
+      const p = spawn(process.execPath, [
+        ...scriptArgs(cli),
+        "worker",
+        join(fixtures, "bad_module.ts"),
+      ], {
+        env: { ...process.env, ...e.env },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let log = "";
+      p.stdout!.on("data", (d) => log += d);
+      p.stderr!.on("data", (d) => log += d);
+      p.on("exit", (code) => resolve({ code, log }));
+    });
+    assert.equal(r.code, 2, r.log);
+    assert.match(r.log, /Could not import .*bad_module\.ts.*DATABASE_URL is not set/s);
+  } finally {
+    cleanup(e);
+  }
+});
+
+test("cli: boots, processes with -t 2 -c 8, logs per message with -v, INT exits 0", async () => {
+  const e = setup();
+  try {
+    const w = startWorker(e, ["-t", "2", "-c", "8", "-v"]);
+    await until("boot", () => /Worker process is ready for action/.test(w.log()));
+    assert.match(
+      w.log(),
+      /\[PID \d+\] \[MainThread\] \[dramatis\.MainProcess\] \[INFO\] Dramatis '.*' is booting up/,
+    );
+    await sendMany(e, "work", Array.from({ length: 200 }, (_, i) => [i]));
+    await until("200 messages", () => events(e).length >= 200);
+    await new Promise((r) => setTimeout(r, 200));
+    const ns = events(e).map((x) => x.n as number).sort((a, b) => a - b);
+    assert.deepEqual(ns, Array.from({ length: 200 }, (_, i) => i), "each message exactly once");
+    assert.match(
+      w.log(),
+      /\[Worker-[12]\] \[dramatis\.actor\.work\] \[DEBUG\] Received args=\[\d+\] kwargs=\{\}/,
+    );
+    assert.match(w.log(), /\[DEBUG\] Completed after [\d.]+ ms/);
+    assert.ok(/\[Worker-1\]/.test(w.log()) && /\[Worker-2\]/.test(w.log()), "both Web Workers ran");
+    w.proc.kill("SIGINT");
+    assert.equal(await w.exited, 0);
+  } finally {
+    cleanup(e);
+  }
+});
+
+test("cli: INT finishes in-flight work and hands the rest back: nothing is lost", async () => {
+  const e = setup();
+  try {
+    await sendMany(e, "work", Array.from({ length: 40 }, (_, i) => [i, 100]));
+    const w = startWorker(e, ["-t", "1", "-c", "4"]);
+    await until("some work", () => events(e).length >= 4);
+    w.proc.kill("SIGINT");
+    assert.equal(await w.exited, 0, w.log());
+    const done = events(e).length;
+    assert.ok(done < 40, "the worker did everything before the signal; the test proves nothing");
+    const stats = await runCli(e, ["queues", e.tasks, "--json"]);
+    const q = JSON.parse(stats.out).find((s: { queueName: string }) => s.queueName === "default");
+    assert.equal(q.inFlight, 0);
+    assert.equal(q.ready, 40 - done, "every message not done is back in the queue");
+    const w2 = startWorker(e, ["-t", "1", "-c", "8"]);
+    await until("the rest", () => events(e).length >= 40);
+    w2.proc.kill("SIGINT");
+    await w2.exited;
+    const ns = new Set(events(e).map((x) => x.n));
+    assert.equal(ns.size, 40);
+    assert.equal(events(e).length, 40, "no message ran twice");
+  } finally {
+    cleanup(e);
+  }
+});
+
+test("cli: a second INT stops at once with exit code 1", async () => {
+  const e = setup();
+  try {
+    await sendMany(e, "work", [[1, 60_000]]);
+    const w = startWorker(e, ["-t", "1"]);
+    await until("boot", () => /ready for action/.test(w.log()));
+    await new Promise((r) => setTimeout(r, 300));
+    w.proc.kill("SIGINT");
+    await new Promise((r) => setTimeout(r, 200));
+    const t0 = Date.now();
+    w.proc.kill("SIGINT");
+    assert.equal(await w.exited, 1);
+    assert.ok(Date.now() - t0 < 5_000);
+  } finally {
+    cleanup(e);
+  }
+});
+
+test("cli: HUP reloads changed code without losing or repeating a message", async () => {
+  const e = setup();
+  try {
+    const w = startWorker(e, ["-t", "1"]);
+    await until("boot", () => /ready for action/.test(w.log()));
+    await send(e, "work", [1]);
+    await until("v1", () => events(e).length === 1);
+    writeFileSync(e.tasks, readFileSync(e.tasks, "utf8").replace('"v1"', '"v2"'));
+    w.proc.kill("SIGHUP");
+    await until("reload", () => (w.log().match(/ready for action/g) ?? []).length >= 2);
+    await send(e, "work", [2]);
+    await until("v2", () => events(e).length === 2);
+    assert.deepEqual(events(e).map((x) => [x.n, x.version]), [[1, "v1"], [2, "v2"]]);
+    w.proc.kill("SIGINT");
+    assert.equal(await w.exited, 0);
+  } finally {
+    cleanup(e);
+  }
+});
+
+test("cli: --watch reloads when a .ts file changes", async () => {
+  const e = setup();
+  try {
+    const w = startWorker(e, ["-t", "1", "--watch", fixtures]);
+    await until("boot", () => /ready for action/.test(w.log()));
+    writeFileSync(e.tasks, readFileSync(e.tasks, "utf8").replace('"v1"', '"v3"'));
+    await until("reload", () => (w.log().match(/ready for action/g) ?? []).length >= 2);
+    await send(e, "work", [7]);
+    await until("v3", () => events(e).length === 1);
+    assert.equal(events(e)[0].version, "v3");
+    w.proc.kill("SIGINT");
+    assert.equal(await w.exited, 0);
+  } finally {
+    cleanup(e);
+  }
+});
+
+function cpuTicks(pid: number): number {
+  // utime + stime of every thread of the process, in clock ticks.
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+function descendants(pid: number): number[] {
+  const out: number[] = [];
+  const kids = existsSync(`/proc/${pid}/task/${pid}/children`)
+    ? readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean)
+    : [];
+  for (const k of kids) out.push(Number(k), ...descendants(Number(k)));
+  return out;
+}
+
+test("cli: an actor stuck in while(true) is failed, its Web Worker replaced, the CPU freed", async () => {
+  const e = setup();
+  try {
+    const w = startWorker(e, ["-t", "1", "-c", "4"]);
+    await until("boot", () => /ready for action/.test(w.log()));
+    await sendMany(e, "work", [[1, 800], [2, 800], [3, 800]]);
+    await send(e, "spin", []);
+    await until("the spin started", () => events(e).some((x) => x.event === "spin-start"));
+    await until(
+      "the stuck Web Worker to be replaced",
+      () => /without yielding: failing it with TimeLimitExceeded/.test(w.log()),
+      10_000,
+    );
+    await until(
+      "other messages completed",
+      () => events(e).filter((x) => x.event === "work").length === 3,
+    );
+    await until(
+      "recovery",
+      () => (w.log().match(/ready for action/g) ?? []).length >= (isBun ? 1 : 2),
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    // The CPU is free again: the worker's processes use (almost) no CPU for a second.
+    const pids = [w.proc.pid!, ...descendants(w.proc.pid!)];
+    const before = pids.map(cpuTicks).reduce((a, b) => a + b, 0);
+    await new Promise((r) => setTimeout(r, 1_000));
+    const after = pids.map((p) => existsSync(`/proc/${p}/stat`) ? cpuTicks(p) : 0)
+      .reduce((a, b) => a + b, 0);
+    assert.ok(
+      after - before < 30,
+      `the worker used ${after - before} ticks in 1 s: still spinning`,
+    );
+    const dead = await runCli(e, ["dead-letters", "list", "default", e.tasks, "--json"]);
+    const letters = JSON.parse(dead.out);
+    assert.equal(letters.length, 1);
+    assert.equal(letters[0].actor_name, "spin");
+    assert.deepEqual(events(e).filter((x) => x.event === "spin-start").length, 1);
+    w.proc.kill("SIGINT");
+    assert.equal(await w.exited, 0);
+  } finally {
+    cleanup(e);
+  }
+});
+
+test("cli: a failing actor logs its retries, then is dead-lettered; unknown actors too", async () => {
+  const e = setup();
+  try {
+    const w = startWorker(e, ["-t", "1"]);
+    await until("boot", () => /ready for action/.test(w.log()));
+    await send(e, "fails", []);
+    // A message for an actor this worker does not know, written by another program.
+    const script = join(e.dir, "ghost.ts");
+    writeFileSync(
+      script,
+      `import { getBroker, Message } from ${JSON.stringify(join(root, "mod.ts"))};\n` +
+        `const b = getBroker(); b.declareQueue("default");\n` +
+        `await b.enqueue(new Message({ queueName: "default", actorName: "ghost", args: [] }));\n` +
+        `await b.close();\n`,
+    );
+    await new Promise((r) =>
+      spawn(process.execPath, scriptArgs(script), { env: { ...process.env, ...e.env } }).on(
+        "exit",
+        r,
+      )
+    );
+    await send(e, "work", [5]);
+    await until(
+      "dead letters",
+      () => /Retries exceeded/.test(w.log()) && /undefined actor "ghost"/.test(w.log()),
+    );
+    await until("work", () => events(e).some((x) => x.event === "work"));
+    assert.match(
+      w.log(),
+      /Failed to process message fails\(\).*\n.*Error: this actor always fails/,
+    );
+    assert.match(w.log(), /Retrying message .* in \d+ milliseconds/);
+    assert.equal(events(e).filter((x) => x.event === "fails").length, 3);
+    const dead = await runCli(e, ["dead-letters", "list", "default", e.tasks, "--json"]);
+    assert.deepEqual(JSON.parse(dead.out).map((m: { actor_name: string }) => m.actor_name).sort(), [
+      "fails",
+      "ghost",
+    ]);
+    const table = await runCli(e, ["queues", e.tasks]);
+    assert.match(table.out, /queue\s+ready\s+delayed\s+in flight\s+dead\ndefault\s+0\s+0\s+0\s+2/);
+    const requeued = await runCli(e, ["dead-letters", "purge", "default", e.tasks]);
+    assert.match(requeued.out, /Purged 2 dead letter/);
+    w.proc.kill("SIGINT");
+    assert.equal(await w.exited, 0);
+  } finally {
+    cleanup(e);
+  }
+});

@@ -1,0 +1,265 @@
+/**
+ * The supervisor behind `dramatis worker`: starts worker processes (each running Web Workers),
+ * restarts them when they crash or ask to be recycled, and handles signals:
+ * INT/TERM stop gracefully, a second INT/TERM stops at once, HUP reloads the code.
+ *
+ * @example
+ * ```ts ignore
+ * import { runSupervisor } from "./supervisor.ts";
+ * const code = await runSupervisor({ modules: ["./tasks.ts"], processes: 1, threads: 2 });
+ * ```
+ * @module
+ */
+import { spawn } from "node:child_process";
+import process from "node:process";
+import type { ChildProcess } from "node:child_process";
+import { existsSync, readFileSync, unlinkSync, watch as fsWatch, writeFileSync } from "node:fs";
+import { getLogger, type Logger } from "../_log.ts";
+import { EXIT } from "./_exit.ts";
+import type { ProcessConfig } from "./_process.ts";
+import { execPath, onSignal, runtime } from "../_runtime.ts";
+import { VERSION } from "../version.ts";
+
+/**
+ * Options of `runSupervisor` (the CLI's `worker` flags).
+ *
+ * @example
+ * ```ts
+ * import type { SupervisorOptions } from "./supervisor.ts";
+ * const o: SupervisorOptions = { modules: ["file:///app/tasks.ts"], threads: 2, concurrency: 8 };
+ * ```
+ */
+export interface SupervisorOptions {
+  /** Module URLs holding the actors. */
+  modules: string[];
+  /** Queues to consume (default: every queue the modules declare). */
+  queues?: string[];
+  /** Worker processes. Default 1. */
+  processes?: number;
+  /** Web Workers per process. Default: the number of CPU cores. */
+  threads?: number;
+  /** Messages in flight per Web Worker. Default 8. */
+  concurrency?: number;
+  /** Consumer wait timeout in ms. Default 1000. */
+  workerTimeout?: number;
+  /** How long a graceful stop lets in-flight messages finish, in ms. Default 600_000. */
+  shutdownTimeout?: number;
+  /** How long past its time limit an actor that does not yield may run. Default 1000 ms. */
+  hardLimitGrace?: number;
+  /** Log level number (10 DEBUG .. 50 CRITICAL). Default 20 (INFO). */
+  logLevel?: number;
+  /** Reload when a .ts/.js file under this directory changes. */
+  watch?: string;
+  /** Write the supervisor's pid here. */
+  pidFile?: string;
+  /** Append log lines here instead of stderr (every process and Web Worker). */
+  logFile?: string;
+  /** How to start a worker process: the command and its leading arguments. */
+  processCommand?: string[];
+  /** The Web Worker entry module URL. */
+  webWorkerUrl?: string;
+}
+
+/**
+ * The command that starts a worker process (`cli.ts __process <config>`) on this runtime, when
+ * running from source. A compiled binary passes its own.
+ *
+ * @example
+ * ```ts
+ * import { defaultProcessCommand } from "./supervisor.ts";
+ * console.log(defaultProcessCommand());
+ * ```
+ */
+export function defaultProcessCommand(): string[] {
+  const cli = new URL("../cli.ts", import.meta.url);
+  return runtime === "deno"
+    ? [execPath(), "run", "-A", "--quiet", cli.href]
+    : [execPath(), decodeURIComponent(cli.pathname)];
+}
+
+interface Child {
+  index: number;
+  proc: ChildProcess;
+  exited: Promise<number>;
+  startedAt: number;
+}
+
+/**
+ * Runs worker processes until stopped by a signal. Resolves with the exit code.
+ *
+ * @example
+ * ```ts ignore
+ * import { runSupervisor } from "./supervisor.ts";
+ * Deno.exit(await runSupervisor({ modules: [new URL("./tasks.ts", import.meta.url).href] }));
+ * ```
+ */
+export async function runSupervisor(options: SupervisorOptions): Promise<number> {
+  const logger = getLogger("dramatis.MainProcess");
+  const processes = options.processes ?? 1;
+  const config: Omit<ProcessConfig, "index"> = {
+    modules: options.modules,
+    queues: options.queues,
+    threads: options.threads ?? navigator.hardwareConcurrency ?? 1,
+    concurrency: options.concurrency ?? 8,
+    workerTimeout: options.workerTimeout ?? 1000,
+    shutdownTimeout: options.shutdownTimeout ?? 600_000,
+    grace: options.hardLimitGrace ?? 1000,
+    logLevel: options.logLevel ?? 20,
+    logFile: options.logFile,
+    webWorkerUrl: options.webWorkerUrl ?? new URL("./_web_worker.ts", import.meta.url).href,
+  };
+  const command = options.processCommand ?? defaultProcessCommand();
+  logger.info(`Dramatis '${VERSION}' is booting up (${runtime}).`);
+
+  if (options.pidFile && !writePidFile(options.pidFile, logger)) return EXIT.PIDFILE;
+
+  const children: (Child | undefined)[] = [];
+  let stopping = false;
+  let reloading = false;
+  let exitCode: number = EXIT.OK;
+  const restarts = new Map<number, number>();
+  let resolveDone!: () => void;
+  const done = new Promise<void>((r) => resolveDone = r);
+
+  function start(index: number): void {
+    const full: ProcessConfig = { ...config, index };
+    const proc = spawn(command[0], [...command.slice(1), "__process", JSON.stringify(full)], {
+      stdio: ["ignore", "inherit", "inherit"],
+      env: process.env,
+    });
+    const exited = new Promise<number>((resolve) => {
+      proc.on("exit", (code, signal) => resolve(code ?? (signal ? 128 + 9 : 1)));
+      proc.on("error", (e) => {
+        logger.critical(`Could not start a worker process: ${e.message}`);
+        resolve(EXIT.CONNECT);
+      });
+    });
+    const child: Child = { index, proc, exited, startedAt: Date.now() };
+    children[index] = child;
+    void exited.then((code) => onExit(child, code));
+  }
+
+  function onExit(child: Child, code: number): void {
+    if (children[child.index] !== child) return;
+    children[child.index] = undefined;
+    if (stopping) {
+      if (children.every((c) => !c)) resolveDone();
+      return;
+    }
+    if (reloading) return; // restarted by reload()
+    if (code === EXIT.RECYCLE) {
+      logger.info(`Worker process ${child.index} recycled (a Web Worker was stuck).`);
+      start(child.index);
+      return;
+    }
+    if (code === EXIT.IMPORT || code === EXIT.CONNECT) {
+      logger.critical(`Worker process ${child.index} failed to boot (exit code ${code}).`);
+      exitCode = code;
+      void stop(false);
+      return;
+    }
+    const n = (restarts.get(child.index) ?? 0) + 1;
+    restarts.set(child.index, Date.now() - child.startedAt > 60_000 ? 1 : n);
+    const delay = Math.min(30_000, 500 * 2 ** (restarts.get(child.index)! - 1));
+    logger.error(
+      `Worker process ${child.index} exited unexpectedly (code ${code}); restarting it in ${delay} ms.`,
+    );
+    setTimeout(() => {
+      if (!stopping) start(child.index);
+    }, delay);
+  }
+
+  async function stop(graceful: boolean): Promise<void> {
+    stopping = true;
+    const live = children.filter((c): c is Child => !!c);
+    if (live.length === 0) return resolveDone();
+    for (const c of live) c.proc.kill(graceful ? "SIGTERM" : "SIGKILL");
+    await done;
+  }
+
+  async function reload(reason: string): Promise<void> {
+    if (stopping || reloading) return;
+    reloading = true;
+    logger.info(
+      `Reloading (${reason}): stopping worker processes gracefully, then restarting them.`,
+    );
+    const live = children.filter((c): c is Child => !!c);
+    for (const c of live) c.proc.kill("SIGTERM");
+    await Promise.all(live.map((c) => c.exited));
+    reloading = false;
+    if (stopping) return;
+    for (const c of live) start(c.index);
+  }
+
+  let signals = 0;
+  onSignal(["SIGINT", "SIGTERM"], (sig) => {
+    signals++;
+    if (signals === 1) {
+      logger.info(`Received ${sig}: stopping gracefully (send it again to stop at once).`);
+      void stop(true);
+    } else {
+      logger.warning(`Received ${sig} again: killing worker processes.`);
+      exitCode = EXIT.KILLED;
+      for (const c of children) c?.proc.kill("SIGKILL");
+    }
+  });
+  onSignal(["SIGHUP"], () => void reload("SIGHUP"));
+  const unwatch = options.watch
+    ? watchDir(options.watch, () => void reload("file change"))
+    : undefined;
+
+  for (let i = 0; i < processes; i++) start(i);
+  await done;
+  unwatch?.();
+  if (options.pidFile) removePidFile(options.pidFile);
+  logger.info("Worker processes stopped. Bye.");
+  return exitCode;
+}
+
+function writePidFile(path: string, logger: Logger): boolean {
+  try {
+    if (existsSync(path)) {
+      const pid = Number(readFileSync(path, "utf8").trim());
+      if (Number.isInteger(pid) && pid > 0 && alive(pid)) {
+        logger.critical(
+          `Pid file ${path} names a running process (${pid}). Stop it, or remove the file.`,
+        );
+        return false;
+      }
+    }
+    writeFileSync(path, `${process.pid}\n`);
+    return true;
+  } catch (e) {
+    logger.critical(`Could not write pid file ${path}: ${(e as Error).message}`);
+    return false;
+  }
+}
+
+function removePidFile(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch { /* already gone */ }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function watchDir(dir: string, onChange: () => void): () => void {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const fire = (file: string | null | undefined) => {
+    if (file && !/\.(ts|tsx|js|mjs|jsx)$/.test(file)) return;
+    clearTimeout(timer);
+    timer = setTimeout(onChange, 100);
+  };
+  const w = fsWatch(dir, { recursive: true }, (_event, file) => fire(file?.toString()));
+  return () => {
+    clearTimeout(timer);
+    w.close();
+  };
+}
