@@ -17,6 +17,18 @@ import { fileURLToPath } from "node:url";
 import { isBun, scriptArgs } from "./_runtime.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
+
+// These tests need a broker that several processes share (the file broker).
+const shared = await import("../broker/url.ts").then((m) => {
+  try {
+    const dir = mkdtempSync(join(tmpdir(), "dramatis-probe-"));
+    void m.brokerFromUrl(`file://${dir}`).close();
+    return true;
+  } catch {
+    return false;
+  }
+});
+const e2e = { skip: shared ? false : "needs the file broker" };
 const cli = join(root, "cli.ts");
 const fixtures = join(root, "tests", "fixtures");
 
@@ -159,34 +171,41 @@ test("cli: a module that fails to import is a clear error and exit code 2", asyn
   }
 });
 
-test("cli: boots, processes with -t 2 -c 8, logs per message with -v, INT exits 0", async () => {
-  const e = setup();
-  try {
-    const w = startWorker(e, ["-t", "2", "-c", "8", "-v"]);
-    await until("boot", () => /Worker process is ready for action/.test(w.log()));
-    assert.match(
-      w.log(),
-      /\[PID \d+\] \[MainThread\] \[dramatis\.MainProcess\] \[INFO\] Dramatis '.*' is booting up/,
-    );
-    await sendMany(e, "work", Array.from({ length: 200 }, (_, i) => [i]));
-    await until("200 messages", () => events(e).length >= 200);
-    await new Promise((r) => setTimeout(r, 200));
-    const ns = events(e).map((x) => x.n as number).sort((a, b) => a - b);
-    assert.deepEqual(ns, Array.from({ length: 200 }, (_, i) => i), "each message exactly once");
-    assert.match(
-      w.log(),
-      /\[Worker-[12]\] \[dramatis\.actor\.work\] \[DEBUG\] Received args=\[\d+\] kwargs=\{\}/,
-    );
-    assert.match(w.log(), /\[DEBUG\] Completed after [\d.]+ ms/);
-    assert.ok(/\[Worker-1\]/.test(w.log()) && /\[Worker-2\]/.test(w.log()), "both Web Workers ran");
-    w.proc.kill("SIGINT");
-    assert.equal(await w.exited, 0);
-  } finally {
-    cleanup(e);
-  }
-});
+test(
+  "cli: boots, processes with -t 2 -c 8, logs per message with -v, INT exits 0",
+  e2e,
+  async () => {
+    const e = setup();
+    try {
+      const w = startWorker(e, ["-t", "2", "-c", "8", "-v"]);
+      await until("boot", () => /Worker process is ready for action/.test(w.log()));
+      assert.match(
+        w.log(),
+        /\[PID \d+\] \[MainThread\] \[dramatis\.MainProcess\] \[INFO\] Dramatis '.*' is booting up/,
+      );
+      await sendMany(e, "work", Array.from({ length: 200 }, (_, i) => [i]));
+      await until("200 messages", () => events(e).length >= 200);
+      await new Promise((r) => setTimeout(r, 200));
+      const ns = events(e).map((x) => x.n as number).sort((a, b) => a - b);
+      assert.deepEqual(ns, Array.from({ length: 200 }, (_, i) => i), "each message exactly once");
+      assert.match(
+        w.log(),
+        /\[Worker-[12]\] \[dramatis\.actor\.work\] \[DEBUG\] Received args=\[\d+\] kwargs=\{\}/,
+      );
+      assert.match(w.log(), /\[DEBUG\] Completed after [\d.]+ ms/);
+      assert.ok(
+        /\[Worker-1\]/.test(w.log()) && /\[Worker-2\]/.test(w.log()),
+        "both Web Workers ran",
+      );
+      w.proc.kill("SIGINT");
+      assert.equal(await w.exited, 0);
+    } finally {
+      cleanup(e);
+    }
+  },
+);
 
-test("cli: INT finishes in-flight work and hands the rest back: nothing is lost", async () => {
+test("cli: INT finishes in-flight work and hands the rest back: nothing is lost", e2e, async () => {
   const e = setup();
   try {
     await sendMany(e, "work", Array.from({ length: 40 }, (_, i) => [i, 100]));
@@ -212,7 +231,7 @@ test("cli: INT finishes in-flight work and hands the rest back: nothing is lost"
   }
 });
 
-test("cli: a second INT stops at once with exit code 1", async () => {
+test("cli: a second INT stops at once with exit code 1", e2e, async () => {
   const e = setup();
   try {
     await sendMany(e, "work", [[1, 60_000]]);
@@ -230,7 +249,7 @@ test("cli: a second INT stops at once with exit code 1", async () => {
   }
 });
 
-test("cli: HUP reloads changed code without losing or repeating a message", async () => {
+test("cli: HUP reloads changed code without losing or repeating a message", e2e, async () => {
   const e = setup();
   try {
     const w = startWorker(e, ["-t", "1"]);
@@ -250,7 +269,7 @@ test("cli: HUP reloads changed code without losing or repeating a message", asyn
   }
 });
 
-test("cli: --watch reloads when a .ts file changes", async () => {
+test("cli: --watch reloads when a .ts file changes", e2e, async () => {
   const e = setup();
   try {
     const w = startWorker(e, ["-t", "1", "--watch", fixtures]);
@@ -283,95 +302,109 @@ function descendants(pid: number): number[] {
   return out;
 }
 
-test("cli: an actor stuck in while(true) is failed, its Web Worker replaced, the CPU freed", async () => {
-  const e = setup();
-  try {
-    const w = startWorker(e, ["-t", "1", "-c", "4"]);
-    await until("boot", () => /ready for action/.test(w.log()));
-    await sendMany(e, "work", [[1, 800], [2, 800], [3, 800]]);
-    await send(e, "spin", []);
-    await until("the spin started", () => events(e).some((x) => x.event === "spin-start"));
-    await until(
-      "the stuck Web Worker to be replaced",
-      () => /without yielding: failing it with TimeLimitExceeded/.test(w.log()),
-      10_000,
-    );
-    await until(
-      "other messages completed",
-      () => events(e).filter((x) => x.event === "work").length === 3,
-    );
-    await until(
-      "recovery",
-      () => (w.log().match(/ready for action/g) ?? []).length >= (isBun ? 1 : 2),
-    );
-    await new Promise((r) => setTimeout(r, 500));
-    // The CPU is free again: the worker's processes use (almost) no CPU for a second.
-    const pids = [w.proc.pid!, ...descendants(w.proc.pid!)];
-    const before = pids.map(cpuTicks).reduce((a, b) => a + b, 0);
-    await new Promise((r) => setTimeout(r, 1_000));
-    const after = pids.map((p) => existsSync(`/proc/${p}/stat`) ? cpuTicks(p) : 0)
-      .reduce((a, b) => a + b, 0);
-    assert.ok(
-      after - before < 30,
-      `the worker used ${after - before} ticks in 1 s: still spinning`,
-    );
-    const dead = await runCli(e, ["dead-letters", "list", "default", e.tasks, "--json"]);
-    const letters = JSON.parse(dead.out);
-    assert.equal(letters.length, 1);
-    assert.equal(letters[0].actor_name, "spin");
-    assert.deepEqual(events(e).filter((x) => x.event === "spin-start").length, 1);
-    w.proc.kill("SIGINT");
-    assert.equal(await w.exited, 0);
-  } finally {
-    cleanup(e);
-  }
-});
+test(
+  "cli: an actor stuck in while(true) is failed, its Web Worker replaced, the CPU freed",
+  e2e,
+  async () => {
+    const e = setup();
+    try {
+      const w = startWorker(e, ["-t", "1", "-c", "4"]);
+      await until("boot", () => /ready for action/.test(w.log()));
+      await sendMany(e, "work", [[1, 800], [2, 800], [3, 800]]);
+      await send(e, "spin", []);
+      await until("the spin started", () => events(e).some((x) => x.event === "spin-start"));
+      await until(
+        "the stuck Web Worker to be replaced",
+        () => /without yielding: failing it with TimeLimitExceeded/.test(w.log()),
+        10_000,
+      );
+      await until(
+        "other messages completed",
+        () => events(e).filter((x) => x.event === "work").length === 3,
+      );
+      await until(
+        "recovery",
+        () => (w.log().match(/ready for action/g) ?? []).length >= (isBun ? 1 : 2),
+      );
+      await new Promise((r) => setTimeout(r, 500));
+      // The CPU is free again: the worker's processes use (almost) no CPU for a second.
+      const pids = [w.proc.pid!, ...descendants(w.proc.pid!)];
+      const before = pids.map(cpuTicks).reduce((a, b) => a + b, 0);
+      await new Promise((r) => setTimeout(r, 1_000));
+      const after = pids.map((p) => existsSync(`/proc/${p}/stat`) ? cpuTicks(p) : 0)
+        .reduce((a, b) => a + b, 0);
+      assert.ok(
+        after - before < 30,
+        `the worker used ${after - before} ticks in 1 s: still spinning`,
+      );
+      const dead = await runCli(e, ["dead-letters", "list", "default", e.tasks, "--json"]);
+      const letters = JSON.parse(dead.out);
+      assert.equal(letters.length, 1);
+      assert.equal(letters[0].actor_name, "spin");
+      assert.deepEqual(events(e).filter((x) => x.event === "spin-start").length, 1);
+      w.proc.kill("SIGINT");
+      assert.equal(await w.exited, 0);
+    } finally {
+      cleanup(e);
+    }
+  },
+);
 
-test("cli: a failing actor logs its retries, then is dead-lettered; unknown actors too", async () => {
-  const e = setup();
-  try {
-    const w = startWorker(e, ["-t", "1"]);
-    await until("boot", () => /ready for action/.test(w.log()));
-    await send(e, "fails", []);
-    // A message for an actor this worker does not know, written by another program.
-    const script = join(e.dir, "ghost.ts");
-    writeFileSync(
-      script,
-      `import { getBroker, Message } from ${JSON.stringify(join(root, "mod.ts"))};\n` +
-        `const b = getBroker(); b.declareQueue("default");\n` +
-        `await b.enqueue(new Message({ queueName: "default", actorName: "ghost", args: [] }));\n` +
-        `await b.close();\n`,
-    );
-    await new Promise((r) =>
-      spawn(process.execPath, scriptArgs(script), { env: { ...process.env, ...e.env } }).on(
-        "exit",
-        r,
-      )
-    );
-    await send(e, "work", [5]);
-    await until(
-      "dead letters",
-      () => /Retries exceeded/.test(w.log()) && /undefined actor "ghost"/.test(w.log()),
-    );
-    await until("work", () => events(e).some((x) => x.event === "work"));
-    assert.match(
-      w.log(),
-      /Failed to process message fails\(\).*\n.*Error: this actor always fails/,
-    );
-    assert.match(w.log(), /Retrying message .* in \d+ milliseconds/);
-    assert.equal(events(e).filter((x) => x.event === "fails").length, 3);
-    const dead = await runCli(e, ["dead-letters", "list", "default", e.tasks, "--json"]);
-    assert.deepEqual(JSON.parse(dead.out).map((m: { actor_name: string }) => m.actor_name).sort(), [
-      "fails",
-      "ghost",
-    ]);
-    const table = await runCli(e, ["queues", e.tasks]);
-    assert.match(table.out, /queue\s+ready\s+delayed\s+in flight\s+dead\ndefault\s+0\s+0\s+0\s+2/);
-    const requeued = await runCli(e, ["dead-letters", "purge", "default", e.tasks]);
-    assert.match(requeued.out, /Purged 2 dead letter/);
-    w.proc.kill("SIGINT");
-    assert.equal(await w.exited, 0);
-  } finally {
-    cleanup(e);
-  }
-});
+test(
+  "cli: a failing actor logs its retries, then is dead-lettered; unknown actors too",
+  e2e,
+  async () => {
+    const e = setup();
+    try {
+      const w = startWorker(e, ["-t", "1"]);
+      await until("boot", () => /ready for action/.test(w.log()));
+      await send(e, "fails", []);
+      // A message for an actor this worker does not know, written by another program.
+      const script = join(e.dir, "ghost.ts");
+      writeFileSync(
+        script,
+        `import { getBroker, Message } from ${JSON.stringify(join(root, "mod.ts"))};\n` +
+          `const b = getBroker(); b.declareQueue("default");\n` +
+          `await b.enqueue(new Message({ queueName: "default", actorName: "ghost", args: [] }));\n` +
+          `await b.close();\n`,
+      );
+      await new Promise((r) =>
+        spawn(process.execPath, scriptArgs(script), { env: { ...process.env, ...e.env } }).on(
+          "exit",
+          r,
+        )
+      );
+      await send(e, "work", [5]);
+      await until(
+        "dead letters",
+        () => /Retries exceeded/.test(w.log()) && /undefined actor "ghost"/.test(w.log()),
+      );
+      await until("work", () => events(e).some((x) => x.event === "work"));
+      assert.match(
+        w.log(),
+        /Failed to process message fails\(\).*\n.*Error: this actor always fails/,
+      );
+      assert.match(w.log(), /Retrying message .* in \d+ milliseconds/);
+      assert.equal(events(e).filter((x) => x.event === "fails").length, 3);
+      const dead = await runCli(e, ["dead-letters", "list", "default", e.tasks, "--json"]);
+      assert.deepEqual(
+        JSON.parse(dead.out).map((m: { actor_name: string }) => m.actor_name).sort(),
+        [
+          "fails",
+          "ghost",
+        ],
+      );
+      const table = await runCli(e, ["queues", e.tasks]);
+      assert.match(
+        table.out,
+        /queue\s+ready\s+delayed\s+in flight\s+dead\ndefault\s+0\s+0\s+0\s+2/,
+      );
+      const requeued = await runCli(e, ["dead-letters", "purge", "default", e.tasks]);
+      assert.match(requeued.out, /Purged 2 dead letter/);
+      w.proc.kill("SIGINT");
+      assert.equal(await w.exited, 0);
+    } finally {
+      cleanup(e);
+    }
+  },
+);
