@@ -86,6 +86,7 @@ export { Results } from "./middleware/results.ts";
 export { GroupCallbacks } from "./middleware/group_callbacks.ts";
 export { defaultMiddleware } from "./middleware/_default.ts";
 export { MemoryResultBackend, ResultBackend, unwrap } from "./results/backend.ts";
+export { FileResultBackend } from "./results/file.ts";
 export type { ResultGetOptions, StoredFailure } from "./results/backend.ts";
 export { Group, group, Pipeline, pipeline } from "./composition.ts";
 export type { CompositionOptions } from "./composition.ts";

@@ -1,0 +1,158 @@
+/**
+ * `FileResultBackend`: results in a directory, shared by every process on one machine.
+ *
+ * @example
+ * ```ts
+ * import { FileResultBackend } from "./file.ts";
+ * const backend = new FileResultBackend({ dir: await Deno.makeTempDir() });
+ * ```
+ * @module
+ */
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  watch,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import { ResultBackend } from "./backend.ts";
+
+interface Stored {
+  expires: number;
+  value: string;
+}
+
+/**
+ * Stores each result in its own file under `dir` (written to a temporary name, then renamed, so a
+ * reader never sees half a file). A blocking `getResult` waits on a file-system watch, with a
+ * short poll as a fallback, so it wakes within milliseconds without busy polling. Expired results
+ * are deleted by a sweep every `sweepInterval` ms (default one minute), so disk use stays bounded.
+ *
+ * @example
+ * ```ts
+ * import { FileResultBackend } from "./file.ts";
+ * import { Results } from "../middleware/results.ts";
+ * import { StubBroker } from "../broker/stub.ts";
+ * const broker = new StubBroker();
+ * broker.addMiddleware(new Results({ backend: new FileResultBackend({ dir: await Deno.makeTempDir() }) }));
+ * ```
+ */
+export class FileResultBackend extends ResultBackend {
+  /** The directory holding the results. */
+  readonly dir: string;
+  readonly #sweepInterval: number;
+  #lastSweep = Date.now();
+  #seq = 0;
+
+  /** Creates the backend; the directory is created if missing. */
+  constructor(
+    options: { dir?: string; namespace?: string; sweepInterval?: number } = {},
+  ) {
+    super(options);
+    this.dir = options.dir ?? "./.dramatis/results";
+    this.#sweepInterval = options.sweepInterval ?? 60_000;
+    mkdirSync(this.dir, { recursive: true });
+  }
+
+  #path(key: string): string {
+    return join(this.dir, `${key}.json`);
+  }
+
+  /** Writes the result file atomically. */
+  protected _store(key: string, value: string, ttl: number): Promise<void> {
+    const tmp = join(this.dir, `.${key}.${Date.now()}.${this.#seq++}.tmp`);
+    const stored: Stored = { expires: Date.now() + ttl, value };
+    writeFileSync(tmp, JSON.stringify(stored));
+    renameSync(tmp, this.#path(key));
+    if (Date.now() - this.#lastSweep > this.#sweepInterval) this.sweep();
+    return Promise.resolve();
+  }
+
+  /** Reads the result file, if present and not expired. */
+  protected _get(key: string): Promise<string | undefined> {
+    return Promise.resolve(this.#read(key));
+  }
+
+  #read(key: string): string | undefined {
+    let stored: Stored;
+    try {
+      stored = JSON.parse(readFileSync(this.#path(key), "utf8"));
+    } catch {
+      return undefined;
+    }
+    if (stored.expires <= Date.now()) {
+      rmSync(this.#path(key), { force: true });
+      return undefined;
+    }
+    return stored.value;
+  }
+
+  /** Waits on a directory watch (and a slow poll) until the file appears or time runs out. */
+  protected override _wait(key: string, timeout: number): Promise<string | undefined> {
+    return new Promise((resolve) => {
+      const first = this.#read(key);
+      if (first !== undefined) return resolve(first);
+      const file = `${key}.json`;
+      let done = false;
+      let poll = 10;
+      let pollTimer: ReturnType<typeof setTimeout>;
+      const finish = (v: string | undefined) => {
+        if (done) return;
+        done = true;
+        clearTimeout(deadline);
+        clearTimeout(pollTimer);
+        watcher?.close();
+        resolve(v);
+      };
+      const check = () => {
+        const v = this.#read(key);
+        if (v !== undefined) finish(v);
+      };
+      let watcher: ReturnType<typeof watch> | undefined;
+      try {
+        watcher = watch(this.dir, (_event, name) => {
+          if (!name || name.toString() === file) check();
+        });
+      } catch {
+        watcher = undefined; // no watch support: the poll below still works
+      }
+      const tick = () => {
+        check();
+        poll = Math.min(poll * 2, 500);
+        if (!done) pollTimer = setTimeout(tick, poll);
+      };
+      pollTimer = setTimeout(tick, poll);
+      const deadline = setTimeout(() => finish(this.#read(key)), timeout);
+    });
+  }
+
+  /** Deletes expired results (and temporary files left by a crash). Returns how many. */
+  sweep(): number {
+    this.#lastSweep = Date.now();
+    let n = 0;
+    if (!existsSync(this.dir)) return 0;
+    for (const name of readdirSync(this.dir)) {
+      const path = join(this.dir, name);
+      try {
+        if (name.endsWith(".tmp")) {
+          if (Date.now() - statSync(path).mtimeMs > 60_000) {
+            rmSync(path, { force: true });
+            n++;
+          }
+          continue;
+        }
+        const stored: Stored = JSON.parse(readFileSync(path, "utf8"));
+        if (stored.expires <= Date.now()) {
+          rmSync(path, { force: true });
+          n++;
+        }
+      } catch { /* removed meanwhile, or not ours */ }
+    }
+    return n;
+  }
+}
