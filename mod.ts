@@ -70,7 +70,7 @@ export { StubBroker } from "./broker/stub.ts";
 export { getBroker, setBroker } from "./broker/global.ts";
 export { brokerFromUrl } from "./broker/url.ts";
 export { Worker } from "./worker/worker.ts";
-export type { StopOptions, WorkerOptions } from "./worker/worker.ts";
+export type { StopOptions, WorkerMonitor, WorkerOptions } from "./worker/worker.ts";
 export { currentMessage, currentSignal } from "./worker/context.ts";
 export { HOOKS, Middleware } from "./middleware/middleware.ts";
 export type { Awaitable, HookName, ProcessOutcome } from "./middleware/middleware.ts";
