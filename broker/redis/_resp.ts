@@ -248,8 +248,11 @@ export class RespParser {
     if (this.#start === this.#end) {
       this.#base += this.#start;
       if (!this.#owned || this.#buf.length < n) {
-        // Nothing pending: use the chunk in place, no copy.
-        this.#buf = chunk;
+        // Nothing pending: use the chunk in place, no copy. (A plain Uint8Array view, so that
+        // slice() copies: Buffer#slice would return a view into the socket's chunk.)
+        this.#buf = chunk.constructor === Uint8Array
+          ? chunk
+          : new Uint8Array(chunk.buffer, chunk.byteOffset, n);
         this.#owned = false;
         this.#start = 0;
         this.#end = n;
@@ -383,32 +386,26 @@ export class RespParser {
   /** Finds the LF ending the line that starts at `from`; -1 if not received yet. */
   #lineEnd(from: number, maxLength: number): number {
     const buf = this.#buf;
-    // Only look at received bytes, and no further than the longest line allowed (+ CRLF).
-    const limit = Math.min(this.#end, from + maxLength + 2);
-    const scanFrom = from + this.#scanned;
-    let lf = -1;
-    if (limit - scanFrom <= 64) {
-      for (let i = scanFrom; i < limit; i++) {
-        if (buf[i] === LF) {
-          lf = i;
-          break;
-        }
-      }
-    } else {
-      lf = buf.subarray(0, limit).indexOf(LF, scanFrom);
+    // Only look at received bytes, and no further than the longest line allowed.
+    const limit = Math.min(this.#end, from + maxLength + 1);
+    let i = from + this.#scanned;
+    for (; i < limit; i++) {
+      const b = buf[i];
+      if (b === CR || b === LF) break;
     }
-    if (lf === -1) {
-      if (limit - from >= maxLength + 2) {
-        this.#fail(`line longer than ${maxLength} bytes without CRLF`, from);
-      }
+    if (i === limit) {
+      if (limit - from > maxLength) this.#fail(`line longer than ${maxLength} bytes`, from);
       this.#scanned = limit - from;
       return -1;
     }
+    if (buf[i] === LF) this.#fail("LF not preceded by CR", i);
+    if (i + 1 >= this.#end) {
+      this.#scanned = i - from; // look at this CR again when the next byte is there
+      return -1;
+    }
+    if (buf[i + 1] !== LF) this.#fail("CR not followed by LF", i);
     this.#scanned = 0;
-    if (lf === from || buf[lf - 1] !== CR) this.#fail("LF not preceded by CR", lf);
-    const cr = buf.indexOf(CR, from);
-    if (cr !== lf - 1) this.#fail("CR inside a line", cr);
-    return lf;
+    return i + 1;
   }
 
   /** Parses a strict decimal integer in `[from, to)`. */
@@ -441,7 +438,12 @@ export class RespParser {
 
   #bulkEnd(dataStart: number, length: number): number {
     const end = dataStart + length;
-    if (this.#end < end + 2) return -1;
+    if (this.#end < end + 2) {
+      if (this.#end > end && this.#buf[end] !== CR) {
+        this.#fail("bulk string not followed by CRLF (wrong length?)", end);
+      }
+      return -1;
+    }
     if (this.#buf[end] !== CR || this.#buf[end + 1] !== LF) {
       this.#fail("bulk string not followed by CRLF (wrong length?)", end);
     }

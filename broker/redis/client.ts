@@ -270,6 +270,7 @@ function resolveOptions(input: string | RedisClientOptions): ResolvedOptions {
   const fromUrl: Partial<RedisUrlInfo> = o.url === undefined ? {} : parseRedisUrl(o.url);
   const useTls = o.tls ?? fromUrl.tls ?? false;
   const reconnect = o.reconnect ?? true;
+  const r: RedisReconnectOptions = typeof reconnect === "object" ? reconnect : {};
   const resolved: ResolvedOptions = {
     hostname: o.hostname ?? fromUrl.hostname ?? "127.0.0.1",
     port: o.port ?? fromUrl.port ?? 6379,
@@ -282,10 +283,9 @@ function resolveOptions(input: string | RedisClientOptions): ResolvedOptions {
     connectTimeout: o.connectTimeout ?? 10_000,
     commandTimeout: o.commandTimeout ?? 0,
     reconnect: reconnect === false ? undefined : {
-      initialDelay: 50,
-      maxDelay: 2000,
-      maxAttempts: Infinity,
-      ...(reconnect === true ? {} : reconnect),
+      initialDelay: r.initialDelay ?? 50,
+      maxDelay: r.maxDelay ?? 2000,
+      maxAttempts: r.maxAttempts ?? Infinity,
     },
     whileDisconnected: o.whileDisconnected ?? "wait",
     maxWait: o.maxWait ?? 10_000,
@@ -309,6 +309,8 @@ interface Pending {
   reject: (error: Error) => void;
   args: readonly Arg[];
   bytes: boolean;
+  /** Written to a socket (false while waiting for a connection). */
+  sent: boolean;
   /** Settled already (timed out): its reply, if any, is dropped. */
   done: boolean;
   timer: Timer | undefined;
@@ -380,6 +382,7 @@ const noop = () => {};
 
 function commandName(args: readonly Arg[]): string {
   const first = args[0];
+  if (first instanceof Uint8Array) return new TextDecoder().decode(first).toUpperCase();
   return typeof first === "string" ? first.toUpperCase() : String(first);
 }
 
@@ -495,6 +498,7 @@ export class RedisClient {
           reject,
           args: ["PING"],
           bytes: false,
+          sent: false,
           done: false,
           timer: undefined,
           waitTimer: undefined,
@@ -542,6 +546,7 @@ export class RedisClient {
         reject,
         args,
         bytes: options?.bytes ?? false,
+        sent: false,
         done: false,
         timer: undefined,
         waitTimer: undefined,
@@ -552,11 +557,16 @@ export class RedisClient {
           if (pending.done) return;
           pending.done = true;
           if (pending.waitTimer !== undefined) clearTimeout(pending.waitTimer);
+          const name = commandName(args);
           reject(
             new ConnectionError(
-              `Redis at ${this.address} did not answer ${commandName(args)} within ` +
-                `${timeout} ms (it may still run). Raise commandTimeout or the per-call ` +
-                `timeout, and send blocking commands on a duplicate() connection.`,
+              pending.sent
+                ? `Redis at ${this.address} did not answer ${name} within ${timeout} ms ` +
+                  `(it may still run). Raise commandTimeout or the per-call timeout, and ` +
+                  `send blocking commands on a duplicate() connection.`
+                : `Could not send ${name} within ${timeout} ms: not connected to Redis at ` +
+                  `${this.address} (${this.#lastError?.message ?? "connecting"}).`,
+              { cause: pending.sent ? undefined : this.#lastError },
             ),
           );
         }, timeout);
@@ -750,6 +760,7 @@ export class RedisClient {
       this.#settle(pending, error as Error);
       return;
     }
+    pending.sent = true;
     conn.inflight.push(pending);
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
@@ -775,6 +786,7 @@ export class RedisClient {
         reject,
         args,
         bytes: false,
+        sent: true,
         done: false,
         timer: undefined,
         waitTimer: undefined,
@@ -944,26 +956,34 @@ export class RedisClient {
     }
     const code = (error as { code?: string }).code;
     let why: string;
-    switch (code) {
-      case "ECONNREFUSED":
-        why = "connection refused (ECONNREFUSED). Is redis-server running, and is the port right?";
-        break;
-      case "ENOTFOUND":
-      case "EAI_AGAIN":
-      case "EAI_NONAME":
-        why = `host name not found (${code}). Check the host in the URL.`;
-        break;
-      case "ETIMEDOUT":
-      case "EHOSTUNREACH":
-      case "ENETUNREACH":
-        why = `host unreachable (${code}). Check the host, port and firewall.`;
-        break;
-      default:
-        why = o.tls !== undefined && stage === "connect"
-          ? `TLS connection failed (${error.message}). Check the certificates (tls.ca), or ` +
-            `use redis:// if the server does not use TLS.`
-          : `the connection failed during the ${stage}: ${error.message}` +
-            `${code ? ` (${code})` : ""}.`;
+    const closed = code === undefined || code === "ECONNRESET" || code === "EPIPE";
+    if (stage === "handshake" && closed) {
+      why = `the server closed the connection during the handshake (${error.message}). ` +
+        `If it expects TLS, use a rediss:// URL; else check its maxclients and ` +
+        `protected-mode settings and its log.`;
+    } else {
+      switch (code) {
+        case "ECONNREFUSED":
+          why =
+            "connection refused (ECONNREFUSED). Is redis-server running, and is the port right?";
+          break;
+        case "ENOTFOUND":
+        case "EAI_AGAIN":
+        case "EAI_NONAME":
+          why = `host name not found (${code}). Check the host in the URL.`;
+          break;
+        case "ETIMEDOUT":
+        case "EHOSTUNREACH":
+        case "ENETUNREACH":
+          why = `host unreachable (${code}). Check the host, port and firewall.`;
+          break;
+        default:
+          why = o.tls !== undefined && stage === "connect"
+            ? `TLS connection failed (${error.message}). Check the certificates (tls.ca), or ` +
+              `use redis:// if the server does not use TLS.`
+            : `the connection failed during the ${stage}: ${error.message}` +
+              `${code ? ` (${code})` : ""}.`;
+      }
     }
     return new ConnectionError(`Cannot connect to Redis at ${address}: ${why}`, { cause: error });
   }
