@@ -91,6 +91,7 @@ export type { ResultGetOptions, StoredFailure } from "./results/backend.ts";
 export { Group, group, Pipeline, pipeline } from "./composition.ts";
 export type { CompositionOptions } from "./composition.ts";
 export { MemoryRateLimiterBackend } from "./rate_limits/backend.ts";
+export { FileRateLimiterBackend } from "./rate_limits/file.ts";
 export type { RateLimiterBackend } from "./rate_limits/backend.ts";
 export {
   Barrier,
