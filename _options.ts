@@ -21,7 +21,7 @@ const CORE_OPTIONS = [
   "onRetryExhausted",
   "notifyShutdown",
   "pipeIgnore",
-  "onRateLimited",
+  "rateLimitDelay",
 ];
 
 const known = new Set<string>(CORE_OPTIONS);

@@ -83,6 +83,11 @@ export interface ActorOptions {
   notifyShutdown?: boolean;
   /** In a pipeline, do not append the previous result to this step's arguments. */
   pipeIgnore?: boolean;
+  /**
+   * When the actor throws `RateLimitExceeded`, run it again about this many ms later (0.5x to
+   * 1.5x), without counting a retry. Default: treat it like any other error.
+   */
+  rateLimitDelay?: number;
   /** Options declared by middleware (`actorOptions`). */
   [option: string]: unknown;
 }

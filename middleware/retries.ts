@@ -10,7 +10,7 @@
  */
 import { Middleware, type ProcessOutcome } from "./middleware.ts";
 import type { Broker, MessageProxy } from "../broker/broker.ts";
-import { Retry } from "../errors.ts";
+import { RateLimitExceeded, Retry } from "../errors.ts";
 import type { ErrorClass } from "../actor.ts";
 import { getOption } from "../_options.ts";
 import { formatError, getLogger } from "../_log.ts";
@@ -66,7 +66,9 @@ export interface RetriesOptions {
  * until `maxRetries` (or `retryWhen` says no); then the message fails for good and goes to its
  * dead-letter queue, and `onRetryExhausted` (if set) is sent `(message, {retries, max_retries})`.
  * Errors listed in the actor's `throws` are never retried. An actor may throw `Retry` to ask
- * for a retry after a fixed delay.
+ * for a retry after a fixed delay. With the actor option `rateLimitDelay` (ms), an actor that
+ * throws `RateLimitExceeded` runs again about that much later (0.5x to 1.5x), and that does not
+ * count as a retry.
  *
  * @example
  * ```ts
@@ -96,7 +98,15 @@ export class Retries extends Middleware {
 
   /** The actor options this middleware adds. */
   override get actorOptions(): readonly string[] {
-    return ["maxRetries", "minBackoff", "maxBackoff", "retryWhen", "throws", "onRetryExhausted"];
+    return [
+      "maxRetries",
+      "minBackoff",
+      "maxBackoff",
+      "retryWhen",
+      "throws",
+      "onRetryExhausted",
+      "rateLimitDelay",
+    ];
   }
 
   /** Runs after the actor, with its result or error. */
@@ -111,6 +121,19 @@ export class Retries extends Middleware {
     if (throws && (Array.isArray(throws) ? throws : [throws]).some((c) => error instanceof c)) {
       logger.info(`Aborting message ${message.messageId}: ${describe(error)} is in \`throws\`.`);
       message.fail();
+      return;
+    }
+    const rateLimitDelay = getOption<number | undefined>(
+      message,
+      actor,
+      "rateLimitDelay",
+      undefined,
+    );
+    if (error instanceof RateLimitExceeded && typeof rateLimitDelay === "number") {
+      // Not a failure: try again later, without counting a retry.
+      const delay = Math.floor(rateLimitDelay * (0.5 + Math.random()));
+      logger.debug(`Rate limited: message ${message.messageId} runs again in ${delay} ms.`);
+      await broker.enqueue(message, { delay });
       return;
     }
     const r = typeof message.options.retries === "number" ? message.options.retries : 0;

@@ -4,8 +4,10 @@ import {
   actor,
   AgeLimit,
   computeBackoff,
+  ConcurrentRateLimiter,
   currentMessage,
   currentSignal,
+  MemoryRateLimiterBackend,
   type MessageProxy,
   Middleware,
   Retries,
@@ -338,4 +340,24 @@ test("ShutdownNotifications: notifyShutdown actors see their signal abort at sto
   const s = await broker.stats("default");
   assert.equal(s.ready, 1);
   assert.equal(broker.deadLettersByQueue.get("default")!.length, 0);
+});
+
+test("Retries: rateLimitDelay re-runs a rate-limited actor later without counting a retry", async () => {
+  const broker = new StubBroker();
+  const mutex = new ConcurrentRateLimiter(new MemoryRateLimiterBackend(), "one", { limit: 1 });
+  const order: string[] = [];
+  let release!: () => void;
+  const held = new Promise<void>((r) => release = r);
+  const guarded = actor(async function guarded(tag: string) {
+    await mutex.acquire(async () => {
+      order.push(tag);
+      if (tag === "first") await held;
+    });
+  }, { broker, maxRetries: 0, rateLimitDelay: 40 });
+  await guarded.send("first");
+  await guarded.send("second");
+  setTimeout(release, 100);
+  await drainWith(broker, "default", { concurrency: 2 });
+  assert.deepEqual(order, ["first", "second"]);
+  assert.equal(broker.deadLettersByQueue.get("default")!.length, 0, "not dead-lettered");
 });
