@@ -63,6 +63,12 @@ function events(e: Env): Record<string, unknown>[] {
   return readFileSync(e.out, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
 }
 
+/** Sends a signal by pid: Deno's node:child_process reports a child it signalled through
+ * `ChildProcess.kill()` as killed by that signal even when the child handled it and exited 0. */
+function signal(r: { proc: ChildProcess }, sig: NodeJS.Signals): void {
+  process.kill(r.proc.pid!, sig);
+}
+
 interface Running {
   proc: ChildProcess;
   log: () => string;
@@ -94,10 +100,17 @@ function runCli(e: Env, args: string[]): Promise<{ code: number | null; out: str
   });
 }
 
-async function until(what: string, cond: () => boolean, timeout = 20_000): Promise<void> {
+async function until(
+  what: string,
+  cond: () => boolean,
+  timeout = 20_000,
+  log?: () => string,
+): Promise<void> {
   const deadline = Date.now() + timeout;
   while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}${log ? `\n${log()}` : ""}`);
+    }
     await new Promise((r) => setTimeout(r, 25));
   }
 }
@@ -197,7 +210,7 @@ test(
         /\[Worker-1\]/.test(w.log()) && /\[Worker-2\]/.test(w.log()),
         "both Web Workers ran",
       );
-      w.proc.kill("SIGINT");
+      signal(w, "SIGINT");
       assert.equal(await w.exited, 0);
     } finally {
       cleanup(e);
@@ -211,7 +224,7 @@ test("cli: INT finishes in-flight work and hands the rest back: nothing is lost"
     await sendMany(e, "work", Array.from({ length: 40 }, (_, i) => [i, 100]));
     const w = startWorker(e, ["-t", "1", "-c", "4"]);
     await until("some work", () => events(e).length >= 4);
-    w.proc.kill("SIGINT");
+    signal(w, "SIGINT");
     assert.equal(await w.exited, 0, w.log());
     const done = events(e).length;
     assert.ok(done < 40, "the worker did everything before the signal; the test proves nothing");
@@ -221,7 +234,7 @@ test("cli: INT finishes in-flight work and hands the rest back: nothing is lost"
     assert.equal(q.ready, 40 - done, "every message not done is back in the queue");
     const w2 = startWorker(e, ["-t", "1", "-c", "8"]);
     await until("the rest", () => events(e).length >= 40);
-    w2.proc.kill("SIGINT");
+    signal(w2, "SIGINT");
     await w2.exited;
     const ns = new Set(events(e).map((x) => x.n));
     assert.equal(ns.size, 40);
@@ -238,10 +251,10 @@ test("cli: a second INT stops at once with exit code 1", e2e, async () => {
     const w = startWorker(e, ["-t", "1"]);
     await until("boot", () => /ready for action/.test(w.log()));
     await new Promise((r) => setTimeout(r, 300));
-    w.proc.kill("SIGINT");
+    signal(w, "SIGINT");
     await new Promise((r) => setTimeout(r, 200));
     const t0 = Date.now();
-    w.proc.kill("SIGINT");
+    signal(w, "SIGINT");
     assert.equal(await w.exited, 1);
     assert.ok(Date.now() - t0 < 5_000);
   } finally {
@@ -257,12 +270,12 @@ test("cli: HUP reloads changed code without losing or repeating a message", e2e,
     await send(e, "work", [1]);
     await until("v1", () => events(e).length === 1);
     writeFileSync(e.tasks, readFileSync(e.tasks, "utf8").replace('"v1"', '"v2"'));
-    w.proc.kill("SIGHUP");
+    signal(w, "SIGHUP");
     await until("reload", () => (w.log().match(/ready for action/g) ?? []).length >= 2);
     await send(e, "work", [2]);
     await until("v2", () => events(e).length === 2);
     assert.deepEqual(events(e).map((x) => [x.n, x.version]), [[1, "v1"], [2, "v2"]]);
-    w.proc.kill("SIGINT");
+    signal(w, "SIGINT");
     assert.equal(await w.exited, 0);
   } finally {
     cleanup(e);
@@ -279,7 +292,7 @@ test("cli: --watch reloads when a .ts file changes", e2e, async () => {
     await send(e, "work", [7]);
     await until("v3", () => events(e).length === 1);
     assert.equal(events(e)[0].version, "v3");
-    w.proc.kill("SIGINT");
+    signal(w, "SIGINT");
     assert.equal(await w.exited, 0);
   } finally {
     cleanup(e);
@@ -342,7 +355,7 @@ test(
       assert.equal(letters.length, 1);
       assert.equal(letters[0].actor_name, "spin");
       assert.deepEqual(events(e).filter((x) => x.event === "spin-start").length, 1);
-      w.proc.kill("SIGINT");
+      signal(w, "SIGINT");
       assert.equal(await w.exited, 0);
     } finally {
       cleanup(e);
@@ -401,7 +414,7 @@ test(
       );
       const requeued = await runCli(e, ["dead-letters", "purge", "default", e.tasks]);
       assert.match(requeued.out, /Purged 2 dead letter/);
-      w.proc.kill("SIGINT");
+      signal(w, "SIGINT");
       assert.equal(await w.exited, 0);
     } finally {
       cleanup(e);

@@ -173,7 +173,7 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
     stopping = true;
     const live = children.filter((c): c is Child => !!c);
     if (live.length === 0) return resolveDone();
-    for (const c of live) c.proc.kill(graceful ? "SIGTERM" : "SIGKILL");
+    for (const c of live) kill(c, graceful ? "SIGTERM" : "SIGKILL");
     await done;
   }
 
@@ -184,7 +184,7 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
       `Reloading (${reason}): stopping worker processes gracefully, then restarting them.`,
     );
     const live = children.filter((c): c is Child => !!c);
-    for (const c of live) c.proc.kill("SIGTERM");
+    for (const c of live) kill(c, "SIGTERM");
     await Promise.all(live.map((c) => c.exited));
     reloading = false;
     if (stopping) return;
@@ -200,7 +200,7 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
     } else {
       logger.warning(`Received ${sig} again: killing worker processes.`);
       exitCode = EXIT.KILLED;
-      for (const c of children) c?.proc.kill("SIGKILL");
+      for (const c of children) if (c) kill(c, "SIGKILL");
     }
   });
   onSignal(["SIGHUP"], () => void reload("SIGHUP"));
@@ -214,6 +214,14 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
   if (options.pidFile) removePidFile(options.pidFile);
   logger.info("Worker processes stopped. Bye.");
   return exitCode;
+}
+
+// By pid rather than ChildProcess.kill(): Deno's node:child_process then reports the child's real
+// exit code instead of "killed by <signal>".
+function kill(child: Child, signal: "SIGTERM" | "SIGKILL"): void {
+  try {
+    if (child.proc.pid) process.kill(child.proc.pid, signal);
+  } catch { /* already gone */ }
 }
 
 function writePidFile(path: string, logger: Logger): boolean {

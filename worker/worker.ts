@@ -355,8 +355,8 @@ export class Worker {
           this.#monitor?.started(m);
           const result = await this.#invoke(actor, m);
           if (debug) {
-            actorLogger.debug(
-              `Completed ${m.actorName} after ${(performance.now() - t0).toFixed(2)} ms.`,
+            getLogger(`dramatis.actor.${m.actorName}`).debug(
+              `Completed after ${(performance.now() - t0).toFixed(2)} ms.`,
             );
           }
           const after = broker.emitAfter("processMessage", m, { result });
