@@ -21,13 +21,10 @@ import { VERSION } from "./version.ts";
 import { configureLogging, LEVELS, logToFile } from "./_log.ts";
 import { EXIT } from "./worker/_exit.ts";
 import { importModules, moduleUrl } from "./worker/_import.ts";
-import { runSupervisor, type SupervisorOptions } from "./worker/supervisor.ts";
-import { runWorkerProcess } from "./worker/_process.ts";
-import { getBroker } from "./broker/global.ts";
+import type { SupervisorOptions } from "./worker/supervisor.ts";
 import type { Broker, QueueStats } from "./broker/broker.ts";
-import { Message } from "./message.ts";
 import { args as runtimeArgs, exit } from "./_runtime.ts";
-import { compileBinary } from "./_compile.ts";
+// Everything else is imported by the command that needs it: the supervisor process stays small.
 
 const HELP = `dramatis ${VERSION}: background task processing for Deno and Bun
 
@@ -91,6 +88,7 @@ function int(name: string, v: unknown, min = 1): number | undefined {
  */
 export async function main(args: string[], options: MainOptions = {}): Promise<number> {
   if (args[0] === "__process") {
+    const { runWorkerProcess } = await import("./worker/_process.ts");
     return await runWorkerProcess(JSON.parse(args[1]));
   }
   try {
@@ -163,6 +161,7 @@ async function run(args: string[], options: MainOptions): Promise<number> {
         processCommand: options.processCommand,
         webWorkerUrl: options.webWorkerUrl,
       };
+      const { runSupervisor } = await import("./worker/supervisor.ts");
       return await runSupervisor(sup);
     }
     case "queues":
@@ -198,6 +197,7 @@ async function run(args: string[], options: MainOptions): Promise<number> {
       if (rest.length === 0 || !values.output) {
         throw new UsageError("usage: dramatis compile MODULE... -o FILE");
       }
+      const { compileBinary } = await import("./_compile.ts");
       return compileBinary(rest.map((m) => moduleUrl(m, cwd)), values.output);
     }
     default:
@@ -212,6 +212,7 @@ async function withBroker(
 ): Promise<number> {
   configureLogging({ level: LEVELS.WARNING });
   await importModules(modules.map((m) => moduleUrl(m, cwd)));
+  const { getBroker } = await import("./broker/global.ts");
   const broker = getBroker();
   try {
     return await fn(broker);
@@ -298,9 +299,7 @@ async function send(
   }
   const actor = broker.getActor(actorName);
   const list = Array.isArray(args) ? args : [args];
-  const m = await broker.enqueue(
-    new Message({ queueName: actor.queueName, actorName, args: actor.message(...list).args }),
-  );
+  const m = await broker.enqueue(actor.message(...list));
   console.log(json ? JSON.stringify(m.asDict()) : `Sent ${m} as ${m.messageId} to ${m.queueName}.`);
   return EXIT.OK;
 }

@@ -11,7 +11,7 @@
 //     other Web Workers gracefully and exits with EXIT_RECYCLE: the supervisor starts a fresh
 //     process, and the stuck thread dies with this one.
 import { getBroker } from "../broker/global.ts";
-import { type Consumer, MessageProxy } from "../broker/broker.ts";
+import { type Broker, type Consumer, MessageProxy } from "../broker/broker.ts";
 import { TimeLimitExceeded } from "../errors.ts";
 import { configureLogging, formatError, getLogger, logToFile } from "../_log.ts";
 import type { FromWebWorker, StartedRecord, ToWebWorker } from "./_protocol.ts";
@@ -56,11 +56,14 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
     logger.critical(`${(e as Error).message}`);
     return exit(EXIT.IMPORT);
   }
-  const broker = getBroker();
+  // This thread only needs a broker to settle the messages of a Web Worker it had to replace:
+  // create it then, so an idle replica of the queues does not cost memory all the time.
+  let brokerInstance: Broker | undefined;
+  const brokerNow = () => brokerInstance ??= getBroker();
   const consumers = new Map<string, Consumer>();
   const consumerFor = (queue: string) => {
     let c = consumers.get(queue);
-    if (!c) consumers.set(queue, c = broker.consume(queue));
+    if (!c) consumers.set(queue, c = brokerNow().consume(queue));
     return c;
   };
 
@@ -165,6 +168,7 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
       `Actor ${m.actorName} exceeded its time limit and did not yield; its Web Worker was replaced.`,
     );
     m.error = error;
+    const broker = brokerNow();
     const after = broker.emitAfter("processMessage", m, { error });
     if (after) await after;
     if (m.failed) {
@@ -241,7 +245,7 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
         }
       }
       for (const c of consumers.values()) await c.close();
-      await broker.close();
+      await brokerInstance?.close();
       if (!recycling) logger.info("Worker process stopped.");
       return exit(code);
     })();
