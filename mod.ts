@@ -67,6 +67,8 @@ export type {
   ReceiveOptions,
 } from "./broker/broker.ts";
 export { StubBroker } from "./broker/stub.ts";
+export { FileBroker, fileBrokerOptionsFromUrl } from "./broker/file/broker.ts";
+export type { Durability, FileBrokerOptions } from "./broker/file/broker.ts";
 export { getBroker, setBroker } from "./broker/global.ts";
 export { brokerFromUrl } from "./broker/url.ts";
 export { Worker } from "./worker/worker.ts";

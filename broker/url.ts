@@ -10,6 +10,7 @@
  */
 import type { Broker } from "./broker.ts";
 import { StubBroker } from "./stub.ts";
+import { FileBroker, fileBrokerOptionsFromUrl } from "./file/broker.ts";
 import { env } from "../_env.ts";
 
 /**
@@ -29,6 +30,8 @@ export function brokerFromUrl(url: string): Broker {
     case "memory:":
     case "stub:":
       return new StubBroker();
+    case "file:":
+      return new FileBroker(fileBrokerOptionsFromUrl(url));
   }
   throw new TypeError(
     `Unsupported broker URL ${

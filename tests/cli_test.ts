@@ -28,7 +28,7 @@ const shared = await import("../broker/url.ts").then((m) => {
     return false;
   }
 });
-const e2e = { skip: shared ? false : "needs the file broker" };
+const e2e = { skip: shared ? false : "needs the file broker", timeout: 60_000 };
 const cli = join(root, "cli.ts");
 const fixtures = join(root, "tests", "fixtures");
 

@@ -3,6 +3,7 @@
 // blocks for ~0.1 ms, has an async form.
 import * as fs from "node:fs";
 import { setImmediate as nodeSetImmediate } from "node:timers";
+import { getLogger } from "../../_log.ts";
 
 /** True on Bun, false on Deno. */
 export const isBun: boolean = "Bun" in globalThis;
@@ -171,9 +172,9 @@ class BunFile implements RawFile {
     if (this.read(new Uint8Array(h.buffer), HOLDER_AT) < 24) return;
     const [holderPid, holderFd, since] = h;
     if (holderPid !== pid || holderFd === this.fd || Date.now() - since < STALE_LOCK_MS) return;
-    console.error(
-      `[dramatis] ${this.path} has been locked for ${Date.now() - since} ms by descriptor ` +
-        `${holderFd} of this process, left by a terminated Web Worker: closing it.`,
+    getLogger("dramatis.broker.FileBroker").error(
+      `${this.path} has been locked for ${Date.now() - since} ms by descriptor ${holderFd} of ` +
+        `this process, left by a terminated Web Worker: closing it.`,
     );
     try {
       fs.closeSync(holderFd);

@@ -1,0 +1,942 @@
+// The FileBroker engine: the write buffer and group commit, the replica and its catch-up,
+// claims, acks, leases, waiting for changes, and compaction. `broker.ts` is the public face.
+//
+// A message's path through this file: `enqueue()` encodes an ENQ record into `#out` ->
+// `#flushTick()` (end of the macrotask) -> `#flushLocked()` appends `#out` to the log under the
+// lock -> `#startSync()` fdatasyncs and resolves the senders. A consumer's `receive()` ->
+// `#catchUp()` reads new records into the replica -> `#claim()` takes the lock, appends a CLAIM,
+// reads it back -> `#load()` reads the messages' JSON. `ack()` queues the id; the next flush
+// writes one ACK record for all the ids queued.
+import { MessageProxy } from "../broker.ts";
+import { BrokerError, QueueJoinTimeout } from "../../errors.ts";
+import { Message } from "../../message.ts";
+import { formatError, getLogger } from "../../_log.ts";
+import { Kind, RecordWriter } from "./_format.ts";
+import { type RawFile, setImmediate, unrefTimer, watchDir, type Watcher } from "./_fs.ts";
+import { GapError, Log, LogReader, type Seg } from "./_segments.ts";
+import { DEAD, INFLIGHT, type Msg, type QueueState, State } from "./_state.ts";
+
+const logger = getLogger("dramatis.broker.FileBroker");
+
+/**
+ * When a FileBroker's `send()` resolves: `"always"` after `fdatasync`, `"batch"` at once with an
+ * `fdatasync` at most every `flushInterval` ms, `"none"` at once without `fdatasync`. See
+ * docs/file-broker.md.
+ *
+ * @example
+ * ```ts
+ * import type { Durability } from "./broker.ts";
+ * const d: Durability = "batch";
+ * ```
+ */
+export type Durability = "always" | "batch" | "none";
+
+/** Settings of an engine (validated by FileBroker). */
+export interface EngineOptions {
+  dir: string;
+  durability: Durability;
+  flushInterval: number;
+  leaseTimeout: number;
+  deadMessageTtl: number;
+  segmentSize: number;
+}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+const RESOLVED = Promise.resolve();
+/** Buffered bytes that make `batch`/`none` sends write at once instead of at the end of the tick. */
+const INLINE_FLUSH_BYTES = 256 * 1024;
+/** Buffered age (ms) that does the same, for a sender that never yields to the event loop. */
+const INLINE_FLUSH_MS = 1;
+/** A waiting consumer re-reads the log at least this often, in case a file event is missed. */
+const POLL_MS = 1000;
+/** Compaction: how often a replica holder checks whether there is something to reclaim. */
+const COMPACT_EVERY_MS = 5000;
+/** Compaction: the newest segment is sealed early when this big and at most 1/4 live. */
+const SEAL_IDLE_BYTES = 256 * 1024;
+/** Compaction: most live bytes copied forward in one pass. */
+const MAX_COPY_BYTES = 16 * 1024 * 1024;
+/** Payloads closer than this are read with one `pread`. */
+const SPAN_BYTES = 1024 * 1024;
+
+function randomOwnerId(): number {
+  const r = crypto.getRandomValues(new Uint32Array(2));
+  return (r[0] & 0x1fffff) * 2 ** 32 + r[1] + 1;
+}
+
+/** Everything a FileBroker does with its directory. */
+/** What a FileBroker consumer puts in `MessageProxy.receipt`: structured-cloneable. */
+export interface FileReceipt {
+  /** The message's log id. */
+  id: number;
+  /** The instance holding it. */
+  owner: number;
+}
+
+export class Engine {
+  /** This instance's owner id in CLAIM, ACK, HEARTBEAT records. */
+  readonly owner: number = randomOwnerId();
+  #log: Log | undefined;
+  #out = new RecordWriter();
+  #outSince = 0;
+  #acks: number[] = [];
+  #flushScheduled = false;
+  #durable: Waiter[] = [];
+  #unsynced: Waiter[] = [];
+  #dirty = new Set<RawFile>();
+  /** True when `#out` holds records that must reach the disk (sends, admin records, SNAPs). */
+  #needsSync = false;
+  #syncing = false;
+  #batchSync: Promise<void> | undefined;
+  #lastSync = 0;
+  #syncTimer: ReturnType<typeof setTimeout> | undefined;
+  #state: State | undefined;
+  #reader: LogReader | undefined;
+  #waiters = new Set<() => void>();
+  #watcher: Watcher | undefined;
+  #held = 0;
+  #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  #compactTimer: ReturnType<typeof setInterval> | undefined;
+  #closed = false;
+  /** Incremented each time the replica is rebuilt from scratch. */
+  #generation = 0;
+
+  constructor(readonly options: EngineOptions) {}
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  #open(): Log {
+    if (this.#log) return this.#log;
+    if (this.#closed) throw new TypeError("This FileBroker is closed: create a new one.");
+    const log = new Log(this.options.dir, this.options.segmentSize);
+    try {
+      log.open();
+    } catch (e) {
+      log.close();
+      throw new BrokerError(
+        `Cannot open the FileBroker directory ${this.options.dir}: ${(e as Error).message}. ` +
+          `Check that it is writable, or pass another { dir }.`,
+        { cause: e },
+      );
+    }
+    return this.#log = log;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Write path
+
+  /** Appends an ENQ record. Resolves per the durability mode. */
+  enqueue(queueName: string, priority: number, eta: number, json: string): Promise<void> {
+    if (this.#closed) {
+      throw new TypeError("This FileBroker is closed: create a new one to enqueue.");
+    }
+    this.#open();
+    const out = this.#out;
+    if (out.length === 0) this.#outSince = performance.now();
+    this.#needsSync = true;
+    out.begin(Kind.ENQ);
+    try {
+      out.queue(queueName);
+      out.f64(priority);
+      out.f64(eta);
+      out.text(json);
+      out.end();
+    } catch (e) {
+      out.abort();
+      throw e;
+    }
+    if (this.options.durability === "always") {
+      const p = new Promise<void>((resolve, reject) => this.#durable.push({ resolve, reject }));
+      if (out.length >= 4 * INLINE_FLUSH_BYTES) this.#flushQuietly();
+      else this.#scheduleFlush();
+      return p;
+    }
+    this.#scheduleFlush();
+    if (out.length >= INLINE_FLUSH_BYTES || performance.now() - this.#outSince >= INLINE_FLUSH_MS) {
+      this.flush();
+      if (
+        this.options.durability === "batch" &&
+        performance.now() - this.#lastSync >= this.options.flushInterval
+      ) {
+        this.#syncDirtySync();
+      }
+    }
+    return RESOLVED;
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(this.#flushTick);
+  }
+
+  #flushTick = (): void => {
+    this.#flushScheduled = false;
+    // Open the log if needed: an instance that only acks or requeues (the CLI settling the
+    // messages of a replaced Web Worker) has not opened it yet.
+    if (!this.#closed) this.#flushQuietly();
+  };
+
+  /** `flush()`, logging a failure (whose waiters were rejected) instead of throwing it. */
+  #flushQuietly(): void {
+    try {
+      this.flush();
+    } catch (e) {
+      logger.error(`FileBroker failed to write to ${this.options.dir}: ${formatError(e)}`);
+    }
+  }
+
+  /** Writes the buffered records now (synchronously, under the lock). */
+  flush(): void {
+    if (this.#out.length === 0 && this.#acks.length === 0) return;
+    const log = this.#open();
+    try {
+      log.withLock(() => this.#flushLocked());
+    } finally {
+      this.#afterWrite();
+    }
+  }
+
+  /** Appends the buffered records and queued acks. Must hold the lock. */
+  #flushLocked(): void {
+    const out = this.#out;
+    if (this.#acks.length > 0) {
+      out.begin(Kind.ACK);
+      out.f64(this.owner);
+      out.u32(this.#acks.length);
+      for (const id of this.#acks) out.f64(id);
+      out.end();
+      this.#acks = [];
+    }
+    if (out.length === 0) return;
+    const waiters = this.#durable;
+    this.#durable = [];
+    try {
+      const file = this.#log!.append(out.view());
+      if (this.#needsSync && this.options.durability !== "none") this.#dirty.add(file);
+      this.#needsSync = false;
+    } catch (e) {
+      const err = new BrokerError(
+        `Writing to ${this.options.dir} failed: ${(e as Error).message}. ` +
+          `The messages were not stored; check the disk (space, permissions) and send them again.`,
+        { cause: e },
+      );
+      for (const w of waiters) w.reject(err);
+      throw err;
+    } finally {
+      out.reset();
+    }
+    for (const w of waiters) this.#unsynced.push(w);
+  }
+
+  /** After a write: wake local waiters, start the fdatasync that senders wait for. */
+  #afterWrite(): void {
+    this.#notify();
+    if (this.options.durability === "always") this.#startSync();
+    else if (this.options.durability === "batch" && this.#dirty.size > 0 && !this.#syncTimer) {
+      this.#syncTimer = setTimeout(() => {
+        this.#syncTimer = undefined;
+        this.#batchSync = this.#syncDirty().catch((e) =>
+          logger.error(`fdatasync in ${this.options.dir} failed: ${formatError(e)}`)
+        ).finally(() => {
+          this.#batchSync = undefined;
+          this.#closeRetired();
+        });
+      }, this.options.flushInterval);
+      unrefTimer(this.#syncTimer);
+    }
+    this.#closeRetired();
+  }
+
+  /** Group commit: one fdatasync at a time covers every record written before it started. */
+  #startSync(): void {
+    if (this.#syncing || this.#unsynced.length === 0) return;
+    this.#syncing = true;
+    const waiters = this.#unsynced;
+    this.#unsynced = [];
+    this.#syncDirty().then(
+      () => {
+        for (const w of waiters) w.resolve();
+      },
+      (e) => {
+        const err = new BrokerError(
+          `fdatasync in ${this.options.dir} failed: ${(e as Error).message}. The messages may ` +
+            `not be on disk; check the disk and send them again.`,
+          { cause: e },
+        );
+        for (const w of waiters) w.reject(err);
+      },
+    ).finally(() => {
+      this.#syncing = false;
+      this.#closeRetired();
+      this.#startSync();
+    });
+  }
+
+  async #syncDirty(): Promise<void> {
+    const files = [...this.#dirty];
+    this.#dirty.clear();
+    if (files.length > 0) await Promise.all(files.map((f) => f.syncData()));
+    this.#lastSync = performance.now();
+  }
+
+  #syncDirtySync(): void {
+    for (const f of this.#dirty) f.syncDataSync();
+    this.#dirty.clear();
+    this.#lastSync = performance.now();
+    this.#closeRetired();
+  }
+
+  /** Closes writer files of sealed segments once no sync can still need them. */
+  #closeRetired(): void {
+    const retired = this.#log?.retired;
+    if (!retired || retired.length === 0 || this.#syncing || this.#batchSync) return;
+    const keep = retired.filter((f) => this.#dirty.has(f));
+    for (const f of retired) if (!this.#dirty.has(f)) f.close();
+    retired.splice(0, retired.length, ...keep);
+  }
+
+  /** Writes the buffer and resolves when it is as durable as the mode promises. */
+  #commit(): Promise<void> {
+    this.#needsSync = true;
+    if (this.options.durability !== "always") {
+      this.flush();
+      return RESOLVED;
+    }
+    const p = new Promise<void>((resolve, reject) => this.#durable.push({ resolve, reject }));
+    if (this.#out.length === 0 && this.#acks.length === 0) {
+      // Nothing new to write: wait for a sync that covers what was written before.
+      for (const w of this.#durable.splice(0)) this.#unsynced.push(w);
+      this.#startSync();
+    } else {
+      this.#flushQuietly();
+    }
+    return p;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The replica
+
+  /** The replica, built on first use by reading the whole log. */
+  #replica(): State {
+    if (this.#state) return this.#state;
+    const log = this.#open();
+    const state = new State({ deadMessageTtl: this.options.deadMessageTtl });
+    const reader = new LogReader(log, state.apply.bind(state));
+    this.#state = state;
+    this.#reader = reader;
+    try {
+      reader.start();
+    } catch (e) {
+      if (!(e instanceof GapError)) throw e;
+    }
+    this.#catchUp(false);
+    this.#compactTimer ??= setInterval(() => this.#maybeCompact(), COMPACT_EVERY_MS);
+    unrefTimer(this.#compactTimer);
+    return this.#state!;
+  }
+
+  /** Applies the records appended since the last call. */
+  #catchUp(locked: boolean): void {
+    for (let attempt = 0;; attempt++) {
+      try {
+        this.#reader!.catchUp(locked);
+        return;
+      } catch (e) {
+        if (!(e instanceof GapError) || attempt > 5) throw e;
+        // Compaction removed a segment this replica had not read yet: read everything again.
+        logger.info(`Re-reading the log of ${this.options.dir}: ${e.message}.`);
+        this.#generation++;
+        this.#reader!.close();
+        const state = new State({ deadMessageTtl: this.options.deadMessageTtl });
+        this.#state = state;
+        this.#reader = new LogReader(this.#log!, state.apply.bind(state));
+        try {
+          this.#reader.start();
+        } catch (e2) {
+          if (!(e2 instanceof GapError)) throw e2;
+        }
+      }
+    }
+  }
+
+  /** The queue `name` of an up-to-date replica (writes this instance's buffer first). */
+  #fresh(name: string): QueueState {
+    this.flush();
+    this.#replica();
+    this.#catchUp(false); // may replace the replica: read this.#state after it
+    return this.#state!.queue(name);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Read path
+
+  /** Waits up to `timeout` ms for messages of `queueName` and claims up to `max` of them. */
+  async receive(
+    queueName: string,
+    max: number,
+    options: { timeout: number; signal?: AbortSignal; closed: () => boolean },
+  ): Promise<MessageProxy[]> {
+    const deadline = Date.now() + options.timeout;
+    for (;;) {
+      if (this.#closed) {
+        throw new TypeError("This FileBroker is closed: stop its workers before closing it.");
+      }
+      if (options.closed() || options.signal?.aborted) return [];
+      this.#replica();
+      this.#catchUp(false);
+      const state = this.#state!;
+      const q = state.queue(queueName);
+      const now = Date.now();
+      const head = q.heap.peek();
+      const due = head !== undefined && (!q.delayed || head.eta <= now);
+      if (due || state.nextExpiry(q, this.owner) < now) {
+        const msgs = this.#claim(queueName, max, now);
+        if (msgs.length > 0) return this.#load(msgs);
+        continue;
+      }
+      if (now >= deadline) return [];
+      let wakeAt = Math.min(deadline, state.nextExpiry(q, this.owner) + 1);
+      if (q.delayed && head) wakeAt = Math.min(wakeAt, head.eta);
+      await this.#wait(Math.min(Math.max(0, wakeAt - now), POLL_MS), options.signal);
+    }
+  }
+
+  /** Under the lock: expires dead owners, pops up to `max` messages, appends a CLAIM. */
+  #claim(queueName: string, max: number, now: number): Msg[] {
+    const log = this.#open();
+    let picked: Msg[] = [];
+    try {
+      log.withLock(() => {
+        this.#catchUp(true);
+        const state = this.#state!;
+        let q = state.queue(queueName);
+        const expired = state.expiredOwners(q, this.owner, now);
+        if (expired.length > 0) {
+          for (const id of expired) {
+            logger.warning(
+              `A consumer (owner ${id}) of ${queueName} stopped renewing its lease: its ` +
+                `messages are delivered again.`,
+            );
+            this.#out.begin(Kind.EXPIRE);
+            this.#out.f64(id);
+            this.#out.f64(this.owner);
+            this.#out.end();
+          }
+          this.#flushLocked();
+          this.#catchUp(true);
+          q = this.#state!.queue(queueName);
+        }
+        while (picked.length < max) {
+          const m = q.heap.peek();
+          if (!m || (q.delayed && m.eta > now)) break;
+          q.heap.pop();
+          picked.push(m);
+        }
+        if (picked.length === 0) return;
+        const out = this.#out;
+        out.begin(Kind.CLAIM);
+        out.f64(this.owner);
+        out.f64(now + this.options.leaseTimeout);
+        out.u32(picked.length);
+        for (const m of picked) out.f64(m.id);
+        out.end();
+        try {
+          this.#flushLocked();
+        } catch (e) {
+          for (const m of picked) q.heap.push(m);
+          picked = [];
+          throw e;
+        }
+        this.#catchUp(true);
+      });
+    } finally {
+      this.#afterWrite();
+    }
+    // Look the messages up again: a replica rebuilt meanwhile has new objects for them.
+    const state = this.#state!;
+    const mine: Msg[] = [];
+    for (const p of picked) {
+      const m = state.msgs.get(p.id);
+      if (m && m.state === INFLIGHT && m.owner === this.owner) mine.push(m);
+    }
+    if (mine.length > 0) this.#hold(mine.length);
+    return mine;
+  }
+
+  /** Reads the JSON of claimed messages (one `pread` per run of nearby ones) and decodes it. */
+  #load(msgs: Msg[]): MessageProxy[] {
+    const order = msgs.map((_, i) => i).sort((a, b) =>
+      msgs[a].seg.base - msgs[b].seg.base || msgs[a].poff - msgs[b].poff
+    );
+    const out: (MessageProxy | undefined)[] = new Array(msgs.length);
+    let i = 0;
+    while (i < order.length) {
+      const first = msgs[order[i]];
+      let j = i + 1;
+      let end = first.poff + first.plen;
+      while (j < order.length) {
+        const m = msgs[order[j]];
+        if (m.seg !== first.seg || m.poff + m.plen - first.poff > SPAN_BYTES) break;
+        end = Math.max(end, m.poff + m.plen);
+        j++;
+      }
+      const span = readExactly(first.seg, first.poff, end - first.poff);
+      for (let k = i; k < j; k++) {
+        const m = msgs[order[k]];
+        out[order[k]] = this.#decode(
+          m,
+          span.subarray(m.poff - first.poff, m.poff - first.poff + m.plen),
+        );
+      }
+      i = j;
+    }
+    return out.filter((m) => m !== undefined) as MessageProxy[];
+  }
+
+  #decode(m: Msg, bytes: Uint8Array): MessageProxy | undefined {
+    try {
+      const proxy = MessageProxy.decode(bytes) as MessageProxy;
+      const receipt: FileReceipt = { id: m.id, owner: this.owner };
+      proxy.receipt = receipt;
+      return proxy;
+    } catch (e) {
+      // Not a message a worker can run: keep it as a dead letter rather than lose it.
+      logger.error(
+        `Message at ${m.seg.path}:${m.poff} cannot be decoded (${(e as Error).message}); ` +
+          `moving it to the dead letters of ${m.q.name}.`,
+      );
+      this.#nackRaw(m.id, m.q.name, m.priority, new TextDecoder().decode(bytes));
+      this.#release(1);
+      return undefined;
+    }
+  }
+
+  #hold(n: number): void {
+    this.#held += n;
+    if (this.#held > 0 && !this.#heartbeatTimer) {
+      this.#heartbeatTimer = setInterval(() => this.#heartbeat(), this.options.leaseTimeout / 3);
+    }
+  }
+
+  #release(n: number): void {
+    this.#held = Math.max(0, this.#held - n);
+    if (this.#held === 0 && this.#heartbeatTimer) {
+      clearInterval(this.#heartbeatTimer);
+      this.#heartbeatTimer = undefined;
+    }
+  }
+
+  /** Renews the lease of every message this instance holds. */
+  #heartbeat(): void {
+    if (this.#closed) return;
+    this.#out.begin(Kind.HEARTBEAT);
+    this.#out.f64(this.owner);
+    this.#out.f64(Date.now() + this.options.leaseTimeout);
+    this.#out.end();
+    try {
+      this.flush();
+    } catch (e) {
+      logger.error(`FileBroker could not renew its lease: ${formatError(e)}`);
+    }
+  }
+
+  /**
+   * The message was processed: queue its id for the next ACK record. The receipt may come from
+   * another instance (the CLI settles the messages of a Web Worker it replaced).
+   */
+  ack(receipt: FileReceipt): void {
+    this.#acks.push(receipt.id);
+    if (receipt.owner === this.owner) this.#release(1);
+    this.#scheduleFlush();
+  }
+
+  /** The message failed for good: dead-letter it, as it is now (with its traceback). */
+  nack(message: MessageProxy): void {
+    const receipt = message.receipt as FileReceipt;
+    const m = this.#state?.msgs.get(receipt.id);
+    const json = JSON.stringify(message.asDict());
+    this.#nackRaw(receipt.id, message.queueName, m?.priority ?? 0, json);
+    if (receipt.owner === this.owner) this.#release(1);
+  }
+
+  #nackRaw(id: number, queueName: string, priority: number, json: string): void {
+    const out = this.#out;
+    out.begin(Kind.NACK);
+    out.f64(this.owner);
+    out.f64(id);
+    out.f64(Date.now());
+    out.queue(queueName.endsWith(".DQ") ? queueName.slice(0, -3) : queueName);
+    out.f64(priority);
+    out.text(json);
+    out.end();
+    this.#scheduleFlush();
+  }
+
+  /**
+   * Hands messages back, in front of their priority level, in this order. Each REQUEUE record
+   * names the owner that holds the messages (a requeue only applies while that owner still holds
+   * them), so receipts of another instance work too.
+   */
+  requeue(receipts: FileReceipt[]): void {
+    if (receipts.length === 0) return;
+    const byOwner = new Map<number, number[]>();
+    for (const r of receipts) {
+      let ids = byOwner.get(r.owner);
+      if (!ids) byOwner.set(r.owner, ids = []);
+      ids.push(r.id);
+    }
+    const out = this.#out;
+    for (const [owner, ids] of byOwner) {
+      out.begin(Kind.REQUEUE);
+      out.f64(owner);
+      out.u32(ids.length);
+      for (const id of ids) out.f64(id);
+      out.end();
+      if (owner === this.owner) this.#release(ids.length);
+    }
+    this.#scheduleFlush();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Waiting for changes
+
+  #wait(ms: number, signal?: AbortSignal): Promise<void> {
+    this.#watch();
+    return new Promise((resolve) => {
+      const waiters = this.#waiters;
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", done);
+        waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal?.addEventListener("abort", done);
+      waiters.add(done);
+    });
+  }
+
+  /** Wakes every waiting `receive` and `join` of this instance (they re-check their state). */
+  wake(): void {
+    this.#notify();
+  }
+
+  #notify(): void {
+    if (this.#waiters.size === 0) return;
+    for (const w of [...this.#waiters]) w();
+  }
+
+  #watch(): void {
+    if (this.#watcher || this.#closed) return;
+    try {
+      this.#watcher = watchDir(this.options.dir, () => this.#notify());
+    } catch (e) {
+      logger.warning(
+        `Cannot watch ${this.options.dir} (${(e as Error).message}); polling every ${POLL_MS} ms.`,
+      );
+      this.#watcher = { close() {} };
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Queue-level operations
+
+  /** Waits until `queueName` has no ready, delayed or in-flight message. */
+  async join(queueName: string, options: { timeout?: number; failFast?: boolean }): Promise<void> {
+    const deadline = options.timeout === undefined ? Infinity : Date.now() + options.timeout;
+    const q = () => this.#state!.queue(queueName);
+    const dq = () => this.#state!.queue(`${queueName}.DQ`);
+    this.#fresh(queueName);
+    let startSeq = q().deadSeq, generation = this.#generation;
+    for (;;) {
+      this.#fresh(queueName);
+      if (generation !== this.#generation) {
+        // The replica was rebuilt: its counter restarted.
+        startSeq = q().deadSeq;
+        generation = this.#generation;
+      }
+      if (options.failFast && q().deadSeq > startSeq) throw this.#deadLetterError(q().lastDead!);
+      const a = q(), b = dq();
+      if (a.heap.size + a.inflight + b.heap.size + b.inflight === 0) return;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new QueueJoinTimeout(queueName);
+      if (this.#closed) throw new TypeError("This FileBroker was closed while joining.");
+      await this.#wait(Math.min(left, POLL_MS));
+    }
+  }
+
+  #deadLetterError(m: Msg): Error {
+    let text = `message ${m.id}`;
+    try {
+      const msg = Message.decode(readExactly(m.seg, m.poff, m.plen));
+      const tb = typeof msg.options.traceback === "string" ? `\n${msg.options.traceback}` : "";
+      text = `${msg.actorName} message ${msg.messageId}${tb}`;
+    } catch { /* keep the short description */ }
+    return new Error(`A message of queue ${m.q.name} failed and was dead-lettered: ${text}`);
+  }
+
+  /** Counters of `queueName`. */
+  stats(queueName: string): { ready: number; delayed: number; inFlight: number; dead: number } {
+    const q = this.#fresh(queueName);
+    const dq = this.#state!.queue(`${queueName}.DQ`);
+    const limit = Date.now() - this.options.deadMessageTtl;
+    let dead = q.dead.size;
+    if (dead > 0 && q.dead.values().next().value!.deadAt < limit) {
+      this.#state!.sweep();
+      dead = q.dead.size;
+    }
+    return {
+      ready: q.heap.size,
+      delayed: dq.heap.size,
+      inFlight: q.inflight + dq.inflight,
+      dead,
+    };
+  }
+
+  /** Dead letters of `queueName`, oldest first, with their log ids. */
+  deadLetters(queueName: string, limit = Infinity): { id: number; message: Message }[] {
+    const q = this.#fresh(queueName);
+    const oldest = Date.now() - this.options.deadMessageTtl;
+    const list = [...q.dead.values()].filter((m) => m.deadAt >= oldest).sort((a, b) =>
+      a.deadAt - b.deadAt || a.id - b.id
+    );
+    const out: { id: number; message: Message }[] = [];
+    for (const m of list) {
+      if (out.length >= limit) break;
+      try {
+        out.push({ id: m.id, message: Message.decode(readExactly(m.seg, m.poff, m.plen)) });
+      } catch (e) {
+        logger.error(`Dead letter at ${m.seg.path}:${m.poff} cannot be decoded: ${e}`);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Re-enqueues dead letters on `queueName` and removes them from the dead letters, in one
+   * write. Letters another process requeued meanwhile are skipped. Returns how many moved.
+   */
+  async requeueDead(
+    queueName: string,
+    letters: { id: number; message: Message; priority: number }[],
+  ): Promise<number> {
+    this.#replica();
+    let moved = 0;
+    const log = this.#open();
+    try {
+      log.withLock(() => {
+        this.#flushLocked();
+        this.#catchUp(true);
+        const live = letters.filter((l) => this.#state!.msgs.get(l.id)?.state === DEAD);
+        if (live.length === 0) return;
+        const out = this.#out;
+        for (const l of live) {
+          out.begin(Kind.ENQ);
+          out.queue(queueName);
+          out.f64(l.priority);
+          out.f64(0);
+          out.text(JSON.stringify(l.message.asDict()));
+          out.end();
+        }
+        out.begin(Kind.UNDEAD);
+        out.u32(live.length);
+        for (const l of live) out.f64(l.id);
+        out.end();
+        this.#needsSync = true;
+        moved = live.length;
+        this.#flushLocked();
+        this.#catchUp(true);
+      });
+    } finally {
+      this.#afterWrite();
+    }
+    await this.#commit();
+    return moved;
+  }
+
+  /** Deletes the dead letters of `queueName`; returns how many. */
+  async purge(queueName: string): Promise<number> {
+    this.#replica();
+    let n = 0;
+    const log = this.#open();
+    try {
+      log.withLock(() => {
+        this.#flushLocked();
+        this.#catchUp(true);
+        n = this.#state!.queue(queueName).dead.size;
+        this.#out.begin(Kind.PURGE);
+        this.#out.queue(queueName);
+        this.#out.end();
+        this.#needsSync = true;
+        this.#flushLocked();
+        this.#catchUp(true);
+      });
+    } finally {
+      this.#afterWrite();
+    }
+    await this.#commit();
+    return n;
+  }
+
+  /** Drops the ready and delayed messages of `queueName` (or of every queue, and dead letters). */
+  flushQueue(queueName: string | undefined): Promise<void> {
+    this.#open();
+    if (queueName === undefined) {
+      this.#out.begin(Kind.FLUSHALL);
+    } else {
+      this.#out.begin(Kind.FLUSH);
+      this.#out.queue(queueName);
+    }
+    this.#out.end();
+    return this.#commit();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Compaction
+
+  #maybeCompact(): void {
+    if (this.#closed || !this.#reader) return;
+    this.#reader.closeUnused();
+    try {
+      this.compact();
+    } catch (e) {
+      logger.error(`Compaction of ${this.options.dir} failed: ${formatError(e)}`);
+    }
+  }
+
+  /**
+   * Reclaims disk: seals a mostly-dead newest segment, copies the live messages of the oldest
+   * mostly-dead segments forward (SNAP records), and deletes those segments. Returns how many
+   * segment files were deleted.
+   */
+  compact(): number {
+    this.#replica();
+    const log = this.#open();
+    let deleted = 0;
+    try {
+      log.withLock(() => {
+        this.#flushLocked();
+        this.#catchUp(true);
+        this.#state!.sweep();
+        // 1. Seal the newest segment if it is big enough and mostly dead.
+        const headBase = log.readHead();
+        const headSize = log.headSize();
+        const headLive = this.#reader!.segs.get(headBase)?.liveBytes ?? 0;
+        if (headSize >= SEAL_IDLE_BYTES && headLive * 4 <= headSize) {
+          log.roll();
+          this.#catchUp(true);
+        }
+        // 2. The longest run of oldest sealed segments that is at most half live.
+        const head = log.readHead();
+        const bases = log.listSegments().filter((b) => b < head);
+        let cut = -1, size = 0, live = 0;
+        for (let i = 0; i < bases.length; i++) {
+          size += (bases[i + 1] ?? head) - bases[i];
+          live += this.#reader!.segs.get(bases[i])?.liveBytes ?? 0;
+          if (live > MAX_COPY_BYTES) break;
+          if (live * 2 <= size) cut = i;
+        }
+        if (cut < 0) return;
+        const cutBase = bases[cut + 1] ?? head;
+        // 3. Copy the live messages of that run forward, make it durable, delete the run.
+        const movers = [...this.#state!.msgs.values()].filter((m) => m.seg.base < cutBase);
+        for (const m of movers) {
+          this.#snap(m);
+          if (this.#out.length >= SPAN_BYTES) this.#flushLocked();
+        }
+        this.#flushLocked();
+        this.#catchUp(true);
+        const left = [...this.#state!.msgs.values()].filter((m) => m.seg.base < cutBase).length;
+        if (left > 0) {
+          logger.error(`Compaction left ${left} message(s) behind in ${log.dir}; not deleting.`);
+          return;
+        }
+        this.#syncDirtySync();
+        deleted = log.deleteBefore(cutBase);
+        this.#reader!.closeUnused();
+      });
+    } finally {
+      this.#afterWrite();
+    }
+    if (deleted > 0) {
+      logger.debug(`Compaction deleted ${deleted} segment(s) of ${this.options.dir}.`);
+    }
+    return deleted;
+  }
+
+  #snap(m: Msg): void {
+    this.#needsSync = true;
+    const payload = readExactly(m.seg, m.poff, m.plen);
+    const owner = m.state === INFLIGHT ? this.#state!.owners.get(m.owner) : undefined;
+    const out = this.#out;
+    out.begin(Kind.SNAP);
+    out.f64(m.id);
+    out.u8(m.state);
+    out.f64(m.k1);
+    out.f64(m.k2);
+    out.f64(m.owner);
+    out.f64(owner?.leaseUntil ?? 0);
+    out.f64(m.deadAt);
+    out.f64(m.priority);
+    out.f64(m.eta);
+    out.queue(m.q.name);
+    out.bytes(payload);
+    out.end();
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  /** Writes what is buffered, waits for its sync, releases files, watchers and timers. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    if (this.#log) {
+      if (this.#held > 0) {
+        // Messages handed out and never settled: let other consumers have them now.
+        this.#out.begin(Kind.EXPIRE);
+        this.#out.f64(this.owner);
+        this.#out.f64(this.owner);
+        this.#out.end();
+      }
+      try {
+        await this.#commit();
+        while (this.#syncing || this.#batchSync) {
+          await (this.#batchSync ?? new Promise((r) => setTimeout(r, 1)));
+        }
+        if (this.#dirty.size > 0) this.#syncDirtySync();
+      } catch (e) {
+        logger.error(`FileBroker could not write its last records: ${formatError(e)}`);
+      }
+    }
+    this.#closed = true;
+    clearInterval(this.#heartbeatTimer);
+    clearInterval(this.#compactTimer);
+    clearTimeout(this.#syncTimer);
+    this.#heartbeatTimer = this.#compactTimer = this.#syncTimer = undefined;
+    this.#watcher?.close();
+    this.#watcher = undefined;
+    this.#notify();
+    this.#reader?.close();
+    this.#log?.close();
+    this.#reader = undefined;
+    this.#state = undefined;
+    this.#log = undefined;
+  }
+}
+
+function readExactly(seg: Seg, pos: number, length: number): Uint8Array {
+  const buf = new Uint8Array(length);
+  const n = seg.file.read(buf, pos);
+  if (n < length) {
+    throw new BrokerError(
+      `${seg.path} ends at ${pos + n}, inside a message that should end at ${pos + length}; ` +
+        `the file was truncated by something other than FileBroker.`,
+    );
+  }
+  return buf;
+}

@@ -1,0 +1,458 @@
+// The log on disk: segment files, the head pointer in broker.lock, appending under the lock,
+// sealing segments, and reading records back in order (with corruption and torn-tail handling).
+import {
+  bodyLength,
+  Check,
+  checkRecord,
+  decodeHead,
+  decodeSegmentHeader,
+  encodeHead,
+  encodeSegmentHeader,
+  LOCK_HEADER,
+  parseSegmentName,
+  REC_HEADER,
+  SEG_HEADER,
+  segmentName,
+  SYNC0,
+} from "./_format.ts";
+import {
+  listDir,
+  makeDir,
+  openFile,
+  type RawFile,
+  removeFile,
+  syncDir,
+  tryOpenFile,
+} from "./_fs.ts";
+import { getLogger } from "../../_log.ts";
+
+const logger = getLogger("dramatis.broker.FileBroker");
+
+/** One segment file, open for reading, with the live messages the replica knows in it. */
+export class Seg {
+  /** Live messages whose JSON is in this segment. */
+  live = 0;
+  /** Their bytes (JSON plus a fixed overhead per record). */
+  liveBytes = 0;
+  constructor(readonly base: number, readonly path: string, readonly file: RawFile) {}
+}
+
+/** The directory: lock, head pointer, segment files, appends. */
+export class Log {
+  readonly lockPath: string;
+  #lockFile: RawFile | undefined;
+  #locked = false;
+  #writer: { base: number; file: RawFile } | undefined;
+  /** Writer files replaced by a newer segment; the owner closes them once no sync needs them. */
+  readonly retired: RawFile[] = [];
+  #headBuf = new Uint8Array(LOCK_HEADER);
+
+  constructor(readonly dir: string, readonly segmentSize: number) {
+    this.lockPath = `${dir}/broker.lock`;
+  }
+
+  /** Creates the directory if needed and repairs what a crash may have left. */
+  open(): void {
+    makeDir(this.dir);
+    this.#lockFile = openFile(this.lockPath, { create: true });
+    this.withLock(() => {
+      let head = this.readHead();
+      if (head < 0) {
+        // A new directory (or a damaged lock file).
+        head = this.listSegments().length === 0 ? 0 : this.#headLocked();
+        this.#writeHead(head);
+      }
+      this.#ensureSegment(head).close();
+      this.#repairTail(head);
+    });
+  }
+
+  /** Runs `fn` holding the exclusive lock. `fn` must be synchronous. */
+  withLock<T>(fn: () => T): T {
+    if (this.#locked) return fn();
+    const lock = this.#lockFile!;
+    lock.lock();
+    this.#locked = true;
+    try {
+      return fn();
+    } finally {
+      this.#locked = false;
+      lock.unlock();
+    }
+  }
+
+  /** True while this instance holds the lock. */
+  get locked(): boolean {
+    return this.#locked;
+  }
+
+  /** The base of the newest segment, or -1 when broker.lock has none. */
+  readHead(): number {
+    const b = this.#headBuf;
+    if (this.#lockFile!.read(b, 0) < LOCK_HEADER) return -1;
+    return decodeHead(b);
+  }
+
+  /** The head pointer, repaired from the segment list if broker.lock was damaged (locked). */
+  #headLocked(): number {
+    const head = this.readHead();
+    if (head >= 0) return head;
+    const bases = this.listSegments();
+    const recovered = bases.length > 0 ? bases[bases.length - 1] : 0;
+    logger.warning(
+      `${this.lockPath} had no valid head pointer; using the newest segment, ` +
+        `${segmentName(recovered)}.`,
+    );
+    this.#writeHead(recovered);
+    return recovered;
+  }
+
+  #writeHead(base: number): void {
+    this.#lockFile!.write(encodeHead(base), 0);
+    this.#lockFile!.syncDataSync();
+  }
+
+  /** The path of the segment starting at global offset `base`. */
+  segmentPath(base: number): string {
+    return `${this.dir}/${segmentName(base)}`;
+  }
+
+  /** The bases of the segment files present, oldest first. */
+  listSegments(): number[] {
+    const out: number[] = [];
+    for (const name of listDir(this.dir)) {
+      const base = parseSegmentName(name);
+      if (base >= 0) out.push(base);
+    }
+    return out.sort((a, b) => a - b);
+  }
+
+  /** Opens (creating it, with its header, if missing or empty) the segment at `base`. Locked. */
+  #ensureSegment(base: number): RawFile {
+    const path = this.segmentPath(base);
+    const file = openFile(path, { create: true });
+    const size = file.size();
+    if (size < SEG_HEADER) {
+      file.truncate(0);
+      file.write(encodeSegmentHeader(base), 0);
+      file.syncDataSync();
+      syncDir(this.dir);
+    } else {
+      const h = new Uint8Array(SEG_HEADER);
+      file.read(h, 0);
+      if (decodeSegmentHeader(h) !== base) {
+        logger.warning(`${path} has a damaged header; reading it anyway.`);
+      }
+    }
+    return file;
+  }
+
+  /**
+   * Appends `bytes` at the end of the newest segment, sealing it first when they would not fit.
+   * Must hold the lock. Returns the file written, for a later `fdatasync`.
+   */
+  append(bytes: Uint8Array): RawFile {
+    if (!this.#locked) throw new Error("Log.append() called without the lock");
+    const head = this.#headLocked();
+    let w = this.#writer;
+    if (!w || w.base !== head) w = this.#switchWriter(head);
+    let size = w.file.size();
+    if (size < SEG_HEADER) {
+      w.file.truncate(0);
+      w.file.write(encodeSegmentHeader(w.base), 0);
+      size = SEG_HEADER;
+    } else if (size > SEG_HEADER && size + bytes.length > this.segmentSize) {
+      w = this.roll();
+      size = SEG_HEADER;
+    }
+    w.file.write(bytes, size);
+    return w.file;
+  }
+
+  /** The size of the newest segment (locked). */
+  headSize(): number {
+    const head = this.#headLocked();
+    const w = this.#writer && this.#writer.base === head ? this.#writer : this.#switchWriter(head);
+    return w.file.size();
+  }
+
+  #switchWriter(base: number): { base: number; file: RawFile } {
+    if (this.#writer) this.retired.push(this.#writer.file);
+    this.#writer = { base, file: this.#ensureSegment(base) };
+    return this.#writer;
+  }
+
+  /**
+   * Seals the newest segment and starts the next one (locked). Order matters for crash safety:
+   * the old segment is synced, then the head pointer is moved and synced, then the new file is
+   * created and synced with the directory.
+   */
+  roll(): { base: number; file: RawFile } {
+    const head = this.#headLocked();
+    const w = this.#writer && this.#writer.base === head ? this.#writer : this.#switchWriter(head);
+    const size = w.file.size();
+    w.file.syncDataSync();
+    const next = w.base + size;
+    this.#writeHead(next);
+    return this.#switchWriter(next);
+  }
+
+  /**
+   * At open, with the lock: if the newest segment ends in a partial record (a process died while
+   * writing), cut it off. Looks at the last MiB only; a longer torn write is skipped by readers.
+   */
+  #repairTail(head: number): void {
+    const file = tryOpenFile(this.segmentPath(head));
+    if (!file) return;
+    try {
+      const size = file.size();
+      if (size <= SEG_HEADER) return;
+      const start = Math.max(SEG_HEADER, size - 1024 * 1024);
+      const buf = new Uint8Array(size - start);
+      const n = file.read(buf, start);
+      let p = 0;
+      if (start > SEG_HEADER) {
+        p = firstValid(buf, 0, n);
+        if (p < 0) return;
+      }
+      while (p < n && checkRecord(buf, p, n) === Check.OK) p += REC_HEADER + bodyLength(buf, p);
+      // Only a partial record is cut off (see LogReader), and only if nothing valid follows.
+      if (p >= n || checkRecord(buf, p, n) !== Check.SHORT || firstValid(buf, p + 1, n) >= 0) {
+        return;
+      }
+      file.truncate(start + p);
+      file.syncDataSync();
+      logger.warning(
+        `Truncated a torn write at the end of ${file.path} at offset ${start + p} ` +
+          `(${n - p} bytes): a process stopped while writing; every complete record is kept.`,
+      );
+    } finally {
+      file.close();
+    }
+  }
+
+  /** Deletes the segment files whose base is below `base` (locked). */
+  deleteBefore(base: number): number {
+    let n = 0;
+    for (const b of this.listSegments()) {
+      if (b >= base) break;
+      if (removeFile(this.segmentPath(b))) n++;
+    }
+    if (n > 0) syncDir(this.dir);
+    return n;
+  }
+
+  /** Closes every file. */
+  close(): void {
+    this.#writer?.file.close();
+    this.#writer = undefined;
+    for (const f of this.retired.splice(0)) f.close();
+    this.#lockFile?.close();
+    this.#lockFile = undefined;
+  }
+}
+
+/** The first position in `buf[from..end)` where a complete, valid record starts, or -1. */
+function firstValid(buf: Uint8Array, from: number, end: number): number {
+  let i = from;
+  for (;;) {
+    i = buf.indexOf(SYNC0, i);
+    if (i < 0 || i >= end) return -1;
+    if (checkRecord(buf, i, end) === Check.OK) return i;
+    i++;
+  }
+}
+
+/** Thrown when a segment this reader still needed was deleted by compaction: replay again. */
+export class GapError extends Error {}
+
+/** Applies one record; see `State.apply`. */
+export type ApplyFn = (
+  kind: number,
+  buf: Uint8Array,
+  bodyStart: number,
+  bodyEnd: number,
+  seg: Seg,
+  at: number,
+) => void;
+
+/** Reads the log in order, from the oldest segment, and follows its tail. */
+export class LogReader {
+  /** Open segments by base. */
+  readonly segs: Map<number, Seg> = new Map();
+  #cur: Seg | undefined;
+  #off = SEG_HEADER;
+  #buf = new Uint8Array(1024 * 1024);
+  #scan = new Uint8Array(1024 * 1024);
+  #reported = new Set<string>();
+
+  constructor(private readonly log: Log, private readonly apply: ApplyFn) {}
+
+  /** The segment being read and the offset of the next record in it. */
+  get position(): { base: number; offset: number } {
+    return { base: this.#cur?.base ?? 0, offset: this.#off };
+  }
+
+  /** Opens every segment present (so that compaction cannot pull one away) and starts at the oldest. */
+  start(): void {
+    for (const base of this.log.listSegments()) {
+      if (this.segs.has(base)) continue;
+      const file = tryOpenFile(this.log.segmentPath(base));
+      if (file) this.segs.set(base, new Seg(base, file.path, file));
+    }
+    const first = [...this.segs.keys()].sort((a, b) => a - b)[0];
+    if (first === undefined) throw new GapError("no segment files");
+    this.#cur = this.segs.get(first);
+    this.#off = SEG_HEADER;
+  }
+
+  /**
+   * Reads and applies every record appended since the last call. With `locked` (the caller holds
+   * the lock, so no write is in progress), a partial record at the end is a torn write and is cut
+   * off. Returns the number of records applied; throws `GapError` when it must start over.
+   */
+  catchUp(locked: boolean): number {
+    const head = this.log.readHead();
+    let applied = 0;
+    for (;;) {
+      const seg = this.#cur!;
+      const sealed = head > seg.base;
+      applied += this.#readSegment(seg, locked, sealed);
+      if (!sealed) return applied;
+      const size = seg.file.size();
+      if (this.#off < size) return applied;
+      const nextBase = seg.base + size;
+      let next = this.segs.get(nextBase);
+      if (!next) {
+        const file = tryOpenFile(this.log.segmentPath(nextBase));
+        if (!file) {
+          if (head > nextBase) throw new GapError(`segment ${segmentName(nextBase)} is gone`);
+          return applied; // being created
+        }
+        next = new Seg(nextBase, file.path, file);
+        this.segs.set(nextBase, next);
+      }
+      if (next.file.size() < SEG_HEADER) return applied; // header not written yet
+      this.#cur = next;
+      this.#off = SEG_HEADER;
+    }
+  }
+
+  #readSegment(seg: Seg, locked: boolean, sealed: boolean): number {
+    let applied = 0;
+    for (;;) {
+      const buf = this.#buf;
+      const n = seg.file.read(buf, this.#off);
+      if (n === 0) return applied;
+      let p = 0;
+      let c: number = Check.OK;
+      while (p < n) {
+        c = checkRecord(buf, p, n);
+        if (c !== Check.OK) break;
+        const len = bodyLength(buf, p);
+        this.apply(buf[p + 2], buf, p + REC_HEADER, p + REC_HEADER + len, seg, this.#off + p);
+        applied++;
+        p += REC_HEADER + len;
+      }
+      this.#off += p;
+      if (p === n) {
+        if (n < buf.length) return applied;
+        continue;
+      }
+      if (c === Check.SHORT && n === buf.length) {
+        // The chunk ended inside a record: read again from it (with room for it whole).
+        if (p === 0) {
+          this.#buf = new Uint8Array(Math.max(buf.length * 2, REC_HEADER + bodyLength(buf, 0)));
+        }
+        continue;
+      }
+      // A partial record at the end of the file is a write in progress, unless no write can be
+      // (we hold the lock, or the segment is sealed): then it is a torn write. Only then, or for
+      // a bad record, look for the next valid one: skipping a record that is merely still being
+      // written would lose it.
+      if (c === Check.SHORT && !locked && !sealed) return applied;
+      const next = this.#resync(seg, this.#off);
+      if (next >= 0) {
+        logger.error(
+          `Corrupt record in ${seg.path} at offset ${this.#off}: skipped ${next - this.#off} ` +
+            `bytes (checksum mismatch or torn write); the records after it are intact.`,
+        );
+        this.#off = next;
+        continue;
+      }
+      const size = seg.file.size();
+      if (locked && !sealed && c === Check.SHORT) {
+        // Only a partial record is cut off: bytes of a complete but bad record are never
+        // changed, so a reader without the lock can always trust what it already judged bad.
+        seg.file.truncate(this.#off);
+        logger.warning(
+          `Truncated a torn write at the end of ${seg.path} at offset ${this.#off} ` +
+            `(${size - this.#off} bytes): a process stopped while writing; every complete ` +
+            `record is kept.`,
+        );
+        return applied;
+      }
+      if (sealed) {
+        logger.error(
+          `Corrupt data at the end of ${seg.path} at offset ${this.#off}: skipped ` +
+            `${size - this.#off} bytes.`,
+        );
+        this.#off = size;
+      } else {
+        const key = `${seg.path}:${this.#off}`;
+        if (c === Check.BAD && !this.#reported.has(key)) {
+          this.#reported.add(key);
+          logger.debug(`Waiting past an invalid record in ${seg.path} at offset ${this.#off}.`);
+        }
+      }
+      return applied;
+    }
+  }
+
+  /** The file offset of the first valid record after `from`, or -1 when there is none (yet). */
+  #resync(seg: Seg, from: number): number {
+    let pos = from + 1;
+    for (;;) {
+      const buf = this.#scan;
+      const n = seg.file.read(buf, pos);
+      if (n === 0) return -1;
+      let i = 0, shortAt = -1;
+      for (;;) {
+        i = buf.indexOf(SYNC0, i);
+        if (i < 0 || i >= n) break;
+        const c = checkRecord(buf, i, n);
+        if (c === Check.OK) return pos + i;
+        if (c === Check.SHORT && shortAt < 0) shortAt = i;
+        i++;
+      }
+      if (n < buf.length) return -1;
+      if (shortAt < 0) {
+        pos += n;
+      } else if (shortAt > 0) {
+        pos += shortAt;
+      } else {
+        // A candidate longer than the scan buffer: make room for it whole, or step over it.
+        const need = REC_HEADER + bodyLength(buf, 0);
+        if (need > buf.length) this.#scan = new Uint8Array(need);
+        else pos += 1;
+      }
+    }
+  }
+
+  /** Closes segments that were read to the end and hold no live message. */
+  closeUnused(): void {
+    const cur = this.#cur!.base;
+    for (const [base, seg] of this.segs) {
+      if (base < cur && seg.live <= 0) {
+        seg.file.close();
+        this.segs.delete(base);
+      }
+    }
+  }
+
+  /** Closes every segment. */
+  close(): void {
+    for (const seg of this.segs.values()) seg.file.close();
+    this.segs.clear();
+  }
+}
