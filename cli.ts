@@ -179,8 +179,9 @@ async function run(args: string[], options: MainOptions): Promise<number> {
       );
     }
     case "send": {
-      const [mod, actorName, json] = rest;
-      if (!mod || !actorName) {
+      // A compiled binary holds its modules: `app send ACTOR [JSON]`.
+      const [mod, actorName, json] = options.bundled ? [undefined, ...rest] : rest;
+      if ((!mod && !options.bundled) || !actorName) {
         throw new UsageError("usage: dramatis send MODULE ACTOR [JSON_ARGS]");
       }
       let sendArgs: unknown = [];
@@ -191,7 +192,11 @@ async function run(args: string[], options: MainOptions): Promise<number> {
           throw new UsageError(`JSON_ARGS is not valid JSON: ${json}`);
         }
       }
-      return await withBroker([mod], cwd, (b) => send(b, actorName, sendArgs, !!values.json));
+      return await withBroker(
+        mod ? [mod] : [],
+        cwd,
+        (b) => send(b, actorName, sendArgs, !!values.json),
+      );
     }
     case "compile": {
       if (rest.length === 0 || !values.output) {
