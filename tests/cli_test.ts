@@ -421,3 +421,29 @@ test(
     }
   },
 );
+
+test("cli: a Web Worker that crashes is replaced; the supervisor keeps running", e2e, async () => {
+  const e = setup();
+  try {
+    const w = startWorker(e, ["-t", "1"]);
+    await until("boot", () => /ready for action/.test(w.log()));
+    await send(e, "crash", []);
+    await until(
+      "the crash to be logged",
+      () =>
+        /Web Worker 1 crashed \(.*uncaught error in a Web Worker.*\); replacing it/.test(w.log()),
+      10_000,
+    );
+    await send(e, "work", [9]);
+    await until(
+      "work after the crash",
+      () => events(e).some((x) => x.event === "work"),
+      20_000,
+      w.log,
+    );
+    signal(w, "SIGINT");
+    assert.equal(await w.exited, 0);
+  } finally {
+    cleanup(e);
+  }
+});

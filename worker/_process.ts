@@ -86,7 +86,7 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
     worker.onmessage = (e: MessageEvent<FromWebWorker>) => onMessage(slot, e.data);
     worker.onerror = (e: ErrorEvent) => {
       e.preventDefault?.();
-      void onCrash(slot, e.message || String(e.error));
+      void onCrash(slot, crashReason(e));
     };
     const init: ToWebWorker = {
       type: "init",
@@ -268,6 +268,14 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
   await allReady;
   logger.info("Worker process is ready for action.");
   return await new Promise<never>(() => {});
+}
+
+/** One line saying why a Web Worker died (Bun puts a code frame in the event's message). */
+function crashReason(e: ErrorEvent): string {
+  if (e.error instanceof Error) return `${e.error.name}: ${e.error.message}`;
+  const lines = String(e.message ?? e.error ?? "unknown error").split("\n").map((l) => l.trim());
+  return lines.find((l) => /^(\w*error|uncaught)\b/i.test(l)) ?? lines.find((l) => l) ??
+    "unknown error";
 }
 
 function exit(code: number): never {
