@@ -20,6 +20,7 @@
 import net from "node:net";
 import tls from "node:tls";
 import { ConnectionError } from "../../errors.ts";
+import { Deque } from "../../_queue.ts";
 import {
   type Arg,
   PushReply,
@@ -317,51 +318,11 @@ interface Pending {
   waitTimer: Timer | undefined;
 }
 
-/** A FIFO queue with O(1) push and shift. */
-class Fifo<T> {
-  #items: (T | undefined)[] = [];
-  #head = 0;
-
-  get length(): number {
-    return this.#items.length - this.#head;
-  }
-
-  push(item: T): void {
-    this.#items.push(item);
-  }
-
-  peek(): T | undefined {
-    return this.#items[this.#head];
-  }
-
-  shift(): T | undefined {
-    const items = this.#items;
-    if (this.#head >= items.length) return undefined;
-    const item = items[this.#head];
-    items[this.#head++] = undefined;
-    if (this.#head === items.length) {
-      this.#items = [];
-      this.#head = 0;
-    } else if (this.#head >= 1024 && this.#head * 2 >= items.length) {
-      this.#items = items.slice(this.#head);
-      this.#head = 0;
-    }
-    return item;
-  }
-
-  drain(): T[] {
-    const out = this.#items.slice(this.#head) as T[];
-    this.#items = [];
-    this.#head = 0;
-    return out;
-  }
-}
-
 /** One socket and its protocol state. */
 interface Conn {
   socket: net.Socket;
   parser: RespParser;
-  inflight: Fifo<Pending>;
+  inflight: Deque<Pending>;
   dropped: boolean;
   /** Resolves once the socket has closed. */
   closed: Promise<void>;
@@ -426,7 +387,7 @@ export class RedisClient {
   #opening: Conn | undefined;
   #connecting: Promise<void> | undefined;
   /** Commands waiting for a connection. */
-  #queue = new Fifo<Pending>();
+  #queue = new Deque<Pending>();
   #out = new RespEncoder();
   #flushScheduled = false;
   #protocol: 2 | 3 | undefined;
@@ -796,13 +757,13 @@ export class RedisClient {
   }
 
   #failQueue(error: Error): void {
-    for (const pending of this.#queue.drain()) this.#settle(pending, error);
+    for (const pending of this.#queue.clear()) this.#settle(pending, error);
   }
 
   #ready(conn: Conn): void {
     this.#conn = conn;
     this.#state = READY;
-    for (const pending of this.#queue.drain()) {
+    for (const pending of this.#queue.clear()) {
       if (pending.done) continue;
       if (pending.waitTimer !== undefined) clearTimeout(pending.waitTimer);
       pending.waitTimer = undefined;
@@ -835,7 +796,7 @@ export class RedisClient {
     const conn: Conn = {
       socket,
       parser: new RespParser(),
-      inflight: new Fifo(),
+      inflight: new Deque(),
       dropped: false,
       closed: new Promise<void>((resolve) => markClosed = resolve),
       onDrop: undefined,
@@ -1044,7 +1005,7 @@ export class RedisClient {
       this.#conn = undefined;
       this.#out.take(); // bytes for the old socket, if any
     }
-    const inflight = conn.inflight.drain();
+    const inflight = conn.inflight.clear();
     const error = reason instanceof ConnectionError && this.#state === CLOSED
       ? reason
       : new ConnectionError(
