@@ -33,6 +33,8 @@ const cli = join(root, "cli.ts");
 const fixtures = join(root, "tests", "fixtures");
 
 interface Env {
+  /** Workers started for this test: killed (with their process group) on cleanup. */
+  running: ChildProcess[];
   dir: string;
   out: string;
   env: Record<string, string>;
@@ -47,6 +49,7 @@ function setup(): Env {
   const tasks = join(fixtures, `_tasks_${Date.now()}_${Math.random().toString(36).slice(2)}.ts`);
   copyFileSync(join(fixtures, "tasks.ts"), tasks);
   return {
+    running: [],
     dir,
     out,
     tasks,
@@ -55,6 +58,15 @@ function setup(): Env {
 }
 
 function cleanup(e: Env): void {
+  // A failed test must not leave workers behind: kill each supervisor and its worker processes.
+  for (const p of e.running) {
+    if (p.exitCode !== null || p.signalCode !== null || !p.pid) continue;
+    for (const pid of [...descendants(p.pid), p.pid]) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch { /* gone */ }
+    }
+  }
   rmSync(e.dir, { recursive: true, force: true });
   rmSync(e.tasks, { force: true });
 }
@@ -84,6 +96,7 @@ function startWorker(e: Env, args: string[]): Running {
   proc.stdout!.on("data", (d) => log += d);
   proc.stderr!.on("data", (d) => log += d);
   const exited = new Promise<number | null>((r) => proc.on("exit", (code) => r(code)));
+  e.running.push(proc);
   return { proc, log: () => log, exited };
 }
 
