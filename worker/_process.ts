@@ -1,20 +1,26 @@
-// A worker process: runs `threads` Web Workers (each a `Worker` with `concurrency` messages in
-// flight), watches them, and replaces any that crash or hang.
+// A worker process: consumes the queues and runs `threads` Web Workers (each a `Worker` with
+// `concurrency` messages in flight), feeding them messages, watching them, and replacing any that
+// crash or hang.
 //
-// Hard time limits. A Web Worker reports every actor start (with the message and its broker
-// receipt) before the actor runs. If an actor is still running `grace` ms after its time limit,
-// its Web Worker is stuck in code that never yields (the soft limit, an aborted AbortSignal,
-// could not stop it). This process then fails that message with TimeLimitExceeded (retried per
-// its options), hands the Web Worker's other in-flight messages back to the broker, and:
+// As in Dramatiq, consumer threads feed worker threads: this (main) thread is the only broker
+// consumer. It delivers messages to each Web Worker in batches, at most `concurrency + prefetch`
+// unsettled at once, keeps every receipt, and acks / nacks / requeues when a Web Worker reports
+// the outcome. Middleware hooks run in the Web Worker, where the actor ran.
+//
+// Hard time limits. A Web Worker reports every actor start with its deadline (and writes it to
+// shared memory before the actor runs). If an actor is still running `grace` ms after its time
+// limit, its Web Worker is stuck in code that never yields (the soft limit, an aborted
+// AbortSignal, could not stop it). This thread then fails that message with TimeLimitExceeded
+// (retried per its options), hands the Web Worker's other messages back to the broker, and:
 //   - on Bun, terminates the Web Worker (that stops the thread) and starts a fresh one;
 //   - on Deno, where terminate() cannot stop a thread stuck in a synchronous loop, stops its
 //     other Web Workers gracefully and exits with EXIT_RECYCLE: the supervisor starts a fresh
 //     process, and the stuck thread dies with this one.
 import { getBroker } from "../broker/global.ts";
-import { type Broker, type Consumer, MessageProxy } from "../broker/broker.ts";
+import { type Consumer, MessageProxy, qName } from "../broker/broker.ts";
 import { TimeLimitExceeded } from "../errors.ts";
 import { configureLogging, formatError, getLogger, logToFile } from "../_log.ts";
-import type { FromWebWorker, StartedRecord, ToWebWorker } from "./_protocol.ts";
+import type { FromWebWorker, SettleMessage, ToWebWorker } from "./_protocol.ts";
 import { importModules } from "./_import.ts";
 import { EXIT } from "./_exit.ts";
 import { onSignal, runtime } from "../_runtime.ts";
@@ -36,11 +42,25 @@ export interface ProcessConfig {
   webWorkerUrl: string;
 }
 
+/** A message received from the broker, not yet handed to a Web Worker. */
+interface Received {
+  queue: string;
+  message: MessageProxy;
+}
+
+/** A message delivered to a Web Worker and not settled yet. */
+interface Held extends Received {
+  /** When its actor's time limit passes; Infinity until it started, or without a limit. */
+  deadline: number;
+}
+
 interface Slot {
   index: number;
   worker: globalThis.Worker;
-  inFlight: Map<string, StartedRecord>;
-  lastBeat: number;
+  /** By tag. */
+  held: Map<number, Held>;
+  /** [tag, deadline] of the actor it started last (shared memory). */
+  current: Float64Array;
   state: "booting" | "ready" | "stopping" | "stopped" | "dead";
   stopped: Promise<void>;
   resolveStopped: () => void;
@@ -56,20 +76,24 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
     logger.critical(`${(e as Error).message}`);
     return exit(EXIT.IMPORT);
   }
-  // This thread only needs a broker to settle the messages of a Web Worker it had to replace:
-  // create it then, so an idle replica of the queues does not cost memory all the time.
-  let brokerInstance: Broker | undefined;
-  const brokerNow = () => brokerInstance ??= getBroker();
+  const broker = getBroker();
+  // Each Web Worker holds at most its Worker's capacity: concurrency + prefetch (= concurrency).
+  const capacity = 2 * config.concurrency;
+  const names = config.queues?.map(qName) ?? [...broker.getDeclaredQueues()];
   const consumers = new Map<string, Consumer>();
-  const consumerFor = (queue: string) => {
-    let c = consumers.get(queue);
-    if (!c) consumers.set(queue, c = brokerNow().consume(queue));
-    return c;
-  };
+  for (const name of names) {
+    broker.declareQueue(name);
+    for (const queue of [name, `${name}.DQ`]) {
+      consumers.set(queue, broker.consume(queue, { prefetch: capacity * config.threads }));
+    }
+  }
 
   const slots: Slot[] = [];
+  const pending: Received[] = [];
+  let lastTag = 0;
   let shuttingDown = false;
   let recycling = false;
+  const stopController = new AbortController();
 
   function spawn(index: number): Slot {
     const worker = new Worker(config.webWorkerUrl, { type: "module", name: `Worker-${index + 1}` });
@@ -77,8 +101,8 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
     const slot: Slot = {
       index,
       worker,
-      inFlight: new Map(),
-      lastBeat: Date.now(),
+      held: new Map(),
+      current: new Float64Array(new SharedArrayBuffer(16)),
       state: "booting",
       stopped: new Promise<void>((r) => resolveStopped = r),
       resolveStopped,
@@ -97,22 +121,174 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
       thread: `Worker-${index + 1}`,
       logLevel: config.logLevel,
       logFile: config.logFile,
+      current: slot.current,
     };
     worker.postMessage(init);
     slots[index] = slot;
+    pump(); // a booting Web Worker takes messages: they wait for its Worker to start
     return slot;
   }
+
+  // Feeding the Web Workers
+
+  const accepts = (slot: Slot | undefined): slot is Slot =>
+    !shuttingDown && (slot?.state === "ready" || slot?.state === "booting");
+
+  /** Free room in the Web Workers, less what is already waiting here. */
+  function room(): number {
+    let n = -pending.length;
+    for (const slot of slots) if (accepts(slot)) n += Math.max(0, capacity - slot.held.size);
+    return n;
+  }
+
+  let wakeLoops: (() => void)[] = [];
+
+  /** Delivers pending messages to Web Workers with room, then lets the consumers receive more. */
+  function pump(): void {
+    // Share them evenly, roomiest Web Worker first.
+    const open = slots.filter((s) => accepts(s) && s.held.size < capacity)
+      .sort((a, b) => a.held.size - b.held.size);
+    for (let i = 0; i < open.length && pending.length > 0; i++) {
+      const slot = open[i];
+      const n = Math.min(capacity - slot.held.size, Math.ceil(pending.length / (open.length - i)));
+      const messages: [number, string, string][] = [];
+      for (const r of pending.splice(0, n)) {
+        const tag = ++lastTag;
+        slot.held.set(tag, { queue: r.queue, message: r.message, deadline: Infinity });
+        messages.push([tag, r.queue, JSON.stringify(r.message.asDict())]);
+      }
+      slot.worker.postMessage({ type: "deliver", messages } satisfies ToWebWorker);
+    }
+    const wakers = wakeLoops;
+    wakeLoops = [];
+    for (const w of wakers) w();
+  }
+
+  async function consumeLoop(queue: string, consumer: Consumer): Promise<void> {
+    let failures = 0;
+    while (!shuttingDown) {
+      const max = room();
+      if (max <= 0) {
+        await new Promise<void>((resolve) => wakeLoops.push(resolve));
+        continue;
+      }
+      try {
+        const batch = await consumer.receive(max, {
+          timeout: config.workerTimeout,
+          signal: stopController.signal,
+        });
+        failures = 0;
+        for (const message of batch) pending.push({ queue, message });
+      } catch (e) {
+        failures++;
+        const wait = Math.min(30_000, 100 * 2 ** Math.min(failures, 9));
+        logger.error(`Consumer failed to receive (retrying in ${wait} ms): ${formatError(e)}`);
+        await new Promise((r) => setTimeout(r, wait));
+      }
+      pump();
+    }
+  }
+
+  // Settling
+
+  /**
+   * Runs a consumer operation (resolving when it is done), logging its failure: the broker then
+   * delivers the message again when its lease expires.
+   */
+  function settle(what: () => string, op: () => unknown): Promise<void> | undefined {
+    const failed = (e: unknown) =>
+      logger.error(
+        `Could not ${what()}; the broker will deliver it again when its lease expires: ` +
+          formatError(e),
+      );
+    try {
+      const r = op();
+      if (r instanceof Promise) return r.then(() => {}, failed);
+    } catch (e) {
+      failed(e);
+    }
+    return undefined;
+  }
+
+  function onSettle(slot: Slot, msg: SettleMessage): void {
+    const { started } = msg, held = slot.held;
+    for (let i = 0; i < started.length; i += 2) {
+      const h = held.get(started[i]);
+      if (h) h.deadline = started[i + 1];
+    }
+    for (const tag of msg.acks) {
+      const h = held.get(tag);
+      if (!h) continue;
+      held.delete(tag);
+      settle(
+        () => `ack message ${h.message.messageId}`,
+        () => consumers.get(h.queue)!.ack(h.message),
+      );
+    }
+    for (const [tag, json] of msg.nacks) {
+      const h = held.get(tag);
+      if (!h) continue;
+      held.delete(tag);
+      const m = MessageProxy.decode(json) as MessageProxy;
+      m.receipt = h.message.receipt;
+      settle(() => `nack message ${m.messageId}`, () => consumers.get(h.queue)!.nack(m));
+    }
+    const requeued: Held[] = [];
+    for (const tag of msg.requeues) {
+      const h = held.get(tag);
+      if (h) requeued.push(h);
+      held.delete(tag);
+    }
+    void requeue(requeued);
+    pump();
+  }
+
+  async function requeue(list: Received[]): Promise<void> {
+    const byQueue = Map.groupBy(list, (r) => r.queue);
+    for (const [queue, rs] of byQueue) {
+      await settle(
+        () => `hand ${rs.length} message(s) back to ${queue}`,
+        () => consumers.get(queue)!.requeue(rs.map((r) => r.message)),
+      );
+    }
+  }
+
+  /** Fails `stuck` (if given) and hands every other message of `slot` back. */
+  async function handBack(slot: Slot, stuck?: Held): Promise<void> {
+    const list = [...slot.held.values()];
+    slot.held.clear();
+    await requeue(list.filter((h) => h !== stuck));
+    if (stuck) {
+      await settle(() => `fail message ${stuck.message.messageId}`, () => failStuck(stuck));
+    }
+  }
+
+  async function failStuck({ queue, message: m }: Held): Promise<void> {
+    const error = new TimeLimitExceeded(
+      `Actor ${m.actorName} exceeded its time limit and did not yield; its Web Worker was replaced.`,
+    );
+    m.error = error;
+    const consumer = consumers.get(queue)!;
+    const after = broker.emitAfter("processMessage", m, { error });
+    if (after) await after;
+    const hook = m.failed ? "nack" : "ack";
+    const b = broker.emitBefore(hook, m);
+    if (b) await b;
+    await (m.failed ? consumer.nack(m) : consumer.ack(m));
+    const a = broker.emitAfter(hook, m);
+    if (a) await a;
+  }
+
+  // Watching the Web Workers
 
   let readyCount = 0;
   let resolveAllReady!: () => void;
   const allReady = new Promise<void>((r) => resolveAllReady = r);
 
   function onMessage(slot: Slot, msg: FromWebWorker): void {
-    slot.lastBeat = Date.now();
     switch (msg.type) {
-      case "activity":
-        for (const id of msg.finished) slot.inFlight.delete(id);
-        for (const r of msg.started) slot.inFlight.set(r.id, r);
+      case "settle":
+        onSettle(slot, msg);
         break;
       case "ready":
         slot.state = "ready";
@@ -123,9 +299,10 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
         void shutdown(msg.code);
         break;
       case "stopped":
+        // Whatever it still holds was never started: hand it back.
         slot.state = "stopped";
         slot.worker.terminate();
-        slot.resolveStopped();
+        void handBack(slot).then(slot.resolveStopped);
         break;
     }
   }
@@ -135,73 +312,24 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
     logger.error(`Web Worker ${slot.index + 1} crashed (${reason}); replacing it.`);
     slot.state = "dead";
     slot.worker.terminate();
+    await handBack(slot);
     slot.resolveStopped();
-    await handBack(slot, undefined);
     if (!shuttingDown) spawn(slot.index);
   }
 
-  /** Fails `stuck` (if given) and hands every other in-flight message of `slot` back. */
-  async function handBack(slot: Slot, stuck: StartedRecord | undefined): Promise<void> {
-    const records = [...slot.inFlight.values()];
-    slot.inFlight.clear();
-    for (const r of records) {
-      const m = MessageProxy.decode(r.json) as MessageProxy;
-      m.receipt = r.receipt;
-      const consumer = consumerFor(r.queue);
-      try {
-        if (r === stuck) {
-          await failStuck(m, consumer);
-        } else {
-          await consumer.requeue([m]);
-        }
-      } catch (e) {
-        logger.error(
-          `Could not settle message ${r.id} of a replaced Web Worker; the broker will deliver ` +
-            `it again when its lease expires: ${formatError(e)}`,
-        );
-      }
-    }
-  }
-
-  async function failStuck(m: MessageProxy, consumer: Consumer): Promise<void> {
-    const error = new TimeLimitExceeded(
-      `Actor ${m.actorName} exceeded its time limit and did not yield; its Web Worker was replaced.`,
-    );
-    m.error = error;
-    const broker = brokerNow();
-    const after = broker.emitAfter("processMessage", m, { error });
-    if (after) await after;
-    if (m.failed) {
-      const b = broker.emitBefore("nack", m);
-      if (b) await b;
-      await consumer.nack(m);
-      const a = broker.emitAfter("nack", m);
-      if (a) await a;
-    } else {
-      const b = broker.emitBefore("ack", m);
-      if (b) await b;
-      await consumer.ack(m);
-      const a = broker.emitAfter("ack", m);
-      if (a) await a;
-    }
-  }
-
-  async function onStuck(slot: Slot, record: StartedRecord): Promise<void> {
+  async function onStuck(slot: Slot, stuck: Held): Promise<void> {
     slot.state = "dead";
     logger.warning(
-      `Message ${record.id} ran ${config.grace} ms past its time limit without yielding: ` +
-        `failing it with TimeLimitExceeded and replacing Web Worker ${slot.index + 1}.`,
+      `Message ${stuck.message.messageId} ran ${config.grace} ms past its time limit without ` +
+        `yielding: failing it with TimeLimitExceeded and replacing Web Worker ${slot.index + 1}.`,
     );
+    if (runtime === "bun") slot.worker.terminate(); // stops the thread on Bun
+    await handBack(slot, stuck);
+    slot.resolveStopped();
     if (runtime === "bun") {
-      slot.worker.terminate(); // stops the thread on Bun
-      slot.resolveStopped();
-      await handBack(slot, record);
       if (!shuttingDown) spawn(slot.index);
     } else {
-      // Deno cannot stop the thread: hand its messages back, stop the others, and let the
-      // supervisor start a fresh process.
-      await handBack(slot, record);
-      slot.resolveStopped();
+      // Deno cannot stop the thread: stop the others and let the supervisor start a fresh process.
       recycling = true;
       logger.warning("Recycling this worker process to free the stuck thread.");
       await shutdown(EXIT.RECYCLE);
@@ -212,9 +340,11 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
     const now = Date.now();
     for (const slot of slots) {
       if (!slot || slot.state !== "ready") continue;
-      for (const r of slot.inFlight.values()) {
-        if (now > r.deadline + config.grace) {
-          void onStuck(slot, r);
+      const current = slot.held.get(slot.current[0]);
+      if (current && current.deadline === Infinity) current.deadline = slot.current[1];
+      for (const h of slot.held.values()) {
+        if (now > h.deadline + config.grace) {
+          void onStuck(slot, h);
           break;
         }
       }
@@ -227,6 +357,8 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
     shuttingDown = true;
     exiting = (async () => {
       clearInterval(watchdog);
+      stopController.abort();
+      pump(); // wakes the consumer loops, which end
       const stop: ToWebWorker = { type: "stop", timeout: config.shutdownTimeout };
       for (const slot of slots) {
         if (slot && (slot.state === "ready" || slot.state === "booting")) {
@@ -241,11 +373,13 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
       for (const slot of slots) {
         if (slot && slot.state !== "stopped" && slot.state !== "dead") {
           logger.warning(`Web Worker ${slot.index + 1} did not stop in time.`);
-          await handBack(slot, undefined);
+          await handBack(slot);
         }
       }
-      for (const c of consumers.values()) await c.close();
-      await brokerInstance?.close();
+      await Promise.all(loops);
+      await requeue(pending.splice(0));
+      for (const c of consumers.values()) await settle(() => "close a consumer", () => c.close());
+      await broker.close();
       if (!recycling) logger.info("Worker process stopped.");
       return exit(code);
     })();
@@ -264,6 +398,7 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
     }
   });
 
+  const loops = [...consumers].map(([queue, consumer]) => consumeLoop(queue, consumer));
   for (let i = 0; i < config.threads; i++) spawn(i);
   await allReady;
   logger.info("Worker process is ready for action.");

@@ -1,4 +1,9 @@
 // Messages between a worker process and the Web Workers it runs (see worker/_process.ts).
+//
+// The process's main thread is the only broker consumer: it delivers messages to each Web Worker
+// (at most `concurrency + prefetch` unsettled at once) and settles them when told. A delivered
+// message is named by a `tag` (a number unique in the process); the main thread keeps its
+// receipt.
 
 /** Sent once to a new Web Worker. */
 export interface InitMessage {
@@ -12,6 +17,17 @@ export interface InitMessage {
   thread: string;
   logLevel: number;
   logFile?: string;
+  /**
+   * Shared with the main thread: [tag, deadline] of the actor that started last, written before
+   * it runs, so that an actor that never yields is known even if no message could be posted.
+   */
+  current: Float64Array;
+}
+
+/** Messages to run: [tag, queue, message JSON]. */
+export interface DeliverMessage {
+  type: "deliver";
+  messages: [number, string, string][];
 }
 
 /** Asks a Web Worker to stop: finish in-flight work for up to `timeout` ms, hand back the rest. */
@@ -20,26 +36,21 @@ export interface StopMessage {
   timeout: number;
 }
 
-export type ToWebWorker = InitMessage | StopMessage;
+export type ToWebWorker = InitMessage | DeliverMessage | StopMessage;
 
-/** A message whose actor is about to run. */
-export interface StartedRecord {
-  /** Message id. */
-  id: string;
-  /** The queue it came from (for ack / requeue). */
-  queue: string;
-  /** The message, JSON-encoded. */
-  json: string;
-  /** The broker's receipt for it (structured-cloneable). */
-  receipt: unknown;
-  /** When its time limit passes (ms since the epoch); Infinity when it has none. */
-  deadline: number;
+/** What a Web Worker did since its last report (sent at most once per macrotask). */
+export interface SettleMessage {
+  type: "settle";
+  /** Flat pairs: tag, deadline (ms since the epoch) of each actor started. */
+  started: number[];
+  acks: number[];
+  /** [tag, message JSON as nacked (with its traceback)]. */
+  nacks: [number, string][];
+  requeues: number[];
 }
 
 export type FromWebWorker =
   | { type: "ready" }
   | { type: "fatal"; error: string; code: number }
-  /** Actors starting now, and ids of messages settled since the last report. */
-  | { type: "activity"; started: StartedRecord[]; finished: string[] }
-  | { type: "beat" }
+  | SettleMessage
   | { type: "stopped" };

@@ -1,38 +1,113 @@
 // The entry point of a Web Worker run by the CLI: imports the user's modules, then runs one
-// `Worker` on the global broker until told to stop. Reports every actor start to the parent
-// before the actor runs, so that an actor that never yields can be failed and replaced.
+// `Worker` until told to stop. The Worker does not consume from the broker itself: the worker
+// process's main thread delivers its messages and settles them (see worker/_process.ts), so its
+// consumers are `ParentConsumer`s. Middleware hooks all run here, where the actor runs; the
+// global broker of this thread is used only to enqueue (retries, pipelines, delayed messages).
 import { getBroker } from "../broker/global.ts";
 import { Worker } from "./worker.ts";
 import { configureLogging, formatError, getLogger, logToFile } from "../_log.ts";
 import { TimeLimit } from "../middleware/time_limit.ts";
-import type { MessageProxy } from "../broker/broker.ts";
-import type { FromWebWorker, StartedRecord, ToWebWorker } from "./_protocol.ts";
+import { type Consumer, MessageProxy, type ReceiveOptions } from "../broker/broker.ts";
+import type { FromWebWorker, SettleMessage, ToWebWorker } from "./_protocol.ts";
 import { importModules } from "./_import.ts";
 
 declare const self: {
   onmessage: ((e: MessageEvent<ToWebWorker>) => void) | null;
   postMessage(message: FromWebWorker): void;
-  close(): void;
 };
 
 function post(message: FromWebWorker): void {
   self.postMessage(message);
 }
 
-let worker: Worker | undefined;
-let finished: string[] = [];
-let flushTimer: ReturnType<typeof setTimeout> | undefined;
+// What to tell the main thread at the end of this macrotask.
+let report: SettleMessage = { type: "settle", started: [], acks: [], nacks: [], requeues: [] };
+let reportScheduled = false;
 
-function flushFinished(): void {
-  flushTimer = undefined;
-  if (finished.length === 0) return;
-  post({ type: "activity", started: [], finished });
-  finished = [];
+function scheduleReport(): void {
+  if (reportScheduled) return;
+  reportScheduled = true;
+  setImmediate(sendReport);
 }
+
+function sendReport(): void {
+  reportScheduled = false;
+  const r = report;
+  if (r.started.length + r.acks.length + r.nacks.length + r.requeues.length === 0) return;
+  report = { type: "settle", started: [], acks: [], nacks: [], requeues: [] };
+  post(r);
+}
+
+/** One queue, as the main thread feeds it. A message's receipt is its tag. */
+class ParentConsumer implements Consumer {
+  #buffer: MessageProxy[] = [];
+  #wake: (() => void) | undefined;
+  #closed = false;
+
+  push(m: MessageProxy): void {
+    this.#buffer.push(m);
+    this.#wake?.();
+  }
+
+  async receive(max: number, { timeout, signal }: ReceiveOptions): Promise<MessageProxy[]> {
+    if (this.#buffer.length === 0 && !this.#closed && !signal?.aborted) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, timeout);
+        signal?.addEventListener("abort", done, { once: true });
+        this.#wake = done;
+        function done() {
+          clearTimeout(timer);
+          signal?.removeEventListener("abort", done);
+          resolve();
+        }
+      });
+      this.#wake = undefined;
+    }
+    // Once stopping, messages left here are handed back by the main thread.
+    if (this.#closed || signal?.aborted) return [];
+    return this.#buffer.splice(0, max);
+  }
+
+  ack(m: MessageProxy): void {
+    report.acks.push(m.receipt as number);
+    scheduleReport();
+  }
+
+  nack(m: MessageProxy): void {
+    report.nacks.push([m.receipt as number, JSON.stringify(m.asDict())]);
+    scheduleReport();
+  }
+
+  requeue(messages: MessageProxy[]): void {
+    for (const m of messages) report.requeues.push(m.receipt as number);
+    scheduleReport();
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#wake?.();
+  }
+}
+
+const consumers = new Map<string, ParentConsumer>();
+function consumerFor(queue: string): ParentConsumer {
+  let c = consumers.get(queue);
+  if (!c) consumers.set(queue, c = new ParentConsumer());
+  return c;
+}
+
+let worker: Worker | undefined;
 
 self.onmessage = async (e: MessageEvent<ToWebWorker>) => {
   const msg = e.data;
-  if (msg.type === "init") {
+  if (msg.type === "deliver") {
+    // May come before the Worker started: its consumers then find the messages waiting.
+    for (const [tag, queue, json] of msg.messages) {
+      const m = MessageProxy.decode(json) as MessageProxy;
+      m.receipt = tag;
+      consumerFor(queue).push(m);
+    }
+  } else if (msg.type === "init") {
     if (msg.logFile) logToFile(msg.logFile);
     configureLogging({ level: msg.logLevel, thread: msg.thread });
     const logger = getLogger("dramatis.WebWorker");
@@ -45,32 +120,26 @@ self.onmessage = async (e: MessageEvent<ToWebWorker>) => {
     try {
       const broker = getBroker();
       const timeLimit = broker.middleware.find((m): m is TimeLimit => m instanceof TimeLimit);
+      const current = msg.current;
       worker = new Worker(broker, {
         queues: msg.queues,
         concurrency: msg.concurrency,
         workerTimeout: msg.workerTimeout,
+        consume: consumerFor,
         monitor: {
           started(m: MessageProxy) {
             const limit = timeLimit?.limitFor(broker, m) ?? Infinity;
-            const record: StartedRecord = {
-              id: m.messageId,
-              queue: m.queueName,
-              json: JSON.stringify(m.asDict()),
-              receipt: m.receipt,
-              deadline: Date.now() + (Number.isFinite(limit) && limit > 0 ? limit : Infinity),
-            };
-            // Sent before the actor runs: if it never yields, the parent still knows it.
-            post({ type: "activity", started: [record], finished });
-            finished = [];
-          },
-          finished(m: MessageProxy) {
-            finished.push(m.messageId);
-            flushTimer ??= setTimeout(flushFinished, 20);
+            const deadline = Date.now() + (Number.isFinite(limit) && limit > 0 ? limit : Infinity);
+            const tag = m.receipt as number;
+            // Written before the actor runs: if it never yields, the main thread still knows.
+            current[1] = deadline;
+            current[0] = tag;
+            report.started.push(tag, deadline);
+            scheduleReport();
           },
         },
       });
       await worker.start();
-      setInterval(() => post({ type: "beat" }), 200);
       post({ type: "ready" });
     } catch (err) {
       logger.error(`Could not start the worker: ${formatError(err)}`);
@@ -78,8 +147,7 @@ self.onmessage = async (e: MessageEvent<ToWebWorker>) => {
     }
   } else if (msg.type === "stop") {
     await worker?.stop({ timeout: msg.timeout });
-    clearTimeout(flushTimer);
-    flushFinished();
+    sendReport();
     await getBroker().close();
     post({ type: "stopped" });
   }

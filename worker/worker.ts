@@ -58,10 +58,14 @@ export interface WorkerOptions {
   /** Messages held ready beyond `concurrency`, so the next one starts at once. Default: concurrency. */
   prefetch?: number;
   /**
-   * Called just before an actor starts and after its message was settled. The CLI uses it to
-   * watch for actors that never yield.
+   * Called just before an actor starts. The CLI uses it to watch for actors that never yield.
    */
   monitor?: WorkerMonitor;
+  /**
+   * @internal How to consume a queue. Default: `broker.consume()`. The CLI's Web Workers get
+   * their messages from the worker process's main thread this way.
+   */
+  consume?: (queueName: string) => Consumer;
 }
 
 /**
@@ -70,17 +74,12 @@ export interface WorkerOptions {
  * @example
  * ```ts
  * import type { WorkerMonitor } from "./worker.ts";
- * const monitor: WorkerMonitor = {
- *   started: (m) => console.log("start", m.messageId),
- *   finished: (m) => console.log("end", m.messageId),
- * };
+ * const monitor: WorkerMonitor = { started: (m) => console.log("start", m.messageId) };
  * ```
  */
 export interface WorkerMonitor {
   /** The actor of `message` is about to run (synchronously after this call). */
   started(message: MessageProxy): void;
-  /** `message` was acked, nacked or handed back. */
-  finished(message: MessageProxy): void;
 }
 
 /**
@@ -154,6 +153,7 @@ export class Worker {
   #paused = false;
   #stopController = new AbortController();
   #monitor: WorkerMonitor | undefined;
+  #consume: ((queueName: string) => Consumer) | undefined;
   #wakeLoops: (() => void)[] = [];
   #idleWaiters: (() => void)[] = [];
 
@@ -168,6 +168,7 @@ export class Worker {
     }
     this.#queueNames = options.queues?.map(qName);
     this.#monitor = options.monitor;
+    this.#consume = options.consume;
   }
 
   /** The messages being processed right now. */
@@ -192,7 +193,8 @@ export class Worker {
     this.#stopController = new AbortController();
     for (const name of names) {
       for (const queue of [name, dqName(name)]) {
-        const consumer = this.broker.consume(queue, { prefetch: this.#capacity });
+        const consumer = this.#consume?.(queue) ??
+          this.broker.consume(queue, { prefetch: this.#capacity });
         this.#consumers.set(queue, consumer);
         this.#loops.push(this.#consumeLoop(consumer));
       }
@@ -387,7 +389,6 @@ export class Worker {
       m.done = true;
       m.onAbort(undefined);
       await this.#settle(m, requeue);
-      this.#monitor?.finished(m);
       this.#inFlight.delete(m);
       this.#dispatch();
       this.#wake();
