@@ -69,6 +69,18 @@ export type {
 export { StubBroker } from "./broker/stub.ts";
 export { FileBroker, fileBrokerOptionsFromUrl } from "./broker/file/broker.ts";
 export type { Durability, FileBrokerOptions } from "./broker/file/broker.ts";
+export { RedisBroker, redisBrokerOptionsFromUrl } from "./broker/redis/broker.ts";
+export type { RedisBrokerOptions, RedisReceipt } from "./broker/redis/broker.ts";
+export { PushReply, RedisClient, RedisError, RedisScript } from "./broker/redis/client.ts";
+export type {
+  Arg,
+  RedisClientEvent,
+  RedisClientOptions,
+  RedisReconnectOptions,
+  RedisTlsOptions,
+  Reply,
+  SendOptions as RedisSendOptions,
+} from "./broker/redis/client.ts";
 export { getBroker, setBroker } from "./broker/global.ts";
 export { brokerFromUrl } from "./broker/url.ts";
 export { Worker } from "./worker/worker.ts";
@@ -89,11 +101,15 @@ export { GroupCallbacks } from "./middleware/group_callbacks.ts";
 export { defaultMiddleware } from "./middleware/_default.ts";
 export { MemoryResultBackend, ResultBackend, unwrap } from "./results/backend.ts";
 export { FileResultBackend } from "./results/file.ts";
+export { RedisResultBackend } from "./results/redis.ts";
+export type { RedisResultBackendOptions } from "./results/redis.ts";
 export type { ResultGetOptions, StoredFailure } from "./results/backend.ts";
 export { Group, group, Pipeline, pipeline } from "./composition.ts";
 export type { CompositionOptions } from "./composition.ts";
 export { MemoryRateLimiterBackend } from "./rate_limits/backend.ts";
 export { FileRateLimiterBackend } from "./rate_limits/file.ts";
+export { RedisRateLimiterBackend } from "./rate_limits/redis.ts";
+export type { RedisRateLimiterBackendOptions } from "./rate_limits/redis.ts";
 export type { RateLimiterBackend } from "./rate_limits/backend.ts";
 export {
   Barrier,

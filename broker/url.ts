@@ -11,6 +11,7 @@
 import type { Broker } from "./broker.ts";
 import { StubBroker } from "./stub.ts";
 import { FileBroker, fileBrokerOptionsFromUrl } from "./file/broker.ts";
+import { RedisBroker, redisBrokerOptionsFromUrl } from "./redis/broker.ts";
 import { env } from "../_env.ts";
 
 /**
@@ -32,6 +33,9 @@ export function brokerFromUrl(url: string): Broker {
       return new StubBroker();
     case "file:":
       return new FileBroker(fileBrokerOptionsFromUrl(url));
+    case "redis:":
+    case "rediss:":
+      return new RedisBroker(redisBrokerOptionsFromUrl(url));
   }
   throw new TypeError(
     `Unsupported broker URL ${

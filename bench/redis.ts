@@ -1,0 +1,300 @@
+// Benchmark: RedisBroker, with BullMQ on Node measured against the same Redis in the same run
+// (bench/peers: `cd bench/peers && npm install` once). Run by hand, on an otherwise idle machine:
+//   deno run -A bench/redis.ts [redis://127.0.0.1:6379/0]      |      bun bench/redis.ts
+// Environment: BENCH_RUNS (default 5), BENCH_CLI=0 to skip the `cli.ts worker` drain,
+// BENCH_PEERS=0 to skip BullMQ.
+//
+// Prints the median of several runs of:
+//   - enqueue, one sender awaiting each send (`actor.send()`; BullMQ: `queue.add()`)
+//   - enqueue, 64 concurrent senders, each awaiting its sends
+//   - drain of 100,000 pre-filled no-op messages by one in-isolate Worker (concurrency 64;
+//     BullMQ: one Worker, concurrency 64, removeOnComplete)
+//   - drain of 100,000 pre-filled no-op messages by `cli.ts worker -t 2` (dramatis only)
+//   - send-to-start latency at 1,000 msg/s, producer and worker in separate processes
+// and our figures as ratios to BullMQ's.
+import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+import { tmpdir } from "node:os";
+import { fileURLToPath } from "node:url";
+import { RedisBroker } from "../broker/redis/broker.ts";
+import { RedisClient } from "../broker/redis/client.ts";
+import { actor } from "../actor.ts";
+import { Message } from "../message.ts";
+import { Worker } from "../worker/worker.ts";
+
+const isBun = "Bun" in globalThis;
+const proc = (globalThis as unknown as {
+  process: { env: Record<string, string | undefined>; argv: string[]; execPath: string };
+}).process;
+const env = proc.env;
+const args = proc.argv.slice(2);
+const RUNS = Number(env.BENCH_RUNS ?? 5);
+const url = args.find((a) => a.startsWith("redis")) ?? "redis://127.0.0.1:6379/0";
+const port = new URL(url).port || "6379";
+const scriptPath = fileURLToPath(import.meta.url);
+const root = fileURLToPath(new URL("..", import.meta.url));
+const runArgs = (file: string) => isBun ? [file] : ["run", "-A", file];
+
+const now = () => performance.timeOrigin + performance.now();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(s.length * p))];
+}
+function write(text: string): void {
+  const b = new TextEncoder().encode(text);
+  let n = 0;
+  while (n < b.length) n += fs.writeSync(1, b, n, b.length - n);
+}
+const namespace = () => `bench-${crypto.randomUUID().slice(0, 8)}`;
+
+async function deleteNamespace(ns: string): Promise<void> {
+  const redis = await RedisClient.connect(url);
+  let cursor = "0";
+  do {
+    const [next, keys] = await redis.send<[string, string[]]>(
+      ["SCAN", cursor, "MATCH", `${ns}:*`, "COUNT", 10_000],
+    );
+    if (keys.length > 0) await redis.send(["UNLINK", ...keys]);
+    cursor = next;
+  } while (cursor !== "0");
+  await redis.close();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Child mode: the worker process of the latency measurement.
+
+if (args[0] === "--latency-worker") {
+  const broker = new RedisBroker({ url, namespace: args[1] });
+  let out = "";
+  actor(function lat(sentAt: number) {
+    out += `${(now() - sentAt).toFixed(4)}\n`;
+  }, { actorName: "lat", queueName: "lat", broker, maxRetries: 0 });
+  const worker = new Worker(broker, { queues: ["lat"], concurrency: 8 });
+  await worker.start();
+  const flusher = setInterval(() => {
+    if (out) write(out);
+    out = "";
+  }, 20);
+  write("ready\n");
+  while (!fs.existsSync(args[2])) await sleep(20);
+  await worker.stop();
+  clearInterval(flusher);
+  if (out) write(out);
+  await broker.close();
+  write("stopped\n");
+  (globalThis as unknown as { process: { exit(c: number): never } }).process.exit(0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// dramatis measurements
+
+async function enqueueRate(senders: number, n: number): Promise<number> {
+  const ns = namespace();
+  const broker = new RedisBroker({ url, namespace: ns });
+  const noop = actor(function noop() {}, { broker, maxRetries: 0 });
+  for (let i = 0; i < 500; i++) await noop.send(); // warm-up: connection, script
+  let i = 0;
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: senders }, async () => {
+    while (i++ < n) await noop.send();
+  }));
+  const rate = n / (performance.now() - t0) * 1000;
+  await broker.close();
+  await deleteNamespace(ns);
+  return rate;
+}
+
+async function fill(ns: string, n: number): Promise<void> {
+  const broker = new RedisBroker({ url, namespace: ns });
+  broker.declareQueue("default");
+  const pending: Promise<unknown>[] = [];
+  for (let i = 0; i < n; i++) {
+    pending.push(broker.enqueue(new Message({ queueName: "default", actorName: "noop" })));
+    if (pending.length >= 2000) await Promise.all(pending.splice(0));
+  }
+  await Promise.all(pending);
+  await broker.close();
+}
+
+async function drainRate(n: number): Promise<number> {
+  const ns = namespace();
+  await fill(ns, n);
+  const t0 = performance.now();
+  const broker = new RedisBroker({ url, namespace: ns });
+  actor(function noop() {}, { broker, maxRetries: 0 });
+  const worker = new Worker(broker, { concurrency: 64, workerTimeout: 100 });
+  await worker.start();
+  await broker.join("default");
+  const rate = n / (performance.now() - t0) * 1000;
+  await worker.stop();
+  await broker.close();
+  await deleteNamespace(ns);
+  return rate;
+}
+
+/** `cli.ts worker -t 2` draining `n` pre-filled messages (bench/fixtures/e2e_tasks.ts). */
+async function cliDrainRate(n: number): Promise<number> {
+  const ns = namespace();
+  await fill(ns, n);
+  const dir = fs.mkdtempSync(`${tmpdir()}/dramatis-bench-`);
+  const out = `${dir}/out`;
+  const processed = () =>
+    fs.existsSync(out)
+      ? fs.readFileSync(out, "utf8").split("\n").filter((l) => /^\d+$/.test(l))
+        .reduce((a, l) => a + Number(l), 0)
+      : 0;
+  const t0 = performance.now();
+  const child = spawn(
+    proc.execPath,
+    [...runArgs(`${root}cli.ts`), "worker", `${root}bench/fixtures/e2e_tasks.ts`, "-t", "2"],
+    {
+      env: { ...env, DRAMATIS_BROKER: `${url}?namespace=${ns}`, BENCH_OUT: out },
+      stdio: ["ignore", "ignore", "inherit"],
+    },
+  );
+  const exited = new Promise((r) => child.on("exit", r));
+  const deadline = Date.now() + 120_000;
+  while (processed() < n && Date.now() < deadline) await sleep(10);
+  const rate = processed() / (performance.now() - t0) * 1000;
+  process.kill(child.pid!, "SIGINT");
+  await exited;
+  fs.rmSync(dir, { recursive: true, force: true });
+  await deleteNamespace(ns);
+  return rate;
+}
+
+/** Sends `n` messages at `perSecond`; each carries its send time. */
+async function paced(n: number, perSecond: number, send: (sentAt: number) => Promise<unknown>) {
+  const start = performance.now();
+  for (let i = 0; i < n; i++) {
+    const due = start + (i * 1000) / perSecond;
+    const wait = due - performance.now();
+    if (wait > 0.5) await sleep(wait);
+    await send(now());
+  }
+}
+
+async function latency(n: number): Promise<number[]> {
+  const ns = namespace();
+  const stop = `${tmpdir()}/dramatis-bench-${ns}.stop`;
+  const broker = new RedisBroker({ url, namespace: ns });
+  const lat = actor(function lat(_sentAt: number) {}, {
+    actorName: "lat",
+    queueName: "lat",
+    broker,
+    maxRetries: 0,
+  });
+  const child = spawn(proc.execPath, [...runArgs(scriptPath), "--latency-worker", ns, stop], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  let out = "";
+  child.stdout!.on("data", (d: Uint8Array) => out += new TextDecoder().decode(d));
+  const exited = new Promise((r) => child.on("close", r));
+  while (!out.includes("ready\n")) await sleep(5);
+  await paced(n, 1000, (t) => lat.send(t));
+  await broker.join("lat", { timeout: 30_000 });
+  fs.writeFileSync(stop, "");
+  await exited;
+  fs.rmSync(stop);
+  await broker.close();
+  await deleteNamespace(ns);
+  const xs = out.split("\n").filter((l) => /^-?\d/.test(l)).map(Number);
+  return xs.slice(Math.floor(xs.length / 10)); // drop the warm-up tenth
+}
+
+// ---------------------------------------------------------------------------------------------
+// BullMQ (Node), via bench/peers/bullmq.mjs
+
+const peers = `${root}bench/peers/bullmq.mjs`;
+const withPeers = env.BENCH_PEERS !== "0" &&
+  fs.existsSync(`${root}bench/peers/node_modules/bullmq`);
+
+function bullmq(...a: (string | number)[]): Promise<Record<string, number>> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("node", [peers, port, ...a.map(String)], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let out = "";
+    child.stdout!.on("data", (d: Uint8Array) => out += new TextDecoder().decode(d));
+    child.on("close", (code) => {
+      if (code !== 0) return reject(new Error(`bullmq.mjs ${a.join(" ")} exited ${code}`));
+      resolve(JSON.parse(out.trim().split("\n").at(-1)!));
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const runtime = isBun
+  ? `Bun ${(globalThis as unknown as { Bun: { version: string } }).Bun.version}`
+  : `Deno ${Deno.version.deno}`;
+console.log(`bench/redis.ts on ${runtime}, ${url}, median of ${RUNS} runs`);
+if (!withPeers) console.log("(BullMQ skipped: run `npm install` in bench/peers)");
+
+const r: Record<string, number[]> = {};
+const add = (k: string, v: number) => (r[k] ??= []).push(v);
+const withCli = env.BENCH_CLI !== "0";
+
+await enqueueRate(64, 20_000); // warm-up
+for (let run = 0; run < RUNS; run++) {
+  add("seq", await enqueueRate(1, 20_000));
+  add("c64", await enqueueRate(64, 100_000));
+  add("drain", await drainRate(100_000));
+  if (withCli) add("cli", await cliDrainRate(100_000));
+  const xs = await latency(3_000);
+  add("p50", percentile(xs, 0.5));
+  add("p99", percentile(xs, 0.99));
+  if (withPeers) {
+    add("bSeq", (await bullmq("add", 10_000, 1)).rate);
+    add("bC64", (await bullmq("add", 50_000, 64)).rate);
+    add("bDrain", (await bullmq("drain", 100_000, 64)).rate);
+    const b = await bullmq("latency", 3_000, 1000);
+    add("bP50", b.p50);
+    add("bP99", b.p99);
+  }
+  const last = (k: string) => r[k]?.at(-1)?.toFixed(k.endsWith("50") || k.endsWith("99") ? 3 : 0);
+  console.log(
+    `run ${run + 1}: seq ${last("seq")}/s, 64 senders ${last("c64")}/s, drain ${last("drain")}/s` +
+      (withCli ? `, cli -t 2 ${last("cli")}/s` : "") +
+      `, latency ${last("p50")}/${last("p99")} ms` +
+      (withPeers
+        ? ` | BullMQ: add ${last("bSeq")}/s, 64 senders ${last("bC64")}/s, drain ${
+          last("bDrain")
+        }/s, latency ${last("bP50")}/${last("bP99")} ms`
+        : ""),
+  );
+}
+
+const m = Object.fromEntries(Object.entries(r).map(([k, v]) => [k, median(v)]));
+const fmt = (x: number | undefined) => x === undefined ? "" : Math.round(x).toLocaleString("en");
+const ms = (x: number | undefined) => x === undefined ? "" : `${x.toFixed(3)} ms`;
+const ratio = (ours: number, theirs: number | undefined, lowerIsBetter = false) =>
+  theirs === undefined ? "" : `${(lowerIsBetter ? theirs / ours : ours / theirs).toFixed(2)}x`;
+const rows: string[][] = [
+  ["enqueue, 1 sender", `${fmt(m.seq)}/s`, ">= 2x", `${fmt(m.bSeq)}/s`, ratio(m.seq, m.bSeq)],
+  ["enqueue, 64 senders", `${fmt(m.c64)}/s`, ">= 2x", `${fmt(m.bC64)}/s`, ratio(m.c64, m.bC64)],
+  [
+    "drain 100k, 1 Worker c=64",
+    `${fmt(m.drain)}/s`,
+    ">= 2x",
+    `${fmt(m.bDrain)}/s`,
+    ratio(m.drain, m.bDrain),
+  ],
+  ...(withCli ? [["drain 100k, cli.ts worker -t 2", `${fmt(m.cli)}/s`, "", "", ""]] : []),
+  ["send-to-start p50, 1,000/s", ms(m.p50), "<= 0.4 ms", ms(m.bP50), ratio(m.p50, m.bP50, true)],
+  ["send-to-start p99, 1,000/s", ms(m.p99), "<= 3 ms", ms(m.bP99), ratio(m.p99, m.bP99, true)],
+];
+const header = ["measurement", runtime, "target", "BullMQ (Node)", "ours / BullMQ"];
+const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
+const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
+console.log();
+console.log(line(header));
+console.log(`| ${widths.map((w) => "-".repeat(w)).join(" | ")} |`);
+for (const row of rows) console.log(line(row));
+console.log("(latency ratios: how many times lower ours is)");
+(globalThis as unknown as { process: { exit(c: number): never } }).process.exit(0);
