@@ -91,7 +91,11 @@ interface Capture {
 async function nextWrites(c: Capture, label: string): Promise<string[]> {
   const marker = `golden-step-${label}`;
   await c.admin.send(["ECHO", marker]);
-  while (!c.out().includes(marker)) await new Promise((r) => setTimeout(r, 5));
+  const deadline = Date.now() + 10_000;
+  while (!c.out().includes(marker)) {
+    if (Date.now() > deadline) throw new Error(`MONITOR never showed ${marker}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
   const out = c.out();
   const lines = out.slice(c.consumed, out.indexOf(marker)).split("\n");
   c.consumed = out.indexOf(marker) + marker.length;
@@ -104,11 +108,8 @@ async function nextWrites(c: Capture, label: string): Promise<string[]> {
   return writes;
 }
 
-// The key writes do not depend on the runtime; this test runs on Deno. On Bun it passes alone but
-// hangs when it runs after redis_broker_test.ts in the same `bun test` process (open issue).
 test("RedisBroker: golden key writes and JSON of enqueue, delay, retry and dead-lettering", {
   timeout: 30_000,
-  skip: "Bun" in globalThis ? "hangs on Bun after other Redis tests in one run (open)" : false,
 }, async () => {
   const server = await TestRedis.start();
   const monitor = spawn("redis-cli", ["-p", String(server.port), "monitor"], {
