@@ -117,6 +117,11 @@ test("RedisBroker: golden key writes and JSON of enqueue, delay, retry and dead-
   });
   let out = "";
   monitor.stdout!.on("data", (d) => out += d);
+  // redis-cli prints OK once MONITOR is on: only then are all later commands captured.
+  for (const deadline = Date.now() + 10_000; !out.startsWith("OK");) {
+    if (Date.now() > deadline) throw new Error(`redis-cli monitor did not start: ${out}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
   const admin = await RedisClient.connect(server.url);
   const broker = new RedisBroker({
     url: server.url,

@@ -5,12 +5,20 @@
 //   (internal) node bench/peers/bullmq.mjs <redis port> latency-worker <queue>
 // Jobs are removed on completion (removeOnComplete), as a production setup would; every run
 // uses a fresh queue name and deletes its keys afterwards.
-import { Queue, Worker } from "bullmq";
+import { createRequire } from "node:module";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
+// Loaded with require so that `deno check bench/` does not try to resolve it (it lives in
+// bench/peers/node_modules, installed with npm).
+const { Queue, Worker } = createRequire(import.meta.url)("bullmq");
+
 const [port, mode, a, b] = process.argv.slice(2);
-const connection = { host: "127.0.0.1", port: Number(port), maxRetriesPerRequest: null };
+const connection = {
+  host: "127.0.0.1",
+  port: Number(port),
+  maxRetriesPerRequest: null,
+};
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const jobOptions = { removeOnComplete: true, removeOnFail: true };
@@ -108,7 +116,9 @@ if (mode === "add") {
   await cleanup(queue);
   const xs = out.split("\n").filter((l) => /^-?\d/.test(l)).map(Number);
   const kept = xs.slice(Math.floor(xs.length / 10)); // drop the warm-up tenth
-  console.log(JSON.stringify({ p50: percentile(kept, 0.5), p99: percentile(kept, 0.99) }));
+  console.log(
+    JSON.stringify({ p50: percentile(kept, 0.5), p99: percentile(kept, 0.99) }),
+  );
 } else {
   console.error("usage: node bullmq.mjs <port> add|drain|latency ...");
   process.exit(64);
