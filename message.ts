@@ -256,7 +256,45 @@ function isPlainObject(v: unknown): boolean {
 export function findNonJson(
   value: unknown,
   path = "",
-  seen: Set<object> = new Set(),
+  seen?: Set<object>,
+): { path: string; problem: string } | undefined {
+  // The common case, a JSON value, is checked without building paths or a set of seen objects.
+  if (!seen && isJson(value, 0)) return undefined;
+  return explain(value, path, seen ?? new Set());
+}
+
+/** True when `value` is JSON (false also for very deep values: `explain` then decides). */
+function isJson(value: unknown, depth: number): boolean {
+  switch (typeof value) {
+    case "string":
+      return !hasLoneSurrogate(value);
+    case "boolean":
+      return true;
+    case "number":
+      return Number.isFinite(value);
+    case "object":
+      break;
+    default:
+      return false;
+  }
+  if (value === null) return true;
+  if (depth > 64) return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (!isJson(value[i], depth + 1)) return false;
+    return true;
+  }
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return false;
+  const obj = value as Record<string, unknown>;
+  for (const key of Object.keys(obj)) if (!isJson(obj[key], depth + 1)) return false;
+  return true;
+}
+
+/** Finds where `value` stops being JSON, with the path to it. */
+function explain(
+  value: unknown,
+  path: string,
+  seen: Set<object>,
 ): { path: string; problem: string } | undefined {
   switch (typeof value) {
     case "string":
@@ -282,7 +320,7 @@ export function findNonJson(
   if (Array.isArray(obj)) {
     seen.add(obj);
     for (let i = 0; i < obj.length; i++) {
-      const bad = findNonJson(obj[i], `${path}[${i}]`, seen);
+      const bad = explain(obj[i], `${path}[${i}]`, seen);
       if (bad) return bad;
     }
     seen.delete(obj);
@@ -298,7 +336,7 @@ export function findNonJson(
     const sub = /^[A-Za-z_$][\w$]*$/.test(key)
       ? `${path}.${key}`
       : `${path}[${JSON.stringify(key)}]`;
-    const bad = findNonJson((obj as Record<string, unknown>)[key], sub, seen);
+    const bad = explain((obj as Record<string, unknown>)[key], sub, seen);
     if (bad) return bad;
   }
   seen.delete(obj);

@@ -64,6 +64,7 @@ export type {
   JoinOptions,
   MiddlewareClass,
   QueueStats,
+  RawDelivery,
   ReceiveOptions,
 } from "./broker/broker.ts";
 export { StubBroker } from "./broker/stub.ts";

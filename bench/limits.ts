@@ -1,5 +1,6 @@
 // Benchmark: rate-limiter acquisitions per second, per backend.
-//   deno run -A bench/limits.ts [redis://127.0.0.1:6379]     |     bun bench/limits.ts
+//   deno run -A bench/limits.ts [redis://127.0.0.1:6379/0]   |   bun bench/limits.ts [redis://...]
+// With a Redis URL it also measures RedisRateLimiterBackend (its keys are deleted afterwards).
 // Each run: one isolate, `CONCURRENCY` loops each doing ConcurrentRateLimiter.acquire (limit
 // high enough to always succeed: this measures the backend's cost, add + incr + decr), and a
 // WindowRateLimiter.acquire loop. Median of RUNS runs.
@@ -36,18 +37,24 @@ async function rate(fn: () => Promise<unknown>, concurrency: number): Promise<nu
   return n / SECONDS;
 }
 
-async function measure(name: string, make: () => RateLimiterBackend & { close?: () => unknown }) {
+async function measure(
+  name: string,
+  make: () => RateLimiterBackend & { close?: () => unknown },
+  cleanup?: (prefix: string) => Promise<void>,
+) {
   const conc: number[] = [];
   const win: number[] = [];
+  const prefix = `bench-limits-${crypto.randomUUID().slice(0, 8)}:`;
   for (let r = 0; r < RUNS; r++) {
     const backend = make();
-    const key = `bench-${Date.now()}-${r}`;
+    const key = `${prefix}${r}`;
     const c = new ConcurrentRateLimiter(backend, key, { limit: 1_000_000 });
     conc.push(await rate(() => c.acquire(() => {}), 8));
     const w = new WindowRateLimiter(backend, `${key}-w`, { limit: 1e9, window: 1000 });
     win.push(await rate(() => w.acquire(() => {}), 8));
     await backend.close?.();
   }
+  await cleanup?.(prefix);
   console.log(
     `${name.padEnd(26)} concurrent acquire+release ${
       Math.round(median(conc)).toLocaleString("en")
@@ -66,6 +73,22 @@ await measure("FileRateLimiterBackend", () => new FileRateLimiterBackend({ dir }
 rmSync(dir, { recursive: true, force: true });
 if (redisUrl) {
   const { RedisRateLimiterBackend } = await import("../rate_limits/redis.ts");
-  await measure("RedisRateLimiterBackend", () => new RedisRateLimiterBackend({ url: redisUrl }));
+  const { RedisClient } = await import("../broker/redis/client.ts");
+  await measure(
+    "RedisRateLimiterBackend",
+    () => new RedisRateLimiterBackend({ url: redisUrl }),
+    async (prefix) => { // the keys live on a shared server: delete them
+      const redis = await RedisClient.connect(redisUrl);
+      let cursor = "0";
+      do {
+        const [next, keys] = await redis.send<[string, string[]]>(
+          ["SCAN", cursor, "MATCH", `${prefix}*`, "COUNT", 1000],
+        );
+        if (keys.length > 0) await redis.send(["UNLINK", ...keys]);
+        cursor = next;
+      } while (cursor !== "0");
+      await redis.close();
+    },
+  );
 }
 process.exit(0);

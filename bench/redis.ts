@@ -2,10 +2,12 @@
 // (bench/peers: `cd bench/peers && npm install` once). Run by hand, on an otherwise idle machine:
 //   deno run -A bench/redis.ts [redis://127.0.0.1:6379/0]      |      bun bench/redis.ts
 // Environment: BENCH_RUNS (default 5), BENCH_CLI=0 to skip the `cli.ts worker` drain,
-// BENCH_PEERS=0 to skip BullMQ.
+// BENCH_PEERS=0 to skip BullMQ, BENCH_ONLY=seq,c64,drain,cli,latency to run only those.
 //
 // Prints the median of several runs of:
 //   - enqueue, one sender awaiting each send (`actor.send()`; BullMQ: `queue.add()`)
+//   - the floor of that measurement: the same EVALSHA enqueue, one per round trip, on a bare
+//     socket of this runtime (no client library), and from C (`redis-benchmark`, if installed)
 //   - enqueue, 64 concurrent senders, each awaiting its sends
 //   - drain of 100,000 pre-filled no-op messages by one in-isolate Worker (concurrency 64;
 //     BullMQ: one Worker, concurrency 64, removeOnComplete)
@@ -14,10 +16,13 @@
 // and our figures as ratios to BullMQ's.
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 import { RedisBroker } from "../broker/redis/broker.ts";
-import { RedisClient } from "../broker/redis/client.ts";
+import { parseRedisUrl, RedisClient } from "../broker/redis/client.ts";
+import { type Arg, encodeCommand, RespParser } from "../broker/redis/_resp.ts";
+import { DISPATCH_LUA } from "../broker/redis/_dispatch.lua.ts";
 import { actor } from "../actor.ts";
 import { Message } from "../message.ts";
 import { Worker } from "../worker/worker.ts";
@@ -107,6 +112,111 @@ async function enqueueRate(senders: number, n: number): Promise<number> {
   await broker.close();
   await deleteNamespace(ns);
   return rate;
+}
+
+/** Builds the EVALSHA enqueue the broker sends for one no-op message (fresh ids each call). */
+function enqueueCommand(sha: string, ns: string, brokerId: string): Arg[] {
+  const rid = crypto.randomUUID();
+  const dict = new Message({ queueName: "default", actorName: "noop" }).asDict();
+  dict.options = { redis_message_id: rid };
+  return [
+    "EVALSHA",
+    sha,
+    1,
+    ns,
+    "enqueue",
+    Date.now(),
+    "default",
+    brokerId,
+    rid,
+    JSON.stringify(dict),
+  ];
+}
+
+/**
+ * The floor of "enqueue, 1 sender": `n` EVALSHA enqueues (the broker's script and arguments),
+ * each awaited, on a bare `node:net` socket of this runtime with no client library. No client
+ * on this runtime can do a sequential enqueue faster than this.
+ */
+async function floorRate(n: number): Promise<number> {
+  const ns = namespace();
+  const info = parseRedisUrl(url);
+  const admin = await RedisClient.connect(url);
+  const sha = String(await admin.send(["SCRIPT", "LOAD", DISPATCH_LUA]));
+  const socket = net.createConnection({ host: info.hostname, port: info.port });
+  await new Promise((resolve, reject) => {
+    socket.once("connect", resolve);
+    socket.once("error", reject);
+  });
+  socket.setNoDelay(true);
+  const parser = new RespParser();
+  let waiter: (() => void) | undefined;
+  socket.on("data", (chunk: Uint8Array) => {
+    parser.feed(chunk);
+    while (parser.next() !== undefined) {
+      const w = waiter;
+      waiter = undefined;
+      w?.();
+    }
+  });
+  const roundTrip = (args: Arg[]) =>
+    new Promise<void>((resolve) => {
+      waiter = resolve;
+      socket.write(encodeCommand(args));
+    });
+  if (info.password !== undefined) {
+    await roundTrip(["AUTH", ...(info.username ? [info.username] : []), info.password]);
+  }
+  if (info.db !== 0) await roundTrip(["SELECT", info.db]);
+  const id = crypto.randomUUID();
+  for (let i = 0; i < 500; i++) await roundTrip(enqueueCommand(sha, ns, id));
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) await roundTrip(enqueueCommand(sha, ns, id));
+  const rate = n / (performance.now() - t0) * 1000;
+  socket.destroy();
+  await admin.close();
+  await deleteNamespace(ns);
+  return rate;
+}
+
+/** The same floor from C: `redis-benchmark -c 1` sending the EVALSHA enqueue (if installed). */
+async function cFloorRate(n: number): Promise<number | undefined> {
+  const ns = namespace();
+  const info = parseRedisUrl(url);
+  const admin = await RedisClient.connect(url);
+  const sha = String(await admin.send(["SCRIPT", "LOAD", DISPATCH_LUA]));
+  await admin.close();
+  const command = enqueueCommand(sha, ns, crypto.randomUUID()).map(String);
+  command[8] = "rid-__rand_int__"; // a fresh field per call, as the broker's UUIDs
+  const out = await new Promise<string | undefined>((resolve) => {
+    const child = spawn("redis-benchmark", [
+      "-h",
+      info.hostname,
+      "-p",
+      String(info.port),
+      ...(info.password !== undefined ? ["-a", info.password] : []),
+      ...(info.username !== undefined ? ["--user", info.username] : []),
+      "--dbnum",
+      String(info.db),
+      "-q",
+      "-n",
+      String(n),
+      "-c",
+      "1",
+      "-P",
+      "1",
+      "-r",
+      "1000000000",
+      ...command,
+    ], { stdio: ["ignore", "pipe", "ignore"] });
+    let text = "";
+    child.stdout!.on("data", (d: Uint8Array) => text += new TextDecoder().decode(d));
+    child.on("error", () => resolve(undefined));
+    child.on("close", (code) => resolve(code === 0 ? text : undefined));
+  });
+  await deleteNamespace(ns);
+  const m = out && /([\d.]+) requests per second/.exec(out.split("\r").at(-1) ?? "");
+  return m ? Number(m[1]) : undefined;
 }
 
 async function fill(ns: string, n: number): Promise<void> {
@@ -238,35 +348,53 @@ if (!withPeers) console.log("(BullMQ skipped: run `npm install` in bench/peers)"
 
 const r: Record<string, number[]> = {};
 const add = (k: string, v: number) => (r[k] ??= []).push(v);
-const withCli = env.BENCH_CLI !== "0";
+const only = env.BENCH_ONLY ? new Set(env.BENCH_ONLY.split(",")) : undefined;
+const wants = (what: string) => only === undefined || only.has(what);
+const withCli = env.BENCH_CLI !== "0" && wants("cli");
 
 await enqueueRate(64, 20_000); // warm-up
 for (let run = 0; run < RUNS; run++) {
-  add("seq", await enqueueRate(1, 20_000));
-  add("c64", await enqueueRate(64, 100_000));
-  add("drain", await drainRate(100_000));
+  if (wants("seq")) {
+    add("seq", await enqueueRate(1, 20_000));
+    add("floor", await floorRate(20_000));
+    const c = await cFloorRate(20_000);
+    if (c !== undefined) add("cFloor", c);
+  }
+  if (wants("c64")) add("c64", await enqueueRate(64, 100_000));
+  if (wants("drain")) add("drain", await drainRate(100_000));
   if (withCli) add("cli", await cliDrainRate(100_000));
-  const xs = await latency(3_000);
-  add("p50", percentile(xs, 0.5));
-  add("p99", percentile(xs, 0.99));
+  if (wants("latency")) {
+    const xs = await latency(3_000);
+    add("p50", percentile(xs, 0.5));
+    add("p99", percentile(xs, 0.99));
+  }
   if (withPeers) {
-    add("bSeq", (await bullmq("add", 10_000, 1)).rate);
-    add("bC64", (await bullmq("add", 50_000, 64)).rate);
-    add("bDrain", (await bullmq("drain", 100_000, 64)).rate);
-    const b = await bullmq("latency", 3_000, 1000);
-    add("bP50", b.p50);
-    add("bP99", b.p99);
+    if (wants("seq")) add("bSeq", (await bullmq("add", 10_000, 1)).rate);
+    if (wants("c64")) add("bC64", (await bullmq("add", 50_000, 64)).rate);
+    if (wants("drain")) add("bDrain", (await bullmq("drain", 100_000, 64)).rate);
+    if (wants("latency")) {
+      const b = await bullmq("latency", 3_000, 1000);
+      add("bP50", b.p50);
+      add("bP99", b.p99);
+    }
   }
   const last = (k: string) => r[k]?.at(-1)?.toFixed(k.endsWith("50") || k.endsWith("99") ? 3 : 0);
+  const parts = [
+    wants("seq") &&
+    `seq ${last("seq")}/s (floor: bare socket ${last("floor")}/s, C ${last("cFloor") ?? "-"}/s)`,
+    wants("c64") && `64 senders ${last("c64")}/s`,
+    wants("drain") && `drain ${last("drain")}/s`,
+    withCli && `cli -t 2 ${last("cli")}/s`,
+    wants("latency") && `latency ${last("p50")}/${last("p99")} ms`,
+  ].filter(Boolean);
+  const peerParts = [
+    wants("seq") && `add ${last("bSeq")}/s`,
+    wants("c64") && `64 senders ${last("bC64")}/s`,
+    wants("drain") && `drain ${last("bDrain")}/s`,
+    wants("latency") && `latency ${last("bP50")}/${last("bP99")} ms`,
+  ].filter(Boolean);
   console.log(
-    `run ${run + 1}: seq ${last("seq")}/s, 64 senders ${last("c64")}/s, drain ${last("drain")}/s` +
-      (withCli ? `, cli -t 2 ${last("cli")}/s` : "") +
-      `, latency ${last("p50")}/${last("p99")} ms` +
-      (withPeers
-        ? ` | BullMQ: add ${last("bSeq")}/s, 64 senders ${last("bC64")}/s, drain ${
-          last("bDrain")
-        }/s, latency ${last("bP50")}/${last("bP99")} ms`
-        : ""),
+    `run ${run + 1}: ${parts.join(", ")}` + (withPeers ? ` | BullMQ: ${peerParts.join(", ")}` : ""),
   );
 }
 
@@ -276,18 +404,58 @@ const ms = (x: number | undefined) => x === undefined ? "" : `${x.toFixed(3)} ms
 const ratio = (ours: number, theirs: number | undefined, lowerIsBetter = false) =>
   theirs === undefined ? "" : `${(lowerIsBetter ? theirs / ours : ours / theirs).toFixed(2)}x`;
 const rows: string[][] = [
-  ["enqueue, 1 sender", `${fmt(m.seq)}/s`, ">= 2x", `${fmt(m.bSeq)}/s`, ratio(m.seq, m.bSeq)],
-  ["enqueue, 64 senders", `${fmt(m.c64)}/s`, ">= 2x", `${fmt(m.bC64)}/s`, ratio(m.c64, m.bC64)],
-  [
-    "drain 100k, 1 Worker c=64",
-    `${fmt(m.drain)}/s`,
-    ">= 2x",
-    `${fmt(m.bDrain)}/s`,
-    ratio(m.drain, m.bDrain),
-  ],
+  ...(wants("seq")
+    ? [
+      ["enqueue, 1 sender", `${fmt(m.seq)}/s`, ">= 2x", `${fmt(m.bSeq)}/s`, ratio(m.seq, m.bSeq)],
+      [
+        "  floor: bare socket, this runtime",
+        `${fmt(m.floor)}/s`,
+        "",
+        `${fmt(m.bSeq)}/s`,
+        ratio(m.floor, m.bSeq),
+      ],
+      ...(m.cFloor !== undefined
+        ? [[
+          "  floor: C (redis-benchmark)",
+          `${fmt(m.cFloor)}/s`,
+          "",
+          `${fmt(m.bSeq)}/s`,
+          ratio(m.cFloor, m.bSeq),
+        ]]
+        : []),
+    ]
+    : []),
+  ...(wants("c64")
+    ? [[
+      "enqueue, 64 senders",
+      `${fmt(m.c64)}/s`,
+      ">= 2x",
+      `${fmt(m.bC64)}/s`,
+      ratio(m.c64, m.bC64),
+    ]]
+    : []),
+  ...(wants("drain")
+    ? [[
+      "drain 100k, 1 Worker c=64",
+      `${fmt(m.drain)}/s`,
+      ">= 2x",
+      `${fmt(m.bDrain)}/s`,
+      ratio(m.drain, m.bDrain),
+    ]]
+    : []),
   ...(withCli ? [["drain 100k, cli.ts worker -t 2", `${fmt(m.cli)}/s`, "", "", ""]] : []),
-  ["send-to-start p50, 1,000/s", ms(m.p50), "<= 0.4 ms", ms(m.bP50), ratio(m.p50, m.bP50, true)],
-  ["send-to-start p99, 1,000/s", ms(m.p99), "<= 3 ms", ms(m.bP99), ratio(m.p99, m.bP99, true)],
+  ...(wants("latency")
+    ? [
+      [
+        "send-to-start p50, 1,000/s",
+        ms(m.p50),
+        "<= 0.4 ms",
+        ms(m.bP50),
+        ratio(m.p50, m.bP50, true),
+      ],
+      ["send-to-start p99, 1,000/s", ms(m.p99), "<= 3 ms", ms(m.bP99), ratio(m.p99, m.bP99, true)],
+    ]
+    : []),
 ];
 const header = ["measurement", runtime, "target", "BullMQ (Node)", "ours / BullMQ"];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
@@ -297,4 +465,10 @@ console.log(line(header));
 console.log(`| ${widths.map((w) => "-".repeat(w)).join(" | ")} |`);
 for (const row of rows) console.log(line(row));
 console.log("(latency ratios: how many times lower ours is)");
+if (wants("seq")) {
+  console.log(
+    "(floor rows: the same EVALSHA enqueue, one per round trip, with no client library; their " +
+      "ratio is the most any client could reach against BullMQ in this run)",
+  );
+}
 (globalThis as unknown as { process: { exit(c: number): never } }).process.exit(0);

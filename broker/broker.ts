@@ -135,6 +135,29 @@ export interface ReceiveOptions {
 }
 
 /**
+ * A message as `Consumer.receiveRaw()` returns it: its receipt and its wire JSON, undecoded.
+ *
+ * @example
+ * ```ts
+ * import type { RawDelivery } from "./broker.ts";
+ * function size(d: RawDelivery): number {
+ *   return d.data.length;
+ * }
+ * ```
+ */
+export interface RawDelivery {
+  /** Identifies this delivery to its consumer (as `MessageProxy.receipt` does). */
+  receipt: unknown;
+  /** The message as UTF-8 JSON (Dramatiq's wire format). */
+  data: Uint8Array;
+  /**
+   * Decodes it into a `MessageProxy` with this receipt. A message that cannot be decoded is
+   * moved to the dead letters (and logged): `undefined` then.
+   */
+  decode(): MessageProxy | undefined;
+}
+
+/**
  * Takes messages off one queue for a worker. Every broker implements it.
  * A message is "in flight" from `receive` until `ack`, `nack` or `requeue`.
  *
@@ -156,12 +179,24 @@ export interface Consumer {
    * or that will be due soon.
    */
   receive(max: number, options: ReceiveOptions): Promise<MessageProxy[]>;
-  /** The message was processed: remove it for good. */
-  ack(message: MessageProxy): Awaitable<void>;
+  /**
+   * Optional. Like `receive`, but leaves each message's JSON undecoded. The CLI's worker process
+   * uses it to forward messages to its Web Workers without parsing them; it falls back to
+   * `receive` when a consumer lacks it.
+   */
+  receiveRaw?(max: number, options: ReceiveOptions): Promise<RawDelivery[]>;
+  /**
+   * The message was processed: remove it for good. Only its `receipt` is used, so a
+   * `RawDelivery` can be acked too.
+   */
+  ack(message: MessageProxy | RawDelivery): Awaitable<void>;
   /** The message failed for good: move it to the dead-letter queue. */
   nack(message: MessageProxy): Awaitable<void>;
-  /** Hand messages back, unprocessed, to be delivered again (to any consumer). */
-  requeue(messages: MessageProxy[]): Awaitable<void>;
+  /**
+   * Hand messages back, unprocessed, to be delivered again (to any consumer). Only their
+   * receipts are used.
+   */
+  requeue(messages: (MessageProxy | RawDelivery)[]): Awaitable<void>;
   /** Stops consuming; waits for pending acks to reach the broker. */
   close(): Awaitable<void>;
 }
@@ -259,6 +294,7 @@ export interface BrokerOptions {
  */
 export type MiddlewareClass = abstract new (...args: never[]) => Middleware;
 type HookFn = (this: Middleware, ...args: unknown[]) => Awaitable<void>;
+type HookEntry = { hook: HookName; list: Middleware[] };
 
 const logger = getLogger("dramatis.broker.Broker");
 
@@ -285,7 +321,8 @@ export abstract class Broker {
   protected readonly queues: Set<string> = new Set();
   /** Declared delay queue names (`q.DQ`). */
   protected readonly delayQueues: Set<string> = new Set();
-  #hooks = new Map<HookName, Middleware[]>();
+  /** Per event name ("enqueue"): its before / after hook name and the middleware having it. */
+  #hooks = { before: new Map<string, HookEntry>(), after: new Map<string, HookEntry>() };
   #closed = false;
 
   /** Creates the broker with `options.middleware` or the default stack. */
@@ -318,7 +355,8 @@ export abstract class Broker {
     }
     this.middleware.splice(at, 0, middleware);
     registerActorOptions(middleware.actorOptions);
-    this.#hooks.clear();
+    this.#hooks.before.clear();
+    this.#hooks.after.clear();
     // Like Dramatiq: a middleware added late still hears about what was declared before it.
     for (const actor of this.actors.values()) {
       runSync(middleware.afterDeclareActor?.(this, actor), "afterDeclareActor");
@@ -329,16 +367,19 @@ export abstract class Broker {
     }
   }
 
-  #hookList(hook: HookName): Middleware[] {
-    let list = this.#hooks.get(hook);
-    if (!list) {
-      list = this.middleware.filter((m) =>
+  /** The hook `when` + `name` ("before" + "enqueue": beforeEnqueue) and who has it, cached. */
+  #hookList(when: "before" | "after", name: string): HookEntry {
+    const cache = this.#hooks[when];
+    let entry = cache.get(name);
+    if (!entry) {
+      const hook = `${when}${name[0].toUpperCase()}${name.slice(1)}` as HookName;
+      const list = this.middleware.filter((m) =>
         typeof (m as unknown as Record<string, unknown>)[hook] === "function"
       );
-      if (hook.startsWith("after")) list.reverse();
-      this.#hooks.set(hook, list);
+      if (when === "after") list.reverse();
+      cache.set(name, entry = { hook, list });
     }
-    return list;
+    return entry;
   }
 
   /**
@@ -346,8 +387,7 @@ export abstract class Broker {
    * promise only when some hook returned one (so the common case costs no microtask).
    */
   emitBefore(name: string, ...args: unknown[]): void | Promise<void> {
-    const hook = `before${name[0].toUpperCase()}${name.slice(1)}` as HookName;
-    const list = this.#hookList(hook);
+    const { hook, list } = this.#hookList("before", name);
     for (let i = 0; i < list.length; i++) {
       const r = (list[i] as unknown as Record<string, HookFn>)[hook].call(list[i], this, ...args);
       if (r) return this.#continueBefore(list, i + 1, hook, r, args);
@@ -372,8 +412,7 @@ export abstract class Broker {
    * swallowed. Returns a promise only when some hook returned one.
    */
   emitAfter(name: string, ...args: unknown[]): void | Promise<void> {
-    const hook = `after${name[0].toUpperCase()}${name.slice(1)}` as HookName;
-    const list = this.#hookList(hook);
+    const { hook, list } = this.#hookList("after", name);
     for (let i = 0; i < list.length; i++) {
       let r: Awaitable<void>;
       try {

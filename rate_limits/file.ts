@@ -11,9 +11,7 @@
  * ```
  * @module
  */
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
-import { openFile, type RawFile, watchDir, type Watcher } from "../broker/file/_fs.ts";
+import { makeDir, openFile, type RawFile, watchDir, type Watcher } from "../broker/file/_fs.ts";
 import type { RateLimiterBackend } from "./backend.ts";
 
 interface Entry {
@@ -52,13 +50,13 @@ export class FileRateLimiterBackend implements RateLimiterBackend {
   /** Creates the backend; the directory is created if missing. */
   constructor(options: { dir?: string } = {}) {
     this.dir = options.dir ?? "./.dramatis/limits";
-    mkdirSync(this.dir, { recursive: true });
+    makeDir(this.dir);
   }
 
   #transact<T>(fn: (db: Db, now: number) => { result: T; changed: boolean }): T {
-    const file = this.#file ??= openFile(join(this.dir, "state.json"), { create: true });
+    const file = this.#file ??= openFile(`${this.dir}/state.json`, { create: true });
     // The lock lives in its own file: on Bun the lock holder writes its pid into the locked file.
-    const lock = this.#lock ??= openFile(join(this.dir, "state.lock"), { create: true });
+    const lock = this.#lock ??= openFile(`${this.dir}/state.lock`, { create: true });
     lock.lock();
     try {
       const size = file.size();

@@ -9,17 +9,17 @@
  * @module
  */
 import {
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  watch,
-  writeFileSync,
-} from "node:fs";
-import { join } from "node:path";
+  exists,
+  listDir,
+  makeDir,
+  readText,
+  removeFile,
+  rename,
+  statPath,
+  watchDir,
+  type Watcher,
+  writeText,
+} from "../broker/file/_fs.ts";
 import { ResultBackend } from "./backend.ts";
 
 interface Stored {
@@ -56,19 +56,19 @@ export class FileResultBackend extends ResultBackend {
     super(options);
     this.dir = options.dir ?? "./.dramatis/results";
     this.#sweepInterval = options.sweepInterval ?? 60_000;
-    mkdirSync(this.dir, { recursive: true });
+    makeDir(this.dir);
   }
 
   #path(key: string): string {
-    return join(this.dir, `${key}.json`);
+    return `${this.dir}/${key}.json`;
   }
 
   /** Writes the result file atomically. */
   protected _store(key: string, value: string, ttl: number): Promise<void> {
-    const tmp = join(this.dir, `.${key}.${Date.now()}.${this.#seq++}.tmp`);
+    const tmp = `${this.dir}/.${key}.${Date.now()}.${this.#seq++}.tmp`;
     const stored: Stored = { expires: Date.now() + ttl, value };
-    writeFileSync(tmp, JSON.stringify(stored));
-    renameSync(tmp, this.#path(key));
+    writeText(tmp, JSON.stringify(stored));
+    rename(tmp, this.#path(key));
     if (Date.now() - this.#lastSweep > this.#sweepInterval) this.sweep();
     return Promise.resolve();
   }
@@ -81,12 +81,12 @@ export class FileResultBackend extends ResultBackend {
   #read(key: string): string | undefined {
     let stored: Stored;
     try {
-      stored = JSON.parse(readFileSync(this.#path(key), "utf8"));
+      stored = JSON.parse(readText(this.#path(key)));
     } catch {
       return undefined;
     }
     if (stored.expires <= Date.now()) {
-      rmSync(this.#path(key), { force: true });
+      removeFile(this.#path(key));
       return undefined;
     }
     return stored.value;
@@ -113,10 +113,10 @@ export class FileResultBackend extends ResultBackend {
         const v = this.#read(key);
         if (v !== undefined) finish(v);
       };
-      let watcher: ReturnType<typeof watch> | undefined;
+      let watcher: Watcher | undefined;
       try {
-        watcher = watch(this.dir, (_event, name) => {
-          if (!name || name.toString() === file) check();
+        watcher = watchDir(this.dir, (name) => {
+          if (!name || name === file) check();
         });
       } catch {
         watcher = undefined; // no watch support: the poll below still works
@@ -135,20 +135,20 @@ export class FileResultBackend extends ResultBackend {
   sweep(): number {
     this.#lastSweep = Date.now();
     let n = 0;
-    if (!existsSync(this.dir)) return 0;
-    for (const name of readdirSync(this.dir)) {
-      const path = join(this.dir, name);
+    if (!exists(this.dir)) return 0;
+    for (const name of listDir(this.dir)) {
+      const path = `${this.dir}/${name}`;
       try {
         if (name.endsWith(".tmp")) {
-          if (Date.now() - statSync(path).mtimeMs > 60_000) {
-            rmSync(path, { force: true });
+          if (Date.now() - (statPath(path)?.mtimeMs ?? Date.now()) > 60_000) {
+            removeFile(path);
             n++;
           }
           continue;
         }
-        const stored: Stored = JSON.parse(readFileSync(path, "utf8"));
+        const stored: Stored = JSON.parse(readText(path));
         if (stored.expires <= Date.now()) {
-          rmSync(path, { force: true });
+          removeFile(path);
           n++;
         }
       } catch { /* removed meanwhile, or not ours */ }

@@ -275,6 +275,72 @@ test("cli: a second INT stops at once with exit code 1", e2e, async () => {
   }
 });
 
+test(
+  "cli: slow actors are shared between worker processes, not fetched by the first",
+  e2e,
+  async () => {
+    const e = setup();
+    try {
+      // Queued before the workers start: the first worker process to claim could take them all.
+      await sendMany(e, "work", Array.from({ length: 12 }, (_, i) => [i, 400]));
+      const w = startWorker(e, ["-p", "2", "-t", "1", "-c", "2"]);
+      await until("12 messages", () => events(e).length >= 12, 20_000, w.log);
+      const byPid = new Map<number, number>();
+      for (const x of events(e)) byPid.set(x.pid as number, (byPid.get(x.pid as number) ?? 0) + 1);
+      assert.equal(byPid.size, 2, `one process ran everything: ${JSON.stringify([...byPid])}`);
+      for (const n of byPid.values()) {
+        assert.ok(
+          n >= 3,
+          `unbalanced: ${JSON.stringify([...byPid])}`,
+        );
+      }
+      signal(w, "SIGINT");
+      assert.equal(await w.exited, 0);
+    } finally {
+      cleanup(e);
+    }
+  },
+);
+
+test(
+  "cli: worker processes of a supervisor killed with SIGKILL stop and hand work back",
+  e2e,
+  async () => {
+    const e = setup();
+    try {
+      await sendMany(e, "work", Array.from({ length: 40 }, (_, i) => [i, 300]));
+      const w = startWorker(e, ["-t", "1", "-c", "4"]);
+      await until("some work", () => events(e).length >= 4);
+      const children = descendants(w.proc.pid!);
+      assert.ok(children.length > 0, "no worker process found");
+      process.kill(w.proc.pid!, "SIGKILL");
+      const isAlive = (pid: number) => {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      await until(
+        "the orphaned worker process exits",
+        () => !children.some(isAlive),
+        15_000,
+        w.log,
+      );
+      assert.match(w.log(), /The supervisor \(pid \d+\) is gone: stopping this worker process/);
+      const done = events(e).length;
+      assert.ok(done < 40, "everything ran before the kill; the test proves nothing");
+      const stats = await runCli(e, ["queues", e.tasks, "--json"]);
+      const q = JSON.parse(stats.out).find((s: { queueName: string }) => s.queueName === "default");
+      assert.equal(q.inFlight, 0, "messages left in flight (they would wait for their lease)");
+      assert.equal(q.ready, 40 - done, "every message not done is back in the queue");
+    } finally {
+      cleanup(e);
+    }
+  },
+);
+
 test("cli: HUP reloads changed code without losing or repeating a message", e2e, async () => {
   const e = setup();
   try {

@@ -1,14 +1,10 @@
 // RedisResultBackend and RedisRateLimiterBackend against the shared redis-server: Dramatiq's keys
 // and encodings, blocking reads without polling, sub-second timeouts, limiter semantics, and
-// contention between processes. Runs on both `deno test -A` and `bun test`.
+// contention between processes (the suite of tests/_limits_suite.ts, as for the file backend).
+// Runs on both `deno test -A` and `bun test`.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { tmpdir } from "node:os";
-import { fileURLToPath } from "node:url";
 import {
   Barrier,
   BucketRateLimiter,
@@ -28,7 +24,7 @@ import { RedisClient } from "../broker/redis/client.ts";
 import { actor } from "../actor.ts";
 import { Worker } from "../worker/worker.ts";
 import { deleteKeys, randomNamespace, SHARED_URL } from "./_redis_server.ts";
-import { scriptArgs } from "./_runtime.ts";
+import { contentionSuite } from "./_limits_suite.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const md5 = (s: string) => createHash("md5").update(s).digest("hex");
@@ -207,41 +203,14 @@ test("RedisRateLimiterBackend: limiters and barrier semantics", async () => {
   }
 });
 
-const fixture = fileURLToPath(new URL("./fixtures/limiter_process.ts", import.meta.url));
-
-function contender(
-  env: Record<string, string>,
-): { proc: ChildProcess; exited: Promise<number | null> } {
-  const proc = spawn(process.execPath, scriptArgs(fixture), {
-    env: { ...process.env, BACKEND: "redis", REDIS_URL: SHARED_URL, ...env },
-    stdio: ["ignore", "inherit", "inherit"],
-  });
-  return { proc, exited: new Promise((r) => proc.on("exit", (c) => r(c))) };
-}
-
-test("RedisRateLimiterBackend: ConcurrentRateLimiter(limit 2) across 3 processes: max 2 at once", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "dramatis-redis-limits-"));
-  const key = `${randomNamespace("limits-")}:c`;
-  try {
-    const out = join(dir, "events.jsonl");
-    writeFileSync(out, "");
-    const procs = [0, 1, 2].map(() =>
-      contender({ KIND: "concurrent", KEY: key, OUT_FILE: out, TASKS: "6", HOLD_MS: "20" })
-    );
-    for (const p of procs) assert.equal(await p.exited, 0);
-    const events = readFileSync(out, "utf8").split("\n").filter(Boolean).map((l) =>
-      JSON.parse(l) as { event: string; t: number }
-    );
-    assert.equal(events.filter((e) => e.event === "start").length, 18, "every task ran");
-    let running = 0, peak = 0;
-    const sorted = [...events].sort((x, y) => x.t - y.t || (x.event === "end" ? -1 : 1));
-    for (const e of sorted) {
-      running += e.event === "start" ? 1 : -1;
-      peak = Math.max(peak, running);
-    }
-    assert.equal(peak, 2);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-    await withRedis((redis) => redis.send(["DEL", key]));
-  }
+// The cross-process contention suite (shared with FileRateLimiterBackend, see
+// tests/_limits_suite.ts), on the shared server. Every key lives under one random prefix, deleted
+// after each test.
+const limitsPrefix = `${randomNamespace("limits-")}:`;
+contentionSuite({
+  name: "RedisRateLimiterBackend",
+  env: () => ({ BACKEND: "redis", REDIS_URL: SHARED_URL }),
+  make: () => new RedisRateLimiterBackend({ url: SHARED_URL }),
+  key: (base) => `${limitsPrefix}${base}`,
+  cleanup: () => deleteKeys(limitsPrefix),
 });

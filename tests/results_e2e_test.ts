@@ -1,57 +1,23 @@
-// Results across processes: a pipeline of three actors and a group of 100 run by
-// `cli.ts worker -p 2` (two worker processes), read back from another process, on the file
-// backends (and on Redis in redis_results_e2e_test.ts when that broker is present).
+// Results across processes: a pipeline of three actors, a group of 100 with a completion
+// callback, a failing actor and an unconsumed one, run by `cli.ts worker -p 2` (two worker
+// processes) and read back from another process (tests/_results_scenario.ts), on the file
+// backends. The same scenario runs on Redis in redis_results_e2e_test.ts.
 import { test } from "node:test";
-import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
-import { fileURLToPath } from "node:url";
-import { scriptArgs } from "./_runtime.ts";
-
-const root = fileURLToPath(new URL("..", import.meta.url));
-
-/** Runs the scenario with these environment variables; returns the producer's output. */
-export async function resultsScenario(env: Record<string, string>): Promise<string> {
-  const tasks = join(root, "tests", "fixtures", "results_tasks.ts");
-  const fullEnv = { ...process.env, ...env };
-  const worker = spawn(
-    process.execPath,
-    [...scriptArgs(join(root, "cli.ts")), "worker", tasks, "-p", "2", "-t", "1", "-Q", "default"],
-    { env: fullEnv, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  let log = "";
-  worker.stdout!.on("data", (d) => log += d);
-  worker.stderr!.on("data", (d) => log += d);
-  const exited = new Promise((r) => worker.on("exit", r));
-  try {
-    const producer = spawn(
-      process.execPath,
-      scriptArgs(join(root, "tests", "fixtures", "results_producer.ts")),
-      { env: fullEnv, stdio: ["ignore", "pipe", "pipe"] },
-    );
-    let out = "";
-    producer.stdout!.on("data", (d) => out += d);
-    producer.stderr!.on("data", (d) => out += d);
-    const code = await new Promise((r) => producer.on("exit", r));
-    assert.equal(code, 0, `producer failed:\n${out}\nworker log:\n${log}`);
-    return out;
-  } finally {
-    process.kill(worker.pid!, "SIGINT");
-    await exited;
-  }
-}
+import { checkScenario, resultsScenario } from "./_results_scenario.ts";
 
 test("results across 2 worker processes on the file backends", { timeout: 120_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), "dramatis-results-e2e-"));
   try {
-    const out = await resultsScenario({
-      DRAMATIS_BROKER: `file://${join(dir, "broker")}`,
-      RESULTS_BACKEND: "file",
-      RESULTS_DIR: dir,
-    });
-    assert.match(out, /^OK \d/m);
+    checkScenario(
+      await resultsScenario({
+        DRAMATIS_BROKER: `file://${join(dir, "broker")}`,
+        RESULTS_BACKEND: "file",
+        RESULTS_DIR: dir,
+      }),
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -16,14 +16,15 @@
 //   - on Deno, where terminate() cannot stop a thread stuck in a synchronous loop, stops its
 //     other Web Workers gracefully and exits with EXIT_RECYCLE: the supervisor starts a fresh
 //     process, and the stuck thread dies with this one.
-import { getBroker } from "../broker/global.ts";
-import { type Consumer, MessageProxy, qName } from "../broker/broker.ts";
+// The broker modules are imported once the Web Workers are on their way (see the end of
+// runWorkerProcess): they boot while this thread loads the rest.
+import type { Broker, Consumer, MessageProxy, RawDelivery } from "../broker/broker.ts";
 import { TimeLimitExceeded } from "../errors.ts";
 import { configureLogging, formatError, getLogger, logToFile } from "../_log.ts";
 import type { FromWebWorker, SettleMessage, ToWebWorker } from "./_protocol.ts";
 import { importModules } from "./_import.ts";
 import { EXIT } from "./_exit.ts";
-import { onSignal, runtime } from "../_runtime.ts";
+import { exit, onSignal, ppid, runtime } from "../_runtime.ts";
 
 /** What the supervisor passes to each worker process. */
 export interface ProcessConfig {
@@ -45,7 +46,8 @@ export interface ProcessConfig {
 /** A message received from the broker, not yet handed to a Web Worker. */
 interface Received {
   queue: string;
-  message: MessageProxy;
+  /** Its receipt and undecoded JSON: this thread decodes a message only when it must. */
+  delivery: RawDelivery;
 }
 
 /** A message delivered to a Web Worker and not settled yet. */
@@ -62,31 +64,44 @@ interface Slot {
   /** [tag, deadline] of the actor it started last (shared memory). */
   current: Float64Array;
   state: "booting" | "ready" | "stopping" | "stopped" | "dead";
+  /** performance.now() of the last delivery. */
+  lastDelivery: number;
+  /** How many messages it may hold (see "Flow control"). */
+  capacity: number;
+  /** Messages settled since `paceSince` (performance.now()). */
+  settled: number;
+  paceSince: number;
   stopped: Promise<void>;
   resolveStopped: () => void;
 }
+
+/** Most messages a Web Worker holds beyond its concurrency. */
+const MAX_PREFETCH = 512;
+/** How much work, in ms at its recent pace, each Web Worker is given ahead. */
+const AHEAD_MS = 5;
+/** Longest time a Web Worker with room waits for a bigger batch, in ms. */
+const BATCH_WAIT = 1;
 
 export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
   if (config.logFile) logToFile(config.logFile);
   configureLogging({ level: config.logLevel, thread: "MainThread" });
   const logger = getLogger(`dramatis.WorkerProcess(${config.index})`);
-  try {
-    await importModules(config.modules);
-  } catch (e) {
-    logger.critical(`${(e as Error).message}`);
-    return exit(EXIT.IMPORT);
-  }
-  const broker = getBroker();
-  // Each Web Worker holds at most its Worker's capacity: concurrency + prefetch (= concurrency).
-  const capacity = 2 * config.concurrency;
-  const names = config.queues?.map(qName) ?? [...broker.getDeclaredQueues()];
+  // Flow control. A postMessage costs tens of microseconds whatever it carries, so messages go
+  // to a Web Worker in batches. Each Web Worker may hold `slot.capacity` messages: its
+  // concurrency plus about AHEAD_MS of work at the pace it has been settling them (so quick
+  // actors get big batches), at least twice its concurrency, at most concurrency +
+  // MAX_PREFETCH. It is topped up once half its room is free, or when it has waited BATCH_WAIT
+  // ms (so a slow actor's Web Worker still gets the next message at once).
+  const c = config.concurrency;
+  const minCapacity = 2 * c, maxCapacity = c + Math.max(c, MAX_PREFETCH);
+  // Set once the modules are imported (the Web Workers start meanwhile).
+  let broker: Broker | undefined = undefined;
+  let brokerModule: typeof import("../broker/broker.ts") | undefined = undefined;
   const consumers = new Map<string, Consumer>();
-  for (const name of names) {
-    broker.declareQueue(name);
-    for (const queue of [name, `${name}.DQ`]) {
-      consumers.set(queue, broker.consume(queue, { prefetch: capacity * config.threads }));
-    }
-  }
+  // Queue names travel to the Web Workers as indexes into this list.
+  let queues: string[] = [];
+  let queueIndex = new Map<string, number>();
+  let loops: Promise<void>[] = [];
 
   const slots: Slot[] = [];
   const pending: Received[] = [];
@@ -104,6 +119,10 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
       held: new Map(),
       current: new Float64Array(new SharedArrayBuffer(16)),
       state: "booting",
+      lastDelivery: -Infinity,
+      capacity: minCapacity,
+      settled: 0,
+      paceSince: performance.now(),
       stopped: new Promise<void>((r) => resolveStopped = r),
       resolveStopped,
     };
@@ -117,6 +136,7 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
       modules: config.modules,
       queues: config.queues,
       concurrency: config.concurrency,
+      prefetch: maxCapacity - c,
       workerTimeout: config.workerTimeout,
       thread: `Worker-${index + 1}`,
       logLevel: config.logLevel,
@@ -134,30 +154,71 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
   const accepts = (slot: Slot | undefined): slot is Slot =>
     !shuttingDown && (slot?.state === "ready" || slot?.state === "booting");
 
-  /** Free room in the Web Workers, less what is already waiting here. */
+  /**
+   * How many more messages to receive: the free room in the Web Workers plus a reserve of half
+   * their capacity (so the next batch is ready when a Web Worker reports), less what is already
+   * waiting here.
+   */
   function room(): number {
     let n = -pending.length;
-    for (const slot of slots) if (accepts(slot)) n += Math.max(0, capacity - slot.held.size);
+    for (const slot of slots) {
+      if (accepts(slot)) {
+        n += Math.max(0, slot.capacity - slot.held.size) + (slot.capacity >> 1);
+      }
+    }
     return n;
   }
 
   let wakeLoops: (() => void)[] = [];
 
+  let pumpTimer: ReturnType<typeof setTimeout> | undefined;
+
   /** Delivers pending messages to Web Workers with room, then lets the consumers receive more. */
   function pump(): void {
+    const now = performance.now();
+    let wait = Infinity;
+    const open: Slot[] = [];
+    for (const s of slots) {
+      if (!accepts(s) || s.held.size >= s.capacity) continue;
+      const since = now - s.lastDelivery;
+      if (s.capacity - s.held.size >= s.capacity / 2 || since >= BATCH_WAIT) open.push(s);
+      else wait = Math.min(wait, BATCH_WAIT - since);
+    }
+    if (pending.length > 0 && wait < Infinity && pumpTimer === undefined) {
+      pumpTimer = setTimeout(() => {
+        pumpTimer = undefined;
+        pump();
+      }, wait);
+    }
     // Share them evenly, roomiest Web Worker first.
-    const open = slots.filter((s) => accepts(s) && s.held.size < capacity)
-      .sort((a, b) => a.held.size - b.held.size);
+    open.sort((a, b) => a.held.size - b.held.size);
     for (let i = 0; i < open.length && pending.length > 0; i++) {
       const slot = open[i];
-      const n = Math.min(capacity - slot.held.size, Math.ceil(pending.length / (open.length - i)));
-      const messages: [number, string, string][] = [];
-      for (const r of pending.splice(0, n)) {
+      const n = Math.min(
+        slot.capacity - slot.held.size,
+        Math.ceil(pending.length / (open.length - i)),
+      );
+      slot.lastDelivery = now;
+      // One buffer of JSON for the whole batch, transferred, not copied.
+      const batch = pending.splice(0, n);
+      const tags = new Float64Array(batch.length);
+      const ends = new Uint32Array(batch.length);
+      const queueOf = new Uint16Array(batch.length);
+      let size = 0;
+      for (const r of batch) size += r.delivery.data.length;
+      const bytes = new Uint8Array(size);
+      let at = 0;
+      for (let k = 0; k < batch.length; k++) {
+        const r = batch[k];
         const tag = ++lastTag;
-        slot.held.set(tag, { queue: r.queue, message: r.message, deadline: Infinity });
-        messages.push([tag, r.queue, JSON.stringify(r.message.asDict())]);
+        slot.held.set(tag, { queue: r.queue, delivery: r.delivery, deadline: Infinity });
+        tags[k] = tag;
+        bytes.set(r.delivery.data, at);
+        ends[k] = at += r.delivery.data.length;
+        queueOf[k] = queueIndex.get(r.queue)!;
       }
-      slot.worker.postMessage({ type: "deliver", messages } satisfies ToWebWorker);
+      const deliver: ToWebWorker = { type: "deliver", tags, queues, queueOf, bytes, ends };
+      slot.worker.postMessage(deliver, [tags.buffer, ends.buffer, queueOf.buffer, bytes.buffer]);
     }
     const wakers = wakeLoops;
     wakeLoops = [];
@@ -173,12 +234,12 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
         continue;
       }
       try {
-        const batch = await consumer.receive(max, {
-          timeout: config.workerTimeout,
-          signal: stopController.signal,
-        });
+        const options = { timeout: config.workerTimeout, signal: stopController.signal };
+        const batch = consumer.receiveRaw
+          ? await consumer.receiveRaw(max, options)
+          : (await consumer.receive(max, options)).map(rawDelivery);
         failures = 0;
-        for (const message of batch) pending.push({ queue, message });
+        for (const delivery of batch) pending.push({ queue, delivery });
       } catch (e) {
         failures++;
         const wait = Math.min(30_000, 100 * 2 ** Math.min(failures, 9));
@@ -220,18 +281,29 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
       const h = held.get(tag);
       if (!h) continue;
       held.delete(tag);
-      settle(
-        () => `ack message ${h.message.messageId}`,
-        () => consumers.get(h.queue)!.ack(h.message),
-      );
+      settle(() => `ack message ${idOf(h)}`, () => consumers.get(h.queue)!.ack(h.delivery));
     }
     for (const [tag, json] of msg.nacks) {
       const h = held.get(tag);
       if (!h) continue;
       held.delete(tag);
-      const m = MessageProxy.decode(json) as MessageProxy;
-      m.receipt = h.message.receipt;
+      const m = brokerModule!.MessageProxy.decode(json) as MessageProxy;
+      m.receipt = h.delivery.receipt;
       settle(() => `nack message ${m.messageId}`, () => consumers.get(h.queue)!.nack(m));
+    }
+    for (const [tag, error] of msg.bad) {
+      const h = held.get(tag);
+      if (!h) continue;
+      held.delete(tag);
+      // The consumer's decode() dead-letters a message that cannot be decoded, and logs why.
+      const m = h.delivery.decode();
+      if (m) {
+        logger.error(
+          `Web Worker ${slot.index + 1} could not decode message ${m.messageId}: ${error}`,
+        );
+        m.fail();
+        settle(() => `nack message ${m.messageId}`, () => consumers.get(h.queue)!.nack(m));
+      }
     }
     const requeued: Held[] = [];
     for (const tag of msg.requeues) {
@@ -240,7 +312,19 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
       held.delete(tag);
     }
     void requeue(requeued);
+    pace(slot, msg.acks.length + msg.nacks.length + msg.requeues.length);
     pump();
+  }
+
+  /** Sizes the slot's capacity to about AHEAD_MS of work at the pace it settles messages. */
+  function pace(slot: Slot, settled: number): void {
+    slot.settled += settled;
+    const now = performance.now(), elapsed = now - slot.paceSince;
+    if (elapsed < 10) return;
+    const ahead = Math.ceil(slot.settled / elapsed * AHEAD_MS);
+    slot.capacity = Math.min(maxCapacity, Math.max(minCapacity, c + ahead));
+    slot.settled = 0;
+    slot.paceSince = now;
   }
 
   async function requeue(list: Received[]): Promise<void> {
@@ -248,7 +332,7 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
     for (const [queue, rs] of byQueue) {
       await settle(
         () => `hand ${rs.length} message(s) back to ${queue}`,
-        () => consumers.get(queue)!.requeue(rs.map((r) => r.message)),
+        () => consumers.get(queue)!.requeue(rs.map((r) => r.delivery)),
       );
     }
   }
@@ -258,24 +342,24 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
     const list = [...slot.held.values()];
     slot.held.clear();
     await requeue(list.filter((h) => h !== stuck));
-    if (stuck) {
-      await settle(() => `fail message ${stuck.message.messageId}`, () => failStuck(stuck));
-    }
+    if (stuck) await settle(() => `fail message ${idOf(stuck)}`, () => failStuck(stuck));
   }
 
-  async function failStuck({ queue, message: m }: Held): Promise<void> {
+  async function failStuck({ queue, delivery }: Held): Promise<void> {
+    const m = delivery.decode();
+    if (!m) return; // undecodable: dead-lettered by decode()
     const error = new TimeLimitExceeded(
       `Actor ${m.actorName} exceeded its time limit and did not yield; its Web Worker was replaced.`,
     );
     m.error = error;
     const consumer = consumers.get(queue)!;
-    const after = broker.emitAfter("processMessage", m, { error });
+    const after = broker!.emitAfter("processMessage", m, { error });
     if (after) await after;
     const hook = m.failed ? "nack" : "ack";
-    const b = broker.emitBefore(hook, m);
+    const b = broker!.emitBefore(hook, m);
     if (b) await b;
     await (m.failed ? consumer.nack(m) : consumer.ack(m));
-    const a = broker.emitAfter(hook, m);
+    const a = broker!.emitAfter(hook, m);
     if (a) await a;
   }
 
@@ -320,7 +404,7 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
   async function onStuck(slot: Slot, stuck: Held): Promise<void> {
     slot.state = "dead";
     logger.warning(
-      `Message ${stuck.message.messageId} ran ${config.grace} ms past its time limit without ` +
+      `Message ${idOf(stuck)} ran ${config.grace} ms past its time limit without ` +
         `yielding: failing it with TimeLimitExceeded and replacing Web Worker ${slot.index + 1}.`,
     );
     if (runtime === "bun") slot.worker.terminate(); // stops the thread on Bun
@@ -351,12 +435,23 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
     }
   }, 50);
 
+  // A supervisor killed with SIGKILL cannot stop its worker processes: each notices that it was
+  // orphaned (its parent changed) and stops gracefully, handing back what it has not finished.
+  const parent = ppid();
+  const orphanCheck = setInterval(() => {
+    if (ppid() === parent || shuttingDown) return;
+    logger.warning(`The supervisor (pid ${parent}) is gone: stopping this worker process.`);
+    void shutdown(EXIT.OK);
+  }, 1000);
+
   let exiting: Promise<never> | undefined;
   function shutdown(code: number): Promise<never> {
     if (exiting) return exiting;
     shuttingDown = true;
     exiting = (async () => {
       clearInterval(watchdog);
+      clearInterval(orphanCheck);
+      clearTimeout(pumpTimer);
       stopController.abort();
       pump(); // wakes the consumer loops, which end
       const stop: ToWebWorker = { type: "stop", timeout: config.shutdownTimeout };
@@ -379,7 +474,7 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
       await Promise.all(loops);
       await requeue(pending.splice(0));
       for (const c of consumers.values()) await settle(() => "close a consumer", () => c.close());
-      await broker.close();
+      await broker?.close();
       if (!recycling) logger.info("Worker process stopped.");
       return exit(code);
     })();
@@ -398,11 +493,44 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
     }
   });
 
-  const loops = [...consumers].map(([queue, consumer]) => consumeLoop(queue, consumer));
+  // The Web Workers boot (and import the modules) while this thread imports them too.
   for (let i = 0; i < config.threads; i++) spawn(i);
+  try {
+    await importModules(config.modules);
+  } catch (e) {
+    logger.critical(`${(e as Error).message}`);
+    return exit(EXIT.IMPORT);
+  }
+  brokerModule = await import("../broker/broker.ts");
+  const { getBroker } = await import("../broker/global.ts");
+  broker = getBroker();
+  const names = config.queues?.map(brokerModule.qName) ?? [...broker.getDeclaredQueues()];
+  for (const name of names) {
+    broker.declareQueue(name);
+    for (const queue of [name, `${name}.DQ`]) {
+      consumers.set(queue, broker.consume(queue, { prefetch: maxCapacity * config.threads }));
+    }
+  }
+  queues = [...consumers.keys()];
+  queueIndex = new Map(queues.map((q, i) => [q, i]));
+  if (!shuttingDown) loops = queues.map((q) => consumeLoop(q, consumers.get(q)!));
   await allReady;
   logger.info("Worker process is ready for action.");
   return await new Promise<never>(() => {});
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A decoded message as a `RawDelivery` (for consumers without `receiveRaw`). */
+function rawDelivery(m: MessageProxy): RawDelivery {
+  return { receipt: m.receipt, data: encoder.encode(JSON.stringify(m.asDict())), decode: () => m };
+}
+
+/** The message id of a held message, for log lines (without decoding it for good). */
+function idOf(h: Received): string {
+  const m = /"message_id"\s*:\s*"([^"]*)"/.exec(decoder.decode(h.delivery.data));
+  return m ? m[1] : "(without an id)";
 }
 
 /** One line saying why a Web Worker died (Bun puts a code frame in the event's message). */
@@ -411,9 +539,4 @@ function crashReason(e: ErrorEvent): string {
   const lines = String(e.message ?? e.error ?? "unknown error").split("\n").map((l) => l.trim());
   return lines.find((l) => /^(\w*error|uncaught)\b/i.test(l)) ?? lines.find((l) => l) ??
     "unknown error";
-}
-
-function exit(code: number): never {
-  (globalThis as unknown as { process: { exit(c: number): never } }).process.exit(code);
-  throw new Error("unreachable");
 }

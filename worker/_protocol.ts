@@ -12,6 +12,8 @@ export interface InitMessage {
   modules: string[];
   queues?: string[];
   concurrency: number;
+  /** Messages its Worker holds beyond `concurrency` (what the main thread delivers ahead). */
+  prefetch: number;
   workerTimeout: number;
   /** Thread name in log lines, e.g. "Worker-1". */
   thread: string;
@@ -24,10 +26,18 @@ export interface InitMessage {
   current: Float64Array;
 }
 
-/** Messages to run: [tag, queue, message JSON]. */
+/**
+ * Messages to run, as one transferred buffer: message `i` is the UTF-8 JSON in
+ * `bytes[ends[i - 1] .. ends[i]]` (from 0 for the first), its tag is `tags[i]` and its queue
+ * `queues[queueOf[i]]`.
+ */
 export interface DeliverMessage {
   type: "deliver";
-  messages: [number, string, string][];
+  tags: Float64Array;
+  queues: string[];
+  queueOf: Uint16Array;
+  bytes: Uint8Array;
+  ends: Uint32Array;
 }
 
 /** Asks a Web Worker to stop: finish in-flight work for up to `timeout` ms, hand back the rest. */
@@ -47,6 +57,8 @@ export interface SettleMessage {
   /** [tag, message JSON as nacked (with its traceback)]. */
   nacks: [number, string][];
   requeues: number[];
+  /** [tag, why] of messages this Web Worker could not decode. */
+  bad: [number, string][];
 }
 
 export type FromWebWorker =

@@ -21,20 +21,27 @@ function post(message: FromWebWorker): void {
 }
 
 // What to tell the main thread at the end of this macrotask.
-let report: SettleMessage = { type: "settle", started: [], acks: [], nacks: [], requeues: [] };
+let report = emptyReport();
+
+function emptyReport(): SettleMessage {
+  return { type: "settle", started: [], acks: [], nacks: [], requeues: [], bad: [] };
+}
 let reportScheduled = false;
 
 function scheduleReport(): void {
   if (reportScheduled) return;
   reportScheduled = true;
-  setImmediate(sendReport);
+  setImmediate(() => {
+    reportScheduled = false;
+    sendReport();
+  });
 }
 
 function sendReport(): void {
-  reportScheduled = false;
   const r = report;
-  if (r.started.length + r.acks.length + r.nacks.length + r.requeues.length === 0) return;
-  report = { type: "settle", started: [], acks: [], nacks: [], requeues: [] };
+  const n = r.started.length + r.acks.length + r.nacks.length + r.requeues.length + r.bad.length;
+  if (n === 0) return;
+  report = emptyReport();
   post(r);
 }
 
@@ -102,10 +109,18 @@ self.onmessage = async (e: MessageEvent<ToWebWorker>) => {
   const msg = e.data;
   if (msg.type === "deliver") {
     // May come before the Worker started: its consumers then find the messages waiting.
-    for (const [tag, queue, json] of msg.messages) {
-      const m = MessageProxy.decode(json) as MessageProxy;
-      m.receipt = tag;
-      consumerFor(queue).push(m);
+    const { tags, queues, queueOf, bytes, ends } = msg;
+    for (let i = 0, start = 0; i < tags.length; start = ends[i++]) {
+      let m: MessageProxy;
+      try {
+        m = MessageProxy.decode(bytes.subarray(start, ends[i])) as MessageProxy;
+      } catch (err) {
+        report.bad.push([tags[i], (err as Error).message]);
+        scheduleReport();
+        continue;
+      }
+      m.receipt = tags[i];
+      consumerFor(queues[queueOf[i]]).push(m);
     }
   } else if (msg.type === "init") {
     if (msg.logFile) logToFile(msg.logFile);
@@ -124,6 +139,7 @@ self.onmessage = async (e: MessageEvent<ToWebWorker>) => {
       worker = new Worker(broker, {
         queues: msg.queues,
         concurrency: msg.concurrency,
+        prefetch: msg.prefetch,
         workerTimeout: msg.workerTimeout,
         consume: consumerFor,
         monitor: {

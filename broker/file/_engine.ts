@@ -7,7 +7,7 @@
 // `#catchUp()` reads new records into the replica -> `#claim()` takes the lock, appends a CLAIM,
 // reads it back -> `#load()` reads the messages' JSON. `ack()` queues the id; the next flush
 // writes one ACK record for all the ids queued.
-import { MessageProxy } from "../broker.ts";
+import { MessageProxy, type RawDelivery } from "../broker.ts";
 import { BrokerError, QueueJoinTimeout } from "../../errors.ts";
 import { Message } from "../../message.ts";
 import { formatError, getLogger } from "../../_log.ts";
@@ -90,8 +90,11 @@ export class Engine {
   /** True when `#out` holds records that must reach the disk (sends, admin records, SNAPs). */
   #needsSync = false;
   #syncing = false;
-  #batchSync: Promise<void> | undefined;
+  /** `batch` mode: the fdatasyncs running now (a sender that never yields may start several). */
+  #batchSyncs = new Set<Promise<void>>();
   #lastSync = 0;
+  /** Records buffered since the clock was last read (see `enqueue`). */
+  #sinceClock = 0;
   #syncTimer: ReturnType<typeof setTimeout> | undefined;
   #state: State | undefined;
   #reader: LogReader | undefined;
@@ -157,13 +160,19 @@ export class Engine {
       return p;
     }
     this.#scheduleFlush();
-    if (out.length >= INLINE_FLUSH_BYTES || performance.now() - this.#outSince >= INLINE_FLUSH_MS) {
+    // The clock is read once every 16 records: a sender that never yields is still written out
+    // within about INLINE_FLUSH_MS.
+    if (
+      out.length >= INLINE_FLUSH_BYTES ||
+      ((++this.#sinceClock & 15) === 0 && performance.now() - this.#outSince >= INLINE_FLUSH_MS)
+    ) {
       this.flush();
       if (
         this.options.durability === "batch" &&
         performance.now() - this.#lastSync >= this.options.flushInterval
       ) {
-        this.#syncDirtySync();
+        // Off this thread: a sender that never yields still gets its records synced on time.
+        this.#startBatchSync();
       }
     }
     return RESOLVED;
@@ -241,12 +250,7 @@ export class Engine {
     else if (this.options.durability === "batch" && this.#dirty.size > 0 && !this.#syncTimer) {
       this.#syncTimer = setTimeout(() => {
         this.#syncTimer = undefined;
-        this.#batchSync = this.#syncDirty().catch((e) =>
-          logger.error(`fdatasync in ${this.options.dir} failed: ${formatError(e)}`)
-        ).finally(() => {
-          this.#batchSync = undefined;
-          this.#closeRetired();
-        });
+        this.#startBatchSync();
       }, this.options.flushInterval);
       unrefTimer(this.#syncTimer);
     }
@@ -278,6 +282,18 @@ export class Engine {
     });
   }
 
+  /** `batch` mode: fdatasyncs what was written, in the background. */
+  #startBatchSync(): void {
+    this.#lastSync = performance.now();
+    const p: Promise<void> = this.#syncDirty().catch((e) =>
+      logger.error(`fdatasync in ${this.options.dir} failed: ${formatError(e)}`)
+    ).finally(() => {
+      this.#batchSyncs.delete(p);
+      this.#closeRetired();
+    });
+    this.#batchSyncs.add(p);
+  }
+
   async #syncDirty(): Promise<void> {
     const files = [...this.#dirty];
     this.#dirty.clear();
@@ -295,7 +311,7 @@ export class Engine {
   /** Closes writer files of sealed segments once no sync can still need them. */
   #closeRetired(): void {
     const retired = this.#log?.retired;
-    if (!retired || retired.length === 0 || this.#syncing || this.#batchSync) return;
+    if (!retired || retired.length === 0 || this.#syncing || this.#batchSyncs.size > 0) return;
     const keep = retired.filter((f) => this.#dirty.has(f));
     for (const f of retired) if (!this.#dirty.has(f)) f.close();
     retired.splice(0, retired.length, ...keep);
@@ -376,12 +392,42 @@ export class Engine {
   // -------------------------------------------------------------------------------------------
   // Read path
 
-  /** Waits up to `timeout` ms for messages of `queueName` and claims up to `max` of them. */
+  /** Waits up to `timeout` ms for messages of `queueName`, claims up to `max` and decodes them. */
   async receive(
     queueName: string,
     max: number,
     options: { timeout: number; signal?: AbortSignal; closed: () => boolean },
   ): Promise<MessageProxy[]> {
+    const msgs = await this.#receive(queueName, max, options);
+    const out: MessageProxy[] = [];
+    this.#load(msgs, (m, bytes) => {
+      const proxy = this.#decode(m, bytes);
+      if (proxy) out.push(proxy);
+    });
+    return out;
+  }
+
+  /** `receive` without decoding: each message's JSON bytes, its receipt and a decoder. */
+  async receiveRaw(
+    queueName: string,
+    max: number,
+    options: { timeout: number; signal?: AbortSignal; closed: () => boolean },
+  ): Promise<RawDelivery[]> {
+    const msgs = await this.#receive(queueName, max, options);
+    const out: RawDelivery[] = [];
+    this.#load(msgs, (m, data) => {
+      const receipt: FileReceipt = { id: m.id, owner: this.owner };
+      out.push({ receipt, data, decode: () => this.#decode(m, data) });
+    });
+    return out;
+  }
+
+  /** Waits up to `timeout` ms for messages of `queueName` and claims up to `max` of them. */
+  async #receive(
+    queueName: string,
+    max: number,
+    options: { timeout: number; signal?: AbortSignal; closed: () => boolean },
+  ): Promise<Msg[]> {
     const deadline = Date.now() + options.timeout;
     for (;;) {
       if (this.#closed) {
@@ -397,7 +443,7 @@ export class Engine {
       const due = head !== undefined && (!q.delayed || head.eta <= now);
       if (due || state.nextExpiry(q, this.owner) < now) {
         const msgs = this.#claim(queueName, max, now);
-        if (msgs.length > 0) return this.#load(msgs);
+        if (msgs.length > 0) return msgs;
         continue;
       }
       if (now >= deadline) return [];
@@ -469,12 +515,15 @@ export class Engine {
     return mine;
   }
 
-  /** Reads the JSON of claimed messages (one `pread` per run of nearby ones) and decodes it. */
-  #load(msgs: Msg[]): MessageProxy[] {
+  /**
+   * Reads the JSON of claimed messages (one `pread` per run of nearby messages) and calls
+   * `each` with every message and its bytes, in the order of `msgs`.
+   */
+  #load(msgs: Msg[], each: (m: Msg, bytes: Uint8Array) => void): void {
     const order = msgs.map((_, i) => i).sort((a, b) =>
       msgs[a].seg.base - msgs[b].seg.base || msgs[a].poff - msgs[b].poff
     );
-    const out: (MessageProxy | undefined)[] = new Array(msgs.length);
+    const bytes: Uint8Array[] = new Array(msgs.length);
     let i = 0;
     while (i < order.length) {
       const first = msgs[order[i]];
@@ -489,14 +538,11 @@ export class Engine {
       const span = readExactly(first.seg, first.poff, end - first.poff);
       for (let k = i; k < j; k++) {
         const m = msgs[order[k]];
-        out[order[k]] = this.#decode(
-          m,
-          span.subarray(m.poff - first.poff, m.poff - first.poff + m.plen),
-        );
+        bytes[order[k]] = span.subarray(m.poff - first.poff, m.poff - first.poff + m.plen);
       }
       i = j;
     }
-    return out.filter((m) => m !== undefined) as MessageProxy[];
+    for (let k = 0; k < msgs.length; k++) each(msgs[k], bytes[k]);
   }
 
   #decode(m: Msg, bytes: Uint8Array): MessageProxy | undefined {
@@ -905,8 +951,8 @@ export class Engine {
       }
       try {
         await this.#commit();
-        while (this.#syncing || this.#batchSync) {
-          await (this.#batchSync ?? new Promise((r) => setTimeout(r, 1)));
+        while (this.#syncing || this.#batchSyncs.size > 0) {
+          await (this.#batchSyncs.values().next().value ?? new Promise((r) => setTimeout(r, 1)));
         }
         if (this.#dirty.size > 0) this.#syncDirtySync();
       } catch (e) {

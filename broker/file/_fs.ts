@@ -1,12 +1,20 @@
-// The file-system calls FileBroker needs, for Deno and for Bun. Everything on the hot path is
+// The file-system calls FileBroker (and the file result and rate-limiter backends, and the log
+// file) need, for Deno and for Bun: the thin runtime adapter. Everything on the hot path is
 // synchronous: a sync file call costs about 1 µs, an async one about 25 µs. Only fdatasync, which
 // blocks for ~0.1 ms, has an async form.
-import * as fs from "node:fs";
-import { setImmediate as nodeSetImmediate } from "node:timers";
+//
+// Deno gets Deno's own API, Bun gets node:fs. On Deno, importing node:fs costs ~25 ms of start-up
+// in every isolate (each Web Worker too), so it is only loaded on Bun, where it is cheap.
+import type * as NodeFs from "node:fs";
 import { getLogger } from "../../_log.ts";
 
 /** True on Bun, false on Deno. */
 export const isBun: boolean = "Bun" in globalThis;
+
+/** node:fs, on Bun only. */
+const fs: typeof NodeFs = isBun
+  ? (import.meta as unknown as { require(s: string): typeof NodeFs }).require("node:fs")
+  : undefined as unknown as typeof NodeFs;
 
 /** A file opened for positional reads and writes. */
 export interface RawFile {
@@ -42,21 +50,33 @@ export function isNotFound(e: unknown): boolean {
 
 class DenoFile implements RawFile {
   readonly fd = -1;
+  /** The file offset, when known: Deno has no pread, and a seek to where we are is wasted. */
+  #pos = -1;
   constructor(readonly path: string, private readonly f: Deno.FsFile) {}
-  read(buf: Uint8Array, pos: number): number {
+  #seek(pos: number): void {
+    if (this.#pos === pos) return;
+    this.#pos = -1;
     this.f.seekSync(pos, Deno.SeekMode.Start);
+    this.#pos = pos;
+  }
+  read(buf: Uint8Array, pos: number): number {
+    this.#seek(pos);
+    this.#pos = -1;
     let n = 0;
     while (n < buf.length) {
       const r = this.f.readSync(n === 0 ? buf : buf.subarray(n));
       if (r === null || r === 0) break;
       n += r;
     }
+    this.#pos = pos + n;
     return n;
   }
   write(buf: Uint8Array, pos: number): void {
-    this.f.seekSync(pos, Deno.SeekMode.Start);
+    this.#seek(pos);
+    this.#pos = -1;
     let n = 0;
     while (n < buf.length) n += this.f.writeSync(n === 0 ? buf : buf.subarray(n));
+    this.#pos = pos + n;
   }
   size(): number {
     return this.f.statSync().size;
@@ -114,7 +134,8 @@ const LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
 const STALE_LOCK_MS = 10_000;
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 const HOLDER_AT = 64;
-const pid = (globalThis as { process?: { pid: number } }).process?.pid ?? 0;
+/** This process (Bun only: on Deno, reading `process` costs start-up time). */
+const pid = isBun ? (globalThis as unknown as { process: { pid: number } }).process.pid : 0;
 
 class BunFile implements RawFile {
   #holder = new Float64Array(3);
@@ -216,13 +237,17 @@ export function tryOpenFile(path: string): RawFile | undefined {
 
 /** The names of the entries of `dir`. */
 export function listDir(dir: string): string[] {
-  return fs.readdirSync(dir);
+  if (isBun) return fs.readdirSync(dir);
+  const names: string[] = [];
+  for (const e of Deno.readDirSync(dir)) names.push(e.name);
+  return names;
 }
 
 /** Deletes a file; false when it was not there. */
 export function removeFile(path: string): boolean {
   try {
-    fs.unlinkSync(path);
+    if (isBun) fs.unlinkSync(path);
+    else Deno.removeSync(path);
     return true;
   } catch (e) {
     if (isNotFound(e)) return false;
@@ -232,7 +257,51 @@ export function removeFile(path: string): boolean {
 
 /** Creates `dir` and its parents. */
 export function makeDir(dir: string): void {
-  fs.mkdirSync(dir, { recursive: true });
+  if (isBun) fs.mkdirSync(dir, { recursive: true });
+  else Deno.mkdirSync(dir, { recursive: true });
+}
+
+/** True when `path` exists. */
+export function exists(path: string): boolean {
+  return statPath(path) !== undefined;
+}
+
+/** Size, modification time and kind of `path`, or `undefined` when it does not exist. */
+export function statPath(
+  path: string,
+): { size: number; mtimeMs: number; isFile: boolean } | undefined {
+  try {
+    if (isBun) {
+      const s = fs.statSync(path);
+      return { size: s.size, mtimeMs: s.mtimeMs, isFile: s.isFile() };
+    }
+    const s = Deno.statSync(path);
+    return { size: s.size, mtimeMs: s.mtime?.getTime() ?? 0, isFile: s.isFile };
+  } catch (e) {
+    if (isNotFound(e)) return undefined;
+    throw e;
+  }
+}
+
+/** The whole file as UTF-8 text. */
+export function readText(path: string): string {
+  return isBun ? fs.readFileSync(path, "utf8") : Deno.readTextFileSync(path);
+}
+
+/** Writes (or, with `append`, appends) UTF-8 text; creates the file if needed. */
+export function writeText(path: string, text: string, options: { append?: boolean } = {}): void {
+  if (isBun) {
+    if (options.append) fs.appendFileSync(path, text);
+    else fs.writeFileSync(path, text);
+  } else {
+    Deno.writeTextFileSync(path, text, { append: options.append ?? false });
+  }
+}
+
+/** Renames `from` to `to`, replacing `to` (atomic on one file system). */
+export function rename(from: string, to: string): void {
+  if (isBun) fs.renameSync(from, to);
+  else Deno.renameSync(from, to);
 }
 
 /** fsyncs a directory, so that files created or deleted in it survive a power loss. */
@@ -257,11 +326,9 @@ export function syncDir(dir: string): void {
 /** The total size of the regular files in `dir`. */
 export function dirSize(dir: string): number {
   let total = 0;
-  for (const name of fs.readdirSync(dir)) {
-    try {
-      const s = fs.statSync(`${dir}/${name}`);
-      if (s.isFile()) total += s.size;
-    } catch { /* deleted meanwhile */ }
+  for (const name of listDir(dir)) {
+    const s = statPath(`${dir}/${name}`);
+    if (s?.isFile) total += s.size;
   }
   return total;
 }
@@ -271,17 +338,32 @@ export interface Watcher {
   close(): void;
 }
 
-/** Calls `onChange` whenever something in `dir` changes. */
-export function watchDir(dir: string, onChange: () => void): Watcher {
+/**
+ * Calls `onChange` (with the changed entry's name, when known) whenever something in `dir`
+ * changes; with `recursive`, in its subdirectories too.
+ */
+export function watchDir(
+  dir: string,
+  onChange: (name?: string) => void,
+  options: { recursive?: boolean } = {},
+): Watcher {
+  const recursive = options.recursive ?? false;
   if (isBun) {
-    const w = fs.watch(dir, { persistent: true }, () => onChange());
+    const w = fs.watch(
+      dir,
+      { persistent: true, recursive },
+      (_event, name) => onChange(name ?? undefined),
+    );
     w.on("error", () => {});
     return { close: () => w.close() };
   }
-  const w = Deno.watchFs(dir, { recursive: false });
+  const w = Deno.watchFs(dir, { recursive });
   (async () => {
     try {
-      for await (const _ of w) onChange();
+      for await (const event of w) {
+        if (event.paths.length === 0) onChange();
+        for (const p of event.paths) onChange(p.slice(p.lastIndexOf("/") + 1));
+      }
     } catch { /* closed */ }
   })();
   return {
@@ -294,9 +376,9 @@ export function watchDir(dir: string, onChange: () => void): Watcher {
 }
 
 /** Runs `fn` after the current macrotask and its microtasks (cheap on both runtimes). */
-export const setImmediate: (fn: () => void) => unknown = nodeSetImmediate as (
-  fn: () => void,
-) => unknown;
+export function setImmediate(fn: () => void): void {
+  (globalThis as unknown as { setImmediate(fn: () => void): unknown }).setImmediate(fn);
+}
 
 /** Lets the process exit while `timer` is pending. */
 export function unrefTimer(timer: ReturnType<typeof setTimeout>): void {

@@ -33,6 +33,7 @@ import {
   type MessageProxy,
   qName,
   type QueueStats,
+  type RawDelivery,
   type ReceiveOptions,
   validateQueueName,
 } from "../broker.ts";
@@ -342,7 +343,15 @@ class FileConsumer implements Consumer {
     });
   }
 
-  ack(message: MessageProxy): void {
+  receiveRaw(max: number, options: ReceiveOptions): Promise<RawDelivery[]> {
+    return this.engine.receiveRaw(this.queueName, max, {
+      timeout: options.timeout,
+      signal: options.signal,
+      closed: () => this.#closed,
+    });
+  }
+
+  ack(message: MessageProxy | RawDelivery): void {
     this.#check();
     this.engine.ack(message.receipt as FileReceipt);
   }
@@ -352,7 +361,7 @@ class FileConsumer implements Consumer {
     this.engine.nack(message);
   }
 
-  requeue(messages: MessageProxy[]): void {
+  requeue(messages: (MessageProxy | RawDelivery)[]): void {
     this.#check();
     this.engine.requeue(messages.map((m) => m.receipt as FileReceipt));
   }

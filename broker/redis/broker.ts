@@ -131,6 +131,7 @@ const WIRE_KEYS = [
   "message_id",
   "message_timestamp",
 ];
+const WIRE_KEY_SET: ReadonlySet<string> = new Set(WIRE_KEYS);
 const textDecoder = new TextDecoder();
 
 function positive(name: string, value: number | undefined, fallback: number): number {
@@ -188,12 +189,12 @@ const SNAKE = /^[a-z0-9_]+$/;
  * Checks a wire message before it is enqueued (Python's consumer crashes on malformed ones,
  * and strands its batch-mates: hazard H1). Throws a TypeError saying what to fix.
  */
-function checkWire(o: Record<string, unknown>, where: string): void {
+function checkWire(o: Record<string, unknown>, where: () => string): void {
   const fail = (what: string): never => {
-    throw new TypeError(`Cannot enqueue ${where}: ${what}`);
+    throw new TypeError(`Cannot enqueue ${where()}: ${what}`);
   };
   for (const key of Object.keys(o)) {
-    if (!WIRE_KEYS.includes(key)) {
+    if (!WIRE_KEY_SET.has(key)) {
       fail(
         `unknown top-level key ${JSON.stringify(key)}. A message has exactly the keys ` +
           `${WIRE_KEYS.join(", ")}; Python Dramatiq cannot decode anything else.`,
@@ -218,23 +219,35 @@ function checkWire(o: Record<string, unknown>, where: string): void {
       );
     }
   }
-  for (const part of ["args", "kwargs", "options"] as const) {
-    const bad = findNonJson(o[part]);
+  for (const part of JSON_PARTS) {
+    const value = o[part];
+    // Nothing to look into (the common case of a send without arguments): skip the walk.
+    if (Array.isArray(value) ? value.length === 0 : isEmptyObject(value)) continue;
+    const bad = findNonJson(value);
     if (bad) fail(`${part}${bad.path} is ${bad.problem}, which is not JSON.`);
   }
   const target = options.pipe_target;
   if (target !== undefined && target !== null) {
     if (!isPlainObject(target)) fail("options.pipe_target must be a message object.");
-    checkWire(target as Record<string, unknown>, `${where} (its pipe_target)`);
+    checkWire(target as Record<string, unknown>, () => `${where()} (its pipe_target)`);
   }
   const callbacks = options.group_completion_callbacks;
   if (callbacks !== undefined && callbacks !== null) {
     if (!Array.isArray(callbacks)) fail("options.group_completion_callbacks must be an array.");
     for (const c of callbacks as unknown[]) {
       if (!isPlainObject(c)) fail("options.group_completion_callbacks must hold message objects.");
-      checkWire(c as Record<string, unknown>, `${where} (a group completion callback)`);
+      checkWire(c as Record<string, unknown>, () => `${where()} (a group completion callback)`);
     }
   }
+}
+
+const JSON_PARTS = ["args", "kwargs", "options"] as const;
+
+/** True for a plain object with no own enumerable keys (`{}`). */
+function isEmptyObject(v: unknown): boolean {
+  if (!isPlainObject(v)) return false;
+  for (const key in v) if (Object.hasOwn(v, key)) return false;
+  return true;
 }
 
 /** True for a connection failure that retrying cannot fix (credentials, ACL, database). */
@@ -259,7 +272,7 @@ class GroupCommit<T> {
   #idle: (() => void)[] = [];
 
   constructor(
-    private readonly send: (key: string, items: T[]) => Promise<void>,
+    private readonly send: (key: string, items: T[]) => Promise<unknown>,
     private readonly max: number,
     private readonly eager: boolean,
   ) {}
@@ -283,7 +296,7 @@ class GroupCommit<T> {
   }
 
   #call(key: string, items: T[], waiters: Waiter[]): void {
-    let sent: Promise<void>;
+    let sent: Promise<unknown>;
     try {
       sent = this.send(key, items);
     } catch (e) {
@@ -292,11 +305,13 @@ class GroupCommit<T> {
     sent.then(
       () => {
         for (const w of waiters) w.resolve();
+        this.#next(key);
       },
       (e) => {
         for (const w of waiters) w.reject(e);
+        this.#next(key);
       },
-    ).finally(() => this.#next(key));
+    );
   }
 
   #next(key: string): void {
@@ -331,6 +346,8 @@ class Core {
   readonly client: RedisClient;
   readonly ownsClient: boolean;
   readonly script: RedisScript;
+  /** The script's `KEYS`: the namespace. */
+  readonly keys: readonly string[];
   readonly commandTimeout: number;
   /** Unsettled deliveries this broker fetched, by queue (`q` or `q.DQ`), then by id. */
   readonly held = new Map<string, Map<string, RedisReceipt>>();
@@ -367,11 +384,13 @@ class Core {
       this.ownsClient = true;
     }
     this.script = this.client.script(DISPATCH_LUA);
+    this.keys = [ns];
     this.enqueues = new GroupCommit<[string, string]>(
       (queue, items) => {
+        if (items.length === 1) return this.run("enqueue", queue, items[0]);
         const args: string[] = [];
         for (const [rid, payload] of items) args.push(rid, payload);
-        return this.run("enqueue", queue, args).then(() => {});
+        return this.run("enqueue", queue, args);
       },
       BATCH,
       true,
@@ -429,11 +448,14 @@ class Core {
     args: readonly Arg[] = [],
     options: { bytes?: boolean; timeout?: number } = {},
   ): Promise<Reply> {
-    const call = () =>
-      this.script.run([this.ns], [command, Date.now(), queue, this.id, ...args], {
+    const call = () => {
+      const argv: Arg[] = [command, Date.now(), queue, this.id];
+      for (let i = 0; i < args.length; i++) argv.push(args[i]);
+      return this.script.run(this.keys, argv, {
         bytes: options.bytes,
         timeout: options.timeout ?? this.commandTimeout,
       });
+    };
     const ready = this.ready();
     return ready ? ready.then(call) : call();
   }
@@ -688,10 +710,10 @@ export class RedisBroker extends Broker {
    */
   protected _enqueue(message: Message): Promise<void> {
     const dict = message.asDict() as unknown as Record<string, unknown>;
-    checkWire(dict, `message ${message.messageId} (actor ${message.actorName})`);
+    checkWire(dict, () => `message ${message.messageId} (actor ${message.actorName})`);
     const options: JsonObject = { ...message.options };
     const from = options[MOVE_MARK];
-    delete options[MOVE_MARK];
+    if (from !== undefined) delete options[MOVE_MARK];
     const rid = crypto.randomUUID();
     options.redis_message_id = rid;
     dict.options = options;

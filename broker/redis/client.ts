@@ -17,8 +17,10 @@
  * ```
  * @module
  */
-import net from "node:net";
-import tls from "node:tls";
+// node:net and node:tls are loaded on the first connection: on Deno they cost ~25 ms of start-up
+// in every isolate that imports the library, Redis user or not.
+import type * as Net from "node:net";
+import type * as Tls from "node:tls";
 import { ConnectionError } from "../../errors.ts";
 import { Deque } from "../../_queue.ts";
 import {
@@ -314,13 +316,38 @@ interface Pending {
   sent: boolean;
   /** Settled already (timed out): its reply, if any, is dropped. */
   done: boolean;
-  timer: Timer | undefined;
+  /** The command's time limit in ms (0 = none). */
+  timeout: number;
+  /** When it times out (`performance.now()` clock), if `timeout` > 0. */
+  deadline: number;
   waitTimer: Timer | undefined;
 }
 
+/** Lets the process exit while `timer` is pending (Deno: `Deno.unrefTimer`; Bun: `unref()`). */
+function unrefTimer(timer: Timer): void {
+  if (typeof timer === "number") {
+    (globalThis as { Deno?: { unrefTimer(id: number): void } }).Deno?.unrefTimer(timer);
+  } else {
+    (timer as { unref?: () => void }).unref?.();
+  }
+}
+
+/**
+ * Sends a command on `client` with callbacks instead of a promise (used by
+ * {@linkcode RedisScript.run}, which needs the error before deciding to reject). Set by a
+ * static block of {@linkcode RedisClient}, which can reach its private members.
+ */
+let sendWith: (
+  client: RedisClient,
+  args: readonly Arg[],
+  options: SendOptions | undefined,
+  resolve: (reply: Reply) => void,
+  reject: (error: Error) => void,
+) => void;
+
 /** One socket and its protocol state. */
 interface Conn {
-  socket: net.Socket;
+  socket: Net.Socket;
   parser: RespParser;
   inflight: Deque<Pending>;
   dropped: boolean;
@@ -396,6 +423,19 @@ export class RedisClient {
   #closedError: Error | undefined;
   #lastError: Error | undefined;
   #scripts = new Map<string, RedisScript>();
+  /**
+   * One timer for every command time limit: armed for the earliest deadline, and not cleared
+   * when that command is answered (a timer per command costs more than the round trip on Deno).
+   * When it fires it fails the overdue commands and re-arms for the next deadline.
+   */
+  #sweepTimer: Timer | undefined;
+  /** When `#sweepTimer` fires (`performance.now()` clock). */
+  #sweepAt = 0;
+
+  static {
+    sendWith = (client, args, options, resolve, reject) =>
+      client.#send(args, options, resolve, reject);
+  }
 
   /**
    * Creates a client (not connected yet; see {@linkcode RedisClient.connect}). Commands sent
@@ -461,7 +501,8 @@ export class RedisClient {
           bytes: false,
           sent: false,
           done: false,
-          timer: undefined,
+          timeout: 0,
+          deadline: 0,
           waitTimer: undefined,
         });
       });
@@ -502,38 +543,81 @@ export class RedisClient {
    */
   send<T extends Reply = Reply>(args: readonly Arg[], options?: SendOptions): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const pending: Pending = {
-        resolve: resolve as (reply: Reply) => void,
-        reject,
-        args,
-        bytes: options?.bytes ?? false,
-        sent: false,
-        done: false,
-        timer: undefined,
-        waitTimer: undefined,
-      };
-      const timeout = options?.timeout ?? this.#options.commandTimeout;
-      if (timeout > 0) {
-        pending.timer = setTimeout(() => {
-          if (pending.done) return;
-          pending.done = true;
-          if (pending.waitTimer !== undefined) clearTimeout(pending.waitTimer);
-          const name = commandName(args);
-          reject(
-            new ConnectionError(
-              pending.sent
-                ? `Redis at ${this.address} did not answer ${name} within ${timeout} ms ` +
-                  `(it may still run). Raise commandTimeout or the per-call timeout, and ` +
-                  `send blocking commands on a duplicate() connection.`
-                : `Could not send ${name} within ${timeout} ms: not connected to Redis at ` +
-                  `${this.address} (${this.#lastError?.message ?? "connecting"}).`,
-              { cause: pending.sent ? undefined : this.#lastError },
-            ),
-          );
-        }, timeout);
-      }
-      this.#dispatch(pending);
+      this.#send(args, options, resolve as (reply: Reply) => void, reject);
     });
+  }
+
+  #send(
+    args: readonly Arg[],
+    options: SendOptions | undefined,
+    resolve: (reply: Reply) => void,
+    reject: (error: Error) => void,
+  ): void {
+    const timeout = options?.timeout ?? this.#options.commandTimeout;
+    const pending: Pending = {
+      resolve,
+      reject,
+      args,
+      bytes: options?.bytes ?? false,
+      sent: false,
+      done: false,
+      timeout,
+      deadline: 0,
+      waitTimer: undefined,
+    };
+    if (timeout > 0) {
+      const deadline = performance.now() + timeout;
+      pending.deadline = deadline;
+      if (this.#sweepTimer === undefined || deadline < this.#sweepAt) this.#armSweep(deadline);
+    }
+    this.#dispatch(pending);
+  }
+
+  /** (Re)arms the time-limit timer for `deadline`. */
+  #armSweep(deadline: number): void {
+    if (this.#sweepTimer !== undefined) clearTimeout(this.#sweepTimer);
+    this.#sweepAt = deadline;
+    this.#sweepTimer = setTimeout(
+      this.#sweep,
+      Math.max(1, Math.ceil(deadline - performance.now())),
+    );
+    unrefTimer(this.#sweepTimer);
+  }
+
+  /** Fails the commands whose time limit passed; re-arms for the next deadline, if any. */
+  #sweep = (): void => {
+    this.#sweepTimer = undefined;
+    const now = performance.now();
+    let next = Infinity;
+    const visit = (pending: Pending) => {
+      if (pending.done || pending.deadline === 0) return;
+      if (pending.deadline <= now) this.#expire(pending);
+      else if (pending.deadline < next) next = pending.deadline;
+    };
+    // Every unsettled command with a time limit is in flight on the current connection or
+    // waiting for one; those of a dropped connection were settled when it dropped.
+    if (this.#conn !== undefined) { for (const pending of this.#conn.inflight) visit(pending); }
+    for (const pending of this.#queue) visit(pending);
+    if (next !== Infinity && this.#state !== CLOSED) this.#armSweep(next);
+  };
+
+  #expire(pending: Pending): void {
+    pending.done = true;
+    if (pending.waitTimer !== undefined) clearTimeout(pending.waitTimer);
+    pending.waitTimer = undefined;
+    const name = commandName(pending.args);
+    const timeout = pending.timeout;
+    pending.reject(
+      new ConnectionError(
+        pending.sent
+          ? `Redis at ${this.address} did not answer ${name} within ${timeout} ms ` +
+            `(it may still run). Raise commandTimeout or the per-call timeout, and ` +
+            `send blocking commands on a duplicate() connection.`
+          : `Could not send ${name} within ${timeout} ms: not connected to Redis at ` +
+            `${this.address} (${this.#lastError?.message ?? "connecting"}).`,
+        { cause: pending.sent ? undefined : this.#lastError },
+      ),
+    );
   }
 
   /**
@@ -638,6 +722,8 @@ export class RedisClient {
     }
     if (this.#reconnectTimer !== undefined) clearTimeout(this.#reconnectTimer);
     this.#reconnectTimer = undefined;
+    if (this.#sweepTimer !== undefined) clearTimeout(this.#sweepTimer);
+    this.#sweepTimer = undefined;
     this.#failQueue(error);
     const conns = [this.#conn, this.#opening].filter((c) => c !== undefined);
     for (const conn of conns) this.#drop(conn, error);
@@ -708,7 +794,6 @@ export class RedisClient {
   #settle(pending: Pending, error: Error): void {
     if (pending.done) return;
     pending.done = true;
-    if (pending.timer !== undefined) clearTimeout(pending.timer);
     if (pending.waitTimer !== undefined) clearTimeout(pending.waitTimer);
     pending.reject(error);
   }
@@ -749,7 +834,8 @@ export class RedisClient {
         bytes: false,
         sent: true,
         done: false,
-        timer: undefined,
+        timeout: 0,
+        deadline: 0,
         waitTimer: undefined,
       });
       conn.socket.write(encoder.take());
@@ -775,8 +861,10 @@ export class RedisClient {
   async #open(): Promise<Conn> {
     const o = this.#options;
     const address = this.address;
-    let socket: net.Socket;
-    const tlsOptions: tls.ConnectionOptions = { host: o.hostname, port: o.port };
+    let socket: Net.Socket;
+    const net = await loadNet();
+    const tls = o.tls === undefined ? undefined : await loadTls();
+    const tlsOptions: Tls.ConnectionOptions = { host: o.hostname, port: o.port };
     if (o.tls !== undefined) {
       const servername = o.tls.servername ?? (net.isIP(o.hostname) ? undefined : o.hostname);
       if (servername !== undefined) tlsOptions.servername = servername;
@@ -788,7 +876,7 @@ export class RedisClient {
     try {
       socket = o.tls === undefined
         ? net.createConnection({ host: o.hostname, port: o.port })
-        : tls.connect(tlsOptions);
+        : tls!.connect(tlsOptions);
     } catch (error) {
       throw this.#connectError(error as Error, "connect");
     }
@@ -984,7 +1072,6 @@ export class RedisClient {
       }
       if (pending.done) continue;
       pending.done = true;
-      if (pending.timer !== undefined) clearTimeout(pending.timer);
       if (reply instanceof RedisError) {
         reply.command = commandName(pending.args);
         pending.reject(reply);
@@ -1127,12 +1214,31 @@ export class RedisScript {
     const sha = this.#sha;
     if (sha === undefined) return this.sha1().then(() => this.run<T>(keys, args, options));
     const client = this.#client;
-    const tail = [keys.length, ...keys, ...args];
-    return client.send<T>(["EVALSHA", sha, ...tail], options).catch((error) => {
-      if (error instanceof RedisError && error.code === "NOSCRIPT") {
-        return client.send<T>(["EVAL", this.lua, ...tail], options);
-      }
-      throw error;
+    const command: Arg[] = ["EVALSHA", sha, keys.length];
+    for (let i = 0; i < keys.length; i++) command.push(keys[i]);
+    for (let i = 0; i < args.length; i++) command.push(args[i]);
+    return new Promise<T>((resolve, reject) => {
+      sendWith(client, command, options, resolve as (reply: Reply) => void, (error) => {
+        if (error instanceof RedisError && error.code === "NOSCRIPT") {
+          const evalCommand = command.slice();
+          evalCommand[0] = "EVAL";
+          evalCommand[1] = this.lua;
+          sendWith(client, evalCommand, options, resolve as (reply: Reply) => void, reject);
+        } else {
+          reject(error);
+        }
+      });
     });
   }
+}
+
+let netModule: Promise<typeof Net> | undefined;
+let tlsModule: Promise<typeof Tls> | undefined;
+
+function loadNet(): Promise<typeof Net> {
+  return netModule ??= import("node:net").then((m) => (m.default ?? m) as typeof Net);
+}
+
+function loadTls(): Promise<typeof Tls> {
+  return tlsModule ??= import("node:tls").then((m) => (m.default ?? m) as typeof Tls);
 }
