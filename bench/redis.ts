@@ -443,7 +443,16 @@ const rows: string[][] = [
       ratio(m.drain, m.bDrain),
     ]]
     : []),
-  ...(withCli ? [["drain 100k, cli.ts worker -t 2", `${fmt(m.cli)}/s`, "", "", ""]] : []),
+  // BullMQ has no CLI: its Worker (concurrency 64, one process) is how it is deployed.
+  ...(withCli
+    ? [[
+      "drain 100k, cli.ts worker -t 2",
+      `${fmt(m.cli)}/s`,
+      ">= 2x",
+      withPeers && m.bDrain ? `${fmt(m.bDrain)}/s (Worker)` : "",
+      withPeers && m.bDrain ? ratio(m.cli, m.bDrain) : "",
+    ]]
+    : []),
   ...(wants("latency")
     ? [
       [

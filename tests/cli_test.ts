@@ -3,6 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
+import { type AddressInfo, createServer } from "node:net";
 import {
   copyFileSync,
   existsSync,
@@ -168,6 +169,37 @@ test("cli: --help fits a terminal, --version prints the version", async () => {
     const bad = await runCli(e, ["worker", e.tasks, "-t", "zero"]);
     assert.equal(bad.code, 64);
     assert.match(bad.out, /--threads takes a whole number/);
+  } finally {
+    cleanup(e);
+  }
+});
+
+test("cli: a broker that cannot be reached is one clear error and exit code 3", async () => {
+  const e = setup();
+  try {
+    const port = await new Promise<number>((resolve) => {
+      const server = createServer();
+      server.listen(0, "127.0.0.1", () => {
+        const p = (server.address() as AddressInfo).port;
+        server.close(() => resolve(p));
+      });
+    });
+    const t0 = Date.now();
+    const r = await new Promise<{ code: number | null; log: string }>((resolve) => {
+      const p = spawn(process.execPath, [...scriptArgs(cli), "worker", e.tasks], {
+        env: { ...process.env, ...e.env, DRAMATIS_BROKER: `redis://127.0.0.1:${port}/0` },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let log = "";
+      p.stdout!.on("data", (d) => log += d);
+      p.stderr!.on("data", (d) => log += d);
+      p.on("exit", (code) => resolve({ code, log }));
+    });
+    assert.equal(r.code, 3, r.log);
+    assert.ok(Date.now() - t0 < 15_000, "took too long to give up");
+    const errors = r.log.match(/Could not connect to the broker: .*/g) ?? [];
+    assert.equal(errors.length, 1, r.log);
+    assert.match(errors[0], new RegExp(`127\\.0\\.0\\.1:${port}`));
   } finally {
     cleanup(e);
   }
@@ -500,6 +532,37 @@ test(
     }
   },
 );
+
+test("cli on Redis: an undecodable message is dead-lettered, the rest run", e2e, async () => {
+  const e = setup();
+  const ns = `clibad${crypto.randomUUID().slice(0, 8)}`;
+  e.env.DRAMATIS_BROKER = `redis://127.0.0.1:6379/0?namespace=${ns}`;
+  const { RedisClient } = await import("../broker/redis/client.ts");
+  const redis = await RedisClient.connect("redis://127.0.0.1:6379/0");
+  try {
+    // What a Python producer with a pickle encoder would leave: not JSON at all.
+    await redis.send(["HSET", `${ns}:default.msgs`, "pickled", new Uint8Array([0x80, 0x04, 0x95])]);
+    await redis.send(["RPUSH", `${ns}:default`, "pickled"]);
+    await sendMany(e, "work", [[1], [2], [3]]);
+    const w = startWorker(e, ["-t", "1"]);
+    await until("the good messages", () => events(e).length >= 3, 20_000, w.log);
+    const deadline = Date.now() + 10_000;
+    let dead = 0;
+    while (Date.now() < deadline && dead === 0) {
+      dead = await redis.send<number>(["ZCARD", `${ns}:default.XQ`]);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(dead, 1, w.log());
+    assert.match(w.log(), /cannot be decoded .*moving it to the dead-letter queue default\.XQ/);
+    signal(w, "SIGINT");
+    assert.equal(await w.exited, 0);
+  } finally {
+    cleanup(e);
+    const keys = await redis.send<string[]>(["KEYS", `${ns}:*`]);
+    if (keys.length) await redis.send(["DEL", ...keys]);
+    await redis.close();
+  }
+});
 
 test("cli: a Web Worker that crashes is replaced; the supervisor keeps running", e2e, async () => {
   const e = setup();

@@ -504,6 +504,17 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
   brokerModule = await import("../broker/broker.ts");
   const { getBroker } = await import("../broker/global.ts");
   broker = getBroker();
+  // A broker that can check its connection (Redis) does so now: a wrong address or password is
+  // one clear error and exit code 3 (the supervisor then stops), not a loop of failing receives.
+  const connect = (broker as { connect?: () => Promise<void> }).connect;
+  if (typeof connect === "function") {
+    try {
+      await connect.call(broker);
+    } catch (e) {
+      logger.critical(`Could not connect to the broker: ${(e as Error).message}`);
+      return exit(EXIT.CONNECT);
+    }
+  }
   const names = config.queues?.map(brokerModule.qName) ?? [...broker.getDeclaredQueues()];
   for (const name of names) {
     broker.declareQueue(name);

@@ -34,6 +34,7 @@ import {
   MessageProxy,
   qName,
   type QueueStats,
+  type RawDelivery,
   type ReceiveOptions,
   validateQueueName,
 } from "../broker.ts";
@@ -133,6 +134,7 @@ const WIRE_KEYS = [
 ];
 const WIRE_KEY_SET: ReadonlySet<string> = new Set(WIRE_KEYS);
 const textDecoder = new TextDecoder();
+const textEncoder = new TextEncoder();
 
 function positive(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
@@ -164,14 +166,24 @@ function isReceipt(r: unknown): r is RedisReceipt {
     typeof (r as RedisReceipt).owner === "string" && typeof (r as RedisReceipt).queue === "string";
 }
 
-function receiptOf(m: MessageProxy): RedisReceipt {
+/** Decodes deliveries; those that cannot be decoded were dead-lettered and are left out. */
+function decodeAll(deliveries: RawDelivery[]): MessageProxy[] {
+  const out: MessageProxy[] = [];
+  for (const d of deliveries) {
+    const m = d.decode();
+    if (m) out.push(m);
+  }
+  return out;
+}
+
+function receiptOf(m: MessageProxy | RawDelivery): RedisReceipt {
   const r = m.receipt;
   if (!isReceipt(r)) {
+    const id = m instanceof MessageProxy ? `Message ${m.messageId}` : "A message";
     throw new TypeError(
-      `Message ${m.messageId} was not delivered by a RedisBroker consumer (its receipt is ` +
-        `${
-          JSON.stringify(r)
-        }): ack, nack and requeue need the MessageProxy that receive() returned.`,
+      `${id} was not delivered by a RedisBroker consumer (its receipt is ${
+        JSON.stringify(r)
+      }): ack, nack and requeue need the MessageProxy that receive() returned.`,
     );
   }
   return r;
@@ -492,8 +504,13 @@ class Core {
     if (r.owner === this.id) this.held.get(r.queue)?.delete(r.rid);
   }
 
-  /** Takes up to `n` messages off `queue` into this broker's ack set. */
+  /** Takes up to `n` messages off `queue` into this broker's ack set, decoded. */
   async fetch(queue: string, n: number): Promise<MessageProxy[]> {
+    return decodeAll(await this.fetchRaw(queue, n));
+  }
+
+  /** Takes up to `n` messages off `queue` into this broker's ack set, undecoded. */
+  async fetchRaw(queue: string, n: number): Promise<RawDelivery[]> {
     if (this.#reclaim.has(queue) && !this.#fetching.get(queue)) {
       const known = [...this.#heldIn(queue).keys()];
       const back = await this.run("reclaim", queue, known);
@@ -512,28 +529,33 @@ class Core {
       this.#fetching.set(queue, this.#fetching.get(queue)! - 1);
     }
     const held = this.#heldIn(queue);
-    const out: MessageProxy[] = [];
+    const out: RawDelivery[] = [];
     for (let i = 0; i < reply.length; i += 2) {
       const receipt: RedisReceipt = { rid: str(reply[i]), owner: this.id, queue };
       held.set(receipt.rid, receipt);
-      let m: MessageProxy;
-      try {
-        m = MessageProxy.decode(reply[i + 1] as Uint8Array) as MessageProxy;
-      } catch (e) {
-        logger.error(
-          `Message ${receipt.rid} on ${queue} cannot be decoded (${(e as Error).message}); ` +
-            `moving it to the dead-letter queue ${qName(queue)}.XQ.`,
-        );
-        held.delete(receipt.rid);
-        this.settle("nack", queue, [this.id, receipt.rid, ""]).catch((err) =>
-          logger.error(`Could not dead-letter message ${receipt.rid}: ${formatError(err)}`)
-        );
-        continue;
-      }
-      m.receipt = receipt;
-      out.push(m);
+      const data = reply[i + 1] as Uint8Array;
+      out.push({ receipt, data, decode: () => this.#decode(receipt, data) });
     }
     return out;
+  }
+
+  /** Decodes a fetched message; one that cannot be decoded is dead-lettered instead. */
+  #decode(receipt: RedisReceipt, data: Uint8Array): MessageProxy | undefined {
+    try {
+      const m = MessageProxy.decode(data) as MessageProxy;
+      m.receipt = receipt;
+      return m;
+    } catch (e) {
+      logger.error(
+        `Message ${receipt.rid} on ${receipt.queue} cannot be decoded (${(e as Error).message}); ` +
+          `moving it to the dead-letter queue ${qName(receipt.queue)}.XQ.`,
+      );
+      this.held.get(receipt.queue)?.delete(receipt.rid);
+      this.settle("nack", receipt.queue, [this.id, receipt.rid, ""]).catch((err) =>
+        logger.error(`Could not dead-letter message ${receipt.rid}: ${formatError(err)}`)
+      );
+      return undefined;
+    }
   }
 
   async requeue(receipts: RedisReceipt[]): Promise<void> {
@@ -950,10 +972,14 @@ class RedisConsumer implements Consumer {
   constructor(protected readonly core: Core, readonly queueName: string) {}
 
   async receive(max: number, options: ReceiveOptions): Promise<MessageProxy[]> {
+    return decodeAll(await this.receiveRaw(max, options));
+  }
+
+  async receiveRaw(max: number, options: ReceiveOptions): Promise<RawDelivery[]> {
     if (this.closed || max <= 0) return [];
     const deadline = Date.now() + options.timeout;
     for (;;) {
-      const batch = await this.core.fetch(this.queueName, max);
+      const batch = await this.core.fetchRaw(this.queueName, max);
       if (batch.length > 0) {
         if (this.closed) {
           await this.core.requeue(batch.map((m) => m.receipt as RedisReceipt));
@@ -994,7 +1020,7 @@ class RedisConsumer implements Consumer {
     await raceSignals(this.#wait, ms, signal, this.closer.signal);
   }
 
-  ack(message: MessageProxy): Promise<void> {
+  ack(message: MessageProxy | RawDelivery): Promise<void> {
     const r = receiptOf(message);
     this.core.untrack(r);
     return this.core.acks.add(`${r.owner}\n${r.queue}`, r.rid);
@@ -1009,7 +1035,7 @@ class RedisConsumer implements Consumer {
     return this.core.settle("nack", r.queue, [r.owner, r.rid, payload]);
   }
 
-  requeue(messages: MessageProxy[]): Promise<void> {
+  requeue(messages: (MessageProxy | RawDelivery)[]): Promise<void> {
     return this.core.requeue(messages.map(receiptOf));
   }
 
@@ -1042,6 +1068,15 @@ class DelayConsumer extends RedisConsumer {
 
   constructor(core: Core, queueName: string, readonly holdLimit: number) {
     super(core, queueName);
+  }
+
+  /** Delayed messages are decoded here (their eta decides when they are handed out). */
+  override async receiveRaw(max: number, options: ReceiveOptions): Promise<RawDelivery[]> {
+    return (await this.receive(max, options)).map((m) => ({
+      receipt: m.receipt,
+      data: textEncoder.encode(JSON.stringify(m.asDict())),
+      decode: () => m,
+    }));
   }
 
   override async receive(max: number, options: ReceiveOptions): Promise<MessageProxy[]> {
