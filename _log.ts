@@ -3,18 +3,8 @@
 // Private module: the CLI configures it, library code calls getLogger().
 
 import { env } from "./_env.ts";
-
-/** Appends text to a file, synchronously (node:fs only on Bun: on Deno it is slow to load). */
-function appendFileSync(path: string, text: string): void {
-  const g = globalThis as {
-    Deno?: { writeTextFileSync(p: string, t: string, o: { append: boolean }): void };
-  };
-  if (g.Deno) return g.Deno.writeTextFileSync(path, text, { append: true });
-  const fs = (import.meta as unknown as {
-    require(s: string): { appendFileSync(p: string, t: string): void };
-  }).require("node:fs");
-  fs.appendFileSync(path, text);
-}
+// (_fs.ts imports this module too; neither uses the other while loading.)
+import { writeText } from "./broker/file/_fs.ts";
 
 /** Log levels, as Python's logging numbers them. */
 export const LEVELS = { DEBUG: 10, INFO: 20, WARNING: 30, ERROR: 40, CRITICAL: 50 } as const;
@@ -63,7 +53,7 @@ export function configureLogging(
 
 /** Appends log lines to `path` (synchronously, so lines from several processes interleave whole). */
 export function logToFile(path: string): void {
-  config.write = (line: string) => appendFileSync(path, line + "\n");
+  config.write = (line: string) => writeText(path, line + "\n", { append: true });
   config.file = path;
 }
 

@@ -47,6 +47,15 @@ function node(): NodeProcess {
   return (globalThis as unknown as { process: NodeProcess }).process;
 }
 
+/** Lets the process exit while `timer` is pending (Deno: `Deno.unrefTimer`; Bun: `unref()`). */
+export function unrefTimer(timer: ReturnType<typeof setTimeout>): void {
+  if (typeof timer === "number") {
+    (globalThis as { Deno?: { unrefTimer(id: number): void } }).Deno?.unrefTimer(timer);
+  } else {
+    (timer as { unref?: () => void }).unref?.();
+  }
+}
+
 /** Calls `fn` on each of these signals. */
 export function onSignal(signals: string[], fn: (signal: string) => void): void {
   for (const s of signals) {

@@ -73,22 +73,11 @@ await measure("FileRateLimiterBackend", () => new FileRateLimiterBackend({ dir }
 rmSync(dir, { recursive: true, force: true });
 if (redisUrl) {
   const { RedisRateLimiterBackend } = await import("../rate_limits/redis.ts");
-  const { RedisClient } = await import("../broker/redis/client.ts");
+  const { deleteKeys } = await import("../tests/_redis_server.ts");
   await measure(
     "RedisRateLimiterBackend",
     () => new RedisRateLimiterBackend({ url: redisUrl }),
-    async (prefix) => { // the keys live on a shared server: delete them
-      const redis = await RedisClient.connect(redisUrl);
-      let cursor = "0";
-      do {
-        const [next, keys] = await redis.send<[string, string[]]>(
-          ["SCAN", cursor, "MATCH", `${prefix}*`, "COUNT", 1000],
-        );
-        if (keys.length > 0) await redis.send(["UNLINK", ...keys]);
-        cursor = next;
-      } while (cursor !== "0");
-      await redis.close();
-    },
+    (prefix) => deleteKeys(prefix, redisUrl), // the keys live on a shared server
   );
 }
 process.exit(0);

@@ -403,66 +403,36 @@ const fmt = (x: number | undefined) => x === undefined ? "" : Math.round(x).toLo
 const ms = (x: number | undefined) => x === undefined ? "" : `${x.toFixed(3)} ms`;
 const ratio = (ours: number, theirs: number | undefined, lowerIsBetter = false) =>
   theirs === undefined ? "" : `${(lowerIsBetter ? theirs / ours : ours / theirs).toFixed(2)}x`;
+const rate = (x: number | undefined) => x === undefined ? "" : `${fmt(x)}/s`;
+/** A row: ours, the target, BullMQ's figure, and ours as a ratio to it. */
+function row(
+  name: string,
+  ours: number,
+  target: string,
+  theirs: number | undefined,
+  show = rate,
+  lowerIsBetter = false,
+): string[] {
+  return [name, show(ours), target, show(theirs), ratio(ours, theirs, lowerIsBetter)];
+}
 const rows: string[][] = [
   ...(wants("seq")
     ? [
-      ["enqueue, 1 sender", `${fmt(m.seq)}/s`, ">= 2x", `${fmt(m.bSeq)}/s`, ratio(m.seq, m.bSeq)],
-      [
-        "  floor: bare socket, this runtime",
-        `${fmt(m.floor)}/s`,
-        "",
-        `${fmt(m.bSeq)}/s`,
-        ratio(m.floor, m.bSeq),
-      ],
+      row("enqueue, 1 sender", m.seq, ">= 2x", m.bSeq),
+      row("  floor: bare socket, this runtime", m.floor, "", m.bSeq),
       ...(m.cFloor !== undefined
-        ? [[
-          "  floor: C (redis-benchmark)",
-          `${fmt(m.cFloor)}/s`,
-          "",
-          `${fmt(m.bSeq)}/s`,
-          ratio(m.cFloor, m.bSeq),
-        ]]
+        ? [row("  floor: C (redis-benchmark)", m.cFloor, "", m.bSeq)]
         : []),
     ]
     : []),
-  ...(wants("c64")
-    ? [[
-      "enqueue, 64 senders",
-      `${fmt(m.c64)}/s`,
-      ">= 2x",
-      `${fmt(m.bC64)}/s`,
-      ratio(m.c64, m.bC64),
-    ]]
-    : []),
-  ...(wants("drain")
-    ? [[
-      "drain 100k, 1 Worker c=64",
-      `${fmt(m.drain)}/s`,
-      ">= 2x",
-      `${fmt(m.bDrain)}/s`,
-      ratio(m.drain, m.bDrain),
-    ]]
-    : []),
+  ...(wants("c64") ? [row("enqueue, 64 senders", m.c64, ">= 2x", m.bC64)] : []),
+  ...(wants("drain") ? [row("drain 100k, 1 Worker c=64", m.drain, ">= 2x", m.bDrain)] : []),
   // BullMQ has no CLI: its Worker (concurrency 64, one process) is how it is deployed.
-  ...(withCli
-    ? [[
-      "drain 100k, cli.ts worker -t 2",
-      `${fmt(m.cli)}/s`,
-      ">= 2x",
-      withPeers && m.bDrain ? `${fmt(m.bDrain)}/s (Worker)` : "",
-      withPeers && m.bDrain ? ratio(m.cli, m.bDrain) : "",
-    ]]
-    : []),
+  ...(withCli ? [row("drain 100k, cli.ts worker -t 2", m.cli, ">= 2x", m.bDrain)] : []),
   ...(wants("latency")
     ? [
-      [
-        "send-to-start p50, 1,000/s",
-        ms(m.p50),
-        "<= 0.4 ms",
-        ms(m.bP50),
-        ratio(m.p50, m.bP50, true),
-      ],
-      ["send-to-start p99, 1,000/s", ms(m.p99), "<= 3 ms", ms(m.bP99), ratio(m.p99, m.bP99, true)],
+      row("send-to-start p50, 1,000/s", m.p50, "<= 0.4 ms", m.bP50, ms, true),
+      row("send-to-start p99, 1,000/s", m.p99, "<= 3 ms", m.bP99, ms, true),
     ]
     : []),
 ];

@@ -9,6 +9,7 @@
 // to show what the client costs on top of the socket.
 import net from "node:net";
 import { RedisClient } from "../broker/redis/client.ts";
+import { deleteKeys } from "../tests/_redis_server.ts";
 
 const args = typeof Deno !== "undefined" ? Deno.args : process.argv.slice(2);
 const url = args.find((a) => a.startsWith("redis")) ?? "redis://127.0.0.1:6379";
@@ -172,12 +173,5 @@ if (raw) {
   }
 }
 
-let cursor = "0";
-do {
-  const [next, keys] = await redis.send<[string, string[]]>(
-    ["SCAN", cursor, "MATCH", `${key}*`, "COUNT", 1000],
-  );
-  if (keys.length > 0) await redis.send(["DEL", ...keys]);
-  cursor = next;
-} while (cursor !== "0");
 await redis.close();
+await deleteKeys(key, url);

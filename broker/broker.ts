@@ -157,6 +157,27 @@ export interface RawDelivery {
   decode(): MessageProxy | undefined;
 }
 
+const rawEncoder = new TextEncoder();
+
+/**
+ * A decoded message as a `RawDelivery` (its JSON encoded again), for consumers that decode
+ * before they can hand a message out.
+ *
+ * @example
+ * ```ts
+ * import { MessageProxy, toRawDelivery } from "./broker.ts";
+ * const m = new MessageProxy({ queueName: "default", actorName: "a" });
+ * console.log(toRawDelivery(m).decode() === m); // true
+ * ```
+ */
+export function toRawDelivery(m: MessageProxy): RawDelivery {
+  return {
+    receipt: m.receipt,
+    data: rawEncoder.encode(JSON.stringify(m.asDict())),
+    decode: () => m,
+  };
+}
+
 /**
  * Takes messages off one queue for a worker. Every broker implements it.
  * A message is "in flight" from `receive` until `ack`, `nack` or `requeue`.

@@ -3,7 +3,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { type AddressInfo, createServer } from "node:net";
 import {
   copyFileSync,
   existsSync,
@@ -16,6 +15,8 @@ import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 import { isBun, scriptArgs } from "./_runtime.ts";
+import { freePort } from "./_redis_server.ts";
+import { isAlive } from "../_runtime.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
@@ -177,28 +178,14 @@ test("cli: --help fits a terminal, --version prints the version", async () => {
 test("cli: a broker that cannot be reached is one clear error and exit code 3", async () => {
   const e = setup();
   try {
-    const port = await new Promise<number>((resolve) => {
-      const server = createServer();
-      server.listen(0, "127.0.0.1", () => {
-        const p = (server.address() as AddressInfo).port;
-        server.close(() => resolve(p));
-      });
-    });
+    const port = await freePort();
+    e.env.DRAMATIS_BROKER = `redis://127.0.0.1:${port}/0`;
     const t0 = Date.now();
-    const r = await new Promise<{ code: number | null; log: string }>((resolve) => {
-      const p = spawn(process.execPath, [...scriptArgs(cli), "worker", e.tasks], {
-        env: { ...process.env, ...e.env, DRAMATIS_BROKER: `redis://127.0.0.1:${port}/0` },
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      let log = "";
-      p.stdout!.on("data", (d) => log += d);
-      p.stderr!.on("data", (d) => log += d);
-      p.on("exit", (code) => resolve({ code, log }));
-    });
-    assert.equal(r.code, 3, r.log);
+    const r = await runCli(e, ["worker", e.tasks]);
+    assert.equal(r.code, 3, r.out);
     assert.ok(Date.now() - t0 < 15_000, "took too long to give up");
-    const errors = r.log.match(/Could not connect to the broker: .*/g) ?? [];
-    assert.equal(errors.length, 1, r.log);
+    const errors = r.out.match(/Could not connect to the broker: .*/g) ?? [];
+    assert.equal(errors.length, 1, r.out);
     assert.match(errors[0], new RegExp(`127\\.0\\.0\\.1:${port}`));
   } finally {
     cleanup(e);
@@ -208,22 +195,9 @@ test("cli: a broker that cannot be reached is one clear error and exit code 3", 
 test("cli: a module that fails to import is a clear error and exit code 2", async () => {
   const e = setup();
   try {
-    const r = await new Promise<{ code: number | null; log: string }>((resolve) => {
-      const p = spawn(process.execPath, [
-        ...scriptArgs(cli),
-        "worker",
-        join(fixtures, "bad_module.ts"),
-      ], {
-        env: { ...process.env, ...e.env },
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      let log = "";
-      p.stdout!.on("data", (d) => log += d);
-      p.stderr!.on("data", (d) => log += d);
-      p.on("exit", (code) => resolve({ code, log }));
-    });
-    assert.equal(r.code, 2, r.log);
-    assert.match(r.log, /Could not import .*bad_module\.ts.*DATABASE_URL is not set/s);
+    const r = await runCli(e, ["worker", join(fixtures, "bad_module.ts")]);
+    assert.equal(r.code, 2, r.out);
+    assert.match(r.out, /Could not import .*bad_module\.ts.*DATABASE_URL is not set/s);
   } finally {
     cleanup(e);
   }
@@ -321,10 +295,7 @@ test(
       for (const x of events(e)) byPid.set(x.pid as number, (byPid.get(x.pid as number) ?? 0) + 1);
       assert.equal(byPid.size, 2, `one process ran everything: ${JSON.stringify([...byPid])}`);
       for (const n of byPid.values()) {
-        assert.ok(
-          n >= 3,
-          `unbalanced: ${JSON.stringify([...byPid])}`,
-        );
+        assert.ok(n >= 3, `unbalanced: ${JSON.stringify([...byPid])}`);
       }
       signal(w, "SIGINT");
       assert.equal(await w.exited, 0);
@@ -346,14 +317,6 @@ test(
       const children = descendants(w.proc.pid!);
       assert.ok(children.length > 0, "no worker process found");
       process.kill(w.proc.pid!, "SIGKILL");
-      const isAlive = (pid: number) => {
-        try {
-          process.kill(pid, 0);
-          return true;
-        } catch {
-          return false;
-        }
-      };
       await until(
         "the orphaned worker process exits",
         () => !children.some(isAlive),

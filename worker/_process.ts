@@ -237,7 +237,7 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
         const options = { timeout: config.workerTimeout, signal: stopController.signal };
         const batch = consumer.receiveRaw
           ? await consumer.receiveRaw(max, options)
-          : (await consumer.receive(max, options)).map(rawDelivery);
+          : (await consumer.receive(max, options)).map(brokerModule!.toRawDelivery);
         failures = 0;
         for (const delivery of batch) pending.push({ queue, delivery });
       } catch (e) {
@@ -301,7 +301,6 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
         logger.error(
           `Web Worker ${slot.index + 1} could not decode message ${m.messageId}: ${error}`,
         );
-        m.fail();
         settle(() => `nack message ${m.messageId}`, () => consumers.get(h.queue)!.nack(m));
       }
     }
@@ -530,13 +529,7 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
   return await new Promise<never>(() => {});
 }
 
-const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-/** A decoded message as a `RawDelivery` (for consumers without `receiveRaw`). */
-function rawDelivery(m: MessageProxy): RawDelivery {
-  return { receipt: m.receipt, data: encoder.encode(JSON.stringify(m.asDict())), decode: () => m };
-}
 
 /** The message id of a held message, for log lines (without decoding it for good). */
 function idOf(h: Received): string {

@@ -398,13 +398,7 @@ export class Engine {
     max: number,
     options: { timeout: number; signal?: AbortSignal; closed: () => boolean },
   ): Promise<MessageProxy[]> {
-    const msgs = await this.#receive(queueName, max, options);
-    const out: MessageProxy[] = [];
-    this.#load(msgs, (m, bytes) => {
-      const proxy = this.#decode(m, bytes);
-      if (proxy) out.push(proxy);
-    });
-    return out;
+    return this.#deliver(queueName, max, options, (m, bytes) => this.#decode(m, bytes));
   }
 
   /** `receive` without decoding: each message's JSON bytes, its receipt and a decoder. */
@@ -413,11 +407,23 @@ export class Engine {
     max: number,
     options: { timeout: number; signal?: AbortSignal; closed: () => boolean },
   ): Promise<RawDelivery[]> {
-    const msgs = await this.#receive(queueName, max, options);
-    const out: RawDelivery[] = [];
-    this.#load(msgs, (m, data) => {
+    return this.#deliver(queueName, max, options, (m, data) => {
       const receipt: FileReceipt = { id: m.id, owner: this.owner };
-      out.push({ receipt, data, decode: () => this.#decode(m, data) });
+      return { receipt, data, decode: () => this.#decode(m, data) };
+    });
+  }
+
+  /** Claims messages and turns each (with its JSON) into what `make` returns, if anything. */
+  async #deliver<T>(
+    queueName: string,
+    max: number,
+    options: { timeout: number; signal?: AbortSignal; closed: () => boolean },
+    make: (m: Msg, bytes: Uint8Array) => T | undefined,
+  ): Promise<T[]> {
+    const out: T[] = [];
+    this.#load(await this.#receive(queueName, max, options), (m, bytes) => {
+      const x = make(m, bytes);
+      if (x !== undefined) out.push(x);
     });
     return out;
   }

@@ -7,6 +7,7 @@
 // in every isolate (each Web Worker too), so it is only loaded on Bun, where it is cheap.
 import type * as NodeFs from "node:fs";
 import { getLogger } from "../../_log.ts";
+export { unrefTimer } from "../../_runtime.ts";
 
 /** True on Bun, false on Deno. */
 export const isBun: boolean = "Bun" in globalThis;
@@ -375,16 +376,10 @@ export function watchDir(
   };
 }
 
-/** Runs `fn` after the current macrotask and its microtasks (cheap on both runtimes). */
+/**
+ * Runs `fn` after the current macrotask and its microtasks. The global is looked up at each call:
+ * on Deno, touching it loads node timers (~7 ms), which should not happen at import.
+ */
 export function setImmediate(fn: () => void): void {
   (globalThis as unknown as { setImmediate(fn: () => void): unknown }).setImmediate(fn);
-}
-
-/** Lets the process exit while `timer` is pending. */
-export function unrefTimer(timer: ReturnType<typeof setTimeout>): void {
-  if (typeof timer === "number") {
-    if (!isBun) Deno.unrefTimer(timer);
-  } else {
-    (timer as { unref?: () => void }).unref?.();
-  }
 }

@@ -36,6 +36,7 @@ import {
   type QueueStats,
   type RawDelivery,
   type ReceiveOptions,
+  toRawDelivery,
   validateQueueName,
 } from "../broker.ts";
 import { BrokerError, ConnectionError, QueueJoinTimeout, QueueNotFound } from "../../errors.ts";
@@ -134,7 +135,6 @@ const WIRE_KEYS = [
 ];
 const WIRE_KEY_SET: ReadonlySet<string> = new Set(WIRE_KEYS);
 const textDecoder = new TextDecoder();
-const textEncoder = new TextEncoder();
 
 function positive(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
@@ -164,16 +164,6 @@ function str(reply: Reply): string {
 function isReceipt(r: unknown): r is RedisReceipt {
   return r !== null && typeof r === "object" && typeof (r as RedisReceipt).rid === "string" &&
     typeof (r as RedisReceipt).owner === "string" && typeof (r as RedisReceipt).queue === "string";
-}
-
-/** Decodes deliveries; those that cannot be decoded were dead-lettered and are left out. */
-function decodeAll(deliveries: RawDelivery[]): MessageProxy[] {
-  const out: MessageProxy[] = [];
-  for (const d of deliveries) {
-    const m = d.decode();
-    if (m) out.push(m);
-  }
-  return out;
 }
 
 function receiptOf(m: MessageProxy | RawDelivery): RedisReceipt {
@@ -231,11 +221,8 @@ function checkWire(o: Record<string, unknown>, where: () => string): void {
       );
     }
   }
-  for (const part of JSON_PARTS) {
-    const value = o[part];
-    // Nothing to look into (the common case of a send without arguments): skip the walk.
-    if (Array.isArray(value) ? value.length === 0 : isEmptyObject(value)) continue;
-    const bad = findNonJson(value);
+  for (const part of ["args", "kwargs", "options"] as const) {
+    const bad = findNonJson(o[part]);
     if (bad) fail(`${part}${bad.path} is ${bad.problem}, which is not JSON.`);
   }
   const target = options.pipe_target;
@@ -251,15 +238,6 @@ function checkWire(o: Record<string, unknown>, where: () => string): void {
       checkWire(c as Record<string, unknown>, () => `${where()} (a group completion callback)`);
     }
   }
-}
-
-const JSON_PARTS = ["args", "kwargs", "options"] as const;
-
-/** True for a plain object with no own enumerable keys (`{}`). */
-function isEmptyObject(v: unknown): boolean {
-  if (!isPlainObject(v)) return false;
-  for (const key in v) if (Object.hasOwn(v, key)) return false;
-  return true;
 }
 
 /** True for a connection failure that retrying cannot fix (credentials, ACL, database). */
@@ -505,12 +483,25 @@ class Core {
   }
 
   /** Takes up to `n` messages off `queue` into this broker's ack set, decoded. */
-  async fetch(queue: string, n: number): Promise<MessageProxy[]> {
-    return decodeAll(await this.fetchRaw(queue, n));
+  fetch(queue: string, n: number): Promise<MessageProxy[]> {
+    return this.#fetch(queue, n, (receipt, data) => this.#decode(receipt, data));
   }
 
   /** Takes up to `n` messages off `queue` into this broker's ack set, undecoded. */
-  async fetchRaw(queue: string, n: number): Promise<RawDelivery[]> {
+  fetchRaw(queue: string, n: number): Promise<RawDelivery[]> {
+    return this.#fetch(queue, n, (receipt, data) => ({
+      receipt,
+      data,
+      decode: () => this.#decode(receipt, data),
+    }));
+  }
+
+  /** Fetches, and turns each message into what `make` returns, if anything. */
+  async #fetch<T>(
+    queue: string,
+    n: number,
+    make: (receipt: RedisReceipt, data: Uint8Array) => T | undefined,
+  ): Promise<T[]> {
     if (this.#reclaim.has(queue) && !this.#fetching.get(queue)) {
       const known = [...this.#heldIn(queue).keys()];
       const back = await this.run("reclaim", queue, known);
@@ -529,12 +520,12 @@ class Core {
       this.#fetching.set(queue, this.#fetching.get(queue)! - 1);
     }
     const held = this.#heldIn(queue);
-    const out: RawDelivery[] = [];
+    const out: T[] = [];
     for (let i = 0; i < reply.length; i += 2) {
       const receipt: RedisReceipt = { rid: str(reply[i]), owner: this.id, queue };
       held.set(receipt.rid, receipt);
-      const data = reply[i + 1] as Uint8Array;
-      out.push({ receipt, data, decode: () => this.#decode(receipt, data) });
+      const x = make(receipt, reply[i + 1] as Uint8Array);
+      if (x !== undefined) out.push(x);
     }
     return out;
   }
@@ -971,15 +962,23 @@ class RedisConsumer implements Consumer {
 
   constructor(protected readonly core: Core, readonly queueName: string) {}
 
-  async receive(max: number, options: ReceiveOptions): Promise<MessageProxy[]> {
-    return decodeAll(await this.receiveRaw(max, options));
+  receive(max: number, options: ReceiveOptions): Promise<MessageProxy[]> {
+    return this.#receive(max, options, (n) => this.core.fetch(this.queueName, n));
   }
 
-  async receiveRaw(max: number, options: ReceiveOptions): Promise<RawDelivery[]> {
+  receiveRaw(max: number, options: ReceiveOptions): Promise<RawDelivery[]> {
+    return this.#receive(max, options, (n) => this.core.fetchRaw(this.queueName, n));
+  }
+
+  async #receive<T extends { receipt: unknown }>(
+    max: number,
+    options: ReceiveOptions,
+    fetch: (n: number) => Promise<T[]>,
+  ): Promise<T[]> {
     if (this.closed || max <= 0) return [];
     const deadline = Date.now() + options.timeout;
     for (;;) {
-      const batch = await this.core.fetchRaw(this.queueName, max);
+      const batch = await fetch(max);
       if (batch.length > 0) {
         if (this.closed) {
           await this.core.requeue(batch.map((m) => m.receipt as RedisReceipt));
@@ -1072,11 +1071,7 @@ class DelayConsumer extends RedisConsumer {
 
   /** Delayed messages are decoded here (their eta decides when they are handed out). */
   override async receiveRaw(max: number, options: ReceiveOptions): Promise<RawDelivery[]> {
-    return (await this.receive(max, options)).map((m) => ({
-      receipt: m.receipt,
-      data: textEncoder.encode(JSON.stringify(m.asDict())),
-      decode: () => m,
-    }));
+    return (await this.receive(max, options)).map(toRawDelivery);
   }
 
   override async receive(max: number, options: ReceiveOptions): Promise<MessageProxy[]> {

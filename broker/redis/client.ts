@@ -22,6 +22,7 @@
 import type * as Net from "node:net";
 import type * as Tls from "node:tls";
 import { ConnectionError } from "../../errors.ts";
+import { unrefTimer } from "../../_runtime.ts";
 import { Deque } from "../../_queue.ts";
 import {
   type Arg,
@@ -321,15 +322,6 @@ interface Pending {
   /** When it times out (`performance.now()` clock), if `timeout` > 0. */
   deadline: number;
   waitTimer: Timer | undefined;
-}
-
-/** Lets the process exit while `timer` is pending (Deno: `Deno.unrefTimer`; Bun: `unref()`). */
-function unrefTimer(timer: Timer): void {
-  if (typeof timer === "number") {
-    (globalThis as { Deno?: { unrefTimer(id: number): void } }).Deno?.unrefTimer(timer);
-  } else {
-    (timer as { unref?: () => void }).unref?.();
-  }
 }
 
 /**
