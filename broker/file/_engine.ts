@@ -393,7 +393,7 @@ export class Engine {
   // Read path
 
   /** Waits up to `timeout` ms for messages of `queueName`, claims up to `max` and decodes them. */
-  async receive(
+  receive(
     queueName: string,
     max: number,
     options: { timeout: number; signal?: AbortSignal; closed: () => boolean },
@@ -402,7 +402,7 @@ export class Engine {
   }
 
   /** `receive` without decoding: each message's JSON bytes, its receipt and a decoder. */
-  async receiveRaw(
+  receiveRaw(
     queueName: string,
     max: number,
     options: { timeout: number; signal?: AbortSignal; closed: () => boolean },
