@@ -67,8 +67,8 @@ export {
 export type { TraceParent } from "./trace_context.ts";
 export { SpanKind, SpanStatusCode } from "./otel.ts";
 export type {
-  AttributeValue,
   Attributes,
+  AttributeValue,
   Context,
   Link,
   OtelApi,

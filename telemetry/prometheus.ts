@@ -246,7 +246,15 @@ class Out {
 export function renderPrometheus(input: PrometheusInput, options: PrometheusOptions = {}): string {
   const now = options.now ?? Date.now();
   const series = [...input.metrics.series].sort((a, b) =>
-    a.queue < b.queue ? -1 : a.queue > b.queue ? 1 : a.actor < b.actor ? -1 : a.actor > b.actor ? 1 : 0
+    a.queue < b.queue
+      ? -1
+      : a.queue > b.queue
+      ? 1
+      : a.actor < b.actor
+      ? -1
+      : a.actor > b.actor
+      ? 1
+      : 0
   );
   const labels = series.map((s) =>
     `queue_name="${escapeLabelValue(s.queue)}",actor_name="${escapeLabelValue(s.actor)}"`
