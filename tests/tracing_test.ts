@@ -3,10 +3,9 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { actor, Broker, currentMessage, Message, pipeline, StubBroker } from "../mod.ts";
+import { actor, type Broker, currentMessage, Message, pipeline, StubBroker } from "../mod.ts";
 import {
   currentProcessSpan,
-  extractTraceContext,
   messagingSystem,
   parseTraceparent,
   SpanKind,
