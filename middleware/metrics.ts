@@ -18,7 +18,7 @@ import { type Broker, type MessageProxy, qName } from "../broker/broker.ts";
 import type { Message } from "../message.ts";
 import { TimeLimitExceeded } from "../errors.ts";
 import { type MetricSeries, MetricsRegistry, type MetricsSnapshot } from "../telemetry/registry.ts";
-import { type Classified, DeliveryTracker, type Tracked } from "../telemetry/_tracker.ts";
+import { DeliveryTracker, type Tracked } from "../telemetry/_tracker.ts";
 
 /**
  * The message option in which `Metrics` records when a delayed message became due (ms since the
@@ -102,7 +102,6 @@ export class Metrics extends Middleware {
   /** The registry this middleware feeds. */
   readonly registry: MetricsRegistry;
   #tracker = new DeliveryTracker<Run, Held>();
-  #sends = new WeakMap<Message, Classified<Run, Held>>();
 
   /** Creates the middleware. */
   constructor(options: MetricsOptions = {}) {
@@ -115,19 +114,18 @@ export class Metrics extends Middleware {
     return this.registry.snapshot();
   }
 
-  /** Classifies the send; a delay release records when the message became due. */
+  /** A delay release records when the message became due. */
   override beforeEnqueue(_broker: Broker, message: Message, delay: number | undefined): void {
-    const c = this.#tracker.classify(message, delay);
-    this.#sends.set(message, c);
-    if (c.reason === "delay_release" && c.held!.eta > 0) {
-      message.options[READY_TIMESTAMP_OPTION] = c.held!.eta;
+    if (delay !== undefined) return;
+    const held = this.#tracker.heldEntry(message.messageId);
+    if (held && held.eta > 0 && !message.queueName.endsWith(".DQ")) {
+      message.options[READY_TIMESTAMP_OPTION] = held.eta;
     }
   }
 
   /** Counts the send once it is stored. */
   override afterEnqueue(_broker: Broker, message: Message, delay: number | undefined): void {
-    const c = this.#sends.get(message) ?? this.#tracker.classify(message, delay);
-    this.#sends.delete(message);
+    const c = this.#tracker.classify(message, delay);
     switch (c.reason) {
       case "retry":
         if (!c.origin!.retried) {

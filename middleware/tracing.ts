@@ -180,7 +180,7 @@ export class Tracing extends Middleware {
 
   /** Starts the send span and writes the creation context into the message if it has none. */
   override beforeEnqueue(broker: Broker, message: Message, delay: number | undefined): void {
-    const c = this.#tracker.classify(message, delay);
+    const c = this.#tracker.classify(message, delay, true);
     const q = qName(message.queueName);
     const attributes = this.#attributes(broker, message, "send");
     attributes["dramatis.send.reason"] = c.reason;

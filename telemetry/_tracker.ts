@@ -30,6 +30,12 @@ export interface Tracked {
   readonly message: MessageProxy;
   /** Its `retries` option when it started. */
   readonly retries: number;
+  /** @internal The tracker's list of live deliveries. */
+  prev?: Tracked;
+  /** @internal */
+  next?: Tracked;
+  /** @internal When `sweep` first saw it finished without a settle hook. */
+  doneSince?: number;
 }
 
 /** What `classify` found. */
@@ -43,41 +49,52 @@ export interface Classified<D, H> {
 
 /** How long a finished delivery may wait for its settle hook before `sweep` drops it, in ms. */
 const SETTLE_GRACE = 5_000;
-/** Sweep no more often than this, in ms. */
-const SWEEP_EVERY = 5_000;
+/** `sweep` looks at the clock once per this many calls. */
+const SWEEP_EVERY = 1024;
+
+const USER: Classified<never, never> = Object.freeze({ reason: "user" });
 
 /**
  * Tracks running deliveries (`D`) and held delayed messages (`H`) of one middleware instance.
  * Entries end at the settle hooks (`afterAck` / `afterNack`); `sweep` drops those whose settle
  * never came (a failed ack, a message handed back at shutdown), so memory stays bounded.
+ *
+ * A delivery sits on its proxy under this tracker's symbol, in a linked list (for `sweep`), and
+ * in a map by message id (an enqueue of a running message's id is a retry or a requeue of it,
+ * whichever middleware order the hooks run in).
  */
 export class DeliveryTracker<D extends Tracked, H> {
-  #byProxy = new WeakMap<MessageProxy, D>();
+  readonly #key = Symbol("dramatis.telemetry.delivery");
+  #head: D | undefined;
+  #size = 0;
   #byId = new Map<string, D>();
   #children = new Map<string, { parent: D; reason: "pipeline" | "group_callback" }>();
   #held = new Map<string, H>();
-  #doneSince = new WeakMap<D, number>();
+  #calls = 0;
   #lastSweep = 0;
 
-  /** Registers a delivery (replacing one of the same proxy). */
+  /** Registers a delivery (replacing the one of the same proxy). */
   begin(delivery: D): D {
     const m = delivery.message;
-    this.#byProxy.set(m, delivery);
+    const old = this.get(m);
+    if (old) this.#forget(old);
+    (m as unknown as Record<symbol, D | undefined>)[this.#key] = delivery;
+    delivery.next = this.#head;
+    if (this.#head) this.#head.prev = delivery;
+    this.#head = delivery;
+    this.#size++;
     this.#byId.set(m.messageId, delivery);
     const target = m.options.pipe_target;
-    if (target !== null && typeof target === "object" && !Array.isArray(target)) {
-      if (typeof target.message_id === "string") {
-        this.#children.set(target.message_id, { parent: delivery, reason: "pipeline" });
-      }
+    if (target !== undefined && target !== null && typeof target === "object") {
+      const id = (target as { message_id?: unknown }).message_id;
+      if (typeof id === "string") this.#children.set(id, { parent: delivery, reason: "pipeline" });
     }
     const callbacks = m.options.group_completion_callbacks;
     if (Array.isArray(callbacks)) {
       for (const cb of callbacks) {
-        if (cb !== null && typeof cb === "object" && !Array.isArray(cb)) {
-          const id = (cb as { message_id?: unknown }).message_id;
-          if (typeof id === "string") {
-            this.#children.set(id, { parent: delivery, reason: "group_callback" });
-          }
+        const id = (cb as { message_id?: unknown } | null)?.message_id;
+        if (typeof id === "string") {
+          this.#children.set(id, { parent: delivery, reason: "group_callback" });
         }
       }
     }
@@ -86,21 +103,26 @@ export class DeliveryTracker<D extends Tracked, H> {
 
   /** The delivery of this proxy, if tracked. */
   get(message: MessageProxy): D | undefined {
-    return this.#byProxy.get(message);
+    return (message as unknown as Record<symbol, D | undefined>)[this.#key];
   }
 
   /** Stops tracking the delivery of this proxy and returns it. */
   end(message: MessageProxy): D | undefined {
-    const d = this.#byProxy.get(message);
-    if (!d) return undefined;
-    this.#forget(d);
+    const d = this.get(message);
+    if (d) this.#forget(d);
     return d;
   }
 
   #forget(d: D): void {
     const m = d.message;
-    this.#byProxy.delete(m);
+    (m as unknown as Record<symbol, D | undefined>)[this.#key] = undefined;
+    if (d.prev) d.prev.next = d.next;
+    else this.#head = d.next as D | undefined;
+    if (d.next) d.next.prev = d.prev;
+    d.prev = d.next = undefined;
+    this.#size--;
     if (this.#byId.get(m.messageId) === d) this.#byId.delete(m.messageId);
+    if (this.#children.size === 0) return;
     const target = m.options.pipe_target as { message_id?: unknown } | undefined;
     if (typeof target?.message_id === "string") this.#dropChild(target.message_id, d);
     const callbacks = m.options.group_completion_callbacks;
@@ -125,6 +147,7 @@ export class DeliveryTracker<D extends Tracked, H> {
 
   /** The held entry of `id`, removed. */
   release(id: string): H | undefined {
+    if (this.#held.size === 0) return undefined;
     const h = this.#held.get(id);
     if (h !== undefined) this.#held.delete(id);
     return h;
@@ -132,7 +155,7 @@ export class DeliveryTracker<D extends Tracked, H> {
 
   /** The held entry of `id`, left in place. */
   heldEntry(id: string): H | undefined {
-    return this.#held.get(id);
+    return this.#held.size === 0 ? undefined : this.#held.get(id);
   }
 
   /** Every held entry, removed (the worker handed them back at shutdown). */
@@ -142,8 +165,11 @@ export class DeliveryTracker<D extends Tracked, H> {
     return all;
   }
 
-  /** Why `message` is being enqueued (with `delay` ms, or undefined), and from which delivery. */
-  classify(message: Message, delay: number | undefined): Classified<D, H> {
+  /**
+   * Why `message` is being enqueued (with `delay` ms, or undefined), and from which delivery.
+   * With `origin`, a user send from inside an actor also finds the delivery it comes from.
+   */
+  classify(message: Message, delay: number | undefined, origin = false): Classified<D, H> {
     const id = message.messageId;
     const running = this.#byId.get(id);
     if (running) {
@@ -151,39 +177,45 @@ export class DeliveryTracker<D extends Tracked, H> {
       const up = typeof retries === "number" && retries > running.retries;
       return { reason: up ? "retry" : "requeue", origin: running };
     }
-    if (delay === undefined && !message.queueName.endsWith(".DQ")) {
+    if (delay === undefined && this.#held.size > 0 && !message.queueName.endsWith(".DQ")) {
       const held = this.#held.get(id);
       if (held !== undefined) return { reason: "delay_release", held };
     }
-    const child = this.#children.get(id);
-    if (child) return { reason: child.reason, origin: child.parent };
+    if (this.#children.size > 0) {
+      const child = this.#children.get(id);
+      if (child) return { reason: child.reason, origin: child.parent };
+    }
+    if (!origin) return USER;
     const current = currentMessage();
-    return { reason: "user", origin: current ? this.#byProxy.get(current) : undefined };
+    return { reason: "user", origin: current ? this.get(current) : undefined };
   }
 
   /**
    * Drops deliveries whose message finished (`done`) at least SETTLE_GRACE ms ago without a
    * settle hook, passing each to `onDrop`. With `all`, drops every finished one at once (the
-   * worker stopped). Cheap to call often: it runs at most every SWEEP_EVERY ms unless `all`.
+   * worker stopped). Cheap to call per delivery: it looks only once per SWEEP_EVERY calls.
    */
   sweep(onDrop: (d: D) => void, all = false): void {
+    if (!all && ++this.#calls % SWEEP_EVERY !== 0) return;
     const now = Date.now();
-    if (!all && now - this.#lastSweep < SWEEP_EVERY) return;
+    if (!all && now - this.#lastSweep < SETTLE_GRACE) return;
     this.#lastSweep = now;
-    for (const d of [...this.#byId.values()]) {
-      if (!d.message.done) continue;
-      const since = this.#doneSince.get(d);
-      if (all || (since !== undefined && now - since >= SETTLE_GRACE)) {
-        this.#forget(d);
-        onDrop(d);
-      } else if (since === undefined) {
-        this.#doneSince.set(d, now);
+    for (let d = this.#head; d;) {
+      const next = d.next as D | undefined;
+      if (d.message.done) {
+        if (all || (d.doneSince !== undefined && now - d.doneSince >= SETTLE_GRACE)) {
+          this.#forget(d);
+          onDrop(d);
+        } else if (d.doneSince === undefined) {
+          d.doneSince = now;
+        }
       }
+      d = next;
     }
   }
 
   /** How many deliveries are tracked. */
   get size(): number {
-    return this.#byId.size;
+    return this.#size;
   }
 }

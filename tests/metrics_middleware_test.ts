@@ -5,6 +5,7 @@ import {
   type Broker,
   type Consumer,
   currentMessage,
+  defaultMiddleware,
   Message,
   MessageProxy,
   Middleware,
@@ -251,4 +252,26 @@ test("Metrics: pipeline steps are sends; a message for an unknown actor is a rej
   assert.deepEqual([s.enqueued, s.processed, s.succeeded], [3, 3, 3]);
   const g = seriesOf(metrics, "ghost");
   assert.deepEqual([g.enqueued, g.processed, g.rejects], [1, 0, 1]);
+});
+
+test("Metrics: counts are the same wherever it sits in the middleware stack", async () => {
+  for (const first of [true, false]) {
+    const metrics = new Metrics();
+    const stack = defaultMiddleware();
+    const broker = new StubBroker({
+      middleware: first ? [metrics, ...stack] : [...stack, metrics],
+    });
+    let calls = 0;
+    const flaky = actor(function flaky() {
+      if (++calls <= 2) throw new Error("fails twice");
+    }, { broker, minBackoff: 10, maxBackoff: 20 });
+    await flaky.send();
+    await drainWith(broker, "default");
+    const f = seriesOf(metrics, "flaky");
+    assert.deepEqual(
+      [f.enqueued, f.processed, f.errors, f.retries, f.succeeded, f.inProgress, f.delayed],
+      [1, 3, 2, 2, 1, 0, 0],
+      `Metrics ${first ? "first" : "last"}`,
+    );
+  }
 });

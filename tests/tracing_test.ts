@@ -3,7 +3,15 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { actor, type Broker, currentMessage, Message, pipeline, StubBroker } from "../mod.ts";
+import {
+  actor,
+  type Broker,
+  currentMessage,
+  defaultMiddleware,
+  Message,
+  pipeline,
+  StubBroker,
+} from "../mod.ts";
 import {
   currentProcessSpan,
   messagingSystem,
@@ -128,6 +136,34 @@ test("Tracing: a retry is a send of its own; every attempt links to the first se
   assert.equal(release.parentSpanId, first.spanId);
   assert.ok(tracer.spans.every((s) => s.ended), "every span ended");
   assert.deepEqual(msg.options.trace_ctx, creation, "the creation context is never rewritten");
+});
+
+test("Tracing: retries are told apart wherever it sits in the middleware stack", async () => {
+  for (const first of [true, false]) {
+    const tracer = new RecordingTracer();
+    const tracing = new Tracing({ tracer });
+    const stack = defaultMiddleware();
+    const broker = new StubBroker({
+      middleware: first ? [tracing, ...stack] : [...stack, tracing],
+    });
+    let calls = 0;
+    actor(function flaky() {
+      if (++calls === 1) throw new Error("once");
+    }, { broker, minBackoff: 10, maxBackoff: 20 });
+    await broker.enqueue(new Message({ queueName: "default", actorName: "flaky" }));
+    await drainWith(broker);
+    const where = `Tracing ${first ? "first" : "last"}`;
+    assert.deepEqual(
+      tracer.named("send default").map((s) => s.attributes["dramatis.send.reason"]),
+      ["user", "retry", "delay_release"],
+      where,
+    );
+    assert.deepEqual(
+      tracer.named("process default").map((s) => s.attributes["dramatis.outcome"]),
+      ["retry", "success"],
+      where,
+    );
+  }
 });
 
 test("Tracing: a message that fails for good ends its span as dead", async () => {
