@@ -51,7 +51,7 @@ export interface MetricsOptions {
 
 interface Run extends Tracked {
   series: MetricSeries;
-  /** performance.now() when the actor started; undefined when it was not seen starting. */
+  /** Date.now() when the actor started; undefined when it was not seen starting. */
   started: number | undefined;
   ended: boolean;
   error: boolean;
@@ -140,7 +140,7 @@ export class Metrics extends Middleware {
         if (this.#tracker.release(message.messageId) !== undefined) c.held!.series.delayed--;
         break;
       default:
-        this.registry.series(qName(message.queueName), message.actorName).enqueued++;
+        this.#series(message).enqueued++;
     }
   }
 
@@ -157,8 +157,9 @@ export class Metrics extends Middleware {
     if (held) held.series.delayed--;
     const series = this.#series(message);
     series.inProgress++;
-    series.waitSeconds.observe(Math.max(0, Date.now() - readyAt(message)) / 1000);
-    this.#begin(message, series, performance.now());
+    const now = Date.now();
+    series.waitSeconds.observe(Math.max(0, now - readyAt(message)) / 1000);
+    this.#begin(message, series, now);
     this.#tracker.sweep(this.#dropped);
   }
 
@@ -209,8 +210,19 @@ export class Metrics extends Middleware {
     run.series.requeued++;
   };
 
+  // The series of the last message, kept: consecutive messages are mostly of one actor.
+  #lastQueue = "";
+  #lastActor = "";
+  #last: MetricSeries | undefined;
+
   #series(message: Message): MetricSeries {
-    return this.registry.series(qName(message.queueName), message.actorName);
+    const { queueName, actorName } = message;
+    if (queueName === this.#lastQueue && actorName === this.#lastActor && this.#last) {
+      return this.#last;
+    }
+    this.#lastQueue = queueName;
+    this.#lastActor = actorName;
+    return this.#last = this.registry.series(qName(queueName), actorName);
   }
 
   #begin(message: MessageProxy, series: MetricSeries, started?: number): Run {
@@ -234,7 +246,7 @@ export class Metrics extends Middleware {
     const s = run.series;
     s.processed++;
     if (run.started !== undefined) {
-      s.runMs.observe(performance.now() - run.started);
+      s.runMs.observe(Date.now() - run.started);
       s.inProgress--;
     }
     if (error !== undefined) {

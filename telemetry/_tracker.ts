@@ -59,12 +59,11 @@ const USER: Classified<never, never> = Object.freeze({ reason: "user" });
  * Entries end at the settle hooks (`afterAck` / `afterNack`); `sweep` drops those whose settle
  * never came (a failed ack, a message handed back at shutdown), so memory stays bounded.
  *
- * A delivery sits on its proxy under this tracker's symbol, in a linked list (for `sweep`), and
- * in a map by message id (an enqueue of a running message's id is a retry or a requeue of it,
- * whichever middleware order the hooks run in).
+ * A delivery sits in a map by message id (an enqueue of a running message's id is a retry or a
+ * requeue of it, whichever order the middleware hooks run in) and in a linked list (for
+ * `sweep`). No WeakMap and no property on the proxy: both measured slower on the hot path.
  */
 export class DeliveryTracker<D extends Tracked, H> {
-  readonly #key = Symbol("dramatis.telemetry.delivery");
   #head: D | undefined;
   #size = 0;
   #byId = new Map<string, D>();
@@ -78,7 +77,6 @@ export class DeliveryTracker<D extends Tracked, H> {
     const m = delivery.message;
     const old = this.get(m);
     if (old) this.#forget(old);
-    (m as unknown as Record<symbol, D | undefined>)[this.#key] = delivery;
     delivery.next = this.#head;
     if (this.#head) this.#head.prev = delivery;
     this.#head = delivery;
@@ -103,7 +101,8 @@ export class DeliveryTracker<D extends Tracked, H> {
 
   /** The delivery of this proxy, if tracked. */
   get(message: MessageProxy): D | undefined {
-    return (message as unknown as Record<symbol, D | undefined>)[this.#key];
+    const d = this.#byId.get(message.messageId);
+    return d?.message === message ? d : undefined;
   }
 
   /** Stops tracking the delivery of this proxy and returns it. */
@@ -115,7 +114,6 @@ export class DeliveryTracker<D extends Tracked, H> {
 
   #forget(d: D): void {
     const m = d.message;
-    (m as unknown as Record<symbol, D | undefined>)[this.#key] = undefined;
     if (d.prev) d.prev.next = d.next;
     else this.#head = d.next as D | undefined;
     if (d.next) d.next.prev = d.prev;
