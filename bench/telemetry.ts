@@ -12,11 +12,9 @@ import {
   MetricsAggregator,
   MetricsRegistry,
   renderPrometheus,
-  type Span,
-  type SpanContext,
-  type Tracer,
   Tracing,
 } from "../telemetry/mod.ts";
+import { constantTracer } from "../tests/_tracer.ts";
 
 const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env;
 const ACTORS = Number(env?.BENCH_ACTORS ?? 100);
@@ -102,24 +100,11 @@ console.log(
 // 2. Middleware overhead
 
 /** A tracer that makes valid span contexts and records nothing (the SDK's cheapest real case). */
-const cheapTracer: Tracer = {
-  startSpan(): Span {
-    const sc: SpanContext = {
-      traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
-      spanId: "00f067aa0ba902b7",
-      traceFlags: 1,
-    };
-    const span: Span = {
-      spanContext: () => sc,
-      setAttribute: () => span,
-      setAttributes: () => span,
-      recordException: () => {},
-      setStatus: () => span,
-      end: () => {},
-    };
-    return span;
-  },
-};
+const cheapTracer = constantTracer({
+  traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
+  spanId: "00f067aa0ba902b7",
+  traceFlags: 1,
+});
 
 type Variant = "default" | "metrics" | "metrics+tracing";
 

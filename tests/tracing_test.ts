@@ -18,10 +18,9 @@ import {
   parseTraceparent,
   SpanKind,
   SpanStatusCode,
-  type Tracer,
   Tracing,
 } from "../telemetry/mod.ts";
-import { otelApi, type RecordedSpan, RecordingTracer } from "./_tracer.ts";
+import { constantTracer, otelApi, type RecordedSpan, RecordingTracer } from "./_tracer.ts";
 import { drainWith } from "./_helpers.ts";
 import { runScript } from "./_runtime.ts";
 
@@ -260,17 +259,7 @@ test("Tracing: a bad trace_ctx, or a no-op tracer, never breaks a message", asyn
   );
 
   // A no-op tracer (all-zero ids, as @opentelemetry/api's without an SDK) writes no context.
-  const zeros = { traceId: "0".repeat(32), spanId: "0".repeat(16), traceFlags: 0 };
-  const noop: Tracer = {
-    startSpan: () => ({
-      spanContext: () => zeros,
-      setAttribute: () => undefined,
-      setAttributes: () => undefined,
-      recordException: () => {},
-      setStatus: () => undefined,
-      end: () => {},
-    }),
-  };
+  const noop = constantTracer({ traceId: "0".repeat(32), spanId: "0".repeat(16), traceFlags: 0 });
   const b2 = new StubBroker();
   b2.addMiddleware(new Tracing({ tracer: noop }));
   const x = actor(function x() {}, { broker: b2 });
