@@ -182,9 +182,10 @@ export type ArgsPrefix<A extends unknown[]> = A extends [...infer Head, unknown]
 // deno-lint-ignore no-explicit-any
 export type AnyActor = Actor<any[], unknown>;
 
-const pendingGlobal: AnyActor[] = [];
+// Actors declared without a `broker` option, by name: each is declared on every global broker.
+const pendingGlobal = new Map<string, AnyActor>();
 onGlobalBroker((broker) => {
-  for (const a of pendingGlobal) broker.declareActor(a);
+  for (const a of pendingGlobal.values()) broker.declareActor(a);
 });
 
 const NOT_PER_MESSAGE = new Set(["actorName", "queueName", "broker", "retryWhen", "throws"]);
@@ -246,6 +247,7 @@ function makeActor<A extends unknown[], R>(
       "actor(): the function has no name. Pass a named function or the `actorName` option.",
     );
   }
+  validateActorName(actorName);
   checkActorOptions(actorName, options);
   const queueName = options.queueName ?? "default";
   const priority = options.priority ?? 0;
@@ -330,10 +332,32 @@ function makeActor<A extends unknown[], R>(
   if (explicitBroker) {
     explicitBroker.declareActor(self as AnyActor);
   } else {
-    pendingGlobal.push(self as AnyActor);
+    if (pendingGlobal.has(actorName)) {
+      throw new TypeError(
+        `An actor named ${JSON.stringify(actorName)} is already registered on the global ` +
+          `broker. Give the new one another name (the \`actorName\` option), or pass it a ` +
+          `\`broker\`.`,
+      );
+    }
     onGlobalBroker.current?.declareActor(self as AnyActor);
+    pendingGlobal.set(actorName, self as AnyActor);
   }
   return self;
+}
+
+// C0 and C1 control characters, and the Unicode line and paragraph separators.
+const CONTROL = /[\p{Cc}\u2028\u2029]/u;
+
+/** Throws a `TypeError` when an actor name holds a control character (it would forge log lines). */
+function validateActorName(name: string): void {
+  const bad = CONTROL.exec(name);
+  if (bad) {
+    const code = `U+${bad[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}`;
+    throw new TypeError(
+      `Invalid actor name ${JSON.stringify(name)}: it contains the control character ${code}. ` +
+        `Use a name without newlines, tabs or other control characters.`,
+    );
+  }
 }
 
 function checkJson(actorName: string, what: string, value: unknown): void {

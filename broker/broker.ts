@@ -467,8 +467,21 @@ export abstract class Broker {
     }
   }
 
-  /** Declares an actor (and its queue) on this broker. A later actor of the same name wins. */
+  /**
+   * Declares an actor (and its queue) on this broker. Declaring the same actor again does
+   * nothing; declaring another actor under a name already registered throws a `TypeError`, as
+   * in Dramatiq.
+   */
   declareActor(actor: AnyActor): void {
+    const existing = this.actors.get(actor.actorName);
+    if (existing === actor) return;
+    if (existing) {
+      throw new TypeError(
+        `An actor named ${JSON.stringify(actor.actorName)} is already registered on this ` +
+          `broker. Give the new one another name (the \`actorName\` option), or declare it on ` +
+          `another broker.`,
+      );
+    }
     runSync(this.emitBefore("declareActor", actor), "beforeDeclareActor");
     this.declareQueue(actor.queueName);
     this.actors.set(actor.actorName, actor);
