@@ -24,7 +24,9 @@
 import type { Broker, Consumer, MessageProxy } from "../broker/broker.ts";
 import { dqName, qName } from "../broker/broker.ts";
 import type { AnyActor } from "../actor.ts";
-import { Retry, Shutdown, SkipMessage } from "../errors.ts";
+import { RateLimitExceeded, Retry, Shutdown, SkipMessage } from "../errors.ts";
+import { isExpectedError } from "../_options.ts";
+import { hasResultsMiddleware, resultPassedOn } from "../middleware/_util.ts";
 import { Heap } from "../_queue.ts";
 import { formatError, getLogger } from "../_log.ts";
 import { runWithMessage } from "./context.ts";
@@ -156,6 +158,7 @@ export class Worker {
   #consume: ((queueName: string) => Consumer) | undefined;
   #wakeLoops: (() => void)[] = [];
   #idleWaiters: (() => void)[] = [];
+  #warnedDiscard = new Set<string>();
 
   /** Creates a worker; call `start()` to begin. */
   constructor(broker: Broker, options: WorkerOptions = {}) {
@@ -245,13 +248,17 @@ export class Worker {
   #accept(m: MessageProxy): void {
     const eta = m.options.eta;
     const delayed = m.queueName.endsWith(".DQ");
-    if (delayed || (typeof eta === "number" && eta > Date.now())) {
-      if (typeof eta !== "number") {
-        if (eta !== undefined && eta !== null) {
-          logger.warning(`Message ${m.messageId} has a non-numeric eta; running it now.`);
-        }
-        m.options.eta = 0;
+    if (eta !== undefined && typeof eta !== "number") {
+      // As in Dramatiq: a null eta means none; anything else is reported, and the message runs now.
+      if (eta !== null) {
+        logger.warning(
+          `Invalid eta value for message ${m.messageId}: ${JSON.stringify(eta)}. Running it now.`,
+        );
       }
+      if (delayed) m.options.eta = 0;
+      else delete m.options.eta;
+    }
+    if (delayed || (typeof eta === "number" && eta > Date.now())) {
       const r = this.broker.emitBefore("delayMessage", m);
       if (r) r.catch((e) => logger.error(`beforeDelayMessage failed: ${formatError(e)}`));
       this.#delayed.push(m);
@@ -361,6 +368,7 @@ export class Worker {
               `Completed after ${(performance.now() - t0).toFixed(2)} ms.`,
             );
           }
+          if (result !== undefined) this.#checkDiscarded(actor, m);
           const after = broker.emitAfter("processMessage", m, { result });
           if (after) await after;
         } catch (e) {
@@ -371,7 +379,15 @@ export class Worker {
             requeue = true;
           } else {
             m.error = e;
-            if (e instanceof Retry) {
+            if (e instanceof RateLimitExceeded) {
+              logger.debug(`Rate limit exceeded in message ${m} (${m.messageId}): ${e.message}`);
+            } else if (isExpectedError(actor, e)) {
+              logger.info(
+                `Failed to process message ${m} (${m.messageId}) with expected exception ${
+                  e instanceof Error ? e.name : typeof e
+                }.`,
+              );
+            } else if (e instanceof Retry) {
               logger.debug(`Message ${m} asked for a retry.`);
             } else {
               logger.warning(
@@ -393,6 +409,23 @@ export class Worker {
       this.#dispatch();
       this.#wake();
     }
+  }
+
+  /**
+   * Warns, once per actor, that a returned value is discarded because no `Results` middleware
+   * would store it (as Dramatiq does). The `Results` middleware warns when it is there but the
+   * actor does not store results.
+   */
+  #checkDiscarded(actor: AnyActor, m: MessageProxy): void {
+    if (this.#warnedDiscard.has(actor.actorName) || resultPassedOn(m, actor)) return;
+    if (hasResultsMiddleware(this.broker)) return;
+    this.#warnedDiscard.add(actor.actorName);
+    logger.warning(
+      `Actor ${JSON.stringify(actor.actorName)} returned a value, but the broker has no ` +
+        `Results middleware, so the value has been discarded. Add one ` +
+        `(broker.addMiddleware(new Results({ backend }))) and set storeResults: true on the ` +
+        `actor, or pipe the result into another actor. (Logged once per actor.)`,
+    );
   }
 
   #invoke(actor: AnyActor, m: MessageProxy): Promise<unknown> {
