@@ -53,7 +53,7 @@ export class GroupCallbacks extends Middleware {
     message: MessageProxy,
     { error }: ProcessOutcome,
   ): Promise<void> {
-    if (error !== undefined) return;
+    if (error !== undefined || message.failed) return;
     const id = message.options.group_completion_uuid;
     const callbacks = message.options.group_completion_callbacks;
     if (typeof id !== "string" || !Array.isArray(callbacks)) return;

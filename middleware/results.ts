@@ -86,7 +86,7 @@ export class Results extends Middleware {
     message: MessageProxy,
     { result, error }: ProcessOutcome,
   ): Promise<void> {
-    if (error !== undefined) return;
+    if (error !== undefined || message.failed) return; // a failure is stored by afterNack
     const { store, ttl, actor } = this.#options(broker, message);
     if (!store) {
       if (
@@ -124,7 +124,7 @@ export class Results extends Middleware {
     if (!broker.hasActor(message.actorName)) return;
     const { store, ttl } = this.#options(broker, message);
     if (!store) return;
-    const error = message.error ?? new Error("The message was skipped and dead-lettered.");
+    const error = message.error ?? new Error("A middleware marked the message failed.");
     await this.backend.storeFailure(message, error, ttl);
   }
 }

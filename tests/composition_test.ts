@@ -2,11 +2,15 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   actor,
+  type Broker,
   group,
   GroupCallbacks,
   MemoryRateLimiterBackend,
   MemoryResultBackend,
+  type MessageProxy,
+  Middleware,
   pipeline,
+  type ProcessOutcome,
   ResultFailure,
   ResultMissing,
   Results,
@@ -132,6 +136,46 @@ test("pipeline: a failing step stops the pipeline", async () => {
   await drainWith(broker);
   assert.equal(ranAfter, false);
   await assert.rejects(p.getResults(), ResultFailure);
+});
+
+/** Marks a message failed after its actor returned `"invalid"`: a failure without an error. */
+class RejectInvalid extends Middleware {
+  override afterProcessMessage(_b: Broker, message: MessageProxy, { result }: ProcessOutcome) {
+    if (result === "invalid") message.fail();
+  }
+}
+
+test("pipeline: a step a middleware marks failed after it ran stops the pipeline", async () => {
+  const broker = resultBroker();
+  broker.addMiddleware(new RejectInvalid());
+  const ran: string[] = [];
+  const validate = actor(function validate(input: string) {
+    ran.push(`validate ${input}`);
+    return input === "ok" ? "valid" : "invalid";
+  }, { broker, storeResults: true });
+  const save = actor(function save(verdict: string) {
+    ran.push(`save ${verdict}`);
+  }, { broker });
+  const good = await pipeline([validate.message("ok"), save.message()], { broker }).run();
+  const bad = await pipeline([validate.message("x"), save.message()], { broker }).run();
+  await drainWith(broker);
+  assert.deepEqual(ran.sort(), ["save valid", "validate ok", "validate x"]);
+  assert.equal(await good.messages[0].getResult({ broker }), "valid");
+  // The failed step went to the dead letters, its result is a failure, and nothing followed it.
+  const dead = broker.deadLettersByQueue.get("default")!;
+  assert.deepEqual(dead.map((m) => m.messageId), [bad.messages[0].messageId]);
+  await assert.rejects(bad.messages[0].getResult({ broker }), ResultFailure);
+  await assert.rejects(bad.getResult({ broker }), ResultMissing);
+  // A group member marked failed does not count towards the group's completion.
+  let called = 0;
+  const finished = actor(function finished() {
+    called++;
+  }, { broker });
+  const g = group([validate.message("ok"), validate.message("y")], { broker })
+    .addCompletionCallback(finished.message());
+  await g.run();
+  await drainWith(broker);
+  assert.equal(called, 0);
 });
 
 test("group: members run in parallel, results come back in order", async () => {
