@@ -373,6 +373,9 @@ export class Worker {
           if (after) await after;
         } catch (e) {
           if (e instanceof SkipMessage) {
+            // As in Dramatiq: a skipped message that failed carries the reason, which the
+            // Results middleware stores ("actor raised SkipMessage: Message age limit exceeded").
+            if (m.failed) m.error = e;
             const after = broker.emitAfter("skipMessage", m);
             if (after) await after;
           } else if (this.#stopping && e instanceof Shutdown) {
