@@ -154,6 +154,16 @@ export class Worker {
   #stopping = false;
   #paused = false;
   #stopController = new AbortController();
+  /** Aborts the pending receives: on `pause()` and on `stop()`. */
+  #fetchController = new AbortController();
+  /** Receives in progress; `pause()` resolves once none is left. */
+  #receiving = 0;
+  #quietWaiters: (() => void)[] = [];
+  /**
+   * Consumers that have not fetched yet since `start()` or `resume()`: nothing is dispatched
+   * until each has, so what every queue holds runs in priority order, not in fetch order.
+   */
+  #refill = new Set<Consumer>();
   #monitor: WorkerMonitor | undefined;
   #consume: ((queueName: string) => Consumer) | undefined;
   #wakeLoops: (() => void)[] = [];
@@ -194,13 +204,17 @@ export class Worker {
     this.#running = true;
     this.#stopping = false;
     this.#stopController = new AbortController();
+    this.#fetchController = new AbortController();
     for (const name of names) {
       for (const queue of [name, dqName(name)]) {
         const consumer = this.#consume?.(queue) ??
           this.broker.consume(queue, { prefetch: this.#capacity });
         this.#consumers.set(queue, consumer);
-        this.#loops.push(this.#consumeLoop(consumer));
       }
+    }
+    this.#refill = new Set(this.#consumers.values());
+    for (const consumer of this.#consumers.values()) {
+      this.#loops.push(this.#consumeLoop(consumer));
     }
     const after = this.broker.emitAfter("workerBoot", this);
     if (after) await after;
@@ -219,30 +233,45 @@ export class Worker {
     while (this.#running) {
       const free = this.#capacity - this.#held;
       if (this.#paused || free <= 0) {
+        if (!this.#paused) this.#refilled(consumer); // no room: it has nothing to add
         await new Promise<void>((resolve) => this.#wakeLoops.push(resolve));
         continue;
       }
+      // The first fetch after start() or resume() does not wait: it only collects what is there.
+      const refilling = this.#refill.has(consumer);
       let batch: MessageProxy[];
+      this.#receiving++;
       try {
         batch = await consumer.receive(free, {
-          timeout: this.workerTimeout,
-          signal: this.#stopController.signal,
+          timeout: refilling ? 0 : this.workerTimeout,
+          signal: this.#fetchController.signal,
         });
         failures = 0;
       } catch (e) {
         failures++;
         const wait = Math.min(30_000, 100 * 2 ** Math.min(failures, 9));
         logger.error(`Consumer failed to receive (retrying in ${wait} ms): ${formatError(e)}`);
+        if (refilling) this.#refilled(consumer);
         await sleep(wait, this.#stopController.signal);
         continue;
+      } finally {
+        if (--this.#receiving === 0 && this.#quietWaiters.length) {
+          for (const w of this.#quietWaiters.splice(0)) w();
+        }
       }
       if (!this.#running) {
         if (batch.length) await consumer.requeue(batch);
         break;
       }
       for (const m of batch) this.#accept(m);
+      if (refilling) this.#refilled(consumer);
       this.#dispatch();
     }
+  }
+
+  /** `consumer` has fetched since the last start or resume; dispatch once all have. */
+  #refilled(consumer: Consumer): void {
+    if (this.#refill.delete(consumer) && this.#refill.size === 0) this.#dispatch();
   }
 
   #accept(m: MessageProxy): void {
@@ -316,7 +345,7 @@ export class Worker {
   }
 
   #dispatch(): void {
-    if (this.#paused) return;
+    if (this.#paused || this.#refill.size > 0) return;
     while (this.#inFlight.size < this.concurrency && this.#ready.length > 0) {
       this.#process(this.#ready.pop()!.message);
     }
@@ -483,14 +512,27 @@ export class Worker {
     }
   }
 
-  /** Stops taking new messages; in-flight ones finish. */
-  pause(): void {
+  /**
+   * Stops taking messages: every fetch stops at once, including one waiting on the broker, and
+   * no held message starts; in-flight ones finish. Resolves once no fetch is in progress: a
+   * message sent after that stays on the broker until `resume()`.
+   */
+  pause(): Promise<void> {
     this.#paused = true;
+    this.#fetchController.abort();
+    if (this.#receiving === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#quietWaiters.push(resolve));
   }
 
-  /** Undoes `pause()`. */
+  /**
+   * Undoes `pause()`. Each queue is fetched once before anything starts, so the messages held
+   * and those that arrived meanwhile run lowest priority first.
+   */
   resume(): void {
+    if (!this.#paused) return;
     this.#paused = false;
+    if (this.#fetchController.signal.aborted) this.#fetchController = new AbortController();
+    if (this.#running) this.#refill = new Set(this.#consumers.values());
     this.#dispatch();
     this.#wake();
   }
@@ -517,6 +559,8 @@ export class Worker {
     if (before) await before;
     this.#running = false;
     this.#stopController.abort();
+    this.#fetchController.abort();
+    this.#refill.clear();
     this.#wake();
     await Promise.all(this.#loops);
     this.#loops = [];
