@@ -269,12 +269,12 @@ function makeActor<A extends unknown[], R>(
   });
 
   const messageWithOptions = (o: SendOptions<ArgsPrefix<A>>): Message<Awaited<R>> => {
-    const { args = [], kwargs = {}, delay, ...rest } = o;
+    const { args = [], kwargs, delay, ...rest } = o;
     if (!Array.isArray(args)) {
       throw new TypeError(`${actorName}: \`args\` must be an array, got ${typeof args}.`);
     }
     checkJson(actorName, "args", args);
-    checkJson(actorName, "kwargs", kwargs);
+    if (kwargs !== undefined) checkJson(actorName, "kwargs", kwargs);
     const wireOptions: JsonObject = {};
     for (const key of Object.keys(rest)) {
       const value = rest[key];
@@ -298,22 +298,18 @@ function makeActor<A extends unknown[], R>(
       options: wireOptions,
     });
   };
-
-  self.message = (...args: ArgsPrefix<A>) => {
+  const message = (args: ArgsPrefix<A>): Message<Awaited<R>> => {
     checkJson(actorName, "args", args);
     return new Message<Awaited<R>>({ queueName, actorName, args: args as JsonValue[] });
   };
-  self.messageWithOptions = messageWithOptions;
-  self.send = (...args: A) => {
-    let msg: Message<Awaited<R>>;
-    try {
-      msg = self.message(...(args as ArgsPrefix<A>));
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    const broker = self.broker;
-    return broker.enqueue(msg).then((m) => _attachBroker(m as Message<Awaited<R>>, broker));
-  };
+  // A message built for a pipeline or group knows the broker of an actor declared with one, so
+  // that `pipeline([...])` runs there without a `broker` option.
+  const built = (m: Message<Awaited<R>>) => explicitBroker ? _attachBroker(m, explicitBroker) : m;
+
+  self.message = (...args: ArgsPrefix<A>) => built(message(args));
+  self.messageWithOptions = (o: SendOptions<ArgsPrefix<A>>) => built(messageWithOptions(o));
+  // One send path, as in Dramatiq: `send` is `sendWithOptions` with arguments only.
+  self.send = (...args: A) => self.sendWithOptions({ args });
   self.sendWithOptions = (o: SendOptions<A>) => {
     let msg: Message<Awaited<R>>;
     try {

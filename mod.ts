@@ -106,7 +106,7 @@ export { RedisResultBackend } from "./results/redis.ts";
 export type { RedisResultBackendOptions } from "./results/redis.ts";
 export type { ResultGetOptions, StoredFailure } from "./results/backend.ts";
 export { Group, group, Pipeline, pipeline } from "./composition.ts";
-export type { CompositionOptions } from "./composition.ts";
+export type { CompositionOptions, GroupMember } from "./composition.ts";
 export { MemoryRateLimiterBackend } from "./rate_limits/backend.ts";
 export { FileRateLimiterBackend } from "./rate_limits/file.ts";
 export { RedisRateLimiterBackend } from "./rate_limits/redis.ts";
