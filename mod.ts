@@ -104,7 +104,7 @@ export { MemoryResultBackend, ResultBackend, unwrap } from "./results/backend.ts
 export { FileResultBackend } from "./results/file.ts";
 export { RedisResultBackend } from "./results/redis.ts";
 export type { RedisResultBackendOptions } from "./results/redis.ts";
-export type { ResultGetOptions, StoredFailure } from "./results/backend.ts";
+export type { ResultBackendOptions, ResultGetOptions, StoredFailure } from "./results/backend.ts";
 export { Group, group, Pipeline, pipeline } from "./composition.ts";
 export type { CompositionOptions, GroupMember } from "./composition.ts";
 export { MemoryRateLimiterBackend } from "./rate_limits/backend.ts";

@@ -245,7 +245,12 @@ const resultBackends: [string, () => { backend: ResultBackend; cleanup: () => Pr
   }],
   ["redis", () => {
     const namespace = randomNamespace("composition-");
-    const backend = new RedisResultBackend({ url: SHARED_URL, namespace });
+    // Readable keys, so that every key the test stored can be found and deleted.
+    const backend = new RedisResultBackend({
+      url: SHARED_URL,
+      namespace,
+      useNamespacePrefixKeys: true,
+    });
     return {
       backend,
       cleanup: async () => {
