@@ -592,6 +592,26 @@ export abstract class Broker {
   /** The counters of one queue. */
   abstract stats(queueName: string): Promise<QueueStats>;
 
+  /**
+   * How many messages `queueName` and its delay queue hold: ready, delayed and in flight (on any
+   * worker), dead letters excluded. It is Dramatiq's `qsize`, what `join()` waits to see at 0.
+   *
+   * @example
+   * ```ts
+   * import { StubBroker } from "./stub.ts";
+   * import { Message } from "../message.ts";
+   * const broker = new StubBroker();
+   * broker.declareQueue("emails");
+   * await broker.enqueue(new Message({ queueName: "emails", actorName: "send" }));
+   * await broker.enqueue(new Message({ queueName: "emails", actorName: "send" }), { delay: 60_000 });
+   * console.log(await broker.queueSize("emails")); // 2
+   * ```
+   */
+  async queueSize(queueName: string): Promise<number> {
+    const s = await this.stats(queueName);
+    return s.ready + s.delayed + s.inFlight;
+  }
+
   /** The dead-lettered messages of `queueName`, oldest first. */
   abstract deadLetters(queueName: string, options?: { limit?: number }): Promise<Message[]>;
 
