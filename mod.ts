@@ -29,6 +29,8 @@ export type {
   ErrorClass,
   SendOptions,
 } from "./actor.ts";
+export { actorClass } from "./actor_class.ts";
+export type { ActorClass, PerformMethod } from "./actor_class.ts";
 export { Message } from "./message.ts";
 export type {
   GetResultOptions,
