@@ -15,9 +15,8 @@ import { resultToJson } from "./_util.ts";
 
 /**
  * After a message that carries a `pipe_target` succeeds (its actor returned, and no middleware
- * marked it failed), enqueues that next message with the
- * result appended to its arguments (unless the next step, or its actor, has `pipeIgnore`).
- * Used by `pipeline()`.
+ * marked it failed), enqueues that next message with the result appended to its arguments
+ * (unless the next step, or its actor, has `pipeIgnore`). Used by `pipeline()`.
  *
  * @example
  * ```ts

@@ -37,8 +37,11 @@ test("Worker: never more than `concurrency` messages run at once", async () => {
   assert.equal(peak, 7);
 });
 
-test("Worker: lower priority runs first across actors and queues", async () => {
-  const broker = new StubBroker();
+/**
+ * A `gate` actor that holds the worker's slot until `release()`, and `low` (priority 10, on the
+ * gate's queue) and `high` (priority 0, on another queue) actors that record their runs in `order`.
+ */
+function priorityActors(broker: Broker, gateQueue: string, highQueue: string) {
   const order: string[] = [];
   let release!: () => void;
   const gateOpen = new Promise<void>((r) => release = r);
@@ -47,13 +50,19 @@ test("Worker: lower priority runs first across actors and queues", async () => {
   const gate = actor(async function gate() {
     gateStarted();
     await gateOpen;
-  }, { broker, queueName: "q1" });
+  }, { broker, queueName: gateQueue });
   const low = actor(function low(n: number) {
     order.push(`low${n}`);
-  }, { broker, priority: 10, queueName: "q1" });
+  }, { broker, priority: 10, queueName: gateQueue });
   const high = actor(function high(n: number) {
     order.push(`high${n}`);
-  }, { broker, priority: 0, queueName: "q2" });
+  }, { broker, priority: 0, queueName: highQueue });
+  return { order, release, started, gate, low, high };
+}
+
+test("Worker: lower priority runs first across actors and queues", async () => {
+  const broker = new StubBroker();
+  const { order, release, started, gate, low, high } = priorityActors(broker, "q1", "q2");
   const worker = new Worker(broker, { concurrency: 1, prefetch: 10, workerTimeout: 50 });
   await worker.start();
   await gate.send();
@@ -122,21 +131,7 @@ for (
     // A long workerTimeout: each consumer waits on the broker for seconds when idle.
     const worker = new Worker(broker, { concurrency: 1, prefetch: 20, workerTimeout: 10_000 });
     try {
-      const order: string[] = [];
-      let release!: () => void;
-      const gateOpen = new Promise<void>((r) => release = r);
-      let gateStarted!: () => void;
-      const started = new Promise<void>((r) => gateStarted = r);
-      const gate = actor(async function gate() {
-        gateStarted();
-        await gateOpen;
-      }, { broker, queueName: "slow" });
-      const low = actor(function low(n: number) {
-        order.push(`low${n}`);
-      }, { broker, priority: 10, queueName: "slow" });
-      const high = actor(function high(n: number) {
-        order.push(`high${n}`);
-      }, { broker, priority: 0, queueName: "fast" });
+      const { order, release, started, gate, low, high } = priorityActors(broker, "slow", "fast");
       await worker.start();
       await gate.send();
       await started;

@@ -168,7 +168,8 @@ export class Worker {
   #consume: ((queueName: string) => Consumer) | undefined;
   #wakeLoops: (() => void)[] = [];
   #idleWaiters: (() => void)[] = [];
-  #warnedDiscard = new Set<string>();
+  /** Actors whose returned value was checked for a Results middleware (see #checkDiscarded). */
+  #discardChecked = new Set<string>();
 
   /** Creates a worker; call `start()` to begin. */
   constructor(broker: Broker, options: WorkerOptions = {}) {
@@ -449,9 +450,10 @@ export class Worker {
    * actor does not store results.
    */
   #checkDiscarded(actor: AnyActor, m: MessageProxy): void {
-    if (this.#warnedDiscard.has(actor.actorName) || resultPassedOn(m, actor)) return;
+    if (this.#discardChecked.has(actor.actorName) || resultPassedOn(m, actor)) return;
+    // Middleware is only ever added: once a Results middleware is there, it stays.
+    this.#discardChecked.add(actor.actorName);
     if (hasResultsMiddleware(this.broker)) return;
-    this.#warnedDiscard.add(actor.actorName);
     logger.warning(
       `Actor ${JSON.stringify(actor.actorName)} returned a value, but the broker has no ` +
         `Results middleware, so the value has been discarded. Add one ` +
