@@ -257,18 +257,24 @@ export class Group {
       await new Barrier(gc.backend, uuid, { ttl: gc.barrierTtl }).create(this.children.length);
       chain = [{ uuid, callbacks: this.callbacks.map((c) => c.asDict() as never) }, ...parents];
     }
-    for (const c of this.children) {
-      if (c instanceof Group) {
-        await c.#run(delay, chain);
-      } else if (c instanceof Pipeline && chain.length === 0) {
-        await c.run({ delay });
-      } else if (c instanceof Pipeline) {
-        const steps = c.messages.slice();
-        steps[steps.length - 1] = stamp(steps[steps.length - 1], chain);
-        await new Pipeline(steps, { broker: c.broker }).run({ delay });
-      } else {
-        _attachBroker(await this.broker.enqueue(stamp(c, chain), { delay }), this.broker);
+    // Members are replaced by the copies that carry the barriers (same message ids), so that
+    // `children` shows what was enqueued.
+    if (chain.length > 0) {
+      for (let i = 0; i < this.children.length; i++) {
+        const c = this.children[i];
+        if (c instanceof Pipeline) {
+          const steps = c.messages.slice();
+          steps[steps.length - 1] = stamp(steps[steps.length - 1], chain);
+          this.children[i] = new Pipeline(steps, { broker: c.broker });
+        } else if (c instanceof Message) {
+          this.children[i] = stamp(c, chain);
+        }
       }
+    }
+    for (const c of this.children) {
+      if (c instanceof Group) await c.#run(delay, chain);
+      else if (c instanceof Pipeline) await c.run({ delay });
+      else _attachBroker(await this.broker.enqueue(c, { delay }), this.broker);
     }
   }
 
@@ -337,7 +343,6 @@ function groupCallbacksOf(broker: Broker): GroupCallbacks {
  * (which Dramatiq does not have) go in `group_completion_parents`.
  */
 function stamp(m: Message, chain: Completion[]): Message {
-  if (chain.length === 0) return m;
   const options: JsonObject = {
     ...m.options,
     group_completion_uuid: chain[0].uuid,
