@@ -364,12 +364,6 @@ export abstract class Broker {
       throw new TypeError("addMiddleware: pass either `before` or `after`, not both.");
     }
     const ref = options.before ?? options.after;
-    if (this.middleware.some((m) => m instanceof middleware.constructor)) {
-      logger.warning(
-        `You're adding a middleware of the same type twice: ${middleware.constructor.name}. ` +
-          `It may have unexpected results.`,
-      );
-    }
     let at = this.middleware.length;
     if (ref) {
       const i = this.middleware.findIndex((m) => m instanceof ref);
@@ -379,6 +373,12 @@ export abstract class Broker {
         );
       }
       at = options.before ? i : i + 1;
+    }
+    if (this.middleware.some((m) => m instanceof middleware.constructor)) {
+      logger.warning(
+        `You're adding a middleware of the same type twice: ${middleware.constructor.name}. ` +
+          `It may have unexpected results.`,
+      );
     }
     this.middleware.splice(at, 0, middleware);
     registerActorOptions(middleware.actorOptions);
