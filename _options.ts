@@ -1,6 +1,7 @@
 // Actor options: the registry of legal names, their wire (snake_case) names, and the lookup
 // rule "the message's option wins, then the actor's, then the default".
 import type { Message } from "./message.ts";
+import type { ErrorClass } from "./actor.ts";
 
 const CORE_OPTIONS = [
   "actorName",
@@ -74,4 +75,11 @@ export function getOption<T>(
   if (Object.hasOwn(message.options, wire)) return message.options[wire] as T;
   const v = actor?.options[name];
   return v === undefined ? fallback : v as T;
+}
+
+/** True when `error` is an instance of a class in the actor's `throws` option (an expected error). */
+export function isExpectedError(actor: OptionSource, error: unknown): boolean {
+  const throws = actor.options.throws as ErrorClass | ErrorClass[] | undefined;
+  if (!throws) return false;
+  return (Array.isArray(throws) ? throws : [throws]).some((c) => error instanceof c);
 }

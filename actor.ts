@@ -182,9 +182,10 @@ export type ArgsPrefix<A extends unknown[]> = A extends [...infer Head, unknown]
 // deno-lint-ignore no-explicit-any
 export type AnyActor = Actor<any[], unknown>;
 
-const pendingGlobal: AnyActor[] = [];
+// Actors declared without a `broker` option, by name: each is declared on every global broker.
+const pendingGlobal = new Map<string, AnyActor>();
 onGlobalBroker((broker) => {
-  for (const a of pendingGlobal) broker.declareActor(a);
+  for (const a of pendingGlobal.values()) broker.declareActor(a);
 });
 
 const NOT_PER_MESSAGE = new Set(["actorName", "queueName", "broker", "retryWhen", "throws"]);
@@ -246,6 +247,7 @@ function makeActor<A extends unknown[], R>(
       "actor(): the function has no name. Pass a named function or the `actorName` option.",
     );
   }
+  validateActorName(actorName);
   checkActorOptions(actorName, options);
   const queueName = options.queueName ?? "default";
   const priority = options.priority ?? 0;
@@ -267,12 +269,12 @@ function makeActor<A extends unknown[], R>(
   });
 
   const messageWithOptions = (o: SendOptions<ArgsPrefix<A>>): Message<Awaited<R>> => {
-    const { args = [], kwargs = {}, delay, ...rest } = o;
+    const { args = [], kwargs, delay, ...rest } = o;
     if (!Array.isArray(args)) {
       throw new TypeError(`${actorName}: \`args\` must be an array, got ${typeof args}.`);
     }
     checkJson(actorName, "args", args);
-    checkJson(actorName, "kwargs", kwargs);
+    if (kwargs !== undefined) checkJson(actorName, "kwargs", kwargs);
     const wireOptions: JsonObject = {};
     for (const key of Object.keys(rest)) {
       const value = rest[key];
@@ -296,22 +298,18 @@ function makeActor<A extends unknown[], R>(
       options: wireOptions,
     });
   };
-
-  self.message = (...args: ArgsPrefix<A>) => {
+  const message = (args: ArgsPrefix<A>): Message<Awaited<R>> => {
     checkJson(actorName, "args", args);
     return new Message<Awaited<R>>({ queueName, actorName, args: args as JsonValue[] });
   };
-  self.messageWithOptions = messageWithOptions;
-  self.send = (...args: A) => {
-    let msg: Message<Awaited<R>>;
-    try {
-      msg = self.message(...(args as ArgsPrefix<A>));
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    const broker = self.broker;
-    return broker.enqueue(msg).then((m) => _attachBroker(m as Message<Awaited<R>>, broker));
-  };
+  // A message built for a pipeline or group knows the broker of an actor declared with one, so
+  // that `pipeline([...])` runs there without a `broker` option.
+  const built = (m: Message<Awaited<R>>) => explicitBroker ? _attachBroker(m, explicitBroker) : m;
+
+  self.message = (...args: ArgsPrefix<A>) => built(message(args));
+  self.messageWithOptions = (o: SendOptions<ArgsPrefix<A>>) => built(messageWithOptions(o));
+  // One send path, as in Dramatiq: `send` is `sendWithOptions` with arguments only.
+  self.send = (...args: A) => self.sendWithOptions({ args });
   self.sendWithOptions = (o: SendOptions<A>) => {
     let msg: Message<Awaited<R>>;
     try {
@@ -330,10 +328,32 @@ function makeActor<A extends unknown[], R>(
   if (explicitBroker) {
     explicitBroker.declareActor(self as AnyActor);
   } else {
-    pendingGlobal.push(self as AnyActor);
+    if (pendingGlobal.has(actorName)) {
+      throw new TypeError(
+        `An actor named ${JSON.stringify(actorName)} is already registered on the global ` +
+          `broker. Give the new one another name (the \`actorName\` option), or pass it a ` +
+          `\`broker\`.`,
+      );
+    }
     onGlobalBroker.current?.declareActor(self as AnyActor);
+    pendingGlobal.set(actorName, self as AnyActor);
   }
   return self;
+}
+
+// C0 and C1 control characters, and the Unicode line and paragraph separators.
+const CONTROL = /[\p{Cc}\u2028\u2029]/u;
+
+/** Throws a `TypeError` when an actor name holds a control character (it would forge log lines). */
+function validateActorName(name: string): void {
+  const bad = CONTROL.exec(name);
+  if (bad) {
+    const code = `U+${bad[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}`;
+    throw new TypeError(
+      `Invalid actor name ${JSON.stringify(name)}: it contains the control character ${code}. ` +
+        `Use a name without newlines, tabs or other control characters.`,
+    );
+  }
 }
 
 function checkJson(actorName: string, what: string, value: unknown): void {

@@ -21,7 +21,7 @@ import type { GetResultOptions } from "./_message_broker.ts";
 import { _attachBroker, brokerOf } from "./_message_broker.ts";
 import { GroupCallbacks } from "./middleware/group_callbacks.ts";
 import { Barrier } from "./rate_limits/limiters.ts";
-import { ResultTimeout } from "./errors.ts";
+import { ResultFailure, ResultMissing, ResultTimeout } from "./errors.ts";
 
 /**
  * Options of `pipeline()` and `group()`.
@@ -106,6 +106,34 @@ export class Pipeline {
     }
     return out;
   }
+
+  /**
+   * How many steps have finished, counted from the first: those with a stored result (or a
+   * stored failure: the pipeline stopped there). As in Dramatiq, steps of actors that do not
+   * store results are not counted.
+   */
+  async completedCount(): Promise<number> {
+    let n = 0;
+    while (n < this.messages.length && await finished(this.messages[n], this.broker)) n++;
+    return n;
+  }
+
+  /** True once the last step has finished (its result is stored). */
+  completed(): Promise<boolean> {
+    return finished(this.messages[this.messages.length - 1], this.broker);
+  }
+}
+
+/** True when `message` has a stored result or failure; false when none is there yet. */
+async function finished(message: Message, broker: Broker): Promise<boolean> {
+  try {
+    await message.getResult({ broker });
+    return true;
+  } catch (e) {
+    if (e instanceof ResultMissing) return false;
+    if (e instanceof ResultFailure) return true;
+    throw e;
+  }
 }
 
 /**
@@ -126,8 +154,35 @@ export function pipeline(children: (Message | Pipeline)[], options?: Composition
 }
 
 /**
- * Messages (and pipelines) that run in parallel, with optional completion callbacks that run
- * once all succeeded (needs the `GroupCallbacks` middleware).
+ * A member of a group: a message, a pipeline, or another group.
+ *
+ * @example
+ * ```ts
+ * import { actor } from "./actor.ts";
+ * import { StubBroker } from "./broker/stub.ts";
+ * import { group, type GroupMember, pipeline } from "./composition.ts";
+ * const broker = new StubBroker();
+ * const inc = actor((n: number) => n + 1, { actorName: "inc", broker });
+ * const members: GroupMember[] = [
+ *   inc.message(1),
+ *   pipeline([inc.message(2), inc.message()], { broker }),
+ *   group([inc.message(3), inc.message(4)], { broker }),
+ * ];
+ * ```
+ */
+export type GroupMember = Message | Pipeline | Group;
+
+/** A group's completion barrier, as the `GroupCallbacks` middleware reads it off a message. */
+interface Completion {
+  uuid: string;
+  callbacks: JsonObject[];
+}
+
+/**
+ * Messages, pipelines and other groups that run in parallel, with optional completion callbacks
+ * that run once all of them succeeded (needs the `GroupCallbacks` middleware). A member that is a
+ * pipeline has succeeded when its last step has; one that is a group, when all of its members
+ * have (its own callbacks run first).
  *
  * @example
  * ```ts
@@ -142,22 +197,25 @@ export function pipeline(children: (Message | Pipeline)[], options?: Composition
  */
 export class Group {
   /** The members. */
-  readonly children: (Message | Pipeline)[];
+  readonly children: GroupMember[];
   /** The broker it runs on. */
   readonly broker: Broker;
   /** Messages enqueued once every member succeeded. */
   readonly callbacks: Message[] = [];
 
   /** Builds the group. */
-  constructor(children: (Message | Pipeline)[], options: CompositionOptions = {}) {
+  constructor(children: GroupMember[], options: CompositionOptions = {}) {
     for (const c of children) {
-      if (!(c instanceof Message) && !(c instanceof Pipeline)) {
-        throw new TypeError("group() takes messages (actor.message(...)) and pipelines.");
+      if (!(c instanceof Message) && !(c instanceof Pipeline) && !(c instanceof Group)) {
+        throw new TypeError(
+          "group() takes messages (actor.message(...)), pipelines and other groups.",
+        );
       }
     }
     this.children = [...children];
     this.broker = options.broker ??
-      resolveBroker(children.map((c) => c instanceof Pipeline ? c.messages[0] : c), {});
+      this.children.map((c) => c instanceof Message ? brokerOf(c) : c.broker).find((b) => b) ??
+      getBroker();
   }
 
   /** Adds a message to enqueue when every member has succeeded. */
@@ -168,54 +226,90 @@ export class Group {
 
   /** Enqueues every member (after `delay` ms, if given). Returns the group. */
   async run(options: { delay?: number } = {}): Promise<this> {
-    if (this.callbacks.length > 0) {
-      const gc = this.broker.middleware.find((m): m is GroupCallbacks =>
-        m instanceof GroupCallbacks
-      );
-      if (!gc) {
-        throw new TypeError(
-          "Group completion callbacks need the GroupCallbacks middleware: " +
-            "broker.addMiddleware(new GroupCallbacks({ backend })).",
-        );
+    this.#check(false);
+    await this.#run(options.delay, []);
+    return this;
+  }
+
+  /** Throws before anything is enqueued when completion callbacks cannot work. */
+  #check(tracked: boolean): void {
+    tracked ||= this.callbacks.length > 0;
+    if (tracked) {
+      if (this.children.length === 0) {
+        throw new TypeError("A group with completion callbacks needs at least one member.");
       }
-      const id = crypto.randomUUID();
-      await new Barrier(gc.backend, id, { ttl: gc.barrierTtl }).create(this.children.length);
-      const stamp = (m: Message) =>
-        m.copy({
-          options: {
-            ...m.options,
-            group_completion_uuid: id,
-            group_completion_callbacks: this.callbacks.map((c) => c.asDict()) as never,
-          },
-        });
+      groupCallbacksOf(this.broker);
+    }
+    for (const c of this.children) if (c instanceof Group) c.#check(tracked);
+  }
+
+  /**
+   * Enqueues the members. When this group or an enclosing one has completion callbacks, each
+   * group gets a barrier counting its members, and every message that completes a member
+   * carries the barriers from its own group out (`parents`, innermost first).
+   */
+  async #run(delay: number | undefined, parents: Completion[]): Promise<void> {
+    let chain = parents;
+    if (this.callbacks.length > 0 || parents.length > 0) {
+      const gc = groupCallbacksOf(this.broker);
+      // A new barrier on every run, as in Dramatiq: a group run twice completes twice.
+      const uuid = crypto.randomUUID();
+      await new Barrier(gc.backend, uuid, { ttl: gc.barrierTtl }).create(this.children.length);
+      chain = [{ uuid, callbacks: this.callbacks.map((c) => c.asDict() as never) }, ...parents];
+    }
+    // Members are replaced by the copies that carry the barriers (same message ids), so that
+    // `children` shows what was enqueued.
+    if (chain.length > 0) {
       for (let i = 0; i < this.children.length; i++) {
         const c = this.children[i];
         if (c instanceof Pipeline) {
-          const last = c.messages.length - 1;
-          const steps = [...c.messages.slice(0, last), stamp(c.messages[last])];
+          const steps = c.messages.slice();
+          steps[steps.length - 1] = stamp(steps[steps.length - 1], chain);
           this.children[i] = new Pipeline(steps, { broker: c.broker });
-        } else {
-          this.children[i] = stamp(c);
+        } else if (c instanceof Message) {
+          this.children[i] = stamp(c, chain);
         }
       }
     }
     for (const c of this.children) {
-      if (c instanceof Pipeline) await c.run(options);
-      else _attachBroker(await this.broker.enqueue(c, { delay: options.delay }), this.broker);
+      if (c instanceof Group) await c.#run(delay, chain);
+      else if (c instanceof Pipeline) await c.run({ delay });
+      else _attachBroker(await this.broker.enqueue(c, { delay }), this.broker);
     }
-    return this;
   }
 
-  /** Every member's result (a pipeline's last result), in order. */
+  /**
+   * Every member's result, in order and in the group's shape: a message's result, a pipeline's
+   * last result, a group's list of results.
+   */
   async getResults(options: GetResultOptions = {}): Promise<unknown[]> {
     const deadline = Date.now() + (options.timeout ?? 10_000);
     const out: unknown[] = [];
     for (const c of this.children) {
       const timeout = Math.max(0, deadline - Date.now());
-      const opts = { broker: this.broker, ...options, timeout };
-      out.push(await (c instanceof Pipeline ? c.getResult(opts) : c.getResult(opts)));
+      if (c instanceof Group) out.push(await c.getResults({ ...options, timeout }));
+      else if (c instanceof Pipeline) out.push(await c.getResult({ ...options, timeout }));
+      else out.push(await c.getResult({ broker: this.broker, ...options, timeout }));
     }
     return out;
+  }
+
+  /**
+   * How many members have finished: a message or a pipeline whose (last) result is stored, or a
+   * group all of whose members have finished. A stored failure counts as finished. As in
+   * Dramatiq, members whose actors do not store results are not counted.
+   */
+  async completedCount(): Promise<number> {
+    let n = 0;
+    for (const c of this.children) {
+      if (c instanceof Message ? await finished(c, this.broker) : await c.completed()) n++;
+    }
+    return n;
+  }
+
+  /** True once every member has finished (see `completedCount`). */
+  async completed(): Promise<boolean> {
+    return await this.completedCount() === this.children.length;
   }
 
   /** Waits until every member has a result. Throws `ResultTimeout` after `timeout` ms. */
@@ -231,6 +325,34 @@ export class Group {
   }
 }
 
+/** The broker's `GroupCallbacks` middleware; throws when it has none. */
+function groupCallbacksOf(broker: Broker): GroupCallbacks {
+  const gc = broker.middleware.find((m): m is GroupCallbacks => m instanceof GroupCallbacks);
+  if (!gc) {
+    throw new TypeError(
+      "Group completion callbacks need the GroupCallbacks middleware: " +
+        "broker.addMiddleware(new GroupCallbacks({ backend })).",
+    );
+  }
+  return gc;
+}
+
+/**
+ * A copy of `m` that counts down the barriers of `chain` when it succeeds. The innermost group
+ * uses Dramatiq's option names, so a Python worker runs its callbacks too; enclosing groups
+ * (which Dramatiq does not have) go in `group_completion_parents`.
+ */
+function stamp(m: Message, chain: Completion[]): Message {
+  const options: JsonObject = {
+    ...m.options,
+    group_completion_uuid: chain[0].uuid,
+    group_completion_callbacks: chain[0].callbacks,
+  };
+  if (chain.length > 1) options.group_completion_parents = chain.slice(1) as never;
+  else delete options.group_completion_parents;
+  return m.copy({ options });
+}
+
 /**
  * Builds a `Group`.
  *
@@ -244,6 +366,6 @@ export class Group {
  * await group([inc.message(1), inc.message(2)], { broker }).run();
  * ```
  */
-export function group(children: (Message | Pipeline)[], options?: CompositionOptions): Group {
+export function group(children: GroupMember[], options?: CompositionOptions): Group {
   return new Group(children, options);
 }

@@ -29,6 +29,8 @@ export type {
   ErrorClass,
   SendOptions,
 } from "./actor.ts";
+export { actorClass } from "./actor_class.ts";
+export type { ActorClass, PerformMethod } from "./actor_class.ts";
 export { Message } from "./message.ts";
 export type {
   GetResultOptions,
@@ -104,9 +106,9 @@ export { MemoryResultBackend, ResultBackend, unwrap } from "./results/backend.ts
 export { FileResultBackend } from "./results/file.ts";
 export { RedisResultBackend } from "./results/redis.ts";
 export type { RedisResultBackendOptions } from "./results/redis.ts";
-export type { ResultGetOptions, StoredFailure } from "./results/backend.ts";
+export type { ResultBackendOptions, ResultGetOptions, StoredFailure } from "./results/backend.ts";
 export { Group, group, Pipeline, pipeline } from "./composition.ts";
-export type { CompositionOptions } from "./composition.ts";
+export type { CompositionOptions, GroupMember } from "./composition.ts";
 export { MemoryRateLimiterBackend } from "./rate_limits/backend.ts";
 export { FileRateLimiterBackend } from "./rate_limits/file.ts";
 export { RedisRateLimiterBackend } from "./rate_limits/redis.ts";

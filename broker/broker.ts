@@ -374,6 +374,12 @@ export abstract class Broker {
       }
       at = options.before ? i : i + 1;
     }
+    if (this.middleware.some((m) => m instanceof middleware.constructor)) {
+      logger.warning(
+        `You're adding a middleware of the same type twice: ${middleware.constructor.name}. ` +
+          `It may have unexpected results.`,
+      );
+    }
     this.middleware.splice(at, 0, middleware);
     registerActorOptions(middleware.actorOptions);
     this.#hooks.before.clear();
@@ -467,8 +473,21 @@ export abstract class Broker {
     }
   }
 
-  /** Declares an actor (and its queue) on this broker. A later actor of the same name wins. */
+  /**
+   * Declares an actor (and its queue) on this broker. Declaring the same actor again does
+   * nothing; declaring another actor under a name already registered throws a `TypeError`, as
+   * in Dramatiq.
+   */
   declareActor(actor: AnyActor): void {
+    const existing = this.actors.get(actor.actorName);
+    if (existing === actor) return;
+    if (existing) {
+      throw new TypeError(
+        `An actor named ${JSON.stringify(actor.actorName)} is already registered on this ` +
+          `broker. Give the new one another name (the \`actorName\` option), or declare it on ` +
+          `another broker.`,
+      );
+    }
     runSync(this.emitBefore("declareActor", actor), "beforeDeclareActor");
     this.declareQueue(actor.queueName);
     this.actors.set(actor.actorName, actor);
@@ -572,6 +591,26 @@ export abstract class Broker {
 
   /** The counters of one queue. */
   abstract stats(queueName: string): Promise<QueueStats>;
+
+  /**
+   * How many messages `queueName` and its delay queue hold: ready, delayed and in flight (on any
+   * worker), dead letters excluded. It is Dramatiq's `qsize`, what `join()` waits to see at 0.
+   *
+   * @example
+   * ```ts
+   * import { StubBroker } from "./stub.ts";
+   * import { Message } from "../message.ts";
+   * const broker = new StubBroker();
+   * broker.declareQueue("emails");
+   * await broker.enqueue(new Message({ queueName: "emails", actorName: "send" }));
+   * await broker.enqueue(new Message({ queueName: "emails", actorName: "send" }), { delay: 60_000 });
+   * console.log(await broker.queueSize("emails")); // 2
+   * ```
+   */
+  async queueSize(queueName: string): Promise<number> {
+    const s = await this.stats(queueName);
+    return s.ready + s.delayed + s.inFlight;
+  }
 
   /** The dead-lettered messages of `queueName`, oldest first. */
   abstract deadLetters(queueName: string, options?: { limit?: number }): Promise<Message[]>;

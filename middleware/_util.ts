@@ -1,7 +1,9 @@
 // Helpers shared by the built-in middleware.
 import type { Broker } from "../broker/broker.ts";
+import type { Middleware } from "./middleware.ts";
 import type { JsonValue } from "../message.ts";
 import { findNonJson, Message } from "../message.ts";
+import { getOption, type OptionSource } from "../_options.ts";
 
 /** An actor option naming another actor: an actor (function with `actorName`) or a name. */
 export function actorNameOf(value: unknown): string | undefined {
@@ -40,4 +42,29 @@ export function describeError(
     return { type: error.name, message: error.message, traceback: error.stack ?? "" };
   }
   return { type: typeof error, message: String(error), traceback: "" };
+}
+
+// The Results class, registered by middleware/results.ts when it loads, so that the worker can
+// look for it without importing the result backends.
+let resultsClass: (abstract new (...args: never[]) => Middleware) | undefined;
+
+/** Registers the `Results` middleware class (called once, by middleware/results.ts). */
+export function _registerResultsClass(cls: abstract new (...args: never[]) => Middleware): void {
+  resultsClass = cls;
+}
+
+/** True when `broker` has a `Results` middleware, which may store what actors return. */
+export function hasResultsMiddleware(broker: Broker): boolean {
+  const cls = resultsClass;
+  return cls !== undefined && broker.middleware.some((m) => m instanceof cls);
+}
+
+/**
+ * True when what the actor returned goes somewhere without the `Results` middleware: to the next
+ * step of a pipeline, or to an `onSuccess` actor.
+ */
+export function resultPassedOn(message: Message, actor: OptionSource | undefined): boolean {
+  const target = message.options.pipe_target;
+  return (target !== undefined && target !== null) ||
+    getOption(message, actor, "onSuccess", undefined) !== undefined;
 }

@@ -47,7 +47,7 @@ export class AgeLimit extends Middleware {
     if (Date.now() - message.messageTimestamp >= maxAge) {
       logger.warning(`Message ${message.messageId} has exceeded its age limit.`);
       message.fail();
-      throw new SkipMessage("Message age limit exceeded.");
+      throw new SkipMessage("Message age limit exceeded");
     }
   }
 }

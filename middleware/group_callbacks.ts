@@ -18,6 +18,9 @@ import { Message } from "../message.ts";
 /**
  * Needed by `group(...).addCompletionCallback()`. Each member of the group counts down a
  * `Barrier` in the rate-limiter backend when it succeeds; the last one enqueues the callbacks.
+ * A group nested in another counts as one member of it: the message that completes the inner
+ * group also counts down the outer one (the barriers of enclosing groups travel in the
+ * `group_completion_parents` option, innermost first).
  * Use a backend shared by all workers (file or Redis) when workers run in several processes.
  *
  * @example
@@ -53,12 +56,19 @@ export class GroupCallbacks extends Middleware {
     message: MessageProxy,
     { error }: ProcessOutcome,
   ): Promise<void> {
-    if (error !== undefined) return;
-    const id = message.options.group_completion_uuid;
+    if (error !== undefined || message.failed) return;
+    const uuid = message.options.group_completion_uuid;
     const callbacks = message.options.group_completion_callbacks;
-    if (typeof id !== "string" || !Array.isArray(callbacks)) return;
-    const barrier = new Barrier(this.backend, id, { ttl: this.barrierTtl });
-    if (await barrier.wait({ block: false })) {
+    if (typeof uuid !== "string" || !Array.isArray(callbacks)) return;
+    const parents = message.options.group_completion_parents;
+    const chain = [{ uuid, callbacks }, ...(Array.isArray(parents) ? parents : [])];
+    // The message completes its group when it is the last to arrive at the barrier; that group
+    // then completes its enclosing group (for nested groups) in the same way, and so on.
+    for (const level of chain) {
+      const { uuid, callbacks } = level as { uuid?: unknown; callbacks?: unknown };
+      if (typeof uuid !== "string" || !Array.isArray(callbacks)) return;
+      const barrier = new Barrier(this.backend, uuid, { ttl: this.barrierTtl });
+      if (!(await barrier.wait({ block: false }))) return;
       for (const cb of callbacks) await broker.enqueue(Message.fromDict(cb));
     }
   }

@@ -14,9 +14,9 @@ import { Message } from "../message.ts";
 import { resultToJson } from "./_util.ts";
 
 /**
- * After a message that carries a `pipe_target` succeeds, enqueues that next message with the
- * result appended to its arguments (unless the next step, or its actor, has `pipeIgnore`).
- * Used by `pipeline()`.
+ * After a message that carries a `pipe_target` succeeds (its actor returned, and no middleware
+ * marked it failed), enqueues that next message with the result appended to its arguments
+ * (unless the next step, or its actor, has `pipeIgnore`). Used by `pipeline()`.
  *
  * @example
  * ```ts
@@ -36,7 +36,8 @@ export class Pipelines extends Middleware {
     message: MessageProxy,
     { result, error }: ProcessOutcome,
   ): Promise<void> {
-    if (error !== undefined) return;
+    // A step fails when its actor throws, or when a middleware marks it failed (as in Dramatiq).
+    if (error !== undefined || message.failed) return;
     const target = message.options.pipe_target;
     if (!target) return;
     let next = Message.fromDict(target);

@@ -11,11 +11,15 @@
  */
 import { Middleware, type ProcessOutcome } from "./middleware.ts";
 import type { Broker, MessageProxy } from "../broker/broker.ts";
+import type { AnyActor } from "../actor.ts";
 import type { ResultBackend } from "../results/backend.ts";
 import { getOption } from "../_options.ts";
-import { resultToJson } from "./_util.ts";
+import { _registerResultsClass, resultPassedOn, resultToJson } from "./_util.ts";
 import { _setResultLookup, brokerOf } from "../_message_broker.ts";
 import { getBroker } from "../broker/global.ts";
+import { getLogger } from "../_log.ts";
+
+const logger = getLogger("dramatis.middleware.results.Results");
 
 /**
  * Stores the return value of actors with `storeResults: true` in a result backend, for
@@ -41,6 +45,8 @@ export class Results extends Middleware {
   readonly storeResults: boolean;
   /** Default result TTL in ms. */
   readonly resultTtl: number;
+  /** Actors already warned about a discarded return value. */
+  #warned = new Set<string>();
 
   /** Creates the middleware. */
   constructor(options: { backend: ResultBackend; storeResults?: boolean; resultTtl?: number }) {
@@ -60,13 +66,17 @@ export class Results extends Middleware {
     return ["storeResults", "resultTtl"];
   }
 
-  #options(broker: Broker, message: MessageProxy): { store: boolean; ttl: number } {
+  #options(
+    broker: Broker,
+    message: MessageProxy,
+  ): { store: boolean; ttl: number; actor: AnyActor | undefined } {
     const actor = broker.hasActor(message.actorName)
       ? broker.getActor(message.actorName)
       : undefined;
     return {
       store: getOption(message, actor, "storeResults", this.storeResults),
       ttl: getOption(message, actor, "resultTtl", this.resultTtl),
+      actor,
     };
   }
 
@@ -76,9 +86,22 @@ export class Results extends Middleware {
     message: MessageProxy,
     { result, error }: ProcessOutcome,
   ): Promise<void> {
-    if (error !== undefined) return;
-    const { store, ttl } = this.#options(broker, message);
-    if (!store) return;
+    if (error !== undefined || message.failed) return; // a failure is stored by afterNack
+    const { store, ttl, actor } = this.#options(broker, message);
+    if (!store) {
+      if (
+        result !== undefined && !this.#warned.has(message.actorName) &&
+        !resultPassedOn(message, actor)
+      ) {
+        this.#warned.add(message.actorName);
+        logger.warning(
+          `Actor ${JSON.stringify(message.actorName)} returned a value, but its \`storeResults\` ` +
+            `option is not true, so the value has been discarded. Set storeResults: true on ` +
+            `the actor (or the message) to keep it. (Logged once per actor.)`,
+        );
+      }
+      return;
+    }
     let value;
     try {
       value = resultToJson(message.actorName, result);
@@ -101,10 +124,12 @@ export class Results extends Middleware {
     if (!broker.hasActor(message.actorName)) return;
     const { store, ttl } = this.#options(broker, message);
     if (!store) return;
-    const error = message.error ?? new Error("The message was skipped and dead-lettered.");
+    const error = message.error ?? new Error("A middleware marked the message failed.");
     await this.backend.storeFailure(message, error, ttl);
   }
 }
+
+_registerResultsClass(Results);
 
 _setResultLookup((message, options) => {
   const broker = options.broker ?? brokerOf(message) ?? getBroker();

@@ -11,8 +11,7 @@
 import { Middleware, type ProcessOutcome } from "./middleware.ts";
 import type { Broker, MessageProxy } from "../broker/broker.ts";
 import { RateLimitExceeded, Retry } from "../errors.ts";
-import type { ErrorClass } from "../actor.ts";
-import { getOption } from "../_options.ts";
+import { getOption, isExpectedError } from "../_options.ts";
 import { formatError, getLogger } from "../_log.ts";
 import { actorNameOf, sendTo } from "./_util.ts";
 
@@ -117,8 +116,7 @@ export class Retries extends Middleware {
   ): Promise<void> {
     if (error === undefined || message.failed) return;
     const actor = broker.getActor(message.actorName);
-    const throws = actor.options.throws as ErrorClass | ErrorClass[] | undefined;
-    if (throws && (Array.isArray(throws) ? throws : [throws]).some((c) => error instanceof c)) {
+    if (isExpectedError(actor, error)) {
       logger.info(`Aborting message ${message.messageId}: ${describe(error)} is in \`throws\`.`);
       message.fail();
       return;

@@ -48,8 +48,30 @@ export interface ResultGetOptions {
 }
 
 /**
+ * Options every result backend takes.
+ *
+ * @example
+ * ```ts
+ * import type { ResultBackendOptions } from "./backend.ts";
+ * const o: ResultBackendOptions = { namespace: "billing-results", useNamespacePrefixKeys: true };
+ * ```
+ */
+export interface ResultBackendOptions {
+  /** The key namespace. Default `"dramatiq-results"`, as in Dramatiq. */
+  namespace?: string;
+  /**
+   * Store each result under the readable key `namespace:queue:actor:message_id` instead of its
+   * MD5 (Dramatiq's `use_namespace_prefix_keys`), so keys can be listed or expired by namespace.
+   * Python Dramatiq reads them when it is configured the same way. Default false: MD5 keys, as
+   * Dramatiq's default.
+   */
+  useNamespacePrefixKeys?: boolean;
+}
+
+/**
  * Base class of result backends. Subclasses store and fetch encoded JSON text by key; this
- * class builds Dramatiq's keys (MD5 of `namespace:queue:actor:message_id`) and encodings.
+ * class builds Dramatiq's keys (MD5 of `namespace:queue:actor:message_id`, or that text itself
+ * with `useNamespacePrefixKeys`) and encodings.
  *
  * @example
  * ```ts
@@ -64,17 +86,21 @@ export interface ResultGetOptions {
 export abstract class ResultBackend {
   /** The key namespace. Default `"dramatiq-results"`, as in Dramatiq. */
   readonly namespace: string;
+  /** Keys are `namespace:queue:actor:message_id` as is, not their MD5. */
+  readonly useNamespacePrefixKeys: boolean;
 
   /** Creates the backend. */
-  constructor(options: { namespace?: string } = {}) {
+  constructor(options: ResultBackendOptions = {}) {
     this.namespace = options.namespace ?? "dramatiq-results";
+    this.useNamespacePrefixKeys = options.useNamespacePrefixKeys ?? false;
   }
 
   /** The storage key of a message's result (the same key Python Dramatiq uses). */
   buildMessageKey(message: Message): string {
-    return md5Hex(
-      `${this.namespace}:${qName(message.queueName)}:${message.actorName}:${message.messageId}`,
-    );
+    const key = `${this.namespace}:${
+      qName(message.queueName)
+    }:${message.actorName}:${message.messageId}`;
+    return this.useNamespacePrefixKeys ? key : md5Hex(key);
   }
 
   /** Stores a successful result for `ttl` ms. */

@@ -20,7 +20,8 @@ import {
   type Watcher,
   writeText,
 } from "../broker/file/_fs.ts";
-import { ResultBackend } from "./backend.ts";
+import { ResultBackend, type ResultBackendOptions } from "./backend.ts";
+import { md5Hex } from "../_md5.ts";
 
 interface Stored {
   expires: number;
@@ -51,7 +52,7 @@ export class FileResultBackend extends ResultBackend {
 
   /** Creates the backend; the directory is created if missing. */
   constructor(
-    options: { dir?: string; namespace?: string; sweepInterval?: number } = {},
+    options: ResultBackendOptions & { dir?: string; sweepInterval?: number } = {},
   ) {
     super(options);
     this.dir = options.dir ?? "./.dramatis/results";
@@ -60,12 +61,12 @@ export class FileResultBackend extends ResultBackend {
   }
 
   #path(key: string): string {
-    return `${this.dir}/${key}.json`;
+    return `${this.dir}/${fileName(key)}.json`;
   }
 
   /** Writes the result file atomically. */
   protected _store(key: string, value: string, ttl: number): Promise<void> {
-    const tmp = `${this.dir}/.${key}.${Date.now()}.${this.#seq++}.tmp`;
+    const tmp = `${this.dir}/.${fileName(key)}.${Date.now()}.${this.#seq++}.tmp`;
     const stored: Stored = { expires: Date.now() + ttl, value };
     writeText(tmp, JSON.stringify(stored));
     rename(tmp, this.#path(key));
@@ -97,7 +98,7 @@ export class FileResultBackend extends ResultBackend {
     return new Promise((resolve) => {
       const first = this.#read(key);
       if (first !== undefined) return resolve(first);
-      const file = `${key}.json`;
+      const file = `${fileName(key)}.json`;
       let done = false;
       let poll = 10;
       let pollTimer: ReturnType<typeof setTimeout>;
@@ -155,4 +156,23 @@ export class FileResultBackend extends ResultBackend {
     }
     return n;
   }
+}
+
+/**
+ * A key as a file name: MD5 keys as they are; a readable key (`useNamespacePrefixKeys`) with
+ * characters other than letters, digits, `_`, `-`, `.` and `:` (and a leading `.`) escaped as
+ * `%XX`, and shortened with its MD5 when it would be too long for a file name.
+ */
+function fileName(key: string): string {
+  let name = key.replace(
+    /[^\w.:-]|^\./gu,
+    (c) =>
+      Array.from(
+        new TextEncoder().encode(c),
+        (b) => `%${b.toString(16).toUpperCase().padStart(2, "0")}`,
+      )
+        .join(""),
+  );
+  if (name.length > 200) name = `${name.slice(0, 160)}~${md5Hex(key)}`;
+  return name;
 }

@@ -32,6 +32,11 @@ export interface RedisResultBackendOptions {
   clientOptions?: Omit<RedisClientOptions, "url">;
   /** Key namespace. Default `"dramatiq-results"`, as in Dramatiq. */
   namespace?: string;
+  /**
+   * Keys `namespace:queue:actor:message_id` instead of their MD5 (Dramatiq's
+   * `use_namespace_prefix_keys`). Default false.
+   */
+  useNamespacePrefixKeys?: boolean;
   /** Limit for one (non-blocking) command, in ms. Default 10_000. */
   commandTimeout?: number;
   /** Most blocking reads in flight at once, each on its own connection. Default 16. */
@@ -53,7 +58,8 @@ function text(reply: Reply): string | undefined {
 
 /**
  * Stores each result as a one-element Redis list under Dramatiq's key (MD5 of
- * `namespace:queue:actor:message_id`), with a TTL. A blocking `getResult` waits with
+ * `namespace:queue:actor:message_id`, or that text itself with `useNamespacePrefixKeys`), with a
+ * TTL. A blocking `getResult` waits with
  * `BLMOVE key key RIGHT LEFT` on a connection of its own: it wakes as soon as the result is
  * stored, and never removes it (other readers still see it). Timeouts are honoured to the
  * millisecond (Dramatiq rounds them down to whole seconds, so a timeout under one second does
@@ -81,7 +87,10 @@ export class RedisResultBackend extends ResultBackend {
 
   /** Creates the backend; it connects on first use. */
   constructor(options: RedisResultBackendOptions = {}) {
-    super({ namespace: options.namespace });
+    super({
+      namespace: options.namespace,
+      useNamespacePrefixKeys: options.useNamespacePrefixKeys,
+    });
     this.#timeout = options.commandTimeout ?? 10_000;
     const base: RedisClientOptions = {
       ...options.clientOptions,

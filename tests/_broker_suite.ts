@@ -2,7 +2,14 @@
 // (tests/stub_broker_test.ts, tests/file_broker_test.ts, tests/redis_broker_test.ts).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { type Broker, Message, QueueJoinTimeout, QueueNotFound, Worker } from "../mod.ts";
+import {
+  type Broker,
+  Message,
+  type MessageProxy,
+  QueueJoinTimeout,
+  QueueNotFound,
+  Worker,
+} from "../mod.ts";
 import { actor } from "../actor.ts";
 
 /** Options of the suite. */
@@ -209,6 +216,28 @@ export function brokerSuite(
     await c.ack(got[0]);
     await joined;
     await c.close();
+  });
+
+  t("queueSize counts ready, delayed and in-flight messages, not dead letters", async (broker) => {
+    broker.declareQueue("size");
+    assert.equal(await broker.queueSize("size"), 0);
+    for (let i = 0; i < 3; i++) await broker.enqueue(msg("size", i));
+    await broker.enqueue(msg("size", 3), { delay: 60_000 });
+    assert.equal(await broker.queueSize("size"), 4);
+    assert.equal(await broker.queueSize("size.DQ"), 4, "any name of the queue");
+    const c = broker.consume("size");
+    const got: MessageProxy[] = [];
+    while (got.length < 3) got.push(...await c.receive(3 - got.length, { timeout: 1_000 }));
+    assert.equal(await broker.queueSize("size"), 4, "in flight still counts");
+    await c.ack(got[0]);
+    await c.nack(got[1]);
+    assert.equal(await broker.queueSize("size"), 2);
+    assert.equal((await broker.stats("size")).dead, 1);
+    await c.requeue([got[2]]);
+    assert.equal(await broker.queueSize("size"), 2);
+    await c.close();
+    await broker.flush("size");
+    assert.equal(await broker.queueSize("size"), 0);
   });
 
   t("flush drops ready and delayed messages", async (broker) => {

@@ -119,3 +119,64 @@ test("kwargs reach a TS actor as one trailing object", async () => {
   await w.stop();
   assert.deepEqual(got, [[1, { b: 2 }], [3]]);
 });
+
+test("a second actor under a name already registered on the broker throws, naming it", async () => {
+  const broker = new StubBroker();
+  const first = actor(function report() {
+    return 1;
+  }, { broker });
+  assert.throws(
+    () => actor(function report() {}, { broker }),
+    (e: unknown) =>
+      e instanceof TypeError && /An actor named "report" is already registered/.test(e.message),
+  );
+  assert.throws(
+    () => actor(() => 2, { actorName: "report", broker, queueName: "other" }),
+    /An actor named "report" is already registered/,
+  );
+  // The first one is still the one the broker runs, and nothing of the second was declared.
+  assert.equal(broker.getActor("report"), first);
+  assert.deepEqual([...broker.getDeclaredQueues()], ["default"]);
+  // The same name on another broker is fine, and re-declaring the same actor is a no-op.
+  actor(function report() {}, { broker: new StubBroker() });
+  broker.declareActor(first);
+  assert.equal(broker.getActor("report"), first);
+  // Actors on the global broker too, whether or not a global broker is set yet.
+  actor(function globalDuplicate() {});
+  assert.throws(
+    () => actor(function globalDuplicate() {}),
+    /"globalDuplicate" is already registered/,
+  );
+  const before = setBroker(new StubBroker());
+  assert.ok(before.hasActor("globalDuplicate"));
+  setBroker(before); // setting the same broker again declares nothing twice
+  await before.close();
+});
+
+test("actor names with control characters are refused at declaration", () => {
+  const broker = new StubBroker();
+  for (
+    const [name, code] of [
+      ["forged\n[2026-01-01 00:00:00,000] [PID 1] [MainThread] [dramatis] [ERROR] x", "U+000A"],
+      ["cr\rname", "U+000D"],
+      ["tab\tname", "U+0009"],
+      ["esc\x1b[31mred", "U+001B"],
+      ["nul\0", "U+0000"],
+      ["c1\x85", "U+0085"],
+      ["sep\u2028line", "U+2028"],
+    ]
+  ) {
+    assert.throws(
+      () => actor(() => {}, { actorName: name, broker }),
+      (e: unknown) =>
+        e instanceof TypeError && e.message.startsWith("Invalid actor name") &&
+        e.message.includes(code),
+      JSON.stringify(name),
+    );
+  }
+  assert.equal(broker.getDeclaredActors().size, 0);
+  // Names Python Dramatiq users have (dots, unicode letters) are fine.
+  actor(() => {}, { actorName: "tasks.send_email", broker });
+  actor(() => {}, { actorName: "envoyer_é", broker });
+  assert.equal(broker.getDeclaredActors().size, 2);
+});

@@ -8,8 +8,12 @@ import {
   currentMessage,
   currentSignal,
   MemoryRateLimiterBackend,
+  MemoryResultBackend,
+  Message,
   type MessageProxy,
   Middleware,
+  ResultFailure,
+  Results,
   Retries,
   Retry,
   Shutdown,
@@ -160,6 +164,36 @@ test("AgeLimit: a message older than maxAge is skipped and dead-lettered", async
   await drainWith(broker);
   assert.equal(ran, 1);
   assert.equal(broker.deadLettersByQueue.get("default")!.length, 1);
+});
+
+test("AgeLimit: a skipped message stores Dramatiq's failure when results are on", async () => {
+  const broker = new StubBroker();
+  broker.addMiddleware(new Results({ backend: new MemoryResultBackend() }));
+  let ran = 0;
+  const a = actor(function report() {
+    ran++;
+    return "fresh";
+  }, { broker, maxAge: 1_000, storeResults: true });
+  const old = await broker.enqueue(
+    new Message({
+      queueName: "default",
+      actorName: "report",
+      messageTimestamp: Date.now() - 5_000,
+    }),
+  );
+  const fresh = await a.send();
+  await drainWith(broker);
+  assert.equal(ran, 1);
+  assert.equal(await fresh.getResult(), "fresh");
+  await assert.rejects(old.getResult({ broker }), (e: unknown) => {
+    assert.ok(e instanceof ResultFailure);
+    assert.equal(e.message, "actor raised SkipMessage: Message age limit exceeded");
+    assert.equal(e.errorName, "SkipMessage");
+    return true;
+  });
+  const dead = broker.deadLettersByQueue.get("default")!;
+  assert.deepEqual(dead.map((m) => m.messageId), [old.messageId]);
+  assert.ok(dead[0].error instanceof SkipMessage);
 });
 
 test("TimeLimit: aborts the signal and fails the message, even if the actor ignores it", async () => {

@@ -1,7 +1,27 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { actor, ActorNotFound, currentMessage, Message, StubBroker, Worker } from "../mod.ts";
+import { mkdtempSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { tmpdir } from "node:os";
+import {
+  actor,
+  ActorNotFound,
+  type Broker,
+  currentMessage,
+  FileBroker,
+  Message,
+  StubBroker,
+  Worker,
+} from "../mod.ts";
 import { drainWith, sleep } from "./_helpers.ts";
+
+async function waitFor(check: () => boolean | Promise<boolean>, timeout = 10_000): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`not true after ${timeout} ms: ${check}`);
+    await sleep(10);
+  }
+}
 
 test("Worker: never more than `concurrency` messages run at once", async () => {
   const broker = new StubBroker();
@@ -17,8 +37,11 @@ test("Worker: never more than `concurrency` messages run at once", async () => {
   assert.equal(peak, 7);
 });
 
-test("Worker: lower priority runs first across actors and queues", async () => {
-  const broker = new StubBroker();
+/**
+ * A `gate` actor that holds the worker's slot until `release()`, and `low` (priority 10, on the
+ * gate's queue) and `high` (priority 0, on another queue) actors that record their runs in `order`.
+ */
+function priorityActors(broker: Broker, gateQueue: string, highQueue: string) {
   const order: string[] = [];
   let release!: () => void;
   const gateOpen = new Promise<void>((r) => release = r);
@@ -27,13 +50,19 @@ test("Worker: lower priority runs first across actors and queues", async () => {
   const gate = actor(async function gate() {
     gateStarted();
     await gateOpen;
-  }, { broker, queueName: "q1" });
+  }, { broker, queueName: gateQueue });
   const low = actor(function low(n: number) {
     order.push(`low${n}`);
-  }, { broker, priority: 10, queueName: "q1" });
+  }, { broker, priority: 10, queueName: gateQueue });
   const high = actor(function high(n: number) {
     order.push(`high${n}`);
-  }, { broker, priority: 0, queueName: "q2" });
+  }, { broker, priority: 0, queueName: highQueue });
+  return { order, release, started, gate, low, high };
+}
+
+test("Worker: lower priority runs first across actors and queues", async () => {
+  const broker = new StubBroker();
+  const { order, release, started, gate, low, high } = priorityActors(broker, "q1", "q2");
   const worker = new Worker(broker, { concurrency: 1, prefetch: 10, workerTimeout: 50 });
   await worker.start();
   await gate.send();
@@ -83,6 +112,68 @@ test("Worker: pause() stops taking messages, resume() continues", async () => {
   await broker.join("default", { timeout: 2_000 });
   assert.equal(ran, 1);
   await worker.stop();
+});
+
+for (
+  const [name, make] of [
+    ["StubBroker", () => ({ broker: new StubBroker() as Broker, cleanup: () => {} })],
+    ["FileBroker", () => {
+      const dir = mkdtempSync(join(tmpdir(), "dramatis-pause-"));
+      return {
+        broker: new FileBroker({ dir }) as Broker,
+        cleanup: () => rmSync(dir, { recursive: true, force: true }),
+      };
+    }],
+  ] as const
+) {
+  test(`Worker (${name}): pause() stops the fetch waiting on the broker; resume() runs what is held in priority order`, async () => {
+    const { broker, cleanup } = make();
+    // A long workerTimeout: each consumer waits on the broker for seconds when idle.
+    const worker = new Worker(broker, { concurrency: 1, prefetch: 20, workerTimeout: 10_000 });
+    try {
+      const { order, release, started, gate, low, high } = priorityActors(broker, "slow", "fast");
+      await worker.start();
+      await gate.send();
+      await started;
+      for (let i = 0; i < 3; i++) await low.send(i);
+      await waitFor(async () => (await broker.stats("slow")).ready === 0); // held by the worker
+      await worker.pause(); // the consumer of "fast" was waiting on the broker
+      for (let i = 0; i < 3; i++) await high.send(i);
+      release();
+      await sleep(300);
+      assert.deepEqual(order, [], "nothing starts while paused");
+      const fast = await broker.stats("fast");
+      assert.equal(fast.ready, 3, "a message sent after pause() resolved was taken");
+      assert.equal(fast.inFlight, 0);
+      worker.resume();
+      await waitFor(() => order.length === 6);
+      await broker.join("slow", { timeout: 5_000 });
+      assert.deepEqual(order, ["high0", "high1", "high2", "low0", "low1", "low2"]);
+    } finally {
+      await worker.stop({ timeout: 1_000 });
+      await broker.close();
+      cleanup();
+    }
+  });
+}
+
+test("Worker: pause() before start() and twice is fine; stop() while paused hands messages back", async () => {
+  const broker = new StubBroker();
+  let ran = 0;
+  const a = actor(function a() {
+    ran++;
+  }, { broker });
+  await a.send();
+  const worker = new Worker(broker, { workerTimeout: 50 });
+  await worker.pause();
+  await worker.start();
+  await worker.pause();
+  await sleep(100);
+  assert.equal(ran, 0);
+  await worker.stop();
+  assert.equal((await broker.stats("default")).ready, 1);
+  await drainWith(broker);
+  assert.equal(ran, 1);
 });
 
 test("Worker: stop() lets in-flight messages finish and acks them", async () => {

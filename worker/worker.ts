@@ -24,7 +24,9 @@
 import type { Broker, Consumer, MessageProxy } from "../broker/broker.ts";
 import { dqName, qName } from "../broker/broker.ts";
 import type { AnyActor } from "../actor.ts";
-import { Retry, Shutdown, SkipMessage } from "../errors.ts";
+import { RateLimitExceeded, Retry, Shutdown, SkipMessage } from "../errors.ts";
+import { isExpectedError } from "../_options.ts";
+import { hasResultsMiddleware, resultPassedOn } from "../middleware/_util.ts";
 import { Heap } from "../_queue.ts";
 import { formatError, getLogger } from "../_log.ts";
 import { runWithMessage } from "./context.ts";
@@ -152,10 +154,22 @@ export class Worker {
   #stopping = false;
   #paused = false;
   #stopController = new AbortController();
+  /** Aborts the pending receives: on `pause()` and on `stop()`. */
+  #fetchController = new AbortController();
+  /** Receives in progress; `pause()` resolves once none is left. */
+  #receiving = 0;
+  #quietWaiters: (() => void)[] = [];
+  /**
+   * Consumers that have not fetched yet since `start()` or `resume()`: nothing is dispatched
+   * until each has, so what every queue holds runs in priority order, not in fetch order.
+   */
+  #refill = new Set<Consumer>();
   #monitor: WorkerMonitor | undefined;
   #consume: ((queueName: string) => Consumer) | undefined;
   #wakeLoops: (() => void)[] = [];
   #idleWaiters: (() => void)[] = [];
+  /** Actors whose returned value was checked for a Results middleware (see #checkDiscarded). */
+  #discardChecked = new Set<string>();
 
   /** Creates a worker; call `start()` to begin. */
   constructor(broker: Broker, options: WorkerOptions = {}) {
@@ -191,13 +205,17 @@ export class Worker {
     this.#running = true;
     this.#stopping = false;
     this.#stopController = new AbortController();
+    this.#fetchController = new AbortController();
     for (const name of names) {
       for (const queue of [name, dqName(name)]) {
         const consumer = this.#consume?.(queue) ??
           this.broker.consume(queue, { prefetch: this.#capacity });
         this.#consumers.set(queue, consumer);
-        this.#loops.push(this.#consumeLoop(consumer));
       }
+    }
+    this.#refill = new Set(this.#consumers.values());
+    for (const consumer of this.#consumers.values()) {
+      this.#loops.push(this.#consumeLoop(consumer));
     }
     const after = this.broker.emitAfter("workerBoot", this);
     if (after) await after;
@@ -216,42 +234,61 @@ export class Worker {
     while (this.#running) {
       const free = this.#capacity - this.#held;
       if (this.#paused || free <= 0) {
+        if (!this.#paused) this.#refilled(consumer); // no room: it has nothing to add
         await new Promise<void>((resolve) => this.#wakeLoops.push(resolve));
         continue;
       }
+      // The first fetch after start() or resume() does not wait: it only collects what is there.
+      const refilling = this.#refill.has(consumer);
       let batch: MessageProxy[];
+      this.#receiving++;
       try {
         batch = await consumer.receive(free, {
-          timeout: this.workerTimeout,
-          signal: this.#stopController.signal,
+          timeout: refilling ? 0 : this.workerTimeout,
+          signal: this.#fetchController.signal,
         });
         failures = 0;
       } catch (e) {
         failures++;
         const wait = Math.min(30_000, 100 * 2 ** Math.min(failures, 9));
         logger.error(`Consumer failed to receive (retrying in ${wait} ms): ${formatError(e)}`);
+        if (refilling) this.#refilled(consumer);
         await sleep(wait, this.#stopController.signal);
         continue;
+      } finally {
+        if (--this.#receiving === 0 && this.#quietWaiters.length) {
+          for (const w of this.#quietWaiters.splice(0)) w();
+        }
       }
       if (!this.#running) {
         if (batch.length) await consumer.requeue(batch);
         break;
       }
       for (const m of batch) this.#accept(m);
+      if (refilling) this.#refilled(consumer);
       this.#dispatch();
     }
+  }
+
+  /** `consumer` has fetched since the last start or resume; dispatch once all have. */
+  #refilled(consumer: Consumer): void {
+    if (this.#refill.delete(consumer) && this.#refill.size === 0) this.#dispatch();
   }
 
   #accept(m: MessageProxy): void {
     const eta = m.options.eta;
     const delayed = m.queueName.endsWith(".DQ");
-    if (delayed || (typeof eta === "number" && eta > Date.now())) {
-      if (typeof eta !== "number") {
-        if (eta !== undefined && eta !== null) {
-          logger.warning(`Message ${m.messageId} has a non-numeric eta; running it now.`);
-        }
-        m.options.eta = 0;
+    if (eta !== undefined && typeof eta !== "number") {
+      // As in Dramatiq: a null eta means none; anything else is reported, and the message runs now.
+      if (eta !== null) {
+        logger.warning(
+          `Invalid eta value for message ${m.messageId}: ${JSON.stringify(eta)}. Running it now.`,
+        );
       }
+      if (delayed) m.options.eta = 0;
+      else delete m.options.eta;
+    }
+    if (delayed || (typeof eta === "number" && eta > Date.now())) {
       const r = this.broker.emitBefore("delayMessage", m);
       if (r) r.catch((e) => logger.error(`beforeDelayMessage failed: ${formatError(e)}`));
       this.#delayed.push(m);
@@ -309,7 +346,7 @@ export class Worker {
   }
 
   #dispatch(): void {
-    if (this.#paused) return;
+    if (this.#paused || this.#refill.size > 0) return;
     while (this.#inFlight.size < this.concurrency && this.#ready.length > 0) {
       this.#process(this.#ready.pop()!.message);
     }
@@ -361,17 +398,29 @@ export class Worker {
               `Completed after ${(performance.now() - t0).toFixed(2)} ms.`,
             );
           }
+          if (result !== undefined) this.#checkDiscarded(actor, m);
           const after = broker.emitAfter("processMessage", m, { result });
           if (after) await after;
         } catch (e) {
           if (e instanceof SkipMessage) {
+            // As in Dramatiq: a skipped message that failed carries the reason, which the
+            // Results middleware stores ("actor raised SkipMessage: Message age limit exceeded").
+            if (m.failed) m.error = e;
             const after = broker.emitAfter("skipMessage", m);
             if (after) await after;
           } else if (this.#stopping && e instanceof Shutdown) {
             requeue = true;
           } else {
             m.error = e;
-            if (e instanceof Retry) {
+            if (e instanceof RateLimitExceeded) {
+              logger.debug(`Rate limit exceeded in message ${m} (${m.messageId}): ${e.message}`);
+            } else if (isExpectedError(actor, e)) {
+              logger.info(
+                `Failed to process message ${m} (${m.messageId}) with expected exception ${
+                  e instanceof Error ? e.name : typeof e
+                }.`,
+              );
+            } else if (e instanceof Retry) {
               logger.debug(`Message ${m} asked for a retry.`);
             } else {
               logger.warning(
@@ -393,6 +442,24 @@ export class Worker {
       this.#dispatch();
       this.#wake();
     }
+  }
+
+  /**
+   * Warns, once per actor, that a returned value is discarded because no `Results` middleware
+   * would store it (as Dramatiq does). The `Results` middleware warns when it is there but the
+   * actor does not store results.
+   */
+  #checkDiscarded(actor: AnyActor, m: MessageProxy): void {
+    if (this.#discardChecked.has(actor.actorName) || resultPassedOn(m, actor)) return;
+    // Middleware is only ever added: once a Results middleware is there, it stays.
+    this.#discardChecked.add(actor.actorName);
+    if (hasResultsMiddleware(this.broker)) return;
+    logger.warning(
+      `Actor ${JSON.stringify(actor.actorName)} returned a value, but the broker has no ` +
+        `Results middleware, so the value has been discarded. Add one ` +
+        `(broker.addMiddleware(new Results({ backend }))) and set storeResults: true on the ` +
+        `actor, or pipe the result into another actor. (Logged once per actor.)`,
+    );
   }
 
   #invoke(actor: AnyActor, m: MessageProxy): Promise<unknown> {
@@ -447,14 +514,27 @@ export class Worker {
     }
   }
 
-  /** Stops taking new messages; in-flight ones finish. */
-  pause(): void {
+  /**
+   * Stops taking messages: every fetch stops at once, including one waiting on the broker, and
+   * no held message starts; in-flight ones finish. Resolves once no fetch is in progress: a
+   * message sent after that stays on the broker until `resume()`.
+   */
+  pause(): Promise<void> {
     this.#paused = true;
+    this.#fetchController.abort();
+    if (this.#receiving === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#quietWaiters.push(resolve));
   }
 
-  /** Undoes `pause()`. */
+  /**
+   * Undoes `pause()`. Each queue is fetched once before anything starts, so the messages held
+   * and those that arrived meanwhile run lowest priority first.
+   */
   resume(): void {
+    if (!this.#paused) return;
     this.#paused = false;
+    if (this.#fetchController.signal.aborted) this.#fetchController = new AbortController();
+    if (this.#running) this.#refill = new Set(this.#consumers.values());
     this.#dispatch();
     this.#wake();
   }
@@ -481,6 +561,8 @@ export class Worker {
     if (before) await before;
     this.#running = false;
     this.#stopController.abort();
+    this.#fetchController.abort();
+    this.#refill.clear();
     this.#wake();
     await Promise.all(this.#loops);
     this.#loops = [];
