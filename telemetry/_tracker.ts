@@ -65,7 +65,6 @@ const USER: Classified<never, never> = Object.freeze({ reason: "user" });
  */
 export class DeliveryTracker<D extends Tracked, H> {
   #head: D | undefined;
-  #size = 0;
   #byId = new Map<string, D>();
   #children = new Map<string, { parent: D; reason: "pipeline" | "group_callback" }>();
   #held = new Map<string, H>();
@@ -80,7 +79,6 @@ export class DeliveryTracker<D extends Tracked, H> {
     delivery.next = this.#head;
     if (this.#head) this.#head.prev = delivery;
     this.#head = delivery;
-    this.#size++;
     this.#byId.set(m.messageId, delivery);
     const target = m.options.pipe_target;
     if (target !== undefined && target !== null && typeof target === "object") {
@@ -118,7 +116,6 @@ export class DeliveryTracker<D extends Tracked, H> {
     else this.#head = d.next as D | undefined;
     if (d.next) d.next.prev = d.prev;
     d.prev = d.next = undefined;
-    this.#size--;
     if (this.#byId.get(m.messageId) === d) this.#byId.delete(m.messageId);
     if (this.#children.size === 0) return;
     const target = m.options.pipe_target as { message_id?: unknown } | undefined;
@@ -210,10 +207,5 @@ export class DeliveryTracker<D extends Tracked, H> {
       }
       d = next;
     }
-  }
-
-  /** How many deliveries are tracked. */
-  get size(): number {
-    return this.#size;
   }
 }
