@@ -8,7 +8,7 @@ import {
   setBroker,
   StubBroker,
   Worker,
-} from "../mod.ts";
+} from "@dramatis/dramatis";
 
 // An in-memory broker keeps this example self-contained. Leave setBroker() out to use the
 // default broker: the durable, embedded one in ./.dramatis.

@@ -4,7 +4,7 @@
 //   bun cli.ts compile examples/tasks.ts -o dist/app       # one executable
 import { appendFileSync } from "node:fs";
 import process from "node:process";
-import { actor } from "../mod.ts";
+import { actor } from "@dramatis/dramatis";
 
 export const greet = actor(function greet(name: string) {
   const line = `Hello, ${name}!`;
