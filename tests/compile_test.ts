@@ -4,16 +4,22 @@
 // compile's errors are one line with the README's exit code.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
-import { fileURLToPath } from "node:url";
 import { isBun, scriptArgs } from "./_runtime.ts";
+import {
+  killIfRunning,
+  root,
+  start,
+  type Started,
+  toolchainBin,
+  toolchainPath,
+  until,
+} from "./_package.ts";
 
-const root = fileURLToPath(new URL("..", import.meta.url));
 const cli = join(root, "cli.ts");
-const toolchainPath = `${join(root, "node_modules", ".bin")}:${process.env.PATH}`;
 
 /** The task module compiled below: examples/tasks.ts plus an actor that throws. */
 function writeTasks(dir: string): { file: string; throwLine: number } {
@@ -32,20 +38,13 @@ function writeTasks(dir: string): { file: string; throwLine: number } {
   return { file, throwLine: lines.indexOf("  throw new Error(why);") + 1 };
 }
 
-async function until(what: string, ok: () => boolean, log: () => string) {
-  const deadline = Date.now() + 30_000;
-  while (!ok()) {
-    assert.ok(Date.now() < deadline, `${what}:\n${log()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 test(
   "compiled binary: builds, runs a worker, processes a message sent by the binary, " +
     "and its stack traces name the user's file and line",
   { timeout: 120_000 },
   async () => {
     const dir = mkdtempSync(join(tmpdir(), "dramatis-bin-"));
+    let worker: Started | undefined;
     try {
       const { throwLine } = writeTasks(dir);
       const bin = join(dir, "dist", "app"); // dist/ does not exist yet: compile creates it
@@ -66,40 +65,34 @@ test(
         DRAMATIS_BROKER: `file://${join(dir, "broker")}`,
         GREET_LOG: join(dir, "greetings.log"),
       };
-      const worker = spawn(bin, ["worker", "-t", "1"], {
-        env,
-        cwd: dir,
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      let log = "";
-      worker.stdout!.on("data", (d) => log += d);
-      worker.stderr!.on("data", (d) => log += d);
-      const exited = new Promise<number | null>((r) => worker.on("exit", (c) => r(c)));
-      await until("the binary never became ready", () => /ready for action/.test(log), () => log);
+      worker = start(bin, ["worker", "-t", "1"], { env, cwd: dir });
+      const log = worker.log;
+      await until("the binary never became ready", () => /ready for action/.test(log()), worker);
       const send = spawnSync(bin, ["send", "greet", '["binary"]'], { env, encoding: "utf8" });
       assert.equal(send.status, 0, send.stdout + send.stderr);
       await until(
         "the message was not processed",
         () => existsSync(env.GREET_LOG) && readFileSync(env.GREET_LOG, "utf8").includes("binary"),
-        () => log,
+        worker,
       );
       const boom = spawnSync(bin, ["send", "explode", '["the binary"]'], { env, encoding: "utf8" });
       assert.equal(boom.status, 0, boom.stdout + boom.stderr);
-      await until("no stack trace logged", () => /the binary went wrong/.test(log), () => log);
-      await until("the stack trace ended early", () => /Retries exceeded/.test(log), () => log);
+      await until("no stack trace logged", () => /the binary went wrong/.test(log()), worker);
+      await until("the stack trace ended early", () => /Retries exceeded/.test(log()), worker);
       // `at explode (app_tasks.ts:6:11)`: the source file, relative to where compile ran.
-      const frame = /Error: the binary went wrong\n\s+at explode \(([^)]*)\)/.exec(log)?.[1];
-      assert.equal(frame?.replace(/:\d+$/, ""), `app_tasks.ts:${throwLine}`, log);
-      assert.doesNotMatch(log, /\$bunfs/);
+      const frame = /Error: the binary went wrong\n\s+at explode \(([^)]*)\)/.exec(log())?.[1];
+      assert.equal(frame?.replace(/:\d+$/, ""), `app_tasks.ts:${throwLine}`, log());
+      assert.doesNotMatch(log(), /\$bunfs/);
 
       // A compiled binary does not compile.
       const again = spawnSync(bin, ["compile", "x.ts", "-o", "y"], { encoding: "utf8" });
       assert.equal(again.status, 64, again.stderr);
       assert.match(again.stderr, /^dramatis: compile runs from the dramatis package/);
 
-      process.kill(worker.pid!, "SIGINT");
-      assert.equal(await exited, 0, log);
+      process.kill(worker.pid, "SIGINT");
+      assert.equal(await worker.exited, 0, log());
     } finally {
+      if (worker) killIfRunning(worker);
       rmSync(dir, { recursive: true, force: true });
     }
   },
@@ -107,7 +100,7 @@ test(
 
 test("compile without bun on PATH (on Deno): one line saying how to get Bun, exit 3", () => {
   // On Bun, compile runs the Bun that runs it; on Deno it looks for `bun` on PATH.
-  const deno = isBun ? join(root, "node_modules", ".bin", "deno") : process.execPath;
+  const deno = isBun ? join(toolchainBin, "deno") : process.execPath;
   const dir = mkdtempSync(join(tmpdir(), "dramatis-nobun-"));
   try {
     const r = spawnSync(
