@@ -139,6 +139,7 @@ test("examples/web_app.ts: serves, enqueues on POST, closes its broker on SIGTER
     // The message is in the broker the app closed, as the app enqueued it.
     const broker = new FileBroker({ dir: join(dir, "queues") });
     try {
+      broker.declareQueue("default");
       const consumer = broker.consume("default");
       const [m, ...more] = await consumer.receive(10, { timeout: 2_000 });
       assert.deepEqual(more, []);
