@@ -150,25 +150,29 @@ test("Bun: the packed package installs offline into an empty folder; its bin run
   }
 });
 
+/**
+ * A Deno project whose deno.json maps dramatis' names to the package at `base` (a URL ending in
+ * /), as `deno add` maps them to JSR, and a tasks.ts importing the mapped name.
+ */
+function denoProject(app: string, base: string): string {
+  mkdirSync(app);
+  const imports = {
+    "@dramatis/dramatis": new URL("mod.ts", base).href,
+    "@dramatis/dramatis/cli": new URL("cli.ts", base).href,
+  };
+  writeFileSync(join(app, "deno.json"), JSON.stringify({ imports }));
+  writeFileSync(join(app, "tasks.ts"), tasks("@dramatis/dramatis"));
+  return app;
+}
+
 test("Deno: from a local path import, by the import-map name and by deno install -g", {
   timeout: 120_000,
 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), "dramatis-install-deno-"));
   try {
     // The names mapped to this clone, as `deno add jsr:@dramatis/dramatis` maps them to JSR.
-    const app = join(dir, "app");
-    mkdirSync(app);
-    writeFileSync(
-      join(app, "deno.json"),
-      JSON.stringify({
-        imports: {
-          "@dramatis/dramatis": new URL("mod.ts", `file://${root}`).href,
-          "@dramatis/dramatis/cli": new URL("cli.ts", `file://${root}`).href,
-        },
-      }),
-    );
+    const app = denoProject(join(dir, "app"), `file://${root}`);
     const env = { PATH: toolchainPath, DRAMATIS_BROKER: undefined };
-    writeFileSync(join(app, "tasks.ts"), tasks("@dramatis/dramatis"));
     await sendAndRun(app, [deno, "run", "-A", "@dramatis/dramatis/cli"], "tasks.ts", env);
 
     // `deno install -g` (here into a private root): the command runs with a configuration of
@@ -225,19 +229,8 @@ test("Deno: the package from a URL, as from JSR: bare imports resolve in every p
   run("tar", ["xzf", pack(dir), "-C", files, "--strip-components=1"]);
   const server = await serveFiles(files);
   try {
-    const app = join(dir, "app");
-    mkdirSync(app);
-    writeFileSync(
-      join(app, "deno.json"),
-      JSON.stringify({
-        imports: {
-          "@dramatis/dramatis": `${server.url}mod.ts`,
-          "@dramatis/dramatis/cli": `${server.url}cli.ts`,
-        },
-      }),
-    );
+    const app = denoProject(join(dir, "app"), server.url);
     const env = { PATH: toolchainPath, DRAMATIS_BROKER: undefined, DENO_DIR: join(dir, "deno") };
-    writeFileSync(join(app, "tasks.ts"), tasks("@dramatis/dramatis"));
     await sendAndRun(app, [deno, "run", "-A", "@dramatis/dramatis/cli"], "tasks.ts", env);
   } finally {
     await server.close();
