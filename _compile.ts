@@ -27,7 +27,8 @@ const INSTALL_BUN = "install it (npm i -D bun, then run this with npx; or see ht
 /**
  * Builds the binary; returns the exit code for the CLI. Failures are one line on stderr:
  * 64 for a module that is not a local file or when run from a compiled binary, 3 when Bun
- * cannot be run, 2 when `bun build` fails (its own errors, above, name the module).
+ * cannot be run or dramatis itself is not on disk (a JSR copy), 2 when `bun build` fails (its
+ * own errors, above, name the module).
  */
 export function compileBinary(
   moduleUrls: string[],
@@ -43,6 +44,14 @@ export function compileBinary(
       EXIT.USAGE,
       "compile runs from the dramatis package, not from a compiled binary: " +
         "npx dramatis compile MODULE... -o FILE",
+    );
+  }
+  if (!import.meta.url.startsWith("file:")) {
+    return fail(
+      EXIT.CONNECT,
+      "compile bundles dramatis from files on disk, and this copy was loaded from " +
+        `${new URL(import.meta.url).origin}: in a Bun project, bun add @dramatis/dramatis, ` +
+        "then bunx dramatis compile MODULE... -o FILE",
     );
   }
   const paths: string[] = [];

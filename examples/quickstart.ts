@@ -1,5 +1,5 @@
 // Quick start: declare actors, send messages, run a worker, read results.
-//   deno run -A examples/quickstart.ts     (or: bun examples/quickstart.ts)
+//   npx deno run -A examples/quickstart.ts     (or: npx bun examples/quickstart.ts)
 import {
   actor,
   MemoryResultBackend,

@@ -12,6 +12,7 @@ import { isBun, scriptArgs } from "./_runtime.ts";
 import {
   killIfRunning,
   root,
+  serveFiles,
   start,
   type Started,
   toolchainBin,
@@ -153,6 +154,34 @@ test("compile refuses a module that is not a local file (exit 64) and a broken o
     );
     assert.ok(!existsSync(join(dir, "app")));
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("compile from a copy of dramatis loaded over the network (JSR): one line, exit 3", {
+  timeout: 60_000,
+}, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "dramatis-compile-remote-"));
+  const server = await serveFiles(root);
+  try {
+    writeFileSync(join(dir, "tasks.ts"), "export {};\n");
+    const deno = isBun ? join(toolchainBin, "deno") : process.execPath;
+    const p = start(
+      deno,
+      ["run", "-A", `${server.url}cli.ts`, "compile", "tasks.ts", "-o", "app"],
+      {
+        cwd: dir,
+        env: { PATH: toolchainPath, DENO_DIR: join(dir, "deno"), NO_COLOR: "1" },
+      },
+    );
+    assert.equal(await p.exited, 3, p.log());
+    assert.match(
+      p.log(),
+      /\ndramatis: compile bundles dramatis from files on disk, and this copy was loaded from http:\/\/127\.0\.0\.1:\d+: in a Bun project, bun add @dramatis\/dramatis, then bunx dramatis compile MODULE\.\.\. -o FILE\n$/,
+    );
+    assert.ok(!existsSync(join(dir, "app")));
+  } finally {
+    await server.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -16,6 +16,7 @@ import {
   root,
   run,
   runAsync,
+  serveFiles,
   start,
   toolchainBin,
   toolchainPath,
@@ -198,25 +199,6 @@ test("Deno: from a local path import, by the import-map name and by deno install
     rmSync(dir, { recursive: true, force: true });
   }
 });
-
-/** Serves the files under `dir` over HTTP, TypeScript as TypeScript (as JSR serves a package). */
-async function serveFiles(dir: string): Promise<{ url: string; close(): Promise<void> }> {
-  const { createServer } = await import("node:http");
-  const server = createServer((req, res) => {
-    const file = join(dir, decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname));
-    if (!file.startsWith(dir) || !existsSync(file)) {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { "content-type": "application/typescript" }).end(readFileSync(file));
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const { port } = server.address() as { port: number };
-  return {
-    url: `http://127.0.0.1:${port}/`,
-    close: () => new Promise((r) => server.close(() => r())),
-  };
-}
 
 test("Deno: the package from a URL, as from JSR: bare imports resolve in every process", {
   timeout: 120_000,
