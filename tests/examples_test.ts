@@ -48,8 +48,8 @@ blocks.forEach((code, i) => {
   const body = code.slice(code.lastIndexOf(' from "') + 1);
   const title = body.split("\n").slice(1).find((l) => l.trim()) ?? "";
   test(`README example ${i + 1} runs (${title.slice(0, 50)})`, async () => {
-    // Inside the clone, where "@dramatis/dramatis" resolves as it does in a user's project.
-    const dir = mkdtempSync(join(root, ".tmp-readme-"));
+    // Inside the clone (under tests/, which is not packed), where "@dramatis/dramatis" resolves as it does in a user's project.
+    const dir = mkdtempSync(join(root, "tests", ".tmp-readme-"));
     try {
       const file = join(dir, `readme_${i + 1}.ts`);
       writeFileSync(file, code);
