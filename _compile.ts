@@ -5,8 +5,6 @@
 // build ran in), not the bundle.
 import { spawnSync } from "node:child_process";
 import {
-  chmodSync,
-  copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -63,6 +61,7 @@ export function compileBinary(
   }
   const bun = options.bun ?? (runtime === "bun" ? execPath() : "bun");
   const dir = mkdtempSync(join(tmpdir(), "dramatis-compile-"));
+  const cleanup = [dir];
   const here = (p: string) => JSON.stringify(fileURLToPath(new URL(p, import.meta.url)));
   const imports = paths.map((p) => `import ${JSON.stringify(p)};`).join("\n");
   try {
@@ -79,9 +78,14 @@ exit(await main(args(), { bundled: true, processCommand: [execPath()], webWorker
       join(dir, "dramatis_web_worker.ts"),
       `${imports}\nimport ${here("./worker/_web_worker.ts")};\n`,
     );
-    // Built inside `dir`: with --sourcemap, bun also writes .map files next to the output, which
-    // the binary does not need (it embeds them). Paths in stack traces are relative to the cwd.
-    const built = join(dir, "out", basename(output));
+    // Built in a directory of its own next to the output (so that the rename below stays on one
+    // file system): with --sourcemap, bun also writes .map files beside the binary, which it
+    // does not need (they are embedded). Paths in stack traces are relative to the cwd.
+    const dest = resolve(output);
+    mkdirSync(dirname(dest), { recursive: true });
+    const out = mkdtempSync(join(dirname(dest), ".dramatis-compile-"));
+    cleanup.push(out);
+    const built = join(out, basename(dest));
     const r = spawnSync(
       bun,
       [
@@ -111,24 +115,11 @@ exit(await main(args(), { bundled: true, processCommand: [execPath()], webWorker
         `bun build --compile failed (exit ${r.status}); its errors are above.`,
       );
     }
-    const dest = resolve(output);
-    mkdirSync(dirname(dest), { recursive: true });
-    moveFile(built, dest);
+    renameSync(built, dest);
     const mb = (statSync(dest).size / 2 ** 20).toFixed(0);
     console.log(`Built ${output} (${mb} MiB): run ${output} worker, ${output} send ACTOR [JSON].`);
     return EXIT.OK;
   } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-/** Renames, or copies when `to` is on another file system (the temporary directory's). */
-function moveFile(from: string, to: string): void {
-  try {
-    renameSync(from, to);
-  } catch (e) {
-    if ((e as { code?: string }).code !== "EXDEV") throw e;
-    copyFileSync(from, to);
-    chmodSync(to, statSync(from).mode);
+    for (const d of cleanup) rmSync(d, { recursive: true, force: true });
   }
 }
