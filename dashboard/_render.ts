@@ -91,7 +91,9 @@ export function layout(
   return "<!doctype html>" + h`<html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1">
 <title>${title} · ${ctx.title}</title>
-<link rel="stylesheet" href="${link(ctx, "/assets/app.css")}">
+<meta name="dramatis-csrf" content="${ctx.csrf}"><link rel="icon" href="data:,"><link rel="stylesheet" href="${
+    link(ctx, "/assets/app.css")
+  }">
 <script src="${link(ctx, "/assets/app.js")}" defer></script></head>
 <body${liveAttrs}><header><b><a href="${link(ctx, "/")}">${ctx.title}</a></b>${
     ctx.sourceName ? h`<span class="dim">${ctx.sourceName}</span>` : ""
@@ -241,25 +243,27 @@ export function listPage(
       base,
       queryParams(p, { cursor, queue: queue ? undefined : p.get("queue") ?? undefined }),
     );
-  const rows = page.messages.map((s) => messageRow(ctx, s, !queue));
   const acts = ctx.canAct && !ctx.readOnly ? bulkBar(ctx, query, page.total) : "";
+  const rows = page.messages.map((s) => messageRow(ctx, s, !queue, !!acts));
   const totalText = `${page.totalIsLowerBound ? "at least " : ""}${num(page.total)}`;
-  parts.push(
-    h`<form method="post" action="${link(ctx, "/actions/messages")}" data-js>${csrf(ctx)}${
-      hiddenQuery(p, queue?.queueName)
-    }
-<p class="dim">${
-      page.messages.length ? "Newest first. " : ""
-    }<b data-total>${totalText}</b> matching.</p>
+  const table = h`<p class="dim">${
+    page.messages.length ? "Newest first. " : ""
+  }<b data-total>${totalText}</b> matching.</p>
 ${acts}<div class="scroll"><table><thead><tr>${
-      acts ? h`<th><input type="checkbox" data-all aria-label="Select all"></th>` : ""
-    }<th>Id</th><th>Message</th>${
-      !queue ? h`<th>Queue</th>` : ""
-    }<th>State</th><th>Enqueued</th><th class="n hide-s">Retries</th><th>Error</th></tr></thead>
+    acts ? h`<th><input type="checkbox" data-all aria-label="Select all"></th>` : ""
+  }<th>Id</th><th>Message</th>${
+    !queue ? h`<th>Queue</th>` : ""
+  }<th>State</th><th>Enqueued</th><th class="n hide-s">Retries</th><th>Error</th></tr></thead>
 <tbody>${
-      rows.length ? rows : h`<tr><td colspan="8" class="dim">No message matches.</td></tr>`
-    }</tbody></table></div></form>
-<div class="pager">${
+    rows.length ? rows : h`<tr><td colspan="8" class="dim">No message matches.</td></tr>`
+  }</tbody></table></div>`;
+  parts.push(
+    acts
+      ? h`<form method="post" action="${link(ctx, "/actions/messages")}" data-js>${csrf(ctx)}${
+        hiddenQuery(p, queue?.queueName)
+      }${table}</form>`
+      : table,
+    h`<div class="pager">${
       page.prev
         ? h`<a href="${
           link(ctx, base, queryParams(p, { cursor: undefined }))
@@ -280,13 +284,13 @@ function hiddenQuery(p: URLSearchParams, queue?: string): Safe[] {
   return out;
 }
 
-function messageRow(ctx: Ctx, s: MessageSummary, showQueue: boolean): Safe {
+function messageRow(ctx: Ctx, s: MessageSummary, showQueue: boolean, selectable: boolean): Safe {
   const m = s.message;
   const q = m.queue_name.replace(/\.(DQ|XQ)$/, "");
   const retries = typeof m.options.retries === "number" ? m.options.retries : 0;
   const eta = typeof m.options.eta === "number" ? m.options.eta : undefined;
   return h`<tr>${
-    ctx.canAct && !ctx.readOnly
+    selectable
       ? h`<td><input type="checkbox" name="ids" value="${m.message_id}" aria-label="Select"></td>`
       : ""
   }<td><a href="${link(ctx, `/messages/${encodeURIComponent(m.message_id)}`)}"><code>${
@@ -300,11 +304,11 @@ function messageRow(ctx: Ctx, s: MessageSummary, showQueue: boolean): Safe {
   }</td><td class="n hide-s">${retries}</td><td class="wrap err">${s.error ?? ""}</td></tr>`;
 }
 
-function bulkBar(ctx: Ctx, query: MessageQuery, total: number): Safe {
+function bulkBar(ctx: Ctx, query: MessageQuery, total: number): Safe | "" {
   const acts = ctx.actions.filter((a) =>
     !query.states?.length || ACTION_STATES[a].some((s) => query.states!.includes(s))
   );
-  if (!acts.length) return h``;
+  if (!acts.length) return "";
   return h`<div class="bar"><label>Action <select name="action">${
     acts.map((a) => h`<option value="${a}">${ACTION_LABEL[a]}</option>`)
   }</select></label><input name="target" placeholder="target queue (move)" aria-label="Target queue" size="14">
@@ -361,7 +365,7 @@ function filters(ctx: Ctx, queues: readonly QueueOverview[]): Safe {
   return h`<form class="filters" method="get" action="${link(ctx, "/search")}">
 <label>Text or id<input type="search" name="q" value="${
     v("q")
-  }" placeholder="alice@example.com"></label>
+  }" placeholder="text in args or error, or an id"></label>
 <label>Actor<input name="actor" value="${v("actor")}" size="12"></label>
 <label>Queue<select name="queue"><option value="">any</option>${
     queues.map((q) =>
@@ -475,9 +479,9 @@ export function messagePage(ctx: Ctx, d: MessageDetail, redacted: boolean): stri
 <dl><dt>State</dt><dd data-state="${d.state}">${stateBadge(d.state)}${
     d.since ? h` since ${when(d.since, ctx.now)}` : ""
   }${d.workerId ? h` on ${d.workerId}` : ""}</dd>
-<dt>Queue</dt><dd><a href="${
-    link(ctx, `/queues/${encodeURIComponent(q)}`)
-  }">${q}</a> <span class="dim">(${m.queue_name})</span></dd>
+<dt>Queue</dt><dd><a href="${link(ctx, `/queues/${encodeURIComponent(q)}`)}">${q}</a>${
+    q !== m.queue_name ? h` <span class="dim">(${m.queue_name})</span>` : ""
+  }</dd>
 <dt>Actor</dt><dd><a href="${
     link(ctx, "/search", new URLSearchParams({ actor: m.actor_name }))
   }">${m.actor_name}</a></dd>

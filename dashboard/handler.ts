@@ -771,8 +771,9 @@ export function dashboardHandler(
     else if (e instanceof BadParam) [status, text] = [400, e.message];
     else if (e instanceof DashboardUnsupported) {
       [status, text] = [501, `Not supported by this broker: ${e.message}`];
-    } else if (e instanceof TypeError && r.req.method === "POST") [status, text] = [400, e.message];
-    else {
+    } else if (e instanceof RangeError || (e instanceof TypeError && r.req.method === "POST")) {
+      [status, text] = [400, e.message];
+    } else {
       text = `The broker failed: ${(e instanceof Error ? e.message : String(e)).split("\n")[0]}`;
       logger.warning(
         `${r.who}: ${r.req.method} ${r.url.pathname} failed: ${e instanceof Error ? e.stack : e}`,

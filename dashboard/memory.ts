@@ -698,7 +698,7 @@ function summary(r: Rec): MessageSummary {
 function parseCursor(c: string | undefined): { dir: "o" | "n"; ts: number; seq: number } | null {
   if (!c) return null;
   const m = /^([on]):(-?\d+):(\d+)$/.exec(c);
-  if (!m) throw new TypeError(`cursor: ${JSON.stringify(c)} is not a cursor of this page.`);
+  if (!m) throw new RangeError(`cursor: ${JSON.stringify(c)} is not a cursor of this list.`);
   return { dir: m[1] as "o" | "n", ts: Number(m[2]), seq: Number(m[3]) };
 }
 

@@ -4,6 +4,9 @@
  * `DashboardUnsupported`, makes its page or button say "not supported by this broker" and why
  * (RabbitMQ without its management API cannot browse a queue, for instance).
  *
+ * A source throws a `RangeError` for a query it cannot take (a cursor that is not its own): the
+ * dashboard answers 400 with its message; so do `TypeError`s of actions (an unknown queue).
+ *
  * Contract for the brokers: every read is bounded (a page, a count, no `KEYS`), and every action
  * moves each message in one atomic step on the broker, so a crash half-way through a bulk action
  * leaves each message either before or after it, never lost and never twice.
