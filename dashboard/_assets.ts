@@ -42,7 +42,7 @@ export const JS = `"use strict";(()=>{
 const d=document,B=d.body,$=(s,e=d)=>e.querySelector(s),$$=(s,e=d)=>[...e.querySelectorAll(s)];
 const N=n=>Math.round(n).toString().replace(/\\B(?=(\\d{3})+(?!\\d))/g,",");
 function dur(ms){if(ms<1e3)return Math.round(ms)+" ms";let s=Math.floor(ms/1e3);if(s<60)return s+" s";let m=Math.floor(s/60);if(m<60)return m+" m "+s%60+" s";let h=Math.floor(m/60);if(h<24)return h+" h "+m%60+" m";return Math.floor(h/24)+" d "+h%24+" h"}
-let skew=0;function ages(){const now=Date.now()+skew;for(const t of $$("time[datetime]")){const v=Date.parse(t.getAttribute("datetime"));if(!isNaN(v)){const x=now-v;t.textContent=x>=0?dur(x)+" ago":"in "+dur(-x)}}}
+const ms=v=>v<1e3?v.toFixed(1)+" ms":v<6e4?(v/1e3).toFixed(2)+" s":dur(v);let skew=0;function ages(){const now=Date.now()+skew;for(const t of $$("time[datetime]")){const v=Date.parse(t.getAttribute("datetime"));if(!isNaN(v)){const x=now-v;t.textContent=x>=0?dur(x)+" ago":"in "+dur(-x)}}}
 let pts=[];const MAXP=300;
 function readPoints(){const j=$("#points");if(j){try{pts=JSON.parse(j.textContent)}catch{pts=[]}}}
 const CH={rates:[p=>p.enqueued,p=>p.processed,p=>p.failed],wait:[p=>p.wait[0],p=>p.wait[1],p=>p.wait[2]],run:[p=>p.run[0],p=>p.run[1],p=>p.run[2]]};
@@ -50,8 +50,8 @@ function draw(){for(const box of $$("[data-chart]")){const fs=CH[box.dataset.cha
 let max=0;for(const p of pts)for(const f of fs){const v=f(p);if(v!=null&&v>max)max=v}
 const W=300,H=90,n=pts.length;let html="";fs.forEach((f,k)=>{let dd="",pen=0;pts.forEach((p,i)=>{const v=f(p);if(v==null){pen=0;return}
 const x=n<2?W:(i/(n-1))*W,y=H-2-(max?v/max:0)*(H-4);dd+=(pen?"L":"M")+x.toFixed(1)+" "+y.toFixed(1);pen=1});if(dd)html+='<path class="s'+k+'" d="'+dd+'"/>'});
-svg.innerHTML=html;const last=pts[n-1];$$("[data-last]",box).forEach((b,k)=>{const v=last?fs[k](last):null;b.textContent=v==null?"-":(box.dataset.chart==="rates"?v.toFixed(1):(v>=1e3?(v/1e3).toFixed(2)+" s":v.toFixed(1)+" ms"))});
-const m=$("[data-max]",box);if(m)m.textContent=box.dataset.chart==="rates"?max.toFixed(1)+"/s":(max>=1e3?(max/1e3).toFixed(1)+" s":max.toFixed(0)+" ms")}}
+svg.innerHTML=html;const last=pts[n-1];$$("[data-last]",box).forEach((b,k)=>{const v=last?fs[k](last):null;b.textContent=v==null?"-":(box.dataset.chart==="rates"?v.toFixed(1):ms(v))});
+const m=$("[data-max]",box);if(m)m.textContent=box.dataset.chart==="rates"?max.toFixed(1)+"/s":ms(max)}}
 function setq(q){for(const [k,v] of Object.entries(q)){for(const e of $$('[data-q="'+CSS.escape(q.queueName)+'"][data-k="'+k+'"]'))e.textContent=typeof v==="number"?N(v):String(v)}}
 let busy=false;async function tick(){if(busy||d.hidden||!B.dataset.live)return;busy=true;try{
 const last=pts.length?pts[pts.length-1].t:0,id=B.dataset.id;const r=await fetch(B.dataset.live+"?since="+last+(id?"&id="+encodeURIComponent(id):""),{headers:{accept:"application/json"}});
@@ -63,7 +63,7 @@ ages()}catch{}finally{busy=false}}
 async function refresh(){const r=await fetch(location.href,{headers:{accept:"text/html"}});if(!r.ok)return;
 const doc=new DOMParser().parseFromString(await r.text(),"text/html"),m=$("main",doc);if(m){$("main").replaceWith(m);readPoints();draw();ages()}}
 let note;function notice(t,bad){const n=$("#notice");n.textContent=t;n.hidden=false;n.style.background=bad?"var(--bad)":"";clearTimeout(note);note=setTimeout(()=>n.hidden=true,6e3)}
-async function post(form,fd){const r=await fetch(form.action,{method:"POST",body:new URLSearchParams(fd),headers:{accept:"application/json"}});
+async function post(form,fd){const r=await fetch(form.getAttribute("action"),{method:"POST",body:new URLSearchParams(fd),headers:{accept:"application/json"}});
 let j;try{j=await r.json()}catch{j={error:"HTTP "+r.status}}
 if(!r.ok||j.error){notice(j.error||("HTTP "+r.status),true);return}
 if(j.step==="confirm"){const c=$("#confirm");$("span",c).textContent=j.text;c.hidden=false;$("button.primary",c).focus();
@@ -71,5 +71,5 @@ c.onclick=async e=>{const b=e.target.closest("button");if(!b)return;c.hidden=tru
 notice(j.text);await refresh();await tick()}
 d.addEventListener("submit",e=>{const f=e.target;if(!f.matches("form[data-js]"))return;e.preventDefault();const fd=new FormData(f);if(e.submitter&&e.submitter.name)fd.set(e.submitter.name,e.submitter.value);post(f,fd)});
 d.addEventListener("change",e=>{const t=e.target;if(t.matches("input[data-all]"))for(const c of $$('input[name="ids"]'))c.checked=t.checked});
-readPoints();draw();ages();const ms=Number(B.dataset.refresh||2e3);setInterval(tick,ms);d.addEventListener("visibilitychange",tick);if(B.dataset.live)tick()})();
+readPoints();draw();ages();setInterval(tick,Number(B.dataset.refresh||2e3));d.addEventListener("visibilitychange",tick);if(B.dataset.live)tick()})();
 `;

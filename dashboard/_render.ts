@@ -599,16 +599,16 @@ export function messageBox(
 }
 
 /** The login form. */
-export function loginPage(ctx: Ctx, error?: string): string {
+export function loginPage(ctx: Ctx, next: string, error?: string): string {
   return layout(
     ctx,
     "Log in",
     "",
     h`<form class="login" method="post" action="${link(ctx, "/login")}"><h1>Log in</h1>${
       error ? h`<p class="err">${error}</p>` : ""
-    }${csrf(ctx)}<input type="hidden" name="next" value="${
-      ctx.url.searchParams.get("next") ?? ""
-    }"><label>Token<input type="password" name="token" autocomplete="current-password" required autofocus></label><button class="primary">Log in</button></form>`,
+    }${
+      csrf(ctx)
+    }<input type="hidden" name="next" value="${next}"><label>Token<input type="password" name="token" autocomplete="current-password" required autofocus></label><button class="primary">Log in</button></form>`,
     false,
   );
 }

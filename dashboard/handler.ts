@@ -158,7 +158,7 @@ const SECURITY_HEADERS: Record<string, string> = {
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   "x-content-type-options": "nosniff",
   "x-frame-options": "DENY",
-  "referrer-policy": "no-referrer",
+  "referrer-policy": "same-origin",
 };
 
 const HTML = "text/html; charset=utf-8";
@@ -707,9 +707,9 @@ export function dashboardHandler(
               ),
             );
           }
-          const next = url.pathname + url.search;
-          ctx.url = new URL(link(ctx, "/login", new URLSearchParams({ next })), url);
-          return html(r, 401, loginPage(ctx), { "www-authenticate": 'Bearer realm="dramatis"' });
+          return html(r, 401, loginPage(ctx, url.pathname + url.search), {
+            "www-authenticate": 'Bearer realm="dramatis"',
+          });
         }
       }
       if (options.authorize) {
@@ -751,13 +751,15 @@ export function dashboardHandler(
   }
 
   async function login(r: Req, method: string, session: string): Promise<Response> {
-    if (method === "GET") return html(r, 200, loginPage(r.ctx));
+    if (method === "GET") {
+      return html(r, 200, loginPage(r.ctx, r.url.searchParams.get("next") ?? ""));
+    }
     const fields = await formFields(r.req);
     await checkCsrf(r, fields);
     const token = fields.get("token") ?? "";
     if (!safeEqual(token, options.token!)) {
       logger.warning(`${r.who}: login refused: wrong token.`);
-      return html(r, 401, loginPage(r.ctx, "Wrong token."));
+      return html(r, 401, loginPage(r.ctx, fields.get("next") ?? "", "Wrong token."));
     }
     r.setCookies.push(setCookie(SESSION_COOKIE, session, base || "/", r.url.protocol === "https:"));
     const next = fields.get("next") ?? "";

@@ -7,7 +7,8 @@ import {
 } from "../dashboard/mod.ts";
 import type { DashboardSource } from "../dashboard/mod.ts";
 
-export const T0 = Date.UTC(2026, 11, 1, 12, 0, 0);
+/** The fixture's first timestamp: a day ago, whole seconds. */
+export const T0 = Math.floor(Date.now() / 1000) * 1000 - 86_400_000;
 
 /** Ids of the fixture's messages by role. */
 export interface Fixture {
