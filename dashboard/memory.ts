@@ -152,6 +152,8 @@ export class MemoryDashboardSource implements DashboardSource {
   #paused = new Set<string>();
   #workers = new Map<string, WorkerInfo>();
   #schedules = new Map<string, ScheduleInfo>();
+  /** The running messages, so that `workers()` needs no scan. */
+  #running = new Set<Rec>();
   #seq = 0;
   #gone = 0;
 
@@ -197,7 +199,7 @@ export class MemoryDashboardSource implements DashboardSource {
       rec.result = { status: "ok", value: placement.result };
     }
     this.#insert(rec);
-    this.#count(rec.queue, state, 1);
+    this.#count(rec.queue, state, 1, rec);
     this.registry.series(m.queue, m.actor).enqueued++;
     return msg.message_id;
   }
@@ -221,15 +223,19 @@ export class MemoryDashboardSource implements DashboardSource {
     return lo;
   }
 
-  #count(queue: string, state: MessageState, d: number): void {
+  #count(queue: string, state: MessageState, d: number, rec?: Rec): void {
+    if (rec && state === "running") {
+      if (d > 0) this.#running.add(rec);
+      else this.#running.delete(rec);
+    }
     let c = this.#counts.get(queue);
     if (!c) this.#counts.set(queue, c = emptyCounts());
     c[state] += d;
   }
 
   #setState(rec: Rec, state: MessageState): void {
-    this.#count(rec.queue, rec.state, -1);
-    this.#count(rec.queue, state, 1);
+    this.#count(rec.queue, rec.state, -1, rec);
+    this.#count(rec.queue, state, 1, rec);
     rec.state = state;
     rec.since = Date.now();
     const q = rec.queue;
@@ -239,7 +245,7 @@ export class MemoryDashboardSource implements DashboardSource {
 
   #remove(rec: Rec): void {
     if (rec.gone) return;
-    this.#count(rec.queue, rec.state, -1);
+    this.#count(rec.queue, rec.state, -1, rec);
     this.#byId.delete(rec.msg.message_id);
     rec.gone = true;
     this.#gone++;
@@ -647,8 +653,8 @@ export class MemoryDashboardSource implements DashboardSource {
   /** The workers, each with the messages it runs now. */
   workers(): Promise<readonly WorkerInfo[]> {
     const running = new Map<string, NonNullable<WorkerInfo["running"]>>();
-    for (const r of this.#recs) {
-      if (r.gone || r.state !== "running" || !r.workerId) continue;
+    for (const r of this.#running) {
+      if (!r.workerId) continue;
       let list = running.get(r.workerId);
       if (!list) running.set(r.workerId, list = []);
       list.push({
