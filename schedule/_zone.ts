@@ -1,12 +1,16 @@
 // Time zone offsets from `Intl.DateTimeFormat` alone (no time zone database of our own).
 //
 // A zone's UTC offset is piecewise constant. For each UTC year that a computation touches, the
-// offset is sampled once per day (366 `Intl` calls, under a millisecond) and every change is
-// bisected to the second: the year's transitions. After that, finding the offset in force at an
-// instant is a lookup, so a per-second schedule costs no `Intl` call per tick. This assumes no
-// zone changes its offset and back again within one day, which holds for every real zone.
+// offset is sampled every 3 days (123 `Intl` calls, about 0.25 ms) and every change found is
+// bisected to the second (about 17 calls each): the year's transitions. After that, the offset in
+// force at an instant is a lookup, so a per-second schedule costs no `Intl` call per tick.
+// Sampling every 3 days finds every transition as long as no two are closer than 3 days: in the
+// time zone data of Deno 2.9.6 and Bun 1.4.5 (418 and 445 zones, 1900-2100) the closest two are
+// 7 days apart (America/Boa_Vista and Recife in 2000, Asia/Gaza's future Ramadan rules).
 
 const DAY = 86_400_000;
+/** How far apart the offset is sampled (see above). */
+const SAMPLE = 3 * DAY;
 /** Years a computation may reach: those `Intl` formats without an era. */
 export const MIN_YEAR = 1;
 export const MAX_YEAR = 9999;
@@ -111,7 +115,7 @@ export class Zone {
         if (before !== startOff) transitions.push({ at: start, before, after: startOff });
       }
       let prevT = start, prevOff = startOff;
-      for (let t = start + DAY; t <= end; t += DAY) {
+      for (let t = start + SAMPLE; prevT < end; t = Math.min(t + SAMPLE, end)) {
         const off = this.rawOffset(t);
         if (off !== prevOff) {
           const at = this.#bisect(prevT, t, prevOff);

@@ -13,6 +13,7 @@ import {
 } from "../schedule/mod.ts";
 import { parseCron } from "../schedule/_parse.ts";
 import { matchesWall } from "../schedule/_next.ts";
+import { getZone } from "../schedule/_zone.ts";
 
 const MIN = 60_000, HOUR = 3_600_000, DAY = 86_400_000;
 const utc = (iso: string) => Date.parse(iso.endsWith("Z") ? iso : iso + "Z");
@@ -482,6 +483,19 @@ test("DST: a whole skipped day (Kiritimati, 1994-12-31) whose gap reaches into t
   ]);
   const minutes = ticks(new Cron("* * * * *", z), utc("1994-12-31T08:00"), utc("1994-12-31T12:00"));
   assert.equal(minutes.length, 240);
+});
+
+test("cron: the zone tables find changes one week apart (Boa Vista 2000, Gaza 2040)", () => {
+  // The offsets are sampled every 3 days, then bisected: check them hour by hour against Intl.
+  for (const [zone, year] of [["America/Boa_Vista", 2000], ["Asia/Gaza", 2040]] as const) {
+    const z = getZone(zone);
+    let changes = 0;
+    for (let t = Date.UTC(year, 0, 1); t < Date.UTC(year + 1, 0, 1); t += HOUR) {
+      assert.equal(z.offset(t), rawOffset(zone, t), `${zone} at ${iso(t)}`);
+      if (t > Date.UTC(year, 0, 1) && rawOffset(zone, t) !== rawOffset(zone, t - HOUR)) changes++;
+    }
+    assert.ok(changes >= 2, `${zone} ${year}: ${changes} changes`);
+  }
 });
 
 test("cron: Asia/Kolkata (+05:30, no DST) and the zone names Intl accepts", () => {
