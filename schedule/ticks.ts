@@ -1,7 +1,10 @@
 /**
  * Which ticks of a schedule to enqueue now (`dueTicks`, the missed-tick policy as a pure
- * function), and the per-tick dedup key (`tickKey`, `tickMessageId`) that lets a broker enqueue
- * each tick exactly once however many processes run the schedule.
+ * function), and the deterministic key and message id of a tick (`tickKey`, `tickMessageId`).
+ *
+ * Exactly once across processes comes from the broker: it stores each schedule's last tick and
+ * enqueues a tick only if, in the same atomic step, the tick is greater than the stored one and
+ * becomes it. `dueTicks` returns ticks in ascending order for that.
  *
  * @example
  * ```ts
@@ -21,7 +24,7 @@ import type { Cron } from "./cron.ts";
 
 /**
  * What to do with ticks missed while no process ran the schedule: `"skip"` them, enqueue
- * `"once"` (one catch-up for all of them: the first missed tick), or `"all"` of them (the most
+ * `"once"` (one catch-up for all of them: the latest missed tick), or `"all"` of them (the most
  * recent `maxCatchUp` at most).
  *
  * @example
@@ -93,14 +96,16 @@ export interface DueTicks {
 
 /**
  * The missed-tick policy: which ticks of `source` (a `Cron`, or a `Schedule`, whose `missed` and
- * `maxCatchUp` then are the defaults) to enqueue now. A pure function: a broker calls it with the
- * last tick it stores, then enqueues each tick under its `tickKey` (set if absent) and stores the
- * returned `last`.
+ * `maxCatchUp` then are the defaults) to enqueue now. A pure function: the scheduler calls it
+ * with the last tick the broker stores, enqueues the ticks in order, each only if it is still
+ * greater than the stored last tick, which the same atomic step raises to it (so racing processes
+ * enqueue each tick once), then raises the stored last tick to the returned `last`.
  *
  * A tick is on time when it is after `last`, at or after `since` and no older than `grace`; such
  * ticks are always enqueued. Ticks after `last` and before that are missed: `"skip"` drops them,
- * `"once"` enqueues the first missed one (the same for every process, so one catch-up in all),
- * `"all"` enqueues them, the latest `maxCatchUp` at most (the older ones are dropped).
+ * `"once"` enqueues one catch-up, the latest missed tick (it covers the others as soon as it is
+ * stored: another process, or this one restarted, never adds a second), `"all"` enqueues them, the
+ * latest `maxCatchUp` at most (the older ones are dropped).
  *
  * @example
  * ```ts
@@ -110,7 +115,7 @@ export interface DueTicks {
  * const stoppedAt = Date.UTC(2025, 0, 1, 12, 0, 0);
  * const now = stoppedAt + 5_500; // every process was down for 5.5 s, one just started
  * const due = dueTicks(cron, { last: stoppedAt, now, missed: "once" });
- * console.log(due.ticks.map((t) => t - stoppedAt)); // [1000]: one catch-up
+ * console.log(due.ticks.map((t) => t - stoppedAt)); // [5000]: one catch-up, the latest
  * console.log(due.last === stoppedAt + 5000); // true: the ticks up to now are handled
  * ```
  */
@@ -136,7 +141,7 @@ export function dueTicks(
     if (first !== null && first < onTime) {
       firstMissed = first;
       latestMissed = cron.previous(onTime)!;
-      if (missed === "once") ticks.push(first);
+      if (missed === "once") ticks.push(latestMissed);
       else if (missed === "all") {
         for (let t: number | null = latestMissed; t !== null && t > last;) {
           ticks.push(t);

@@ -580,14 +580,10 @@ test("dueTicks: after downtime, skip drops the missed ticks, once enqueues one, 
   assert.equal(skip.latestMissed, utc("2025-01-01T12:00:05"));
 
   const once = dueTicks(cron, { last, now, missed: "once" });
-  assert.deepEqual(once.ticks, [utc("2025-01-01T12:00:01")]);
+  assert.deepEqual(once.ticks, [utc("2025-01-01T12:00:05")]); // the latest missed tick
   assert.equal(once.catchUp, 1);
   assert.equal(once.last, utc("2025-01-01T12:00:05"));
-  // Another process starting a little later, before the first stored its last tick, picks the
-  // same catch-up tick: the same dedup key, so one catch-up in all.
-  const other = dueTicks(cron, { last, now: now + 1500, missed: "once" });
-  assert.equal(other.ticks[0], once.ticks[0]);
-  // ... and once the last tick is stored, nothing more is due until the next tick.
+  // Once the last tick is stored, nothing more is due until the next tick.
   assert.deepEqual(dueTicks(cron, { last: once.last, now, since: now, missed: "once" }).ticks, []);
 
   const all = dueTicks(cron, { last, now, missed: "all" });
@@ -602,6 +598,48 @@ test("dueTicks: after downtime, skip drops the missed ticks, once enqueues one, 
   const week = dueTicks(cron, { last, now: last + 7 * DAY + 500, missed: "all" });
   assert.equal(week.ticks.length, 100);
   assert.equal(week.ticks.at(-1), last + 7 * DAY);
+});
+
+test("dueTicks: processes racing after downtime enqueue one catch-up in all, even if one dies", () => {
+  // The broker's atomic step: enqueue a tick only if it is above the stored last tick, which it
+  // then becomes; after its ticks, a process raises the stored last tick to `due.last`. After every
+  // process was down for 5 s, A starts at 12:00:05.2 and B at 12:00:05.9 (no tick in between).
+  // B reads the stored last tick before A writes or after; A may be killed after any step.
+  const cron = new Cron("* * * * * *");
+  const last = utc("2025-01-01T12:00:00");
+  for (const missed of ["once", "all", "skip"] as const) {
+    for (let killAfter = 0; killAfter <= 2; killAfter++) {
+      for (const bReadsFirst of [true, false]) {
+        let stored = last;
+        const enqueued: number[] = [];
+        const run = (plan: ReturnType<typeof dueTicks>, steps: number) => {
+          plan.ticks.slice(0, steps).forEach((tick) => {
+            if (tick > stored) {
+              stored = tick;
+              enqueued.push(tick);
+            }
+          });
+          if (steps > plan.ticks.length && plan.last !== undefined) {
+            stored = Math.max(stored, plan.last);
+          }
+        };
+        const planA = dueTicks(cron, { last: stored, now: last + 5_200, missed });
+        const planBStale = dueTicks(cron, { last: stored, now: last + 5_900, missed });
+        run(planA, killAfter === 2 ? Infinity : killAfter);
+        const planB = bReadsFirst
+          ? planBStale
+          : dueTicks(cron, { last: stored, now: last + 5_900, missed });
+        run(planB, Infinity);
+        const want = { once: [5], all: [1, 2, 3, 4, 5], skip: [] }[missed];
+        assert.deepEqual(
+          enqueued.map((t) => (t - last) / 1000),
+          want,
+          `${missed}, A killed after ${killAfter}, B read ${bReadsFirst ? "first" : "after"}`,
+        );
+        assert.equal(stored, last + 5000);
+      }
+    }
+  }
 });
 
 test("dueTicks: catch-ups come before the on-time ticks; bad options are TypeErrors", () => {
