@@ -11,6 +11,7 @@
 import process from "node:process";
 import { existsSync } from "node:fs";
 import { Cron } from "../schedule/mod.ts";
+import { FORMAT } from "../schedule/_zone.ts";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 1);
@@ -88,16 +89,7 @@ console.log(
   `bench/cron.ts on ${runtime}: next() ticks/s, median of ${RUNS} runs of ${SECONDS} s` +
     (peerParse ? "; peer: cron-parser (BullMQ's)" : "; no peer (cd bench/peers && npm ci)"),
 );
-const fmt = new Intl.DateTimeFormat("en-US", {
-  timeZone: "Europe/Berlin",
-  hourCycle: "h23",
-  year: "numeric",
-  month: "numeric",
-  day: "numeric",
-  hour: "numeric",
-  minute: "numeric",
-  second: "numeric",
-});
+const fmt = new Intl.DateTimeFormat("en-US", { ...FORMAT, timeZone: "Europe/Berlin" });
 let ms = START;
 const intl = median(Array.from({ length: RUNS }, () => rate(() => fmt.format(ms += 1000))));
 console.log(`(one Intl.DateTimeFormat.format() call: ${(1e6 / intl).toFixed(2)} µs)`);

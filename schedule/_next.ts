@@ -76,13 +76,17 @@ export function previousTick(spec: CronSpec, zone: Zone, before: number): number
 
 /** Whether the wall time `wall` (ms, read as UTC fields) matches the expression. */
 export function matchesWall(spec: CronSpec, wall: number): boolean {
-  const s = Math.floor(wall / 1000);
-  const days = Math.floor(s / DAY_S);
-  const sod = s - days * DAY_S;
+  const [days, y, m, d, h, mi, s] = split(Math.floor(wall / 1000));
+  return spec.month.mask[m] === 1 && dayMatches(spec, y, m, d, days) && spec.hour.mask[h] === 1 &&
+    spec.minute.mask[mi] === 1 && spec.second.mask[s] === 1;
+}
+
+/** A wall time in seconds as [day number, year, month, day, hour, minute, second]. */
+function split(seconds: number): [number, number, number, number, number, number, number] {
+  const days = Math.floor(seconds / DAY_S);
+  const sod = seconds - days * DAY_S;
   const [y, m, d] = civil(days);
-  return spec.month.mask[m] === 1 && dayMatches(spec, y, m, d, days) &&
-    spec.hour.mask[Math.floor(sod / 3600)] === 1 &&
-    spec.minute.mask[Math.floor(sod / 60) % 60] === 1 && spec.second.mask[sod % 60] === 1;
+  return [days, y, m, d, Math.floor(sod / 3600), Math.floor(sod / 60) % 60, sod % 60];
 }
 
 const MIN_MS = daysFromCivil(MIN_YEAR, 1, 2) * DAY_S * 1000;
@@ -100,12 +104,8 @@ function dayMatches(spec: CronSpec, y: number, m: number, d: number, days: numbe
 
 /** The smallest matching wall time in [from, limit) (ms, whole seconds), or NaN. */
 function nextWall(spec: CronSpec, from: number, limit: number): number {
-  const start = Math.ceil(from / 1000);
   const limitDay = Math.floor((limit - 1) / 1000 / DAY_S);
-  let days = Math.floor(start / DAY_S);
-  const sod = start - days * DAY_S;
-  let [y, m, d] = civil(days);
-  let h = Math.floor(sod / 3600), mi = Math.floor(sod / 60) % 60, s = sod % 60;
+  let [days, y, m, d, h, mi, s] = split(Math.ceil(from / 1000));
   const { month, hour, minute, second } = spec;
   for (;;) {
     if (month.mask[m] !== 1) {
@@ -168,12 +168,8 @@ function nextWall(spec: CronSpec, from: number, limit: number): number {
 
 /** The largest matching wall time in [limit, from] (ms, whole seconds), or NaN. */
 function prevWall(spec: CronSpec, from: number, limit: number): number {
-  const start = Math.floor(from / 1000);
   const limitDay = Math.floor(Math.ceil(limit / 1000) / DAY_S);
-  let days = Math.floor(start / DAY_S);
-  const sod = start - days * DAY_S;
-  let [y, m, d] = civil(days);
-  let h = Math.floor(sod / 3600), mi = Math.floor(sod / 60) % 60, s = sod % 60;
+  let [days, y, m, d, h, mi, s] = split(Math.floor(from / 1000));
   const { month, hour, minute, second } = spec;
   for (;;) {
     if (month.mask[m] !== 1) {

@@ -142,6 +142,16 @@ export class Zone {
 }
 
 const DIGITS = /\d+/g;
+/** The `Intl.DateTimeFormat` options (en-US) whose output `rawOffset` parses. */
+export const FORMAT: Intl.DateTimeFormatOptions = {
+  hourCycle: "h23",
+  year: "numeric",
+  month: "numeric",
+  day: "numeric",
+  hour: "numeric",
+  minute: "numeric",
+  second: "numeric",
+};
 const zones = new Map<string, Zone>();
 
 /**
@@ -160,16 +170,7 @@ export function getZone(name: string, prefix = ""): Zone {
   }
   let format: Intl.DateTimeFormat;
   try {
-    format = new Intl.DateTimeFormat("en-US", {
-      timeZone: name,
-      hourCycle: "h23",
-      year: "numeric",
-      month: "numeric",
-      day: "numeric",
-      hour: "numeric",
-      minute: "numeric",
-      second: "numeric",
-    });
+    format = new Intl.DateTimeFormat("en-US", { ...FORMAT, timeZone: name });
   } catch {
     throw new TypeError(
       `${prefix}unknown time zone ${JSON.stringify(name)}; use an IANA name such as ` +
