@@ -480,17 +480,25 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
     return exiting;
   }
 
-  let signals = 0;
-  onSignal(["SIGINT", "SIGTERM"], () => {
-    signals++;
-    if (signals === 1) {
+  // Stop signals. A terminal's Ctrl-C, `kill -- -PGID`, `timeout`, systemd and Docker signal the
+  // whole process group (or cgroup), and the supervisor forwards the stop as well: this process
+  // sees one user's stop two or three times. So the first INT/TERM stops gracefully and later
+  // ones are ignored while the supervisor lives: it alone decides an immediate stop, by sending
+  // SIGKILL (messages in flight then come back through the broker, as after a crash). HUP is the
+  // supervisor's (a reload, which stops this process with TERM): here it must not kill.
+  let stopSignals = 0;
+  onSignal(["SIGINT", "SIGTERM"], (sig) => {
+    if (++stopSignals === 1) {
       logger.info("Stopping: finishing in-flight messages, handing the rest back.");
       void shutdown(EXIT.OK);
-    } else {
-      logger.warning("Second stop signal: exiting now.");
+    } else if (ppid() !== parent) {
+      logger.warning(`${sig} again, and no supervisor: exiting now.`);
       exit(EXIT.KILLED);
+    } else {
+      logger.debug(`${sig} again: ignored (the supervisor decides an immediate stop).`);
     }
   });
+  onSignal(["SIGHUP"], () => logger.debug("SIGHUP: ignored (the supervisor reloads)."));
 
   // The Web Workers boot (and import the modules) while this thread imports them too.
   for (let i = 0; i < config.threads; i++) spawn(i);

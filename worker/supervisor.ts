@@ -94,6 +94,9 @@ export function defaultProcessCommand(): string[] {
   return [execPath(), "run", "-A", "--quiet", ...v8, cli.href];
 }
 
+/** Stop signals this close to the first one (in ms) are the same stop, delivered twice. */
+const SAME_STOP_MS = 100;
+
 /** V8's young-generation semi-space for worker processes on Deno, in MB. */
 const SEMI_SPACE_MB = 2;
 
@@ -219,10 +222,14 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
     for (const c of live) start(c.index);
   }
 
-  let signals = 0;
+  // One stop may arrive more than once: `timeout` signals this process and then its group, and
+  // a terminal or systemd signals the group this process leads. Signals that close to the first
+  // are the same stop; a second stop, from a user, comes later.
+  let signals = 0, firstAt = 0;
   onSignal(["SIGINT", "SIGTERM"], (sig) => {
-    signals++;
-    if (signals === 1) {
+    if (signals > 0 && performance.now() - firstAt < SAME_STOP_MS) return;
+    if (++signals === 1) {
+      firstAt = performance.now();
       logger.info(`Received ${sig}: stopping gracefully (send it again to stop at once).`);
       void stop(true);
     } else {
