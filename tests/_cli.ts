@@ -151,16 +151,21 @@ export async function send(e: Env, actorName: string, args: unknown[]): Promise<
   assert.equal(r.code, 0, r.out);
 }
 
-/** Sends many messages from one separate process. */
-export async function sendMany(e: Env, actorName: string, argsList: unknown[][]): Promise<void> {
+/** Sends many messages to one actor from one separate process. */
+export function sendMany(e: Env, actorName: string, argsList: unknown[][]): Promise<void> {
+  return sendAll(e, argsList.map((a) => [actorName, a]));
+}
+
+/** Sends `[actor, args]` messages, in this order, from one separate process. */
+export async function sendAll(e: Env, messages: [string, unknown[]][]): Promise<void> {
   const script = join(e.dir, "producer.ts");
   writeFileSync(
     script,
-    `import { ${actorName} } from ${JSON.stringify(e.tasks)};\n` +
-      `for (const a of ${
-        JSON.stringify(argsList)
-      }) await ${actorName}.send(...(a as [number]));\n` +
-      `await ${actorName}.broker.close();\n`,
+    `import * as tasks from ${JSON.stringify(e.tasks)};\n` +
+      `const actors = tasks as unknown as Record<string, { send(...a: unknown[]): Promise<unknown> }>;\n` +
+      `for (const [name, args] of ${JSON.stringify(messages)} as [string, unknown[]][]) {\n` +
+      `  await actors[name].send(...args);\n}\n` +
+      `await tasks.work.broker.close();\n`,
   );
   const r = await new Promise<number | null>((resolve) => {
     const p = spawn(process.execPath, scriptArgs(script), {

@@ -21,7 +21,12 @@
 import type { Broker, Consumer, MessageProxy, RawDelivery } from "../broker/broker.ts";
 import { TimeLimitExceeded } from "../errors.ts";
 import { configureLogging, formatError, getLogger, logToFile } from "../_log.ts";
-import type { FromWebWorker, SettleMessage, ToWebWorker } from "./_protocol.ts";
+import {
+  type FromWebWorker,
+  MessageState,
+  type SettleMessage,
+  type ToWebWorker,
+} from "./_protocol.ts";
 import { importModules } from "./_import.ts";
 import { EXIT } from "./_exit.ts";
 import { exit, onSignal, ppid, runtime } from "../_runtime.ts";
@@ -63,6 +68,12 @@ interface Slot {
   held: Map<number, Held>;
   /** [tag, deadline] of the actor it started last (shared memory). */
   current: Float64Array;
+  /** The MessageState of each cell (shared memory): the message tagged `t` is in `t % length`. */
+  states: Int32Array;
+  /** Cells not in use. */
+  free: number[];
+  /** Messages delivered so far (tags are `seq * states.length + cell`). */
+  seq: number;
   state: "booting" | "ready" | "stopping" | "stopped" | "dead";
   /** performance.now() of the last delivery. */
   lastDelivery: number;
@@ -105,7 +116,6 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
 
   const slots: Slot[] = [];
   const pending: Received[] = [];
-  let lastTag = 0;
   let shuttingDown = false;
   let recycling = false;
   const stopController = new AbortController();
@@ -118,6 +128,10 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
       worker,
       held: new Map(),
       current: new Float64Array(new SharedArrayBuffer(16)),
+      // A Web Worker holds at most maxCapacity messages: one cell each.
+      states: new Int32Array(new SharedArrayBuffer(4 * maxCapacity)),
+      free: Array.from({ length: maxCapacity }, (_, i) => maxCapacity - 1 - i),
+      seq: 0,
       state: "booting",
       lastDelivery: -Infinity,
       capacity: minCapacity,
@@ -142,6 +156,7 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
       logLevel: config.logLevel,
       logFile: config.logFile,
       current: slot.current,
+      states: slot.states,
     };
     worker.postMessage(init);
     slots[index] = slot;
@@ -210,7 +225,9 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
       let at = 0;
       for (let k = 0; k < batch.length; k++) {
         const r = batch[k];
-        const tag = ++lastTag;
+        const cell = slot.free.pop()!;
+        const tag = ++slot.seq * maxCapacity + cell;
+        Atomics.store(slot.states, cell, MessageState.DELIVERED);
         slot.held.set(tag, { queue: r.queue, delivery: r.delivery, deadline: Infinity });
         tags[k] = tag;
         bytes.set(r.delivery.data, at);
@@ -278,23 +295,20 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
       if (h) h.deadline = started[i + 1];
     }
     for (const tag of msg.acks) {
-      const h = held.get(tag);
+      const h = release(slot, tag);
       if (!h) continue;
-      held.delete(tag);
       settle(() => `ack message ${idOf(h)}`, () => consumers.get(h.queue)!.ack(h.delivery));
     }
     for (const [tag, json] of msg.nacks) {
-      const h = held.get(tag);
+      const h = release(slot, tag);
       if (!h) continue;
-      held.delete(tag);
       const m = brokerModule!.MessageProxy.decode(json) as MessageProxy;
       m.receipt = h.delivery.receipt;
       settle(() => `nack message ${m.messageId}`, () => consumers.get(h.queue)!.nack(m));
     }
     for (const [tag, error] of msg.bad) {
-      const h = held.get(tag);
+      const h = release(slot, tag);
       if (!h) continue;
-      held.delete(tag);
       // The consumer's decode() dead-letters a message that cannot be decoded, and logs why.
       const m = h.delivery.decode();
       if (m) {
@@ -306,13 +320,22 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
     }
     const requeued: Held[] = [];
     for (const tag of msg.requeues) {
-      const h = held.get(tag);
+      const h = release(slot, tag);
       if (h) requeued.push(h);
-      held.delete(tag);
     }
     void requeue(requeued);
     pace(slot, msg.acks.length + msg.nacks.length + msg.requeues.length);
     pump();
+  }
+
+  /** Forgets the message tagged `tag` (settled), freeing its cell; returns it if it was held. */
+  function release(slot: Slot, tag: number): Held | undefined {
+    const h = slot.held.get(tag);
+    if (h) {
+      slot.held.delete(tag);
+      slot.free.push(tag % maxCapacity);
+    }
+    return h;
   }
 
   /** Sizes the slot's capacity to about AHEAD_MS of work at the pace it settles messages. */
@@ -336,11 +359,30 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
     }
   }
 
-  /** Fails `stuck` (if given) and hands every other message of `slot` back. */
+  /**
+   * Settles every message of a Web Worker that is gone or being replaced: fails `stuck` (if
+   * given), acks or nacks those it had finished (shared memory says so, even if it could not
+   * report it), and hands the rest back: the unstarted ones, and those it was running (they were
+   * interrupted: they run again, as after a crash).
+   */
   async function handBack(slot: Slot, stuck?: Held): Promise<void> {
-    const list = [...slot.held.values()];
+    const back: Held[] = [];
+    for (const [tag, h] of slot.held) {
+      if (h === stuck) continue;
+      const state = Atomics.load(slot.states, tag % maxCapacity);
+      const consumer = consumers.get(h.queue)!;
+      if (state === MessageState.ACKED) {
+        settle(() => `ack message ${idOf(h)}`, () => consumer.ack(h.delivery));
+      } else if (state === MessageState.NACKED) {
+        // Its report (with the traceback) did not arrive: dead-letter it as it was delivered.
+        const m = h.delivery.decode();
+        if (m) settle(() => `nack message ${m.messageId}`, () => consumer.nack(m));
+      } else {
+        back.push(h);
+      }
+    }
     slot.held.clear();
-    await requeue(list.filter((h) => h !== stuck));
+    await requeue(back);
     if (stuck) await settle(() => `fail message ${idOf(stuck)}`, () => failStuck(stuck));
   }
 
@@ -411,7 +453,7 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
     slot.resolveStopped();
     if (runtime === "bun") {
       if (!shuttingDown) spawn(slot.index);
-    } else {
+    } else if (!shuttingDown) {
       // Deno cannot stop the thread: stop the others and let the supervisor start a fresh process.
       recycling = true;
       logger.warning("Recycling this worker process to free the stuck thread.");
@@ -419,10 +461,14 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
     }
   }
 
+  // Every Web Worker that may run actors is watched: one still booting runs the messages it was
+  // given as soon as its Worker starts (maybe before it reports ready), and one stopping runs
+  // its last ones.
+  const watched = new Set<Slot["state"]>(["booting", "ready", "stopping"]);
   const watchdog = setInterval(() => {
     const now = Date.now();
     for (const slot of slots) {
-      if (!slot || slot.state !== "ready") continue;
+      if (!slot || !watched.has(slot.state)) continue;
       const current = slot.held.get(slot.current[0]);
       if (current && current.deadline === Infinity) current.deadline = slot.current[1];
       for (const h of slot.held.values()) {
@@ -448,7 +494,6 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
     if (exiting) return exiting;
     shuttingDown = true;
     exiting = (async () => {
-      clearInterval(watchdog);
       clearInterval(orphanCheck);
       clearTimeout(pumpTimer);
       stopController.abort();
@@ -470,6 +515,7 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
           await handBack(slot);
         }
       }
+      clearInterval(watchdog);
       await Promise.all(loops);
       await requeue(pending.splice(0));
       for (const c of consumers.values()) await settle(() => "close a consumer", () => c.close());
