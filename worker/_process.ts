@@ -20,7 +20,7 @@
 // runWorkerProcess): they boot while this thread loads the rest.
 import type { Broker, Consumer, MessageProxy, RawDelivery } from "../broker/broker.ts";
 import { TimeLimitExceeded } from "../errors.ts";
-import { configureLogging, formatError, getLogger, logToFile } from "../_log.ts";
+import { configureLogging, formatError, getLogger, type Logger, logToFile } from "../_log.ts";
 import {
   type FromWebWorker,
   MessageState,
@@ -30,6 +30,7 @@ import {
 import { importModules } from "./_import.ts";
 import { EXIT } from "./_exit.ts";
 import { exit, onSignal, ppid, runtime } from "../_runtime.ts";
+import { describeBroker } from "../broker/url.ts";
 
 /** What the supervisor passes to each worker process. */
 export interface ProcessConfig {
@@ -493,6 +494,7 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
   function shutdown(code: number): Promise<never> {
     if (exiting) return exiting;
     shuttingDown = true;
+    const stopAt = Date.now();
     exiting = (async () => {
       clearInterval(orphanCheck);
       clearTimeout(pumpTimer);
@@ -509,17 +511,31 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
         Promise.all(slots.map((s) => s?.stopped)),
         new Promise((r) => setTimeout(r, config.shutdownTimeout + 5_000)),
       ]);
-      for (const slot of slots) {
-        if (slot && slot.state !== "stopped" && slot.state !== "dead") {
-          logger.warning(`Web Worker ${slot.index + 1} did not stop in time.`);
-          await handBack(slot);
-        }
-      }
       clearInterval(watchdog);
-      await Promise.all(loops);
-      await requeue(pending.splice(0));
-      for (const c of consumers.values()) await settle(() => "close a consumer", () => c.close());
-      await broker?.close();
+      const late = slots.filter((s) => s && s.state !== "stopped" && s.state !== "dead");
+      for (const slot of late) logger.warning(`Web Worker ${slot.index + 1} did not stop in time.`);
+      // What is left talks to the broker: a broker that stops answering must not hold the stop
+      // beyond the shutdown timeout (and at least CLOSE_MS is given to it).
+      const where = broker ? ` (${describeBroker(broker)})` : "";
+      await withDeadline(logger, Math.max(stopAt + config.shutdownTimeout, Date.now() + CLOSE_MS), [
+        [
+          `the broker${where} to take back the messages of ${late.length} Web Worker(s)`,
+          () => Promise.all(late.map((slot) => handBack(slot))),
+        ],
+        [`the consumers' last receive from the broker${where}`, () => Promise.all(loops)],
+        [
+          `the broker${where} to take back ${pending.length} message(s) not delivered`,
+          () => requeue(pending.splice(0)),
+        ],
+        [
+          `the consumers to write their last acks to the broker${where}`,
+          () =>
+            Promise.all(
+              [...consumers.values()].map((c) => settle(() => "close a consumer", () => c.close())),
+            ),
+        ],
+        [`the broker${where} to close`, async () => await broker?.close()],
+      ]);
       if (!recycling) logger.info("Worker process stopped.");
       return exit(code);
     })();
@@ -584,6 +600,51 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
 }
 
 const decoder = new TextDecoder();
+
+/** Least time the last steps of a stop get with the broker, in ms. */
+const CLOSE_MS = 2_000;
+/** After this long, a step of a stop says what it is waiting for, in ms. */
+const NOTICE_MS = 1_000;
+
+/**
+ * Runs `steps` in order until `deadline` (ms since the epoch): a step that takes longer than
+ * NOTICE_MS is logged with what it waits for; at the deadline the rest is given up, with a
+ * warning (messages not settled come back when the broker's lease or heartbeat expires).
+ */
+async function withDeadline(
+  logger: Logger,
+  deadline: number,
+  steps: [what: string, run: () => Promise<unknown>][],
+): Promise<void> {
+  for (const [what, run] of steps) {
+    let notice: ReturnType<typeof setTimeout> | undefined, limit!: ReturnType<typeof setTimeout>;
+    const done = await Promise.race([
+      run().then(() => true, () => true),
+      new Promise<boolean>((resolve) => {
+        const left = Math.max(0, deadline - Date.now());
+        limit = setTimeout(() => resolve(false), left);
+        if (left > NOTICE_MS) {
+          notice = setTimeout(
+            () => {
+              const more = Math.ceil((deadline - Date.now()) / 1000);
+              logger.info(`Waiting for ${what} (giving up in ${more} s: the shutdown timeout).`);
+            },
+            NOTICE_MS,
+          );
+        }
+      }),
+    ]);
+    clearTimeout(limit);
+    clearTimeout(notice);
+    if (!done) {
+      logger.warning(
+        `Gave up waiting for ${what}: the shutdown timeout passed. Messages not settled come ` +
+          `back when the broker's lease or heartbeat timeout expires.`,
+      );
+      return;
+    }
+  }
+}
 
 /** The message id of a held message, for log lines (without decoding it for good). */
 function idOf(h: Received): string {
