@@ -65,6 +65,11 @@ export function describeBroker(broker: Broker, cwd: string = workingDir()): stri
   return broker.constructor.name;
 }
 
+/** @internal `text` with the password of every URL in it replaced by `***`. */
+export function redactUrls(text: string): string {
+  return text.replace(/(\/\/[^\s/@:]*:)[^\s/@]*@/g, "$1***@");
+}
+
 /** `/a/./b/../c` as `/a/c`. */
 function normalize(path: string): string {
   const out: string[] = [];

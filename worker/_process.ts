@@ -30,7 +30,7 @@ import {
 import { importModules } from "./_import.ts";
 import { EXIT } from "./_exit.ts";
 import { exit, onSignal, ppid, runtime } from "../_runtime.ts";
-import { describeBroker } from "../broker/url.ts";
+import { describeBroker, redactUrls } from "../broker/url.ts";
 
 /** What the supervisor passes to each worker process. */
 export interface ProcessConfig {
@@ -421,8 +421,7 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
         if (++readyCount === config.threads) resolveAllReady();
         break;
       case "fatal":
-        logger.critical(`Web Worker ${slot.index + 1} could not start: ${msg.error}`);
-        void shutdown(msg.code);
+        void fail(msg.code, msg.error);
         break;
       case "stopped":
         // Whatever it still holds was never started: hand it back.
@@ -489,6 +488,18 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
     logger.warning(`The supervisor (pid ${parent}) is gone: stopping this worker process.`);
     void shutdown(EXIT.OK);
   }, 1000);
+
+  /**
+   * A boot failure: one line (the main thread and each Web Worker may find the same problem, it
+   * is logged once), then exit with `code`.
+   */
+  let failed = false;
+  function fail(code: number, error: string): Promise<never> {
+    if (!failed) logger.critical(error);
+    failed = true;
+    if (!broker) exit(code); // nothing was received yet
+    return shutdown(code);
+  }
 
   let exiting: Promise<never> | undefined;
   function shutdown(code: number): Promise<never> {
@@ -567,21 +578,27 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
   try {
     await importModules(config.modules);
   } catch (e) {
-    logger.critical(`${(e as Error).message}`);
-    return exit(EXIT.IMPORT);
+    return fail(EXIT.IMPORT, (e as Error).message);
   }
   brokerModule = await import("../broker/broker.ts");
   const { getBroker } = await import("../broker/global.ts");
-  broker = getBroker();
-  // A broker that can check its connection (Redis) does so now: a wrong address or password is
-  // one clear error and exit code 3 (the supervisor then stops), not a loop of failing receives.
+  // A bad broker URL or option, or a broker that cannot be reached (Redis checks its connection
+  // now), is one clear error and exit code 3 (the supervisor then stops), not a worker process
+  // restarted for ever or a loop of failing receives.
+  try {
+    broker = getBroker();
+  } catch (e) {
+    return fail(EXIT.CONNECT, `The broker is misconfigured: ${redactUrls((e as Error).message)}`);
+  }
   const connect = (broker as { connect?: () => Promise<void> }).connect;
   if (typeof connect === "function") {
     try {
       await connect.call(broker);
     } catch (e) {
-      logger.critical(`Could not connect to the broker: ${(e as Error).message}`);
-      return exit(EXIT.CONNECT);
+      return fail(
+        EXIT.CONNECT,
+        `Could not connect to the broker: ${redactUrls((e as Error).message)}`,
+      );
     }
   }
   const names = config.queues?.map(brokerModule.qName) ?? [...broker.getDeclaredQueues()];
@@ -595,7 +612,11 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
   queueIndex = new Map(queues.map((q, i) => [q, i]));
   if (!shuttingDown) loops = queues.map((q) => consumeLoop(q, consumers.get(q)!));
   await allReady;
-  logger.info("Worker process is ready for action.");
+  logger.info(
+    `Worker process is ready for action: ${describeBroker(broker)}, queues ${
+      names.join(", ") || "(none)"
+    }.`,
+  );
   return await new Promise<never>(() => {});
 }
 

@@ -5,9 +5,10 @@
 // global broker of this thread is used only to enqueue (retries, pipelines, delayed messages).
 import { getBroker } from "../broker/global.ts";
 import { Worker } from "./worker.ts";
-import { configureLogging, formatError, getLogger, logToFile } from "../_log.ts";
+import { configureLogging, formatError, logToFile } from "../_log.ts";
 import { TimeLimit } from "../middleware/time_limit.ts";
-import { type Consumer, MessageProxy, type ReceiveOptions } from "../broker/broker.ts";
+import { type Broker, type Consumer, MessageProxy, type ReceiveOptions } from "../broker/broker.ts";
+import { redactUrls } from "../broker/url.ts";
 import {
   type FromWebWorker,
   MessageState,
@@ -142,15 +143,22 @@ self.onmessage = async (e: MessageEvent<ToWebWorker>) => {
     states = msg.states;
     if (msg.logFile) logToFile(msg.logFile);
     configureLogging({ level: msg.logLevel, thread: msg.thread });
-    const logger = getLogger("dramatis.WebWorker");
     try {
       await importModules(msg.modules);
     } catch (err) {
       post({ type: "fatal", error: (err as Error).message, code: 2 });
       return;
     }
+    // The main thread logs a fatal error (once for all its Web Workers), then exits with `code`.
+    let broker: Broker;
     try {
-      const broker = getBroker();
+      broker = getBroker();
+    } catch (err) {
+      const error = `The broker is misconfigured: ${redactUrls((err as Error).message)}`;
+      post({ type: "fatal", error, code: 3 });
+      return;
+    }
+    try {
       const timeLimit = broker.middleware.find((m): m is TimeLimit => m instanceof TimeLimit);
       const current = msg.current;
       worker = new Worker(broker, {
@@ -176,8 +184,7 @@ self.onmessage = async (e: MessageEvent<ToWebWorker>) => {
       await worker.start();
       post({ type: "ready" });
     } catch (err) {
-      logger.error(`Could not start the worker: ${formatError(err)}`);
-      post({ type: "fatal", error: (err as Error).message, code: 3 });
+      post({ type: "fatal", error: `Could not start a Worker: ${formatError(err)}`, code: 3 });
     }
   } else if (msg.type === "stop") {
     await worker?.stop({ timeout: msg.timeout });
