@@ -29,6 +29,7 @@ import {
   listDir,
   readText,
   removeFile,
+  rename,
   statPath,
   watchDir as watchFiles,
   writeText,
@@ -289,7 +290,10 @@ function writePidFile(path: string, logger: Logger): boolean {
         return false;
       }
     }
-    writeText(path, `${pid()}\n`);
+    // Written whole or not at all (a crash mid-write leaves no empty pid file behind).
+    const tmp = `${path}.${pid()}.tmp`;
+    writeText(tmp, `${pid()}\n`);
+    rename(tmp, path);
     return true;
   } catch (e) {
     logger.critical(`Could not write pid file ${path}: ${(e as Error).message}`);
