@@ -202,3 +202,29 @@ test("cli dead-letters list: the retries Dramatiq counts, and the last error", e
     cleanup(e);
   }
 });
+
+test("cli queues: a file broker's queues are listed without the modules", async () => {
+  const e = setup();
+  try {
+    assert.equal((await send(e, "sendEmail", '["a", "b"]', "--queue", "urgent")).code, 0);
+    assert.equal((await send(e, "sendEmail", '["a", "b"]', "--delay", "60000")).code, 0);
+    const r = await runCli(e, ["queues"]); // no module
+    assert.equal(r.code, 0, r.out);
+    assert.match(
+      r.stdout,
+      new RegExp(`^Queues on the file broker at ${join(e.dir, "broker")}:$`, "m"),
+    );
+    assert.match(r.stdout, /^default\s+0\s+1\s+0\s+0$/m);
+    assert.match(r.stdout, /^urgent\s+1\s+0\s+0\s+0$/m);
+    const empty = await runCli({
+      ...e,
+      env: { ...e.env, DRAMATIS_BROKER: `file://${join(e.dir, "empty")}` },
+    }, ["queues"]);
+    assert.match(
+      empty.stdout,
+      /^No queues on the file broker at .*empty\. If your modules declare them/,
+    );
+  } finally {
+    cleanup(e);
+  }
+});

@@ -187,6 +187,15 @@ export class FileBroker extends Broker {
   }
 
   /** The counters of `queueName`. Cheap: the records appended since the last call are read. */
+  /** The queues declared here and those the directory holds (any process's). */
+  override listQueues(): Promise<string[]> {
+    try {
+      return Promise.resolve([...new Set([...this.queues, ...this.#engine.queueNames()])]);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
   stats(queueName: string): Promise<QueueStats> {
     try {
       const q = checked(queueName);
