@@ -7,6 +7,7 @@ import {
   cleanup,
   e2e,
   events,
+  runCli,
   sendMany,
   setup,
   signal,
@@ -46,3 +47,34 @@ test(
     }
   },
 );
+
+test("cli on Redis: the ready line names the server, never its password", e2e, async () => {
+  const server = await TestRedis.start(["--requirepass", "s3cret-pw"]);
+  const e = setup();
+  try {
+    e.env.DRAMATIS_BROKER = `redis://:s3cret-pw@127.0.0.1:${server.port}/3?namespace=clitest`;
+    const w = startWorker(e, ["-t", "1"]);
+    await until("boot", () => /ready for action/.test(w.log()), 20_000, w.log);
+    assert.match(
+      w.log(),
+      new RegExp(
+        `Worker process is ready for action: redis at 127\\.0\\.0\\.1:${server.port}/3 ` +
+          `\\(namespace clitest\\), queues default\\.`,
+      ),
+    );
+    const sent = await runCli(e, ["send", e.tasks, "work", "[1]"]);
+    assert.match(sent.stdout, new RegExp(`\\(redis at 127\\.0\\.0\\.1:${server.port}/3 `));
+    signal(w, "SIGINT");
+    assert.equal(await w.exited, 0, w.log());
+    assert.doesNotMatch(w.log() + sent.out, /s3cret/);
+    // A wrong password: one line, exit 3, no password either.
+    e.env.DRAMATIS_BROKER = `redis://:wrong-pw@127.0.0.1:${server.port}/3`;
+    const bad = await runCli(e, ["queues", e.tasks]);
+    assert.equal(bad.code, 3, bad.out);
+    assert.equal(bad.stderr.trimEnd().split("\n").length, 1, bad.stderr);
+    assert.doesNotMatch(bad.out, /wrong-pw/);
+  } finally {
+    cleanup(e);
+    await server.kill();
+  }
+});
