@@ -93,9 +93,14 @@ export interface Running {
  * Starts `cli.ts ...args`. `group: true` makes it the leader of a new process group (as a
  * shell makes a job), so that `process.kill(-pid, sig)` signals it as a terminal would.
  */
-export function startCli(e: Env, args: string[], options: { group?: boolean } = {}): Running {
+export function startCli(
+  e: Env,
+  args: string[],
+  options: { group?: boolean; cwd?: string } = {},
+): Running {
   const proc = spawn(process.execPath, [...scriptArgs(cli), ...args], {
     env: { ...process.env, ...e.env },
+    cwd: options.cwd,
     stdio: ["ignore", "pipe", "pipe"],
     detached: options.group ?? false,
   });
@@ -116,9 +121,11 @@ export function startWorker(e: Env, args: string[], options: { group?: boolean }
 export async function runCli(
   e: Env,
   args: string[],
+  options: { cwd?: string } = {},
 ): Promise<{ code: number | null; out: string; stdout: string; stderr: string }> {
   const proc = spawn(process.execPath, [...scriptArgs(cli), ...args], {
     env: { ...process.env, ...e.env },
+    cwd: options.cwd,
     stdio: ["ignore", "pipe", "pipe"],
   });
   e.running.push(proc);

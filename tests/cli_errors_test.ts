@@ -182,7 +182,7 @@ test("cli errors: an unexpected error is exit 70 with its stack, not 1", async (
   }
 });
 
-test("cli errors: the help of each command fits 80 columns, and --help exits 0", async () => {
+test("cli help: each command prints its own usage and flags, in 80 columns", async () => {
   const e = setup();
   try {
     for (
@@ -197,6 +197,26 @@ test("cli errors: the help of each command fits 80 columns, and --help exits 0",
       const wide = r.stdout.split("\n").filter((l) => l.length > 80);
       assert.deepEqual(wide, [], `${args.join(" ")}: lines wider than 80 columns`);
     }
+    // Each command's own usage and flags, not the global help.
+    const own: Record<string, RegExp[]> = {
+      worker: [/--watch-use-polling/, /--shutdown-timeout MS/, /MODULE:NAME/],
+      queues: [/--json/],
+      "dead-letters": [/--limit N/, /list\|requeue\|purge QUEUE/],
+      send: [/--delay MS/, /--queue NAME/, /--kwargs JSON/, /--priority N/, /rest parameter/],
+      compile: [/-o, --output FILE/],
+    };
+    for (const [command, lines] of Object.entries(own)) {
+      for (const help of [[command, "--help"], [command, "-h"], ["help", command]]) {
+        const r = await runCli(e, help);
+        assert.equal(r.code, 0, r.out);
+        assert.match(r.stdout, new RegExp(`^Usage: dramatis ${command} `));
+        for (const line of lines) assert.match(r.stdout, line, `${help.join(" ")}`);
+        const others = Object.keys(own).filter((c) => c !== command);
+        assert.ok(!others.some((c) => r.stdout.includes(`Usage: dramatis ${c}`)));
+      }
+    }
+    const global = await runCli(e, ["--help"]);
+    assert.doesNotMatch(global.stdout, /--watch-use-polling/, "the global help lists flags");
   } finally {
     cleanup(e);
   }
