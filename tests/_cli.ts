@@ -136,6 +136,19 @@ export async function runCli(
   return { code, out, stdout, stderr };
 }
 
+/** Asserts that `r` exited with `code` and printed exactly one line on stderr, matching `line`. */
+export function oneLine(
+  r: { code: number | null; stderr: string; out: string },
+  code: number,
+  line: RegExp,
+): void {
+  assert.equal(r.code, code, r.out);
+  const lines = r.stderr.trimEnd().split("\n");
+  assert.equal(lines.length, 1, `not one line:\n${r.stderr}`);
+  assert.match(lines[0], /^dramatis: /);
+  assert.match(lines[0], line);
+}
+
 /** Waits until `cond()` holds, or throws after `timeout` ms (with `log()` if given). */
 export async function until(
   what: string,

@@ -5,20 +5,7 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort } from "./_redis_server.ts";
-import { cleanup, e2e, type Env, root, runCli, setup } from "./_cli.ts";
-
-/** Asserts that `r` failed with `code` and exactly one line on stderr matching `line`. */
-function oneLine(
-  r: { code: number | null; stderr: string; out: string },
-  code: number,
-  line: RegExp,
-) {
-  assert.equal(r.code, code, r.out);
-  const lines = r.stderr.trimEnd().split("\n");
-  assert.equal(lines.length, 1, `not one line:\n${r.stderr}`);
-  assert.match(lines[0], /^dramatis: /);
-  assert.match(lines[0], line);
-}
+import { cleanup, e2e, type Env, oneLine, root, runCli, setup } from "./_cli.ts";
 
 /** The operations commands, on `e.tasks`. */
 const operations = (e: Env): string[][] => [

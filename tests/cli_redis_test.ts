@@ -7,6 +7,7 @@ import {
   cleanup,
   e2e,
   events,
+  oneLine,
   runCli,
   sendMany,
   setup,
@@ -70,8 +71,7 @@ test("cli on Redis: the ready line names the server, never its password", e2e, a
     // A wrong password: one line, exit 3, no password either.
     e.env.DRAMATIS_BROKER = `redis://:wrong-pw@127.0.0.1:${server.port}/3`;
     const bad = await runCli(e, ["queues", e.tasks]);
-    assert.equal(bad.code, 3, bad.out);
-    assert.equal(bad.stderr.trimEnd().split("\n").length, 1, bad.stderr);
+    oneLine(bad, 3, /could not connect to the broker: .*127\.0\.0\.1/);
     assert.doesNotMatch(bad.out, /wrong-pw/);
   } finally {
     cleanup(e);

@@ -11,6 +11,7 @@ import {
   cli,
   e2e,
   type Env,
+  oneLine,
   queueStats,
   runCli,
   setup,
@@ -22,11 +23,7 @@ import {
 import { scriptArgs } from "./_runtime.ts";
 import { FileBroker } from "../mod.ts";
 
-function refused(r: { code: number | null; stderr: string; out: string }, line: RegExp): void {
-  assert.equal(r.code, 64, r.out);
-  assert.equal(r.stderr.trimEnd().split("\n").length, 1, r.stderr);
-  assert.match(r.stderr, line);
-}
+const refused = (r: Parameters<typeof oneLine>[0], line: RegExp) => oneLine(r, 64, line);
 
 const send = (e: Env, ...args: string[]) => runCli(e, ["send", e.tasks, ...args]);
 

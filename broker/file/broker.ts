@@ -186,7 +186,6 @@ export class FileBroker extends Broker {
     return this.#engine.flushQueue(undefined);
   }
 
-  /** The counters of `queueName`. Cheap: the records appended since the last call are read. */
   /** The queues declared here and those the directory holds (any process's). */
   override listQueues(): Promise<string[]> {
     try {
@@ -196,6 +195,7 @@ export class FileBroker extends Broker {
     }
   }
 
+  /** The counters of `queueName`. Cheap: the records appended since the last call are read. */
   stats(queueName: string): Promise<QueueStats> {
     try {
       const q = checked(queueName);
