@@ -15,6 +15,7 @@ import { EXIT } from "./_exit.ts";
 import type { ProcessConfig } from "./_process.ts";
 import {
   type ChildHandle,
+  cwd,
   environment,
   execPath,
   isAlive,
@@ -96,7 +97,21 @@ export function defaultProcessCommand(): string[] {
   const v8 = environment().DENO_V8_FLAGS
     ? []
     : [`--v8-flags=--max-semi-space-size=${SEMI_SPACE_MB}`];
-  return [execPath(), "run", "-A", "--quiet", ...v8, cli.href];
+  return [execPath(), "run", "-A", "--quiet", ...v8, ...denoConfig(), cli.href];
+}
+
+/**
+ * `--config` naming the project's deno.json (the nearest one from the working directory up), so
+ * that a worker process started from a remote copy of the CLI (JSR) resolves the project's bare
+ * imports, as the CLI process does. Deno reads no configuration for a remote entry by itself.
+ */
+function denoConfig(): string[] {
+  for (let dir = cwd(); dir; dir = dir.slice(0, dir.lastIndexOf("/"))) {
+    for (const name of ["deno.json", "deno.jsonc"]) {
+      if (exists(`${dir}/${name}`)) return ["--config", `${dir}/${name}`];
+    }
+  }
+  return [];
 }
 
 /** Stop signals this close to the first one (in ms) are the same stop, delivered twice. */
