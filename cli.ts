@@ -93,7 +93,7 @@ async function run(args: string[], options: MainOptions): Promise<number> {
   }
   if (first === "help") {
     const command = COMMANDS.find((c) => c.name === rest[0]);
-    if (rest[0] !== undefined && !command) throw unknownCommand(rest[0]);
+    if (rest[0] !== undefined && !command) throw unknownCommand(rest[0], bundled);
     console.log(command ? commandHelp(command, bundled) : globalHelp(bundled));
     return EXIT.OK;
   }
@@ -106,7 +106,13 @@ async function run(args: string[], options: MainOptions): Promise<number> {
     );
   }
   const command = COMMANDS.find((c) => c.name === first);
-  if (!command || (bundled && command.name === "compile")) throw unknownCommand(first);
+  if (!command) throw unknownCommand(first, bundled);
+  if (bundled && command.name === "compile") {
+    throw new UsageError(
+      "compile runs from the dramatis package, not from a compiled binary: " +
+        "npx dramatis compile MODULE... -o FILE",
+    );
+  }
   const parsed = parse(command, rest, COMMANDS);
   if (parsed.flags.help) {
     console.log(commandHelp(command, bundled));
@@ -120,9 +126,10 @@ async function run(args: string[], options: MainOptions): Promise<number> {
   return await runCommand(parsed, { ...options, cwd: workingDir(), bundled });
 }
 
-function unknownCommand(name: string): UsageError {
+function unknownCommand(name: string, bundled: boolean): UsageError {
+  const names = COMMANDS.filter((c) => !bundled || c.name !== "compile").map((c) => c.name);
   return new UsageError(
-    `unknown command ${JSON.stringify(name)}: use ${COMMANDS.map((c) => c.name).join(", ")}.`,
+    `unknown command ${JSON.stringify(name)}: use ${names.join(", ")}.`,
   );
 }
 
