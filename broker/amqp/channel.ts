@@ -1,0 +1,854 @@
+/**
+ * `AmqpChannel`: an AMQP channel that survives its connection. Synchronous methods (declare,
+ * purge, qos, consume, get, ...) go out one at a time; publishes are pipelined, and in confirm
+ * mode each one's promise settles with its own `basic.ack` / `basic.nack` (`multiple` honoured,
+ * out-of-order acks too). When the connection drops, or the server closes the channel (a 404
+ * or 406), the channel opens again, re-applies confirm mode and qos, runs `onRecover`, and
+ * restores its consumers. Deliveries carry the channel's `generation`: an ack for a delivery of
+ * an older generation is dropped (the server would close the channel over an unknown tag).
+ *
+ * @example
+ * ```ts
+ * import { AmqpClient } from "./client.ts";
+ * await using client = await AmqpClient.connect("amqp://guest:guest@127.0.0.1:5672/%2F");
+ * const ch = await client.channel({ confirm: true, prefetch: 10 });
+ * const q = `example-${crypto.randomUUID()}`;
+ * await ch.declareQueue(q, { durable: false, autoDelete: true });
+ * await ch.publish(q, "hello"); // resolves once RabbitMQ confirmed it
+ * const got = await ch.get(q);
+ * console.log(new TextDecoder().decode(got!.body)); // hello
+ * ch.ack(got!);
+ * await ch.deleteQueue(q);
+ * ```
+ * @module
+ */
+import { ConnectionError } from "../../errors.ts";
+import { Deque } from "../../_queue.ts";
+import { AmqpError, REPLY } from "./errors.ts";
+import type { ChannelLink, Connection } from "./_connection.ts";
+import {
+  type AmqpProperties,
+  type Method,
+  methodName,
+  writeMethod,
+  writePublish,
+} from "./_methods.ts";
+import type { FieldTable } from "./_table.ts";
+
+/**
+ * A message from `basic.deliver` (a consumer) or `basic.get-ok`.
+ *
+ * @example
+ * ```ts
+ * import type { AmqpDelivery } from "./channel.ts";
+ * const text = (d: AmqpDelivery) => new TextDecoder().decode(d.body);
+ * ```
+ */
+export interface AmqpDelivery {
+  /** The channel it came on (ack it there). */
+  readonly channel: AmqpChannel;
+  /** The channel's generation when it came; an ack from another generation is dropped. */
+  readonly generation: number;
+  /** Its delivery tag on that channel. */
+  readonly deliveryTag: number;
+  /** True when it was delivered before and not acked. */
+  readonly redelivered: boolean;
+  readonly exchange: string;
+  readonly routingKey: string;
+  /** The consumer's tag ("" for `get`). */
+  readonly consumerTag: string;
+  /** `get` only: how many messages were left in the queue. */
+  readonly messageCount?: number;
+  readonly properties: AmqpProperties;
+  readonly body: Uint8Array;
+}
+
+/**
+ * Options of `channel.consume()`.
+ *
+ * @example
+ * ```ts
+ * import type { AmqpConsumeOptions } from "./channel.ts";
+ * const o: AmqpConsumeOptions = { tag: "worker-1", onCancel: (e) => console.log(e.message) };
+ * ```
+ */
+export interface AmqpConsumeOptions {
+  /** The consumer tag. Default: one the server makes up. */
+  tag?: string;
+  /** Deliveries need no ack (and are lost if the client dies). Default false. */
+  noAck?: boolean;
+  exclusive?: boolean;
+  /** `x-priority`, `x-consumer-timeout` (RabbitMQ 3.12+), ... */
+  arguments?: FieldTable;
+  /**
+   * The consumer ended without `cancel()`: the server cancelled it (its queue was deleted), or
+   * restoring it after a reconnection failed (`error.code` 404: the queue is gone).
+   */
+  onCancel?: (error: Error) => void;
+}
+
+/**
+ * Options of `channel.publish()`.
+ *
+ * @example
+ * ```ts
+ * import type { AmqpPublishOptions } from "./channel.ts";
+ * const o: AmqpPublishOptions = { properties: { deliveryMode: 2 }, mandatory: true };
+ * ```
+ */
+export interface AmqpPublishOptions {
+  /** Default: `""`, the default exchange (routing key = queue name). */
+  exchange?: string;
+  properties?: AmqpProperties;
+  /** Return the message (the promise rejects with code 312) when no queue takes it. */
+  mandatory?: boolean;
+}
+
+/**
+ * Options of `client.channel()`.
+ *
+ * @example
+ * ```ts
+ * import type { AmqpChannelOptions } from "./channel.ts";
+ * const o: AmqpChannelOptions = { confirm: true, prefetch: 16 };
+ * ```
+ */
+export interface AmqpChannelOptions {
+  /** Publisher confirms: `publish()` resolves once the server has the message. Default false. */
+  confirm?: boolean;
+  /** `basic.qos` prefetch count for consumers of this channel (per consumer). */
+  prefetch?: number;
+  /** Open again after a lost connection or a server-side close. Default true. */
+  recover?: boolean;
+  /** Runs after a recovery, before consumers are restored (declare the queues here). */
+  onRecover?: (channel: AmqpChannel) => Promise<void>;
+}
+
+/** @internal What a channel needs from its client. */
+export interface ChannelHost {
+  readonly address: string;
+  readonly maxWait: number;
+  /** The live connection, waiting for one (up to maxWait) while reconnecting. */
+  connection(): Promise<Connection>;
+  /** A channel's recovery failed. */
+  report(channel: AmqpChannel, error: Error): void;
+  remove(channel: AmqpChannel): void;
+}
+
+interface Rpc {
+  name: string;
+  args: Record<string, unknown>;
+  reply: string[];
+  resolve: (m: Method | AmqpDelivery | undefined) => void;
+  reject: (e: Error) => void;
+  timer?: ReturnType<typeof setTimeout>;
+}
+
+interface Pending {
+  resolve: () => void;
+  reject: (e: Error) => void;
+  done: boolean;
+  exchange: string;
+  routingKey: string;
+  body: string | Uint8Array;
+  returned?: AmqpError;
+}
+
+interface Held extends Pending {
+  properties: AmqpProperties;
+  mandatory: boolean;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+interface ConsumerEntry {
+  queue: string;
+  options: AmqpConsumeOptions;
+  onDelivery: (d: AmqpDelivery) => void;
+}
+
+const DOWN = 0, OPENING = 1, SETUP = 2, OPEN = 3, CLOSING = 4, CLOSED = 5;
+const encoder = new TextEncoder();
+
+/**
+ * An AMQP channel that is re-opened after a lost connection or a server-side close. Get one
+ * from `AmqpClient.channel()`.
+ *
+ * @example
+ * ```ts
+ * import { AmqpClient } from "./client.ts";
+ * await using client = await AmqpClient.connect("amqp://127.0.0.1");
+ * const ch = await client.channel();
+ * const q = `example-${crypto.randomUUID()}`;
+ * const { messageCount } = await ch.declareQueue(q, { durable: false, autoDelete: true });
+ * console.log(messageCount); // 0
+ * await ch.deleteQueue(q);
+ * await ch.close();
+ * ```
+ */
+export class AmqpChannel implements ChannelLink {
+  readonly #host: ChannelHost;
+  readonly #options: AmqpChannelOptions;
+  #state = DOWN;
+  #conn: Connection | undefined;
+  #number = 0;
+  #generation = 0;
+  /** Bumped whenever the channel is lost; async setup steps of an older epoch give up. */
+  #epoch = 0;
+  #openOk: { resolve: () => void; reject: (e: Error) => void } | undefined;
+  #setupLane = new Deque<Rpc>();
+  #userLane = new Deque<Rpc>();
+  #inFlight: Rpc | undefined;
+  #inHook = false;
+  #consumers = new Map<string, ConsumerEntry>();
+  #held = new Deque<Held>();
+  // Publisher confirms: #pend[#head] has sequence number #base; numbers are contiguous.
+  #pend: (Pending | undefined)[] = [];
+  #head = 0;
+  #base = 1;
+  #open = 0;
+  #closes: number[] = [];
+  #reopenTimer: ReturnType<typeof setTimeout> | undefined;
+  #closedError: Error | undefined;
+  #closeOk: (() => void) | undefined;
+  /** Tags of consumers that needed no acks (their late deliveries must not be nacked). */
+  #noAck = new Set<string>();
+
+  /** @internal Use `AmqpClient.channel()`. */
+  constructor(host: ChannelHost, options: AmqpChannelOptions = {}) {
+    this.#host = host;
+    this.#options = { ...options };
+    if (options.prefetch !== undefined) checkPrefetch(options.prefetch);
+  }
+
+  /** How many times the channel was opened (1 at first, +1 per recovery). */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /** True while open (not recovering, not closed). */
+  get isOpen(): boolean {
+    return this.#state === OPEN;
+  }
+
+  /** True once `close()` was called (or recovery is off and the channel was lost). */
+  get closed(): boolean {
+    return this.#state >= CLOSING;
+  }
+
+  /** Publishes not confirmed yet (confirm mode). */
+  get unconfirmed(): number {
+    return this.#open + this.#held.length;
+  }
+
+  /** The channel number on the current connection (0 while down). */
+  get number(): number {
+    return this.#state === OPEN || this.#state === SETUP ? this.#number : 0;
+  }
+
+  // ---- opening and recovery --------------------------------------------------------------
+
+  /** @internal Opens the channel on `conn`: open, confirm mode, qos, hook, consumers. */
+  async _attach(conn: Connection): Promise<void> {
+    if (this.#state === CLOSED || this.#state === CLOSING) return;
+    const epoch = ++this.#epoch;
+    this.#conn = conn;
+    this.#state = OPENING;
+    this.#number = conn.attach(this);
+    const opened = new Promise<void>((resolve, reject) => this.#openOk = { resolve, reject });
+    writeMethod(conn.out, this.#number, "channel.open");
+    conn.flushSoon();
+    await opened;
+    if (epoch !== this.#epoch) return;
+    this.#state = SETUP;
+    this.#generation++;
+    if (this.#options.confirm) {
+      await this.#call("confirm.select", {}, ["confirm.select-ok"], true);
+      this.#pend = [];
+      this.#head = 0;
+      this.#base = 1;
+    }
+    if (this.#options.prefetch !== undefined) {
+      await this.#call("basic.qos", { prefetchCount: this.#options.prefetch }, [
+        "basic.qos-ok",
+      ], true);
+    }
+    if (this.#generation > 1 && this.#options.onRecover) {
+      this.#inHook = true;
+      try {
+        await this.#options.onRecover(this);
+      } finally {
+        this.#inHook = false;
+      }
+    }
+    for (const [tag, c] of [...this.#consumers]) {
+      if (epoch !== this.#epoch) return;
+      try {
+        await this.#call("basic.consume", consumeArgs(c.queue, tag, c.options), [
+          "basic.consume-ok",
+        ], true);
+      } catch (e) {
+        if (epoch === this.#epoch || !(e instanceof AmqpError)) throw e;
+        // The server refused it (the queue is gone) and closed the channel: end this consumer.
+        this.#consumers.delete(tag);
+        c.options.onCancel?.(e);
+        return;
+      }
+    }
+    if (epoch !== this.#epoch) return;
+    this.#state = OPEN;
+    this.#flushHeld();
+    this.#pump();
+  }
+
+  /** The channel was lost (its connection, or the server closed it): reject what was in flight. */
+  #lost(error: Error): void {
+    this.#epoch++;
+    const wasOpening = this.#openOk;
+    this.#openOk = undefined;
+    if (this.#state !== CLOSED && this.#state !== CLOSING) this.#state = DOWN;
+    const rpc = this.#inFlight;
+    this.#inFlight = undefined;
+    if (rpc) this.#fail(rpc, rpcError(rpc, error));
+    // Setup steps belong to the lost channel; user calls wait for the next one.
+    for (const r of this.#setupLane.clear()) this.#fail(r, error);
+    wasOpening?.reject(error);
+    const lost = this.#pend;
+    this.#pend = [];
+    this.#head = 0;
+    this.#base = 1;
+    this.#open = 0;
+    for (const p of lost) {
+      if (p && !p.done) {
+        p.done = true;
+        p.reject(
+          error instanceof AmqpError ? error : new ConnectionError(
+            `Lost the connection to RabbitMQ at ${this.#host.address} before it confirmed a ` +
+              `message to ${JSON.stringify(p.routingKey)}; it may or may not have been stored ` +
+              `(${error.message}).`,
+            { cause: error },
+          ),
+        );
+      }
+    }
+    if (this.#state === CLOSED || this.#options.recover === false) {
+      this.#shut(this.#closedError ?? error);
+    }
+    this.#closeOk?.();
+  }
+
+  /** @internal The connection is gone; the client re-attaches the channel after reconnecting. */
+  onConnectionLost(error: Error): void {
+    this.#lost(error);
+  }
+
+  /** The server closed the channel: answer, fail what was in flight, open it again. */
+  #serverClosed(m: Method): void {
+    const { replyCode, replyText, classId, methodId } = m.args;
+    const error = new AmqpError(
+      `RabbitMQ closed channel ${this.#number}: ${replyCode} ${replyText}` +
+        (classId ? ` (after ${methodName((classId << 16) | methodId)})` : ""),
+      { code: replyCode, text: replyText, classId, methodId },
+    );
+    const conn = this.#conn!;
+    writeMethod(conn.out, this.#number, "channel.close-ok");
+    conn.flushSoon();
+    conn.detach(this.#number);
+    this.#lost(error);
+    if (this.#state >= CLOSING || this.#options.recover === false) return;
+    // Open again at once, with a growing pause if the server keeps closing it.
+    const now = Date.now();
+    this.#closes = this.#closes.filter((t) => now - t < 10_000);
+    this.#closes.push(now);
+    const delay = this.#closes.length <= 1 ? 0 : Math.min(5_000, 50 * 2 ** this.#closes.length);
+    this.#reopenTimer = setTimeout(() => {
+      this.#reopenTimer = undefined;
+      if (this.#state !== DOWN || conn.dropped) return; // the client re-attaches it
+      this._attach(conn).catch((e) => this.#host.report(this, e));
+    }, delay);
+  }
+
+  // ---- synchronous methods ---------------------------------------------------------------
+
+  /** Sends a synchronous method and resolves with its reply, one at a time per channel. */
+  #call(
+    name: string,
+    args: Record<string, unknown>,
+    reply: string[],
+    setup = false,
+  ): Promise<Method | AmqpDelivery | undefined> {
+    return new Promise((resolve, reject) => {
+      const rpc: Rpc = { name, args, reply, resolve, reject };
+      if (this.#state >= CLOSING) return reject(this.#closedNow());
+      if (setup || this.#inHook) this.#setupLane.push(rpc);
+      else {
+        this.#userLane.push(rpc);
+        if (this.#state !== OPEN) {
+          const wait = this.#host.maxWait;
+          rpc.timer = setTimeout(() => {
+            rpc.timer = undefined;
+            if (this.#inFlight === rpc) return;
+            this.#fail(
+              rpc,
+              new ConnectionError(
+                `Could not send ${name} within ${wait} ms: the channel to RabbitMQ at ` +
+                  `${this.#host.address} is not open (reconnecting).`,
+              ),
+            );
+          }, wait);
+        }
+      }
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    if (this.#inFlight || this.#conn === undefined) return;
+    let lane: Deque<Rpc> | undefined;
+    if ((this.#state === SETUP || this.#state === OPEN) && this.#setupLane.length > 0) {
+      lane = this.#setupLane;
+    } else if (this.#state === OPEN) lane = this.#userLane;
+    if (!lane) return;
+    let rpc: Rpc | undefined;
+    while ((rpc = lane.shift()) !== undefined && rpc.reply.length === 0); // skip settled ones
+    if (rpc === undefined) return;
+    if (rpc.timer !== undefined) clearTimeout(rpc.timer);
+    rpc.timer = undefined;
+    this.#inFlight = rpc;
+    try {
+      writeMethod(this.#conn.out, this.#number, rpc.name, rpc.args);
+    } catch (e) {
+      this.#inFlight = undefined;
+      rpc.reject(e as Error);
+      return this.#pump();
+    }
+    this.#conn.flushSoon();
+  }
+
+  #fail(rpc: Rpc, error: Error): void {
+    if (rpc.timer !== undefined) clearTimeout(rpc.timer);
+    rpc.timer = undefined;
+    rpc.reply = []; // marks it settled: #pump skips it
+    rpc.reject(error);
+  }
+
+  #answer(m: Method | AmqpDelivery, name: string): boolean {
+    const rpc = this.#inFlight;
+    if (!rpc || !rpc.reply.includes(name)) return false;
+    this.#inFlight = undefined;
+    rpc.reply = [];
+    rpc.resolve(m);
+    this.#pump();
+    return true;
+  }
+
+  /**
+   * Declares a queue; resolves with its message and consumer counts. A queue that exists with
+   * other arguments makes the server close the channel: this rejects with an `AmqpError` of
+   * code 406 (the channel then opens again by itself).
+   */
+  async declareQueue(
+    queue: string,
+    options: {
+      durable?: boolean;
+      exclusive?: boolean;
+      autoDelete?: boolean;
+      passive?: boolean;
+      arguments?: FieldTable;
+    } = {},
+  ): Promise<{ queue: string; messageCount: number; consumerCount: number }> {
+    const m = await this.#call("queue.declare", {
+      queue,
+      passive: options.passive ?? false,
+      durable: options.durable ?? true,
+      exclusive: options.exclusive ?? false,
+      autoDelete: options.autoDelete ?? false,
+      arguments: options.arguments ?? {},
+    }, ["queue.declare-ok"]) as Method;
+    return m.args as { queue: string; messageCount: number; consumerCount: number };
+  }
+
+  /** Deletes the ready messages of `queue`; resolves with how many. */
+  async purgeQueue(queue: string): Promise<number> {
+    const m = await this.#call("queue.purge", { queue }, ["queue.purge-ok"]) as Method;
+    return m.args.messageCount;
+  }
+
+  /** Deletes `queue`; resolves with how many messages it held. */
+  async deleteQueue(
+    queue: string,
+    options: { ifUnused?: boolean; ifEmpty?: boolean } = {},
+  ): Promise<number> {
+    const m = await this.#call(
+      "queue.delete",
+      { queue, ifUnused: options.ifUnused ?? false, ifEmpty: options.ifEmpty ?? false },
+      ["queue.delete-ok"],
+    ) as Method;
+    return m.args.messageCount;
+  }
+
+  /** Sets the prefetch count for consumers started after this call (and after recoveries). */
+  async qos(prefetch: number): Promise<void> {
+    checkPrefetch(prefetch);
+    this.#options.prefetch = prefetch;
+    await this.#call("basic.qos", { prefetchCount: prefetch }, ["basic.qos-ok"]);
+  }
+
+  /**
+   * Starts a consumer: `onDelivery` is called for each message, from the socket's read loop.
+   * Resolves with the consumer tag. The consumer is restored after reconnections.
+   */
+  async consume(
+    queue: string,
+    onDelivery: (delivery: AmqpDelivery) => void,
+    options: AmqpConsumeOptions = {},
+  ): Promise<string> {
+    const m = await this.#call("basic.consume", consumeArgs(queue, options.tag ?? "", options), [
+      "basic.consume-ok",
+    ]) as Method;
+    const tag = m.args.consumerTag as string;
+    this.#consumers.set(tag, { queue, options: { ...options, tag }, onDelivery });
+    if (options.noAck) this.#noAck.add(tag);
+    return tag;
+  }
+
+  /** Stops a consumer (deliveries already sent still arrive). */
+  async cancel(tag: string): Promise<void> {
+    const had = this.#consumers.delete(tag);
+    if (!had || this.#state >= CLOSING) return;
+    await this.#call("basic.cancel", { consumerTag: tag }, ["basic.cancel-ok"]);
+  }
+
+  /** `basic.get`: one message, or undefined when the queue is empty. */
+  async get(queue: string, options: { noAck?: boolean } = {}): Promise<AmqpDelivery | undefined> {
+    const r = await this.#call("basic.get", { queue, noAck: options.noAck ?? false }, [
+      "basic.get-ok",
+      "basic.get-empty",
+    ]);
+    return r !== undefined && "body" in r ? r : undefined;
+  }
+
+  // ---- publishing ------------------------------------------------------------------------
+
+  /**
+   * Publishes a message (a string body is sent as UTF-8). In confirm mode, resolves when the
+   * server confirmed it; rejects with an `AmqpError` when it refused it (`basic.nack`) or, with
+   * `mandatory`, returned it (code 312: no queue took it), and with `ConnectionError` when the
+   * connection dropped first (it may or may not have been stored). Without confirms, resolves
+   * once written. While the channel is recovering, waits for it (up to the client's maxWait).
+   */
+  publish(
+    routingKey: string,
+    body: string | Uint8Array,
+    options: AmqpPublishOptions = {},
+  ): Promise<void> {
+    const exchange = options.exchange ?? "";
+    const props = options.properties ?? {};
+    const mandatory = options.mandatory ?? false;
+    if (this.#state === OPEN) {
+      const conn = this.#conn!;
+      writePublish(
+        conn.out,
+        this.#number,
+        conn.frameMax,
+        exchange,
+        routingKey,
+        body,
+        props,
+        mandatory,
+      );
+      conn.flushSoon();
+      if (!this.#options.confirm) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        this.#pend.push({ resolve, reject, done: false, exchange, routingKey, body });
+        this.#open++;
+      });
+    }
+    if (this.#state >= CLOSING) return Promise.reject(this.#closedNow());
+    return new Promise<void>((resolve, reject) => {
+      const held: Held = {
+        resolve,
+        reject,
+        done: false,
+        exchange,
+        routingKey,
+        body,
+        properties: props,
+        mandatory,
+        timer: setTimeout(() => {
+          if (held.done) return;
+          held.done = true;
+          reject(
+            new ConnectionError(
+              `Could not publish to ${JSON.stringify(routingKey)} within ${this.#host.maxWait} ` +
+                `ms: not connected to RabbitMQ at ${this.#host.address} (reconnecting).`,
+            ),
+          );
+        }, this.#host.maxWait),
+      };
+      this.#held.push(held);
+    });
+  }
+
+  #flushHeld(): void {
+    for (const h of this.#held.clear()) {
+      if (h.done) continue;
+      clearTimeout(h.timer);
+      this.publish(h.routingKey, h.body, {
+        exchange: h.exchange,
+        properties: h.properties,
+        mandatory: h.mandatory,
+      }).then(h.resolve, h.reject);
+    }
+  }
+
+  #confirmed(tag: number, multiple: boolean, error?: Error): void {
+    const settle = (p: Pending | undefined) => {
+      if (!p || p.done) return;
+      p.done = true;
+      this.#open--;
+      const e = error ?? p.returned;
+      if (e) p.reject(e);
+      else p.resolve();
+    };
+    const pend = this.#pend;
+    if (multiple) {
+      const last = Math.min(this.#head + (tag - this.#base), pend.length - 1);
+      for (let i = this.#head; i <= last; i++) settle(pend[i]);
+    } else {
+      const i = this.#head + (tag - this.#base);
+      if (i >= this.#head && i < pend.length) settle(pend[i]);
+    }
+    while (this.#head < pend.length && pend[this.#head]!.done) {
+      pend[this.#head++] = undefined;
+      this.#base++;
+    }
+    if (this.#head === pend.length) {
+      this.#pend = [];
+      this.#head = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > pend.length) {
+      this.#pend = pend.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
+  #returned(m: Method, body: Uint8Array): void {
+    const { replyCode, replyText, exchange, routingKey } = m.args;
+    for (let i = this.#head; i < this.#pend.length; i++) {
+      const p = this.#pend[i];
+      if (!p || p.done || p.returned || p.exchange !== exchange || p.routingKey !== routingKey) {
+        continue;
+      }
+      if (!sameBytes(typeof p.body === "string" ? encoder.encode(p.body) : p.body, body)) continue;
+      p.returned = new AmqpError(
+        `RabbitMQ returned a message published to ${JSON.stringify(routingKey)}` +
+          `${
+            exchange ? ` on exchange ${JSON.stringify(exchange)}` : ""
+          }: ${replyCode} ${replyText}`,
+        { code: replyCode, text: replyText, classId: 60, methodId: 40 },
+      );
+      return;
+    }
+  }
+
+  // ---- acknowledgements ------------------------------------------------------------------
+
+  /**
+   * Acks a delivery of this channel (and, with `multiple`, every earlier one). Returns false,
+   * sending nothing, when the delivery came on an earlier generation of the channel (before a
+   * reconnection): the server has already put it back in its queue.
+   */
+  ack(delivery: AmqpDelivery | { deliveryTag: number; generation: number }, multiple = false) {
+    return this.#settle(delivery, "basic.ack", { deliveryTag: delivery.deliveryTag, multiple });
+  }
+
+  /** Rejects a delivery: `requeue` puts it back, else it is dead-lettered (or dropped). */
+  nack(
+    delivery: AmqpDelivery | { deliveryTag: number; generation: number },
+    options: { requeue?: boolean; multiple?: boolean } = {},
+  ): boolean {
+    return this.#settle(delivery, "basic.nack", {
+      deliveryTag: delivery.deliveryTag,
+      multiple: options.multiple ?? false,
+      requeue: options.requeue ?? false,
+    });
+  }
+
+  #settle(d: { generation: number }, name: string, args: Record<string, unknown>): boolean {
+    const live = this.#state === OPEN || this.#state === SETUP;
+    if (!live || d.generation !== this.#generation) return false;
+    writeMethod(this.#conn!.out, this.#number, name, args);
+    this.#conn!.flushSoon();
+    return true;
+  }
+
+  // ---- frames from the connection --------------------------------------------------------
+
+  /** @internal */
+  onMethod(m: Method): void {
+    if (this.#state === CLOSING) {
+      // Only the end of the close matters now (or the server closing it at the same time).
+      if (m.name === "channel.close") {
+        writeMethod(this.#conn!.out, this.#number, "channel.close-ok");
+        this.#conn!.flushSoon();
+      }
+      if (m.name === "channel.close" || m.name === "channel.close-ok") this.#closeOk?.();
+      return;
+    }
+    switch (m.name) {
+      case "basic.ack":
+        return this.#confirmed(m.args.deliveryTag, m.args.multiple);
+      case "basic.nack":
+        return this.#confirmed(
+          m.args.deliveryTag,
+          m.args.multiple,
+          new AmqpError(
+            "RabbitMQ refused to take a message (basic.nack): an internal error in the queue; " +
+              "publish it again.",
+            { code: REPLY.INTERNAL_ERROR, text: "basic.nack", classId: 60, methodId: 40 },
+          ),
+        );
+      case "channel.open-ok": {
+        const ok = this.#openOk;
+        this.#openOk = undefined;
+        return ok?.resolve();
+      }
+      case "channel.close":
+        return this.#serverClosed(m);
+      case "channel.flow":
+        writeMethod(this.#conn!.out, this.#number, "channel.flow-ok", { active: m.args.active });
+        this.#conn!.flushSoon();
+        return;
+      case "basic.cancel": {
+        const tag = m.args.consumerTag as string;
+        const c = this.#consumers.get(tag);
+        this.#consumers.delete(tag);
+        if (!m.args.nowait) {
+          writeMethod(this.#conn!.out, this.#number, "basic.cancel-ok", { consumerTag: tag });
+          this.#conn!.flushSoon();
+        }
+        c?.options.onCancel?.(
+          new AmqpError(
+            `RabbitMQ cancelled consumer ${tag} of queue ${JSON.stringify(c.queue)} ` +
+              `(the queue was deleted, or it became unavailable).`,
+            { code: REPLY.NOT_FOUND, text: "basic.cancel", classId: 60, methodId: 30 },
+          ),
+        );
+        return;
+      }
+    }
+    if (this.#answer(m, m.name)) return;
+    this.#host.report(
+      this,
+      new AmqpError(`Unexpected ${m.name} on channel ${this.#number}; ignored.`, {
+        code: REPLY.UNEXPECTED_FRAME,
+        text: m.name,
+      }),
+    );
+  }
+
+  /** @internal */
+  onContent(m: Method, properties: AmqpProperties, body: Uint8Array): void {
+    if (this.#state === CLOSING) return; // unacked: the close hands it back
+    const a = m.args;
+    if (m.name === "basic.return") return this.#returned(m, body);
+    const d: AmqpDelivery = {
+      channel: this,
+      generation: this.#generation,
+      deliveryTag: a.deliveryTag,
+      redelivered: a.redelivered,
+      exchange: a.exchange,
+      routingKey: a.routingKey,
+      consumerTag: a.consumerTag ?? "",
+      messageCount: a.messageCount,
+      properties,
+      body,
+    };
+    if (m.name === "basic.get-ok") {
+      this.#answer(d, m.name);
+      return;
+    }
+    const c = this.#consumers.get(d.consumerTag);
+    if (c) c.onDelivery(d);
+    else if (!this.#noAck.has(d.consumerTag)) this.nack(d, { requeue: true }); // cancelled: back
+  }
+
+  // ---- closing ---------------------------------------------------------------------------
+
+  #closedNow(): Error {
+    return this.#closedError ?? new ConnectionError("The AMQP channel is closed: open a new one.");
+  }
+
+  /** Ends the channel for good: fails everything still waiting. */
+  #shut(error: Error): void {
+    this.#state = CLOSED;
+    this.#closedError ??= error;
+    clearTimeout(this.#reopenTimer);
+    for (const r of [...this.#setupLane.clear(), ...this.#userLane.clear()]) this.#fail(r, error);
+    for (const h of this.#held.clear()) {
+      clearTimeout(h.timer);
+      if (!h.done) h.reject(error);
+    }
+    this.#consumers.clear();
+    this.#host.remove(this);
+  }
+
+  /**
+   * Closes the channel: its consumers stop and its unacked deliveries go back to their queues.
+   * Calls still waiting, and publishes not confirmed yet, reject.
+   */
+  async close(): Promise<void> {
+    if (this.#state >= CLOSING) return;
+    const error = new ConnectionError("The AMQP channel was closed: open a new one.");
+    const conn = this.#conn;
+    const attached = this.#state !== DOWN && conn !== undefined && !conn.dropped;
+    this.#state = CLOSING;
+    this.#closedError = error;
+    if (attached) {
+      // channel.close may follow any frame, even before channel.open-ok: the server reads in order.
+      const ok = new Promise<void>((resolve) => this.#closeOk = resolve);
+      writeMethod(conn.out, this.#number, "channel.close", { replyCode: 200, replyText: "bye" });
+      conn.flushSoon();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([ok, new Promise((r) => timer = setTimeout(r, 5_000))]);
+      clearTimeout(timer);
+      this.#closeOk = undefined;
+      conn.detach(this.#number);
+    }
+    this.#lost(error);
+    this.#shut(error);
+  }
+}
+
+function consumeArgs(queue: string, tag: string, o: AmqpConsumeOptions): Record<string, unknown> {
+  return {
+    queue,
+    consumerTag: tag,
+    noAck: o.noAck ?? false,
+    exclusive: o.exclusive ?? false,
+    arguments: o.arguments ?? {},
+  };
+}
+
+function checkPrefetch(n: number): void {
+  if (!Number.isInteger(n) || n < 0 || n > 65535) {
+    throw new TypeError(
+      `AMQP prefetch must be an integer from 0 (no limit) to 65535 (basic.qos has 16 bits), ` +
+        `got ${n}.`,
+    );
+  }
+}
+
+function rpcError(rpc: Rpc, error: Error): Error {
+  if (error instanceof AmqpError) return error;
+  return new ConnectionError(
+    `Lost the connection to RabbitMQ during ${rpc.name}; it may or may not have been done ` +
+      `(${error.message}).`,
+    { cause: error },
+  );
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
