@@ -126,7 +126,7 @@ export interface AmqpChannelOptions {
 
 /** @internal What a channel needs from its client. */
 export interface ChannelHost {
-  readonly address: string;
+  address(): string;
   readonly maxWait: number;
   /** The live connection, waiting for one (up to maxWait) while reconnecting. */
   connection(): Promise<Connection>;
@@ -139,6 +139,8 @@ interface Rpc {
   name: string;
   args: Record<string, unknown>;
   reply: string[];
+  /** Runs when the reply arrives, before frames after it (a consumer's first deliveries). */
+  onReply?: (m: Method) => void;
   resolve: (m: Method | AmqpDelivery | undefined) => void;
   reject: (e: Error) => void;
   timer?: ReturnType<typeof setTimeout>;
@@ -321,8 +323,8 @@ export class AmqpChannel implements ChannelLink {
       if (p && !p.done) {
         p.done = true;
         p.reject(
-          error instanceof AmqpError ? error : new ConnectionError(
-            `Lost the connection to RabbitMQ at ${this.#host.address} before it confirmed a ` +
+          error instanceof AmqpError && !error.connectionLevel ? error : new ConnectionError(
+            `Lost the connection to RabbitMQ at ${this.#host.address()} before it confirmed a ` +
               `message to ${JSON.stringify(p.routingKey)}; it may or may not have been stored ` +
               `(${error.message}).`,
             { cause: error },
@@ -375,9 +377,10 @@ export class AmqpChannel implements ChannelLink {
     args: Record<string, unknown>,
     reply: string[],
     setup = false,
+    onReply?: (m: Method) => void,
   ): Promise<Method | AmqpDelivery | undefined> {
     return new Promise((resolve, reject) => {
-      const rpc: Rpc = { name, args, reply, resolve, reject };
+      const rpc: Rpc = { name, args, reply, resolve, reject, onReply };
       if (this.#state >= CLOSING) return reject(this.#closedNow());
       if (setup || this.#inHook) this.#setupLane.push(rpc);
       else {
@@ -391,7 +394,7 @@ export class AmqpChannel implements ChannelLink {
               rpc,
               new ConnectionError(
                 `Could not send ${name} within ${wait} ms: the channel to RabbitMQ at ` +
-                  `${this.#host.address} is not open (reconnecting).`,
+                  `${this.#host.address()} is not open (reconnecting).`,
               ),
             );
           }, wait);
@@ -436,6 +439,7 @@ export class AmqpChannel implements ChannelLink {
     if (!rpc || !rpc.reply.includes(name)) return false;
     this.#inFlight = undefined;
     rpc.reply = [];
+    if (rpc.onReply && !("body" in m)) rpc.onReply(m);
     rpc.resolve(m);
     this.#pump();
     return true;
@@ -502,12 +506,19 @@ export class AmqpChannel implements ChannelLink {
     onDelivery: (delivery: AmqpDelivery) => void,
     options: AmqpConsumeOptions = {},
   ): Promise<string> {
-    const m = await this.#call("basic.consume", consumeArgs(queue, options.tag ?? "", options), [
-      "basic.consume-ok",
-    ]) as Method;
-    const tag = m.args.consumerTag as string;
-    this.#consumers.set(tag, { queue, options: { ...options, tag }, onDelivery });
-    if (options.noAck) this.#noAck.add(tag);
+    let tag = "";
+    await this.#call(
+      "basic.consume",
+      consumeArgs(queue, options.tag ?? "", options),
+      ["basic.consume-ok"],
+      false,
+      (m) => {
+        // Registered now: deliveries may follow consume-ok in the same read.
+        tag = m.args.consumerTag as string;
+        this.#consumers.set(tag, { queue, options: { ...options, tag }, onDelivery });
+        if (options.noAck) this.#noAck.add(tag);
+      },
+    );
     return tag;
   }
 
@@ -580,7 +591,7 @@ export class AmqpChannel implements ChannelLink {
           reject(
             new ConnectionError(
               `Could not publish to ${JSON.stringify(routingKey)} within ${this.#host.maxWait} ` +
-                `ms: not connected to RabbitMQ at ${this.#host.address} (reconnecting).`,
+                `ms: not connected to RabbitMQ at ${this.#host.address()} (reconnecting).`,
             ),
           );
         }, this.#host.maxWait),
@@ -839,7 +850,7 @@ function checkPrefetch(n: number): void {
 }
 
 function rpcError(rpc: Rpc, error: Error): Error {
-  if (error instanceof AmqpError) return error;
+  if (error instanceof AmqpError && !error.connectionLevel) return error;
   return new ConnectionError(
     `Lost the connection to RabbitMQ during ${rpc.name}; it may or may not have been done ` +
       `(${error.message}).`,

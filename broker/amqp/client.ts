@@ -311,11 +311,8 @@ export class AmqpClient {
   constructor(options: string | AmqpClientOptions = {}) {
     this.#options = resolve(options);
     this.#onEvent = typeof options === "string" ? undefined : options.onEvent;
-    const client = this;
     this.#host = {
-      get address() {
-        return client.address;
-      },
+      address: () => this.address,
       maxWait: this.#options.maxWait,
       connection: () => this.#connection(),
       report: (_ch, error) => this.#emit({ type: "channel-error", address: this.address, error }),
