@@ -211,7 +211,7 @@ test(
   "interop: maxPriority 10 on both sides; cli.ts worker with prefetch 1 runs Python's broker_priority in order",
   options,
   async () => {
-    const { queue, events, python, dramatis, broker } = setup(10);
+    const { events, python, dramatis, broker } = setup(10);
     // Python declares first this time.
     await runPython("interop_send.py", ["ts_slow", JSON.stringify([{ args: [1_500] }])], python);
     const worker = await startCliWorker(tasks, ["-t", "1", "-c", "1"], dramatis);
