@@ -86,3 +86,56 @@ export async function until(
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/**
+ * A TCP proxy in front of RabbitMQ, to break connections the way networks do: `cut()` passes
+ * on half of the next chunk from the server and then drops both sides (a frame cut in the
+ * middle); `freeze()` stops passing anything on, both ways, without closing (a dead peer).
+ */
+export async function tcpProxy(target = 5672) {
+  const net = await import("node:net");
+  const state = { cutNext: false, frozen: false, cuts: 0, connections: 0 };
+  const sockets = new Set<import("node:net").Socket>();
+  const server = net.createServer((client) => {
+    state.connections++;
+    const upstream = net.createConnection({ host: "127.0.0.1", port: target });
+    sockets.add(client);
+    sockets.add(upstream);
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on("data", (d) => {
+      if (!state.frozen) upstream.write(d);
+    });
+    upstream.on("data", (d) => {
+      if (state.frozen) return;
+      if (state.cutNext && d.length > 1) {
+        state.cutNext = false;
+        state.cuts++;
+        client.write(d.subarray(0, Math.floor(d.length / 2)), drop);
+        return;
+      }
+      client.write(d);
+    });
+    client.on("error", drop);
+    upstream.on("error", drop);
+    client.on("close", drop);
+    upstream.on("close", drop);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as import("node:net").AddressInfo).port;
+  return {
+    port,
+    state,
+    url: `amqp://guest:guest@127.0.0.1:${port}/%2F`,
+    cut: () => void (state.cutNext = true),
+    freeze: (on = true) => void (state.frozen = on),
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
