@@ -90,7 +90,8 @@ export async function until(
 /**
  * A TCP proxy in front of RabbitMQ, to break connections the way networks do: `cut()` passes
  * on half of the next chunk from the server and then drops both sides (a frame cut in the
- * middle); `freeze()` stops passing anything on, both ways, without closing (a dead peer).
+ * middle); `freeze()` stops passing on what the server sends, without closing (a server gone
+ * silent; the server still hears the client, so it keeps the connection).
  */
 export async function tcpProxy(target = 5672) {
   const net = await import("node:net");
@@ -107,9 +108,7 @@ export async function tcpProxy(target = 5672) {
       sockets.delete(client);
       sockets.delete(upstream);
     };
-    client.on("data", (d) => {
-      if (!state.frozen) upstream.write(d);
-    });
+    client.on("data", (d) => upstream.write(d));
     upstream.on("data", (d) => {
       if (state.frozen) return;
       if (state.cutNext && d.length > 1) {

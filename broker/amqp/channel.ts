@@ -356,6 +356,7 @@ export class AmqpChannel implements ChannelLink {
     conn.flushSoon();
     conn.detach(this.#number);
     this.#lost(error);
+    this.#host.report(this, error);
     if (this.#state >= CLOSING || this.#options.recover === false) return;
     // Open again at once, with a growing pause if the server keeps closing it.
     const now = Date.now();

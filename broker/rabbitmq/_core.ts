@@ -3,7 +3,7 @@
 // stops publishing, not acking), lazy queue declarations, confirmed publishing with retries,
 // message counts, and the local bookkeeping `stats()` and `join()` add to RabbitMQ's counts.
 import { ConnectionError } from "../../errors.ts";
-import { formatError, getLogger } from "../../_log.ts";
+import { getLogger } from "../../_log.ts";
 import { pid } from "../../_runtime.ts";
 import type { Message } from "../../message.ts";
 import { qName } from "../broker.ts";
@@ -216,7 +216,7 @@ function logEvent(role: string, e: AmqpClientEvent): void {
       case "unblocked":
         return `RabbitMQ at ${e.address} accepts messages again.`;
       case "channel-error":
-        return `A ${role} channel failed: ${formatError(e.error)}`;
+        return `A ${role} channel failed: ${e.error.message}`;
       default:
         return undefined; // reconnecting: the disconnect was logged
     }
