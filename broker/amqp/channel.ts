@@ -34,6 +34,8 @@ import {
   writePublish,
 } from "./_methods.ts";
 import type { FieldTable } from "./_table.ts";
+import { Confirms, type Pending } from "./_confirms.ts";
+import { Acks } from "./_acks.ts";
 
 /**
  * A message from `basic.deliver` (a consumer) or `basic.get-ok`.
@@ -146,16 +148,6 @@ interface Rpc {
   timer?: ReturnType<typeof setTimeout>;
 }
 
-interface Pending {
-  resolve: () => void;
-  reject: (e: Error) => void;
-  done: boolean;
-  exchange: string;
-  routingKey: string;
-  body: string | Uint8Array;
-  returned?: AmqpError;
-}
-
 interface Held extends Pending {
   properties: AmqpProperties;
   mandatory: boolean;
@@ -169,7 +161,6 @@ interface ConsumerEntry {
 }
 
 const DOWN = 0, OPENING = 1, SETUP = 2, OPEN = 3, CLOSING = 4, CLOSED = 5;
-const encoder = new TextEncoder();
 
 /**
  * An AMQP channel that is re-opened after a lost connection or a server-side close. Get one
@@ -203,11 +194,12 @@ export class AmqpChannel implements ChannelLink {
   #inHook = false;
   #consumers = new Map<string, ConsumerEntry>();
   #held = new Deque<Held>();
-  // Publisher confirms: #pend[#head] has sequence number #base; numbers are contiguous.
-  #pend: (Pending | undefined)[] = [];
-  #head = 0;
-  #base = 1;
-  #open = 0;
+  #confirms = new Confirms();
+  #acks = new Acks((tag, multiple) => {
+    if (this.#state !== OPEN && this.#state !== SETUP) return;
+    writeMethod(this.#conn!.out, this.#number, "basic.ack", { deliveryTag: tag, multiple });
+    this.#conn!.flushSoon();
+  });
   #closes: number[] = [];
   #reopenTimer: ReturnType<typeof setTimeout> | undefined;
   #closedError: Error | undefined;
@@ -239,7 +231,7 @@ export class AmqpChannel implements ChannelLink {
 
   /** Publishes not confirmed yet (confirm mode). */
   get unconfirmed(): number {
-    return this.#open + this.#held.length;
+    return this.#confirms.open + this.#held.length;
   }
 
   /** The channel number on the current connection (0 while down). */
@@ -265,9 +257,7 @@ export class AmqpChannel implements ChannelLink {
     this.#generation++;
     if (this.#options.confirm) {
       await this.#call("confirm.select", {}, ["confirm.select-ok"], true);
-      this.#pend = [];
-      this.#head = 0;
-      this.#base = 1;
+      this.#confirms.reset();
     }
     if (this.#options.prefetch !== undefined) {
       await this.#call("basic.qos", { prefetchCount: this.#options.prefetch }, [
@@ -314,13 +304,9 @@ export class AmqpChannel implements ChannelLink {
     // Setup steps belong to the lost channel; user calls wait for the next one.
     for (const r of this.#setupLane.clear()) this.#fail(r, error);
     wasOpening?.reject(error);
-    const lost = this.#pend;
-    this.#pend = [];
-    this.#head = 0;
-    this.#base = 1;
-    this.#open = 0;
-    for (const p of lost) {
-      if (p && !p.done) {
+    this.#acks.reset();
+    for (const p of this.#confirms.reset()) {
+      {
         p.done = true;
         p.reject(
           error instanceof AmqpError && !error.connectionLevel ? error : new ConnectionError(
@@ -571,8 +557,7 @@ export class AmqpChannel implements ChannelLink {
       conn.flushSoon();
       if (!this.#options.confirm) return Promise.resolve();
       return new Promise<void>((resolve, reject) => {
-        this.#pend.push({ resolve, reject, done: false, exchange, routingKey, body });
-        this.#open++;
+        this.#confirms.add({ resolve, reject, done: false, exchange, routingKey, body });
       });
     }
     if (this.#state >= CLOSING) return Promise.reject(this.#closedNow());
@@ -613,55 +598,6 @@ export class AmqpChannel implements ChannelLink {
     }
   }
 
-  #confirmed(tag: number, multiple: boolean, error?: Error): void {
-    const settle = (p: Pending | undefined) => {
-      if (!p || p.done) return;
-      p.done = true;
-      this.#open--;
-      const e = error ?? p.returned;
-      if (e) p.reject(e);
-      else p.resolve();
-    };
-    const pend = this.#pend;
-    if (multiple) {
-      const last = Math.min(this.#head + (tag - this.#base), pend.length - 1);
-      for (let i = this.#head; i <= last; i++) settle(pend[i]);
-    } else {
-      const i = this.#head + (tag - this.#base);
-      if (i >= this.#head && i < pend.length) settle(pend[i]);
-    }
-    while (this.#head < pend.length && pend[this.#head]!.done) {
-      pend[this.#head++] = undefined;
-      this.#base++;
-    }
-    if (this.#head === pend.length) {
-      this.#pend = [];
-      this.#head = 0;
-    } else if (this.#head > 1024 && this.#head * 2 > pend.length) {
-      this.#pend = pend.slice(this.#head);
-      this.#head = 0;
-    }
-  }
-
-  #returned(m: Method, body: Uint8Array): void {
-    const { replyCode, replyText, exchange, routingKey } = m.args;
-    for (let i = this.#head; i < this.#pend.length; i++) {
-      const p = this.#pend[i];
-      if (!p || p.done || p.returned || p.exchange !== exchange || p.routingKey !== routingKey) {
-        continue;
-      }
-      if (!sameBytes(typeof p.body === "string" ? encoder.encode(p.body) : p.body, body)) continue;
-      p.returned = new AmqpError(
-        `RabbitMQ returned a message published to ${JSON.stringify(routingKey)}` +
-          `${
-            exchange ? ` on exchange ${JSON.stringify(exchange)}` : ""
-          }: ${replyCode} ${replyText}`,
-        { code: replyCode, text: replyText, classId: 60, methodId: 40 },
-      );
-      return;
-    }
-  }
-
   // ---- acknowledgements ------------------------------------------------------------------
 
   /**
@@ -669,8 +605,18 @@ export class AmqpChannel implements ChannelLink {
    * sending nothing, when the delivery came on an earlier generation of the channel (before a
    * reconnection): the server has already put it back in its queue.
    */
-  ack(delivery: AmqpDelivery | { deliveryTag: number; generation: number }, multiple = false) {
-    return this.#settle(delivery, "basic.ack", { deliveryTag: delivery.deliveryTag, multiple });
+  ack(
+    delivery: AmqpDelivery | { deliveryTag: number; generation: number },
+    multiple = false,
+  ): boolean {
+    if (!this.#live(delivery)) return false;
+    if (!multiple) {
+      this.#acks.ack(delivery.deliveryTag); // coalesced with this tick's other acks
+      return true;
+    }
+    this.#acks.settled(delivery.deliveryTag, true);
+    this.#send("basic.ack", { deliveryTag: delivery.deliveryTag, multiple });
+    return true;
   }
 
   /** Rejects a delivery: `requeue` puts it back, else it is dead-lettered (or dropped). */
@@ -678,19 +624,25 @@ export class AmqpChannel implements ChannelLink {
     delivery: AmqpDelivery | { deliveryTag: number; generation: number },
     options: { requeue?: boolean; multiple?: boolean } = {},
   ): boolean {
-    return this.#settle(delivery, "basic.nack", {
+    if (!this.#live(delivery)) return false;
+    const multiple = options.multiple ?? false;
+    this.#acks.flush(); // acks issued earlier go first
+    this.#acks.settled(delivery.deliveryTag, multiple);
+    this.#send("basic.nack", {
       deliveryTag: delivery.deliveryTag,
-      multiple: options.multiple ?? false,
+      multiple,
       requeue: options.requeue ?? false,
     });
+    return true;
   }
 
-  #settle(d: { generation: number }, name: string, args: Record<string, unknown>): boolean {
-    const live = this.#state === OPEN || this.#state === SETUP;
-    if (!live || d.generation !== this.#generation) return false;
+  #live(d: { generation: number }): boolean {
+    return (this.#state === OPEN || this.#state === SETUP) && d.generation === this.#generation;
+  }
+
+  #send(name: string, args: Record<string, unknown>): void {
     writeMethod(this.#conn!.out, this.#number, name, args);
     this.#conn!.flushSoon();
-    return true;
   }
 
   // ---- frames from the connection --------------------------------------------------------
@@ -708,9 +660,9 @@ export class AmqpChannel implements ChannelLink {
     }
     switch (m.name) {
       case "basic.ack":
-        return this.#confirmed(m.args.deliveryTag, m.args.multiple);
+        return this.#confirms.settle(m.args.deliveryTag, m.args.multiple);
       case "basic.nack":
-        return this.#confirmed(
+        return this.#confirms.settle(
           m.args.deliveryTag,
           m.args.multiple,
           new AmqpError(
@@ -762,7 +714,7 @@ export class AmqpChannel implements ChannelLink {
   onContent(m: Method, properties: AmqpProperties, body: Uint8Array): void {
     if (this.#state === CLOSING) return; // unacked: the close hands it back
     const a = m.args;
-    if (m.name === "basic.return") return this.#returned(m, body);
+    if (m.name === "basic.return") return this.#confirms.returned(m, body);
     const d: AmqpDelivery = {
       channel: this,
       generation: this.#generation,
@@ -776,9 +728,13 @@ export class AmqpChannel implements ChannelLink {
       body,
     };
     if (m.name === "basic.get-ok") {
+      this.#acks.delivered(d.deliveryTag);
+      if (this.#inFlight?.args.noAck) this.#acks.settled(d.deliveryTag);
       this.#answer(d, m.name);
       return;
     }
+    this.#acks.delivered(d.deliveryTag);
+    if (this.#noAck.has(d.consumerTag)) this.#acks.settled(d.deliveryTag);
     const c = this.#consumers.get(d.consumerTag);
     if (c) c.onDelivery(d);
     else if (!this.#noAck.has(d.consumerTag)) this.nack(d, { requeue: true }); // cancelled: back
@@ -857,10 +813,4 @@ function rpcError(rpc: Rpc, error: Error): Error {
       `(${error.message}).`,
     { cause: error },
   );
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

@@ -216,6 +216,8 @@ function logEvent(role: string, e: AmqpClientEvent): void {
       case "unblocked":
         return `RabbitMQ at ${e.address} accepts messages again.`;
       case "channel-error":
+        // A declaration refused over its arguments becomes its own, clearer error.
+        if (/inequivalent arg/.test(e.error.message)) return undefined;
         return `A ${role} channel failed: ${e.error.message}`;
       default:
         return undefined; // reconnecting: the disconnect was logged
