@@ -23,7 +23,6 @@
  * @module
  */
 import { ConnectionError } from "../../errors.ts";
-import { Deque } from "../../_queue.ts";
 import { AmqpError, REPLY } from "./errors.ts";
 import type { ChannelLink, Connection } from "./_connection.ts";
 import {
@@ -34,125 +33,25 @@ import {
   writePublish,
 } from "./_methods.ts";
 import type { FieldTable } from "./_table.ts";
-import { Confirms, type Pending } from "./_confirms.ts";
+import { Confirms } from "./_confirms.ts";
+import { HeldPublishes } from "./_held.ts";
 import { Acks } from "./_acks.ts";
+import { type Reply, RpcQueue } from "./_rpc.ts";
+import type {
+  AmqpChannelOptions,
+  AmqpConsumeOptions,
+  AmqpDelivery,
+  AmqpPublishOptions,
+  ChannelHost,
+} from "./_channel_types.ts";
 
-/**
- * A message from `basic.deliver` (a consumer) or `basic.get-ok`.
- *
- * @example
- * ```ts
- * import type { AmqpDelivery } from "./channel.ts";
- * const text = (d: AmqpDelivery) => new TextDecoder().decode(d.body);
- * ```
- */
-export interface AmqpDelivery {
-  /** The channel it came on (ack it there). */
-  readonly channel: AmqpChannel;
-  /** The channel's generation when it came; an ack from another generation is dropped. */
-  readonly generation: number;
-  /** Its delivery tag on that channel. */
-  readonly deliveryTag: number;
-  /** True when it was delivered before and not acked. */
-  readonly redelivered: boolean;
-  readonly exchange: string;
-  readonly routingKey: string;
-  /** The consumer's tag ("" for `get`). */
-  readonly consumerTag: string;
-  /** `get` only: how many messages were left in the queue. */
-  readonly messageCount?: number;
-  readonly properties: AmqpProperties;
-  readonly body: Uint8Array;
-}
-
-/**
- * Options of `channel.consume()`.
- *
- * @example
- * ```ts
- * import type { AmqpConsumeOptions } from "./channel.ts";
- * const o: AmqpConsumeOptions = { tag: "worker-1", onCancel: (e) => console.log(e.message) };
- * ```
- */
-export interface AmqpConsumeOptions {
-  /** The consumer tag. Default: one the server makes up. */
-  tag?: string;
-  /** Deliveries need no ack (and are lost if the client dies). Default false. */
-  noAck?: boolean;
-  exclusive?: boolean;
-  /** `x-priority`, `x-consumer-timeout` (RabbitMQ 3.12+), ... */
-  arguments?: FieldTable;
-  /**
-   * The consumer ended without `cancel()`: the server cancelled it (its queue was deleted), or
-   * restoring it after a reconnection failed (`error.code` 404: the queue is gone).
-   */
-  onCancel?: (error: Error) => void;
-}
-
-/**
- * Options of `channel.publish()`.
- *
- * @example
- * ```ts
- * import type { AmqpPublishOptions } from "./channel.ts";
- * const o: AmqpPublishOptions = { properties: { deliveryMode: 2 }, mandatory: true };
- * ```
- */
-export interface AmqpPublishOptions {
-  /** Default: `""`, the default exchange (routing key = queue name). */
-  exchange?: string;
-  properties?: AmqpProperties;
-  /** Return the message (the promise rejects with code 312) when no queue takes it. */
-  mandatory?: boolean;
-}
-
-/**
- * Options of `client.channel()`.
- *
- * @example
- * ```ts
- * import type { AmqpChannelOptions } from "./channel.ts";
- * const o: AmqpChannelOptions = { confirm: true, prefetch: 16 };
- * ```
- */
-export interface AmqpChannelOptions {
-  /** Publisher confirms: `publish()` resolves once the server has the message. Default false. */
-  confirm?: boolean;
-  /** `basic.qos` prefetch count for consumers of this channel (per consumer). */
-  prefetch?: number;
-  /** Open again after a lost connection or a server-side close. Default true. */
-  recover?: boolean;
-  /** Runs after a recovery, before consumers are restored (declare the queues here). */
-  onRecover?: (channel: AmqpChannel) => Promise<void>;
-}
-
-/** @internal What a channel needs from its client. */
-export interface ChannelHost {
-  address(): string;
-  readonly maxWait: number;
-  /** The live connection, waiting for one (up to maxWait) while reconnecting. */
-  connection(): Promise<Connection>;
-  /** A channel's recovery failed. */
-  report(channel: AmqpChannel, error: Error): void;
-  remove(channel: AmqpChannel): void;
-}
-
-interface Rpc {
-  name: string;
-  args: Record<string, unknown>;
-  reply: string[];
-  /** Runs when the reply arrives, before frames after it (a consumer's first deliveries). */
-  onReply?: (m: Method) => void;
-  resolve: (m: Method | AmqpDelivery | undefined) => void;
-  reject: (e: Error) => void;
-  timer?: ReturnType<typeof setTimeout>;
-}
-
-interface Held extends Pending {
-  properties: AmqpProperties;
-  mandatory: boolean;
-  timer: ReturnType<typeof setTimeout>;
-}
+export type {
+  AmqpChannelOptions,
+  AmqpConsumeOptions,
+  AmqpDelivery,
+  AmqpPublishOptions,
+  ChannelHost,
+} from "./_channel_types.ts";
 
 interface ConsumerEntry {
   queue: string;
@@ -188,12 +87,18 @@ export class AmqpChannel implements ChannelLink {
   /** Bumped whenever the channel is lost; async setup steps of an older epoch give up. */
   #epoch = 0;
   #openOk: { resolve: () => void; reject: (e: Error) => void } | undefined;
-  #setupLane = new Deque<Rpc>();
-  #userLane = new Deque<Rpc>();
-  #inFlight: Rpc | undefined;
+  #rpc = new RpcQueue({
+    phase: () => this.#state === OPEN ? "open" : this.#state === SETUP ? "setup" : "down",
+    write: (name, args) => {
+      writeMethod(this.#conn!.out, this.#number, name, args);
+      this.#conn!.flushSoon();
+    },
+    maxWait: () => this.#host.maxWait,
+    address: () => this.#host.address(),
+  });
   #inHook = false;
   #consumers = new Map<string, ConsumerEntry>();
-  #held = new Deque<Held>();
+  #held = new HeldPublishes();
   #confirms = new Confirms();
   #acks = new Acks((tag, multiple) => {
     if (this.#state !== OPEN && this.#state !== SETUP) return;
@@ -288,8 +193,8 @@ export class AmqpChannel implements ChannelLink {
     }
     if (epoch !== this.#epoch) return;
     this.#state = OPEN;
-    this.#flushHeld();
-    this.#pump();
+    this.#held.release((key, body, o) => this.publish(key, body, o));
+    this.#rpc.pump();
   }
 
   /** The channel was lost (its connection, or the server closed it): reject what was in flight. */
@@ -298,11 +203,8 @@ export class AmqpChannel implements ChannelLink {
     const wasOpening = this.#openOk;
     this.#openOk = undefined;
     if (this.#state !== CLOSED && this.#state !== CLOSING) this.#state = DOWN;
-    const rpc = this.#inFlight;
-    this.#inFlight = undefined;
-    if (rpc) this.#fail(rpc, rpcError(rpc, error));
+    this.#rpc.lost((name) => rpcError(name, error), error);
     // Setup steps belong to the lost channel; user calls wait for the next one.
-    for (const r of this.#setupLane.clear()) this.#fail(r, error);
     wasOpening?.reject(error);
     this.#acks.reset();
     for (const p of this.#confirms.reset()) {
@@ -365,71 +267,9 @@ export class AmqpChannel implements ChannelLink {
     reply: string[],
     setup = false,
     onReply?: (m: Method) => void,
-  ): Promise<Method | AmqpDelivery | undefined> {
-    return new Promise((resolve, reject) => {
-      const rpc: Rpc = { name, args, reply, resolve, reject, onReply };
-      if (this.#state >= CLOSING) return reject(this.#closedNow());
-      if (setup || this.#inHook) this.#setupLane.push(rpc);
-      else {
-        this.#userLane.push(rpc);
-        if (this.#state !== OPEN) {
-          const wait = this.#host.maxWait;
-          rpc.timer = setTimeout(() => {
-            rpc.timer = undefined;
-            if (this.#inFlight === rpc) return;
-            this.#fail(
-              rpc,
-              new ConnectionError(
-                `Could not send ${name} within ${wait} ms: the channel to RabbitMQ at ` +
-                  `${this.#host.address()} is not open (reconnecting).`,
-              ),
-            );
-          }, wait);
-        }
-      }
-      this.#pump();
-    });
-  }
-
-  #pump(): void {
-    if (this.#inFlight || this.#conn === undefined) return;
-    let lane: Deque<Rpc> | undefined;
-    if ((this.#state === SETUP || this.#state === OPEN) && this.#setupLane.length > 0) {
-      lane = this.#setupLane;
-    } else if (this.#state === OPEN) lane = this.#userLane;
-    if (!lane) return;
-    let rpc: Rpc | undefined;
-    while ((rpc = lane.shift()) !== undefined && rpc.reply.length === 0); // skip settled ones
-    if (rpc === undefined) return;
-    if (rpc.timer !== undefined) clearTimeout(rpc.timer);
-    rpc.timer = undefined;
-    this.#inFlight = rpc;
-    try {
-      writeMethod(this.#conn.out, this.#number, rpc.name, rpc.args);
-    } catch (e) {
-      this.#inFlight = undefined;
-      rpc.reject(e as Error);
-      return this.#pump();
-    }
-    this.#conn.flushSoon();
-  }
-
-  #fail(rpc: Rpc, error: Error): void {
-    if (rpc.timer !== undefined) clearTimeout(rpc.timer);
-    rpc.timer = undefined;
-    rpc.reply = []; // marks it settled: #pump skips it
-    rpc.reject(error);
-  }
-
-  #answer(m: Method | AmqpDelivery, name: string): boolean {
-    const rpc = this.#inFlight;
-    if (!rpc || !rpc.reply.includes(name)) return false;
-    this.#inFlight = undefined;
-    rpc.reply = [];
-    if (rpc.onReply && !("body" in m)) rpc.onReply(m);
-    rpc.resolve(m);
-    this.#pump();
-    return true;
+  ): Promise<Reply | undefined> {
+    if (this.#state >= CLOSING) return Promise.reject(this.#closedNow());
+    return this.#rpc.call(name, args, reply, { setup: setup || this.#inHook, onReply });
   }
 
   /**
@@ -522,7 +362,7 @@ export class AmqpChannel implements ChannelLink {
       "basic.get-ok",
       "basic.get-empty",
     ]);
-    return r !== undefined && "body" in r ? r : undefined;
+    return r !== undefined && "body" in r ? r as AmqpDelivery : undefined;
   }
 
   // ---- publishing ------------------------------------------------------------------------
@@ -561,41 +401,10 @@ export class AmqpChannel implements ChannelLink {
       });
     }
     if (this.#state >= CLOSING) return Promise.reject(this.#closedNow());
-    return new Promise<void>((resolve, reject) => {
-      const held: Held = {
-        resolve,
-        reject,
-        done: false,
-        exchange,
-        routingKey,
-        body,
-        properties: props,
-        mandatory,
-        timer: setTimeout(() => {
-          if (held.done) return;
-          held.done = true;
-          reject(
-            new ConnectionError(
-              `Could not publish to ${JSON.stringify(routingKey)} within ${this.#host.maxWait} ` +
-                `ms: not connected to RabbitMQ at ${this.#host.address()} (reconnecting).`,
-            ),
-          );
-        }, this.#host.maxWait),
-      };
-      this.#held.push(held);
+    return this.#held.hold(routingKey, body, options, {
+      maxWait: this.#host.maxWait,
+      address: this.#host.address(),
     });
-  }
-
-  #flushHeld(): void {
-    for (const h of this.#held.clear()) {
-      if (h.done) continue;
-      clearTimeout(h.timer);
-      this.publish(h.routingKey, h.body, {
-        exchange: h.exchange,
-        properties: h.properties,
-        mandatory: h.mandatory,
-      }).then(h.resolve, h.reject);
-    }
   }
 
   // ---- acknowledgements ------------------------------------------------------------------
@@ -700,7 +509,7 @@ export class AmqpChannel implements ChannelLink {
         return;
       }
     }
-    if (this.#answer(m, m.name)) return;
+    if (this.#rpc.answer(m, m.name)) return;
     this.#host.report(
       this,
       new AmqpError(`Unexpected ${m.name} on channel ${this.#number}; ignored.`, {
@@ -729,8 +538,8 @@ export class AmqpChannel implements ChannelLink {
     };
     if (m.name === "basic.get-ok") {
       this.#acks.delivered(d.deliveryTag);
-      if (this.#inFlight?.args.noAck) this.#acks.settled(d.deliveryTag);
-      this.#answer(d, m.name);
+      if (this.#rpc.inFlightArgs?.noAck) this.#acks.settled(d.deliveryTag);
+      this.#rpc.answer(d, m.name);
       return;
     }
     this.#acks.delivered(d.deliveryTag);
@@ -751,11 +560,8 @@ export class AmqpChannel implements ChannelLink {
     this.#state = CLOSED;
     this.#closedError ??= error;
     clearTimeout(this.#reopenTimer);
-    for (const r of [...this.#setupLane.clear(), ...this.#userLane.clear()]) this.#fail(r, error);
-    for (const h of this.#held.clear()) {
-      clearTimeout(h.timer);
-      if (!h.done) h.reject(error);
-    }
+    this.#rpc.shut(error);
+    this.#held.fail(error);
     this.#consumers.clear();
     this.#host.remove(this);
   }
@@ -806,10 +612,10 @@ function checkPrefetch(n: number): void {
   }
 }
 
-function rpcError(rpc: Rpc, error: Error): Error {
+function rpcError(name: string, error: Error): Error {
   if (error instanceof AmqpError && !error.connectionLevel) return error;
   return new ConnectionError(
-    `Lost the connection to RabbitMQ during ${rpc.name}; it may or may not have been done ` +
+    `Lost the connection to RabbitMQ during ${name}; it may or may not have been done ` +
       `(${error.message}).`,
     { cause: error },
   );
