@@ -169,7 +169,14 @@ async function cliDrainRate(n: number): Promise<number> {
   // bench/fixtures/e2e_tasks.ts: `noop` on the queue "default" of this run's vhost.
   await fill("default", n);
   const rate = await drainBy(
-    [proc.execPath, ...runArgs(`${root}cli.ts`), "worker", `${root}bench/fixtures/e2e_tasks.ts`, "-t", "2"],
+    [
+      proc.execPath,
+      ...runArgs(`${root}cli.ts`),
+      "worker",
+      `${root}bench/fixtures/e2e_tasks.ts`,
+      "-t",
+      "2",
+    ],
     { DRAMATIS_BROKER: url },
     n,
   );
@@ -310,7 +317,13 @@ async function pythonEnv(queue: string): Promise<Record<string, string>> {
 async function pythonEnqueue(n: number, confirm: boolean): Promise<number> {
   const q = queueName();
   const r = await json(
-    ["/usr/bin/python3", `${root}bench/peers/dramatiq_bench.py`, "enqueue", String(n), confirm ? "1" : "0"],
+    [
+      "/usr/bin/python3",
+      `${root}bench/peers/dramatiq_bench.py`,
+      "enqueue",
+      String(n),
+      confirm ? "1" : "0",
+    ],
     await pythonEnv(q),
   );
   const broker = new RabbitmqBroker({ url });
@@ -386,7 +399,11 @@ try {
         note("acPub", "amqp-client publish", await amqpClient("self", "publish", 50_000, 64, 1));
         note("acPubT", "transient", await amqpClient("self", "publish", 50_000, 64, 0));
         note("acCon", "consume", await amqpClient("self", "consume", N, 1000));
-        note("nodePub", "node amqp-client publish", await amqpClient("node", "publish", 50_000, 64, 1));
+        note(
+          "nodePub",
+          "node amqp-client publish",
+          await amqpClient("node", "publish", 50_000, 64, 1),
+        );
         note("nodePubT", "transient", await amqpClient("node", "publish", 50_000, 64, 0));
         note("nodeCon", "consume", await amqpClient("node", "consume", N, 1000));
       }
@@ -407,24 +424,60 @@ const rows: string[][] = [];
 const row = (name: string, ours: string, target: string, peer: string, x: string) =>
   rows.push([name, ours, target, peer, x]);
 if (wants("seq")) {
-  row("enqueue, 1 sender, confirms on", rate(m.seq), "", `Dramatiq confirms on ${rate(m.pySeqOn)}`, ratio(m.seq, m.pySeqOn));
+  row(
+    "enqueue, 1 sender, confirms on",
+    rate(m.seq),
+    "",
+    `Dramatiq confirms on ${rate(m.pySeqOn)}`,
+    ratio(m.seq, m.pySeqOn),
+  );
   row("", "", "", `Dramatiq confirms off ${rate(m.pySeqOff)}`, ratio(m.seq, m.pySeqOff));
 }
 if (wants("c64")) {
-  row("enqueue, 64 senders, confirms on", rate(m.c64), ">= 40,000/s", `Dramatiq confirms off ${rate(m.pySeqOff)}`, ratio(m.c64, m.pySeqOff));
+  row(
+    "enqueue, 64 senders, confirms on",
+    rate(m.c64),
+    ">= 40,000/s",
+    `Dramatiq confirms off ${rate(m.pySeqOff)}`,
+    ratio(m.c64, m.pySeqOff),
+  );
 }
 if (wants("drain")) row(`drain ${N}, 1 Worker c=64`, rate(m.drain), "", "", "");
 if (wants("cli")) {
-  row(`drain ${N}, cli.ts worker -t 2`, rate(m.cli), ">= 4x", `dramatiq -p 2 -t 8 ${rate(m.pyDrain)}`, ratio(m.cli, m.pyDrain));
+  row(
+    `drain ${N}, cli.ts worker -t 2`,
+    rate(m.cli),
+    ">= 4x",
+    `dramatiq -p 2 -t 8 ${rate(m.pyDrain)}`,
+    ratio(m.cli, m.pyDrain),
+  );
 }
 if (wants("latency")) {
   row("send-to-start p50, 1,000/s", ms(m.p50), "<= 1 ms", "", "");
   row("send-to-start p99, 1,000/s", ms(m.p99), "<= 5 ms", "", "");
 }
 if (wants("client")) {
-  row("client publish, 64 in flight, persistent", rate(m.pub), "within 10%", `amqp-client ${rate(m.acPub)} (Node ${rate(m.nodePub)})`, ratio(m.pub, m.acPub));
-  row("client publish, 64 in flight, transient", rate(m.pubT), "within 10%", `amqp-client ${rate(m.acPubT)} (Node ${rate(m.nodePubT)})`, ratio(m.pubT, m.acPubT));
-  row("client consume, prefetch 1,000", rate(m.con), "within 10%", `amqp-client ${rate(m.acCon)} (Node ${rate(m.nodeCon)})`, ratio(m.con, m.acCon));
+  row(
+    "client publish, 64 in flight, persistent",
+    rate(m.pub),
+    "within 10%",
+    `amqp-client ${rate(m.acPub)} (Node ${rate(m.nodePub)})`,
+    ratio(m.pub, m.acPub),
+  );
+  row(
+    "client publish, 64 in flight, transient",
+    rate(m.pubT),
+    "within 10%",
+    `amqp-client ${rate(m.acPubT)} (Node ${rate(m.nodePubT)})`,
+    ratio(m.pubT, m.acPubT),
+  );
+  row(
+    "client consume, prefetch 1,000",
+    rate(m.con),
+    "within 10%",
+    `amqp-client ${rate(m.acCon)} (Node ${rate(m.nodeCon)})`,
+    ratio(m.con, m.acCon),
+  );
 }
 const header = ["measurement", runtime, "target", "peer, same run", "ours / peer"];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((x) => x[i].length)));

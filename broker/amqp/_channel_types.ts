@@ -23,13 +23,17 @@ export interface AmqpDelivery {
   readonly deliveryTag: number;
   /** True when it was delivered before and not acked. */
   readonly redelivered: boolean;
+  /** The exchange it was published to (`""`: the default exchange). */
   readonly exchange: string;
+  /** Its routing key (the queue name, through the default exchange). */
   readonly routingKey: string;
   /** The consumer's tag ("" for `get`). */
   readonly consumerTag: string;
   /** `get` only: how many messages were left in the queue. */
   readonly messageCount?: number;
+  /** Its properties (the content header). */
   readonly properties: AmqpProperties;
+  /** Its body. */
   readonly body: Uint8Array;
 }
 
@@ -47,6 +51,7 @@ export interface AmqpConsumeOptions {
   tag?: string;
   /** Deliveries need no ack (and are lost if the client dies). Default false. */
   noAck?: boolean;
+  /** The only consumer of the queue. Default false. */
   exclusive?: boolean;
   /** `x-priority`, `x-consumer-timeout` (RabbitMQ 3.12+), ... */
   arguments?: FieldTable;
@@ -69,6 +74,7 @@ export interface AmqpConsumeOptions {
 export interface AmqpPublishOptions {
   /** Default: `""`, the default exchange (routing key = queue name). */
   exchange?: string;
+  /** Message properties (`deliveryMode: 2` for a persistent message, `priority`, ...). */
   properties?: AmqpProperties;
   /** Return the message (the promise rejects with code 312) when no queue takes it. */
   mandatory?: boolean;

@@ -313,23 +313,33 @@ export function readMethod(payload: Uint8Array): Method {
  * ```
  */
 export interface AmqpProperties {
+  /** MIME type of the body. */
   contentType?: string;
+  /** Encoding of the body (`gzip`, ...). */
   contentEncoding?: string;
+  /** Application headers (RabbitMQ adds `x-death` to dead letters). */
   headers?: FieldTable;
   /** 1 transient, 2 persistent. */
   deliveryMode?: number;
   /** 0 to 255; only queues with `x-max-priority` use it. */
   priority?: number;
+  /** Correlates replies with requests. */
   correlationId?: string;
+  /** Where to send a reply. */
   replyTo?: string;
   /** Per-message TTL in ms, as a string. */
   expiration?: string;
+  /** An application message id. */
   messageId?: string;
   /** Seconds since the epoch. */
   timestamp?: number;
+  /** An application message type. */
   type?: string;
+  /** The publishing user (RabbitMQ checks it). */
   userId?: string;
+  /** The publishing application. */
   appId?: string;
+  /** Reserved (AMQP 0-9-1 deprecates it). */
   clusterId?: string;
 }
 

@@ -56,6 +56,7 @@ export interface AmqpClientOptions {
    * `amqps://` for TLS; several (an array, or `;`-separated) are tried in turn.
    */
   url?: string | string[];
+  /** Host name or IP. Default `127.0.0.1`. */
   hostname?: string;
   /** Default 5672, 5671 for TLS. */
   port?: number;
@@ -81,6 +82,7 @@ export interface AmqpClientOptions {
   reconnect?: boolean | AmqpReconnectOptions;
   /** How long calls wait for a reconnection before failing, in ms. Default 10_000. */
   maxWait?: number;
+  /** Called on disconnection, reconnection attempts, blocked publishing and channel errors. */
   onEvent?: (event: AmqpClientEvent) => void;
 }
 
@@ -95,15 +97,25 @@ export interface AmqpClientOptions {
  * ```
  */
 export interface AmqpUrlInfo {
+  /** Host name or IP (IPv6 without brackets). */
   hostname: string;
+  /** TCP port (5672, or 5671 for amqps://, when absent). */
   port: number;
+  /** User name (`guest` when absent). */
   username: string;
+  /** Password (`guest` when absent). */
   password: string;
+  /** The virtual host (`/` when absent). */
   vhost: string;
+  /** True for `amqps://`. */
   tls: boolean;
+  /** `?heartbeat=`, in seconds. */
   heartbeat?: number;
+  /** `?connection_timeout=`, in ms. */
   connectTimeout?: number;
+  /** `?channel_max=`. */
   channelMax?: number;
+  /** `?frame_max=`, in bytes. */
   frameMax?: number;
 }
 

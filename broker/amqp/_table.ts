@@ -48,7 +48,9 @@ export type FieldType =
 
 /** A value with an explicit field type (from `typed()`). */
 export interface TypedValue {
+  /** The field type letter to write. */
   readonly amqpType: FieldType;
+  /** The value. */
   readonly value: FieldValue;
 }
 

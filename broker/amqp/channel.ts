@@ -24,7 +24,7 @@
  */
 import { ConnectionError } from "../../errors.ts";
 import { AmqpError, REPLY } from "./errors.ts";
-import type { ChannelLink, Connection } from "./_connection.ts";
+import type { Connection } from "./_connection.ts";
 import {
   type AmqpProperties,
   type Method,
@@ -77,7 +77,7 @@ const DOWN = 0, OPENING = 1, SETUP = 2, OPEN = 3, CLOSING = 4, CLOSED = 5;
  * await ch.close();
  * ```
  */
-export class AmqpChannel implements ChannelLink {
+export class AmqpChannel {
   readonly #host: ChannelHost;
   readonly #options: AmqpChannelOptions;
   #state = DOWN;
