@@ -50,6 +50,7 @@ export function dramatiqDir(): Promise<string> {
 /** Removes the extracted copy (call from `after`). */
 export function cleanupPython(): void {
   for (const d of temps.splice(0)) rmSync(d, { recursive: true, force: true });
+  extracted = undefined; // bun test runs every file in one process: the next one extracts again
 }
 
 /**

@@ -2,7 +2,6 @@
 // per-consumer prefetch), restored after reconnections. Deliveries wait in a buffer until a
 // worker's `receive` takes them. Deliveries left waiting for most of the server's consumer
 // timeout are handed back so that RabbitMQ does not close the channel over them.
-import { Message } from "../../message.ts";
 import { formatError, getLogger } from "../../_log.ts";
 import { Deque } from "../../_queue.ts";
 import { unrefTimer } from "../../_runtime.ts";
@@ -303,15 +302,15 @@ export class RabbitmqConsumer implements Consumer, LocalCounts {
   }
 
   /**
-   * The message failed for good. A message that changed while it ran (retries, traceback) is
-   * stored in `q.XQ` as it failed (published, confirmed, then the delivery acked); one that did
-   * not is nacked, and RabbitMQ dead-letters it (with `x-death` headers), as Dramatiq does.
+   * The message failed for good: it is stored in `q.XQ` as it failed (its `retries` and
+   * `traceback`: published, confirmed, then the delivery is acked), so the dead letter is there
+   * when this resolves. (A nack would let RabbitMQ dead-letter the copy as delivered, later.) If
+   * that publish fails, the delivery is nacked and RabbitMQ dead-letters it as delivered.
    */
   async nack(m: MessageProxy): Promise<void> {
     const r = this.#receipt(m);
-    const d = r.generation === this.generation ? this.out.get(r.tag) : undefined;
-    if (!d || unchanged(m, d.body)) {
-      this.#settle(r, "nack");
+    if (r.generation !== this.generation || !this.out.has(r.tag)) {
+      this.#settle(r, "nack"); // from a lost channel: RabbitMQ delivers it again
       return;
     }
     try {
@@ -353,14 +352,5 @@ export class RabbitmqConsumer implements Consumer, LocalCounts {
     this.#buffer.clear();
     this.out.clear();
     await ch.close();
-  }
-}
-
-/** True when `m` is what was delivered (nothing to store: a nack dead-letters it as is). */
-function unchanged(m: MessageProxy, body: Uint8Array): boolean {
-  try {
-    return JSON.stringify(Message.decode(body).asDict()) === JSON.stringify(m.asDict());
-  } catch {
-    return false;
   }
 }

@@ -91,6 +91,9 @@ export interface RabbitmqBrokerOptions extends BrokerOptions {
 }
 
 const logger = getLogger("dramatis.broker.RabbitmqBroker");
+// The actor option `brokerPriority` (wire: broker_priority), legal from the moment this broker
+// can exist, so that actors declared before the broker is made may use it.
+registerActorOptions(["brokerPriority"]);
 const SEVEN_DAYS = 7 * 24 * 3600 * 1000;
 
 function integer(
@@ -157,7 +160,6 @@ export class RabbitmqBroker extends Broker {
   /** Creates the broker. It connects on first use (or `connect()`). */
   constructor(options: RabbitmqBrokerOptions = {}) {
     super(options);
-    registerActorOptions(["brokerPriority"]);
     this.maxPriority = integer("maxPriority", options.maxPriority, 1, 255);
     this.prefetch = integer("prefetch", options.prefetch, 0, 65535);
     this.delayPrefetch = integer("delayPrefetch", options.delayPrefetch, 0, 65535) ?? 8000;
