@@ -7,12 +7,10 @@
 // Skips (with the reason) when /usr/bin/python3 lacks pika; .ci/run installs it.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { RabbitmqBroker } from "../broker/rabbitmq/broker.ts";
 import { BrokerError } from "../errors.ts";
 import { Message } from "../message.ts";
 import {
-  type Child,
   cleanupPython,
   eventFile,
   pythonSkip,
@@ -21,16 +19,24 @@ import {
   startCliWorker,
   startPythonWorker,
 } from "./_python.ts";
+import {
+  cliRunsPythonSends,
+  interopTasks,
+  killAll,
+  pythonFailureListed,
+  pythonRunsDramatisSends,
+  stop,
+  track,
+} from "./_interop.ts";
 import { deleteDramatiqQueues, SHARED_AMQP_URL, uniqueName, until } from "./_rabbitmq.ts";
 
 const skip = await pythonSkip(["pika"]);
 const options = { skip, timeout: 120_000 };
-const tasks = fileURLToPath(new URL("./fixtures/interop_tasks.ts", import.meta.url));
+const tasks = interopTasks;
 
 const created: string[] = [];
-const running: Child[] = [];
 after(async () => {
-  for (const c of running) await c.kill();
+  await killAll();
   if (!skip) await deleteDramatiqQueues(created);
   cleanupPython();
 });
@@ -60,104 +66,25 @@ function setup(maxPriority?: number) {
 const message = (queueName: string, actorName: string, args: unknown[], options = {}) =>
   new Message({ queueName, actorName, args: args as never, options });
 
-async function stop(c: Child): Promise<void> {
-  await c.stop();
-  running.splice(running.indexOf(c), 1);
-}
-
 test(
   "interop: a dramatis send, and a delayed one, are run by a Python worker",
   options,
-  async () => {
-    const { queue, events, python, broker } = setup();
-    const worker = await startPythonWorker(python);
-    running.push(worker);
-    try {
-      const now = new Message({
-        queueName: queue,
-        actorName: "py_record",
-        args: [1, "é✓", { k: [true, null] }],
-        kwargs: { x: 1 },
-      });
-      await broker.enqueue(now);
-      const sentAt = Date.now();
-      const later = await broker.enqueue(message(queue, "py_record", ["later"]), { delay: 1_500 });
-      assert.equal(later.queueName, `${queue}.DQ`);
-      await until("both ran in Python", () => events.read().length === 2, 30_000);
-      const [first, second] = events.read();
-      assert.deepEqual(
-        [first.side, first.args, first.kwargs, first.message_id],
-        ["python", [1, "é✓", { k: [true, null] }], { x: 1 }, now.messageId],
-      );
-      assert.equal(second.message_id, later.messageId);
-      assert.deepEqual(second.args, ["later"]);
-      const waited = (second.t as number) - sentAt;
-      assert.ok(waited >= 1_400, `the delayed message ran after ${waited} ms`);
-      assert.equal((second.options as Record<string, unknown>).eta, undefined, "eta left on q");
-      const s = await broker.stats(queue);
-      assert.deepEqual([s.ready, s.delayed, s.dead], [0, 0, 0]);
-    } finally {
-      await stop(worker);
-      await broker.close();
-      events.remove();
-    }
-  },
+  () => pythonRunsDramatisSends(setup()),
 );
 
-test("interop: a Python send, and a delayed one, are run by cli.ts worker", options, async () => {
-  const { queue, events, python, dramatis, broker } = setup();
-  const worker = await startCliWorker(tasks, ["-t", "1"], dramatis);
-  running.push(worker);
-  try {
-    const [nowId] = (await runPython("interop_send.py", [
-      "ts_record",
-      JSON.stringify([{ args: [2, "ü", { deep: [1.5] }], kwargs: { y: "z" } }]),
-    ], python)).trim().split("\n");
-    const sentAt = Date.now();
-    const [laterId] = (await runPython("interop_send.py", [
-      "ts_record",
-      JSON.stringify([{ args: ["later"], delay: 1_500 }]),
-    ], python)).trim().split("\n");
-    await until("both ran in dramatis", () => events.read().length === 2, 30_000);
-    const [first, second] = events.read();
-    assert.equal(first.side, "dramatis");
-    assert.equal(first.message_id, nowId);
-    // A TS actor gets non-empty kwargs as one trailing object.
-    assert.deepEqual(first.args, [2, "ü", { deep: [1.5] }, { y: "z" }]);
-    assert.equal(second.message_id, laterId);
-    assert.ok((second.t as number) - sentAt >= 1_300, "the delayed message ran early");
-    const s = await broker.stats(queue);
-    assert.deepEqual([s.ready, s.delayed, s.dead], [0, 0, 0]);
-  } finally {
-    await stop(worker);
-    await broker.close();
-    events.remove();
-  }
-});
+test(
+  "interop: a Python send, and a delayed one, are run by cli.ts worker",
+  options,
+  () => cliRunsPythonSends(setup()),
+);
 
 test(
   "interop: a Python failure in q.XQ is listed, requeued and purged by cli.ts dead-letters",
   options,
-  async () => {
-    const { queue, events, python, dramatis, broker } = setup();
-    const worker = await startPythonWorker(python);
-    running.push(worker);
-    try {
-      const sent = await broker.enqueue(message(queue, "py_fail", ["doomed"]));
-      // max_retries=1: it runs, is retried through q.DQ, runs again, and is dead-lettered.
-      await until("the dead letter", async () => (await broker.stats(queue)).dead === 1, 30_000);
-      assert.equal(events.read().length, 2);
-      const listed = await runCli(["dead-letters", "list", queue, "--json"], dramatis);
-      assert.equal(listed.code, 0, listed.stderr);
-      const dead = JSON.parse(listed.stdout);
-      assert.equal(dead.length, 1);
-      assert.equal(dead[0].actor_name, "py_fail");
-      assert.equal(dead[0].message_id, sent.messageId);
-      assert.equal(dead[0].options.retries, 1);
-      const table = await runCli(["dead-letters", "list", queue], dramatis);
-      assert.match(table.stdout, new RegExp(`${sent.messageId}\\s+py_fail\\s+1`));
-      assert.equal((await broker.stats(queue)).dead, 1, "listing left it in q.XQ");
-
+  () => {
+    const side = setup();
+    const { queue, events, dramatis, broker } = side;
+    return pythonFailureListed(side, async () => {
       const requeued = await runCli(["dead-letters", "requeue", queue], dramatis);
       assert.match(requeued.stdout, /Requeued 1 dead letter/);
       // It keeps its retries (1 of 1): one more run, and it is dead again.
@@ -166,11 +93,7 @@ test(
       const purged = await runCli(["dead-letters", "purge", queue, "--json"], dramatis);
       assert.deepEqual(JSON.parse(purged.stdout), { purged: 1 });
       assert.equal((await broker.stats(queue)).dead, 0);
-    } finally {
-      await stop(worker);
-      await broker.close();
-      events.remove();
-    }
+    });
   },
 );
 
@@ -189,7 +112,7 @@ test(
     // dramatis declares first, Python second: the same arguments, so no PRECONDITION_FAILED.
     await broker.connect();
     const worker = await startPythonWorker({ ...python, dramatiq_queue_prefetch: "1" });
-    running.push(worker);
+    track(worker);
     try {
       await broker.enqueue(message(queue, "py_slow", [1_500]));
       await until("the blocker started", () => events.read().length === 1, 30_000);
@@ -215,7 +138,7 @@ test(
     // Python declares first this time.
     await runPython("interop_send.py", ["ts_slow", JSON.stringify([{ args: [1_500] }])], python);
     const worker = await startCliWorker(tasks, ["-t", "1", "-c", "1"], dramatis);
-    running.push(worker);
+    track(worker);
     try {
       await until("the blocker started", () => events.read().length === 1, 30_000);
       await runPython(

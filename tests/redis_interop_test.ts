@@ -4,31 +4,22 @@
 // listed by `cli.ts dead-letters list`. Each test uses its own namespace, deleted afterwards.
 // Skips (with the reason) when /usr/bin/python3 lacks redis; .ci/run installs python3-redis.
 import { after, test } from "node:test";
-import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { RedisBroker } from "../broker/redis/broker.ts";
-import { Message } from "../message.ts";
+import { cleanupPython, eventFile, pythonSkip } from "./_python.ts";
 import {
-  type Child,
-  cleanupPython,
-  eventFile,
-  pythonSkip,
-  runCli,
-  runPython,
-  startCliWorker,
-  startPythonWorker,
-} from "./_python.ts";
+  cliRunsPythonSends,
+  killAll,
+  pythonFailureListed,
+  pythonRunsDramatisSends,
+} from "./_interop.ts";
 import { deleteKeys, randomNamespace, SHARED_URL } from "./_redis_server.ts";
-import { until } from "./_rabbitmq.ts";
 
 const skip = await pythonSkip(["redis"]);
 const options = { skip, timeout: 120_000 };
-const tasks = fileURLToPath(new URL("./fixtures/interop_tasks.ts", import.meta.url));
 
 const namespaces: string[] = [];
-const running: Child[] = [];
 after(async () => {
-  for (const c of running) await c.kill();
+  await killAll();
   for (const ns of namespaces) await deleteKeys(`${ns}:`);
   cleanupPython();
 });
@@ -55,108 +46,20 @@ function setup() {
   return { queue, events, python, dramatis, broker };
 }
 
-async function stop(c: Child): Promise<void> {
-  await c.stop();
-  running.splice(running.indexOf(c), 1);
-}
-
 test(
   "redis interop: a dramatis send, and a delayed one, are run by a Python worker",
   options,
-  async () => {
-    const { queue, events, python, broker } = setup();
-    const worker = await startPythonWorker(python);
-    running.push(worker);
-    try {
-      const now = await broker.enqueue(
-        new Message({
-          queueName: queue,
-          actorName: "py_record",
-          args: [1, "é✓", { k: [true, null] }],
-          kwargs: { x: 1 },
-        }),
-      );
-      const sentAt = Date.now();
-      const later = await broker.enqueue(
-        new Message({ queueName: queue, actorName: "py_record", args: ["later"] }),
-        { delay: 1_500 },
-      );
-      await until("both ran in Python", () => events.read().length === 2, 30_000);
-      const [first, second] = events.read();
-      assert.deepEqual(
-        [first.side, first.args, first.kwargs, first.message_id],
-        ["python", [1, "é✓", { k: [true, null] }], { x: 1 }, now.messageId],
-      );
-      assert.equal(second.message_id, later.messageId);
-      assert.ok((second.t as number) - sentAt >= 1_400, "the delayed message ran early");
-    } finally {
-      await stop(worker);
-      await broker.close();
-      events.remove();
-    }
-  },
+  () => pythonRunsDramatisSends(setup()),
 );
 
 test(
   "redis interop: a Python send, and a delayed one, are run by cli.ts worker",
   options,
-  async () => {
-    const { events, python, dramatis, broker } = setup();
-    const worker = await startCliWorker(tasks, ["-t", "1"], dramatis);
-    running.push(worker);
-    try {
-      const [nowId] = (await runPython("interop_send.py", [
-        "ts_record",
-        JSON.stringify([{ args: [2, "ü"], kwargs: { y: "z" } }]),
-      ], python)).trim().split("\n");
-      const sentAt = Date.now();
-      const [laterId] = (await runPython("interop_send.py", [
-        "ts_record",
-        JSON.stringify([{ args: ["later"], delay: 1_500 }]),
-      ], python)).trim().split("\n");
-      await until("both ran in dramatis", () => events.read().length === 2, 30_000);
-      const [first, second] = events.read();
-      assert.equal(first.side, "dramatis");
-      assert.equal(first.message_id, nowId);
-      assert.deepEqual(first.args, [2, "ü", { y: "z" }]);
-      assert.equal(second.message_id, laterId);
-      assert.ok((second.t as number) - sentAt >= 1_300, "the delayed message ran early");
-    } finally {
-      await stop(worker);
-      await broker.close();
-      events.remove();
-    }
-  },
+  () => cliRunsPythonSends(setup()),
 );
 
 test(
   "redis interop: a Python failure in q.XQ is listed by cli.ts dead-letters list",
   options,
-  async () => {
-    const { queue, events, python, dramatis, broker } = setup();
-    const worker = await startPythonWorker(python);
-    running.push(worker);
-    try {
-      const [id] = (await runPython("interop_send.py", [
-        "py_fail",
-        JSON.stringify([{ args: ["doomed"] }]),
-      ], python)).trim().split("\n");
-      // max_retries=1: it runs, is retried through q.DQ, runs again, and is dead-lettered.
-      await until("the dead letter", async () => (await broker.stats(queue)).dead === 1, 30_000);
-      assert.equal(events.read().length, 2);
-      const listed = await runCli(["dead-letters", "list", queue, "--json"], dramatis);
-      assert.equal(listed.code, 0, listed.stderr);
-      const dead = JSON.parse(listed.stdout);
-      assert.equal(dead.length, 1);
-      assert.deepEqual([dead[0].actor_name, dead[0].message_id], ["py_fail", id]);
-      assert.equal(dead[0].options.retries, 1);
-      assert.match(dead[0].options.traceback, /py_fail always fails/);
-      const table = await runCli(["dead-letters", "list", queue], dramatis);
-      assert.match(table.stdout, new RegExp(`${id}\\s+py_fail\\s+1`));
-    } finally {
-      await stop(worker);
-      await broker.close();
-      events.remove();
-    }
-  },
+  () => pythonFailureListed(setup()),
 );
