@@ -401,6 +401,15 @@ function links(ctx: Ctx, m: WireMessage): Safe {
     next = n.options?.pipe_target as JsonValue | undefined;
     step++;
   }
+  const sched = m.options.schedule_name;
+  if (typeof sched === "string") {
+    const tick = m.options.schedule_tick;
+    out.push(
+      h`<li>sent by the schedule <a href="${link(ctx, "/schedules")}">${sched}</a>${
+        typeof tick === "number" ? ` for its tick at ${iso(tick)}` : ""
+      }</li>`,
+    );
+  }
   const g = m.options.group_completion_uuid;
   if (typeof g === "string") {
     const cbs = Array.isArray(m.options.group_completion_callbacks)
@@ -413,7 +422,7 @@ function links(ctx: Ctx, m: WireMessage): Safe {
   if (Array.isArray(m.options.group_completion_parents)) {
     out.push(h`<li>inside ${m.options.group_completion_parents.length} enclosing group(s)</li>`);
   }
-  return out.length ? h`<h2>Pipeline and group</h2><ul>${out}</ul>` : h``;
+  return out.length ? h`<h2>Links</h2><ul>${out}</ul>` : h``;
 }
 
 /** One message: summary, actions, links, attempts, result, progress, envelope. */

@@ -45,6 +45,20 @@ test("every page renders, with its JSON twin", async () => {
     `/api/messages/${ids.run1}`,
   );
   assert.equal(msg.body.state, "running");
+  // A scheduled tick links to its schedule; a pipeline step to the next one.
+  const next = source.add({ queue: "emails", actor: "send_email" });
+  const tick = source.add({
+    queue: "reports",
+    actor: "build_report",
+    options: {
+      schedule_name: "nightly",
+      schedule_tick: T0,
+      pipe_target: (await source.message(next))!.message as never,
+    },
+  });
+  const links = (await c.page(`/messages/${tick}`)).html;
+  assert.match(links, /sent by the schedule <a href="\/schedules">nightly<\/a> for its tick/);
+  assert.match(links, new RegExp(`pipeline step \\+1: <a href="/messages/${next}">`));
   const missing = await c.page("/messages/nope");
   assert.equal(missing.status, 404);
   assert.equal((await c.page("/no/such/page")).status, 404);
