@@ -402,6 +402,18 @@ test("FileBroker: URLs, options, and enqueue after close", async () => {
   cleanup(dir);
 });
 
+test("FileBroker: an empty dir is refused (it would mean /)", () => {
+  // Before the check, { dir: "" } became "/" and the first send wrote broker.lock into /.
+  for (const dir of ["", null, 42]) {
+    assert.throws(
+      () => new FileBroker({ dir: dir as string }),
+      (e: Error) => e instanceof TypeError && /dir must be a non-empty path/.test(e.message),
+    );
+  }
+  assert.equal(new FileBroker({ dir: "/tmp/x///" }).dir, "/tmp/x");
+  assert.equal(new FileBroker({}).dir, "./.dramatis");
+});
+
 test("FileBroker: close() releases files, watchers and timers so the process exits", async () => {
   const dir = tempDir();
   const child = new Child("./_file_exit.ts", [dir]);

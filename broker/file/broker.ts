@@ -76,6 +76,18 @@ export interface FileBrokerOptions extends BrokerOptions {
 
 const SEVEN_DAYS = 7 * 24 * 3600 * 1000;
 
+/** The directory option, without trailing slashes; an empty one is refused (it would mean `/`). */
+function checkedDir(dir: string | undefined): string {
+  if (dir === undefined) return "./.dramatis";
+  if (typeof dir !== "string" || dir === "") {
+    throw new TypeError(
+      `FileBroker: dir must be a non-empty path, got ${JSON.stringify(dir)}: pass a directory ` +
+        `such as "./.dramatis", or leave dir out for that default.`,
+    );
+  }
+  return dir.replace(/\/+$/, "") || "/";
+}
+
 function positive(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
@@ -123,7 +135,7 @@ export class FileBroker extends Broker {
         }.`,
       );
     }
-    this.dir = (options.dir ?? "./.dramatis").replace(/\/+$/, "") || "/";
+    this.dir = checkedDir(options.dir);
     this.durability = durability;
     this.leaseTimeout = positive("leaseTimeout", options.leaseTimeout, 30_000);
     this.#engine = new Engine({
