@@ -12,7 +12,14 @@ import { BrokerError, QueueJoinTimeout } from "../../errors.ts";
 import { Message } from "../../message.ts";
 import { formatError, getLogger } from "../../_log.ts";
 import { Kind, RecordWriter } from "./_format.ts";
-import { type RawFile, setImmediate, unrefTimer, watchDir, type Watcher } from "./_fs.ts";
+import {
+  type FileAccess,
+  type RawFile,
+  setImmediate,
+  unrefTimer,
+  watchDir,
+  type Watcher,
+} from "./_fs.ts";
 import { GapError, Log, LogReader, type Seg } from "./_segments.ts";
 import { DEAD, INFLIGHT, type Msg, type QueueState, State } from "./_state.ts";
 
@@ -39,6 +46,8 @@ export interface EngineOptions {
   leaseTimeout: number;
   deadMessageTtl: number;
   segmentSize: number;
+  /** Who may read the directory and its files. */
+  access: FileAccess;
 }
 
 interface Waiter {
@@ -116,7 +125,7 @@ export class Engine {
   #open(): Log {
     if (this.#log) return this.#log;
     if (this.#closed) throw new TypeError("This FileBroker is closed: create a new one.");
-    const log = new Log(this.options.dir, this.options.segmentSize);
+    const log = new Log(this.options.dir, this.options.segmentSize, this.options.access);
     try {
       log.open();
     } catch (e) {

@@ -214,16 +214,78 @@ class BunFile implements RawFile {
 
 // ---------------------------------------------------------------------------------------------
 
-/** Opens `path` for reading and writing; creates it when `create` is set. */
-export function openFile(path: string, options: { create?: boolean } = {}): RawFile {
+/**
+ * Who may read the files FileBroker and the file backends write: `"owner"` (the default: the
+ * directory is created 0700 and files 0600, as PostgreSQL does with its data directory) or
+ * `"group"` (0750 and 0640, for processes of several users in one group).
+ *
+ * @example
+ * ```ts
+ * import type { FileAccess } from "./_fs.ts";
+ * const access: FileAccess = "group"; // new FileBroker({ dir, access })
+ * ```
+ */
+export type FileAccess = "owner" | "group";
+
+/** The modes of a new directory and of a new file for `access`. */
+export function accessModes(access: FileAccess = "owner"): { dir: number; file: number } {
+  if (access === "owner") return { dir: 0o700, file: 0o600 };
+  if (access === "group") return { dir: 0o750, file: 0o640 };
+  throw new TypeError(
+    `access must be "owner" or "group", got ${JSON.stringify(access)}: "owner" keeps the ` +
+      `files to this user (the default), "group" lets the directory's group read them.`,
+  );
+}
+
+/** True when `e` says the file exists already. */
+function isAlreadyExists(e: unknown): boolean {
+  if (!isBun && e instanceof Deno.errors.AlreadyExists) return true;
+  return (e as { code?: string } | null)?.code === "EEXIST";
+}
+
+function openRaw(path: string, create: "no" | "yes" | "new", mode: number): RawFile {
   if (isBun) {
-    const flags = fs.constants.O_RDWR | (options.create ? fs.constants.O_CREAT : 0);
-    return new BunFile(path, fs.openSync(path, flags, 0o644));
+    const c = fs.constants;
+    const flags = c.O_RDWR | (create === "no" ? 0 : c.O_CREAT) | (create === "new" ? c.O_EXCL : 0);
+    return new BunFile(path, fs.openSync(path, flags, mode));
   }
   return new DenoFile(
     path,
-    Deno.openSync(path, { read: true, write: true, create: options.create ?? false }),
+    Deno.openSync(path, {
+      read: true,
+      write: true,
+      create: create === "yes",
+      createNew: create === "new",
+      mode,
+    }),
   );
+}
+
+/**
+ * Opens `path` for reading and writing; creates it when `create` is set, with `mode` (default
+ * 0600). A mode that grants the group or others more than the umask allows is applied with
+ * chmod to a file this call created (and only then: the file may belong to another user).
+ */
+export function openFile(
+  path: string,
+  options: { create?: boolean; mode?: number } = {},
+): RawFile {
+  const mode = options.mode ?? 0o600;
+  if (!options.create) return openRaw(path, "no", mode);
+  if ((mode & 0o077) === 0) return openRaw(path, "yes", mode);
+  try {
+    const file = openRaw(path, "new", mode);
+    chmod(path, mode);
+    return file;
+  } catch (e) {
+    if (!isAlreadyExists(e)) throw e;
+    return openRaw(path, "no", mode);
+  }
+}
+
+function chmod(path: string, mode: number): void {
+  if (isBun) fs.chmodSync(path, mode);
+  else Deno.chmodSync(path, mode);
 }
 
 /** Like `openFile`, but returns `undefined` when the file does not exist. */
@@ -256,10 +318,40 @@ export function removeFile(path: string): boolean {
   }
 }
 
-/** Creates `dir` and its parents. */
-export function makeDir(dir: string): void {
-  if (isBun) fs.mkdirSync(dir, { recursive: true });
-  else Deno.mkdirSync(dir, { recursive: true });
+/** Directories already warned about being open to every user. */
+const warnedDirs = new Set<string>();
+
+/**
+ * Creates `dir` and its parents with `mode` (default 0700; a group mode is applied exactly,
+ * whatever the umask). An existing directory is left as it is, with a warning when every local
+ * user may enter it.
+ */
+export function makeDir(dir: string, mode = 0o700): void {
+  const before = statMode(dir);
+  if (before !== undefined) {
+    if ((before & 0o007) !== 0 && !warnedDirs.has(dir)) {
+      warnedDirs.add(dir);
+      getLogger("dramatis").warning(
+        `${dir} is open to every local user (mode 0${(before & 0o777).toString(8)}): they can ` +
+          `read the messages in it. Run chmod ${(mode & 0o777).toString(8)} ${dir}.`,
+      );
+    }
+    return;
+  }
+  if (isBun) fs.mkdirSync(dir, { recursive: true, mode });
+  else Deno.mkdirSync(dir, { recursive: true, mode });
+  if ((mode & 0o077) !== 0) chmod(dir, mode);
+}
+
+/** The permission bits of `path`, or `undefined` when it does not exist. */
+export function statMode(path: string): number | undefined {
+  try {
+    if (isBun) return fs.statSync(path).mode & 0o7777;
+    return (Deno.statSync(path).mode ?? 0) & 0o7777;
+  } catch (e) {
+    if (isNotFound(e)) return undefined;
+    throw e;
+  }
 }
 
 /** True when `path` exists. */
@@ -289,14 +381,23 @@ export function readText(path: string): string {
   return isBun ? fs.readFileSync(path, "utf8") : Deno.readTextFileSync(path);
 }
 
-/** Writes (or, with `append`, appends) UTF-8 text; creates the file if needed. */
-export function writeText(path: string, text: string, options: { append?: boolean } = {}): void {
+/**
+ * Writes (or, with `append`, appends) UTF-8 text; creates the file if needed, with `mode` when
+ * given (applied exactly when it grants the group or others anything).
+ */
+export function writeText(
+  path: string,
+  text: string,
+  options: { append?: boolean; mode?: number } = {},
+): void {
+  const { append = false, mode } = options;
   if (isBun) {
-    if (options.append) fs.appendFileSync(path, text);
-    else fs.writeFileSync(path, text);
+    if (append) fs.appendFileSync(path, text, mode === undefined ? undefined : { mode });
+    else fs.writeFileSync(path, text, mode === undefined ? undefined : { mode });
   } else {
-    Deno.writeTextFileSync(path, text, { append: options.append ?? false });
+    Deno.writeTextFileSync(path, text, mode === undefined ? { append } : { append, mode });
   }
+  if (!append && mode !== undefined && (mode & 0o077) !== 0) chmod(path, mode);
 }
 
 /** Renames `from` to `to`, replacing `to` (atomic on one file system). */

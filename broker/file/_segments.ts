@@ -16,6 +16,8 @@ import {
   SYNC0,
 } from "./_format.ts";
 import {
+  accessModes,
+  type FileAccess,
   listDir,
   makeDir,
   openFile,
@@ -46,15 +48,18 @@ export class Log {
   /** Writer files replaced by a newer segment; the owner closes them once no sync needs them. */
   readonly retired: RawFile[] = [];
   #headBuf = new Uint8Array(LOCK_HEADER);
+  /** Modes of the directory and of the files created in it. */
+  readonly modes: { dir: number; file: number };
 
-  constructor(readonly dir: string, readonly segmentSize: number) {
+  constructor(readonly dir: string, readonly segmentSize: number, access: FileAccess = "owner") {
     this.lockPath = `${dir}/broker.lock`;
+    this.modes = accessModes(access);
   }
 
   /** Creates the directory if needed and repairs what a crash may have left. */
   open(): void {
-    makeDir(this.dir);
-    this.#lockFile = openFile(this.lockPath, { create: true });
+    makeDir(this.dir, this.modes.dir);
+    this.#lockFile = openFile(this.lockPath, { create: true, mode: this.modes.file });
     this.withLock(() => {
       let head = this.readHead();
       if (head < 0) {
@@ -130,7 +135,7 @@ export class Log {
   /** Opens (creating it, with its header, if missing or empty) the segment at `base`. Locked. */
   #ensureSegment(base: number): RawFile {
     const path = this.segmentPath(base);
-    const file = openFile(path, { create: true });
+    const file = openFile(path, { create: true, mode: this.modes.file });
     const size = file.size();
     if (size < SEG_HEADER) {
       file.truncate(0);

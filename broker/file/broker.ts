@@ -40,8 +40,10 @@ import {
 import { QueueNotFound } from "../../errors.ts";
 import type { Message } from "../../message.ts";
 import { type Durability, Engine, type FileReceipt } from "./_engine.ts";
+import { accessModes, type FileAccess } from "./_fs.ts";
 
 export type { Durability } from "./_engine.ts";
+export type { FileAccess } from "./_fs.ts";
 
 /**
  * Options of `new FileBroker()`.
@@ -72,9 +74,24 @@ export interface FileBrokerOptions extends BrokerOptions {
   deadMessageTtl?: number;
   /** Size in bytes past which a segment file is sealed and a new one started. Default 8 MiB. */
   segmentSize?: number;
+  /**
+   * Who may read the queues: `"owner"` (default; the directory is created 0700 and its files
+   * 0600, so other local users cannot read the messages) or `"group"` (0750 and 0640: processes
+   * of several users sharing the directory's group).
+   */
+  access?: FileAccess;
 }
 
 const SEVEN_DAYS = 7 * 24 * 3600 * 1000;
+
+function checkedAccess(access: FileAccess | undefined): FileAccess {
+  try {
+    accessModes(access);
+  } catch (e) {
+    throw new TypeError(`FileBroker: ${(e as Error).message}`);
+  }
+  return access ?? "owner";
+}
 
 /** The directory option, without trailing slashes; an empty one is refused (it would mean `/`). */
 function checkedDir(dir: string | undefined): string {
@@ -145,6 +162,7 @@ export class FileBroker extends Broker {
       leaseTimeout: this.leaseTimeout,
       deadMessageTtl: positive("deadMessageTtl", options.deadMessageTtl, SEVEN_DAYS),
       segmentSize: positive("segmentSize", options.segmentSize, 8 * 1024 * 1024),
+      access: checkedAccess(options.access),
     });
   }
 
@@ -281,7 +299,8 @@ export class FileBroker extends Broker {
 /**
  * The options a `file:` URL stands for: `file:///abs/path`, `file://./rel/path` or `file:rel`,
  * with optional query parameters `durability`, `flushInterval`, `leaseTimeout`,
- * `deadMessageTtl` and `segmentSize` (for example `file://./.dramatis?durability=batch`).
+ * `deadMessageTtl`, `segmentSize` and `access` (for example
+ * `file://./.dramatis?durability=batch&access=group`).
  *
  * @example
  * ```ts
@@ -321,6 +340,9 @@ export function fileBrokerOptionsFromUrl(url: string): FileBrokerOptions {
       case "durability":
         options.durability = value as Durability;
         break;
+      case "access":
+        options.access = value as FileAccess;
+        break;
       case "flushInterval":
       case "leaseTimeout":
       case "deadMessageTtl":
@@ -330,7 +352,7 @@ export function fileBrokerOptionsFromUrl(url: string): FileBrokerOptions {
       default:
         throw new TypeError(
           `Unknown FileBroker URL parameter ${JSON.stringify(key)} in ${JSON.stringify(url)}: ` +
-            `use durability, flushInterval, leaseTimeout, deadMessageTtl or segmentSize.`,
+            `use durability, flushInterval, leaseTimeout, deadMessageTtl, segmentSize or access.`,
         );
     }
   }
