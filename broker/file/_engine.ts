@@ -10,6 +10,7 @@
 import { MessageProxy, type RawDelivery } from "../broker.ts";
 import { BrokerError, QueueJoinTimeout } from "../../errors.ts";
 import { Message } from "../../message.ts";
+import { undecodableLetter } from "../_undecodable.ts";
 import { formatError, getLogger } from "../../_log.ts";
 import { Kind, RecordWriter } from "./_format.ts";
 import {
@@ -572,7 +573,7 @@ export class Engine {
         `Message at ${m.seg.path}:${m.poff} cannot be decoded (${(e as Error).message}); ` +
           `moving it to the dead letters of ${m.q.name}.`,
       );
-      this.#nackRaw(m.id, m.q.name, m.priority, new TextDecoder().decode(bytes));
+      this.#nackRaw(m.id, m.q.name, m.priority, bytes); // as they are: nothing is lost
       this.#release(1);
       return undefined;
     }
@@ -626,7 +627,7 @@ export class Engine {
     if (receipt.owner === this.owner) this.#release(1);
   }
 
-  #nackRaw(id: number, queueName: string, priority: number, json: string): void {
+  #nackRaw(id: number, queueName: string, priority: number, json: string | Uint8Array): void {
     const out = this.#out;
     out.begin(Kind.NACK);
     out.f64(this.owner);
@@ -634,7 +635,8 @@ export class Engine {
     out.f64(Date.now());
     out.queue(queueName.endsWith(".DQ") ? queueName.slice(0, -3) : queueName);
     out.f64(priority);
-    out.text(json);
+    if (typeof json === "string") out.text(json);
+    else out.bytes(json);
     out.end();
     this.#scheduleFlush();
   }
@@ -760,7 +762,10 @@ export class Engine {
     };
   }
 
-  /** Dead letters of `queueName`, oldest first, with their log ids. */
+  /**
+   * Dead letters of `queueName`, oldest first, with their log ids: every letter `stats()`
+   * counts, those that cannot be decoded too (as a Message saying why; see `_undecodable.ts`).
+   */
   deadLetters(queueName: string, limit = Infinity): { id: number; message: Message }[] {
     const q = this.#fresh(queueName);
     const oldest = Date.now() - this.options.deadMessageTtl;
@@ -770,10 +775,13 @@ export class Engine {
     const out: { id: number; message: Message }[] = [];
     for (const m of list) {
       if (out.length >= limit) break;
+      let bytes: Uint8Array = new Uint8Array();
       try {
-        out.push({ id: m.id, message: Message.decode(readExactly(m.seg, m.poff, m.plen)) });
+        bytes = readExactly(m.seg, m.poff, m.plen);
+        out.push({ id: m.id, message: Message.decode(bytes) });
       } catch (e) {
-        logger.error(`Dead letter at ${m.seg.path}:${m.poff} cannot be decoded: ${e}`);
+        const where = { queueName, messageId: `file-${m.id}`, deadAt: m.deadAt };
+        out.push({ id: m.id, message: undecodableLetter(bytes, (e as Error).message, where) });
       }
     }
     return out;

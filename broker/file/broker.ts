@@ -38,6 +38,7 @@ import {
   validateQueueName,
 } from "../broker.ts";
 import { QueueNotFound } from "../../errors.ts";
+import { keepDecodable } from "../_undecodable.ts";
 import type { Message } from "../../message.ts";
 import { type Durability, Engine, type FileReceipt } from "./_engine.ts";
 import { accessModes, type FileAccess } from "./_fs.ts";
@@ -243,7 +244,11 @@ export class FileBroker extends Broker {
   async requeueDeadLetters(queueName: string, messageIds?: string[]): Promise<number> {
     const q = checked(queueName);
     const ids = messageIds && new Set(messageIds);
-    const letters = this.#engine.deadLetters(q).filter((l) => !ids || ids.has(l.message.messageId));
+    const letters = keepDecodable(
+      q,
+      this.#engine.deadLetters(q).filter((l) => !ids || ids.has(l.message.messageId)),
+      (l) => l.message,
+    );
     const prepared: { id: number; message: Message; priority: number }[] = [];
     for (const l of letters) {
       const message = l.message.copy({ queueName: q });
