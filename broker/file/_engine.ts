@@ -22,6 +22,7 @@ import {
   type Watcher,
 } from "./_fs.ts";
 import { GapError, Log, LogReader, type Seg } from "./_segments.ts";
+import { dropSends, heldError, heldSends, isWriteError, listIds, writeError } from "./_outage.ts";
 import { DEAD, INFLIGHT, type Msg, type QueueState, State } from "./_state.ts";
 
 const logger = getLogger("dramatis.broker.FileBroker");
@@ -71,6 +72,10 @@ const SEAL_IDLE_BYTES = 256 * 1024;
 const MAX_COPY_BYTES = 16 * 1024 * 1024;
 /** Payloads closer than this are read with one `pread`. */
 const SPAN_BYTES = 1024 * 1024;
+/** After a failed write: how often held records are tried again (by a timer; sends try too). */
+const RETRY_MS = 1000;
+/** After a failed write: the shortest time between two tries made by sends. */
+const RETRY_MIN_MS = 50;
 
 function randomOwnerId(): number {
   const r = crypto.getRandomValues(new Uint32Array(2));
@@ -116,6 +121,10 @@ export class Engine {
   #closed = false;
   /** Incremented each time the replica is rebuilt from scratch. */
   #generation = 0;
+  /** Set from a failed write until a write succeeds again (see `_outage.ts`). */
+  #writeError: Error | undefined;
+  #lastTry = 0;
+  #retryTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(readonly options: EngineOptions) {}
 
@@ -150,6 +159,14 @@ export class Engine {
     }
     this.#open();
     const out = this.#out;
+    if (
+      this.#writeError && out.length > 0 && this.options.durability !== "always" && !this.#retry()
+    ) {
+      // Sends that resolved are held in memory, unwritten: refuse more until a write works.
+      return Promise.reject(
+        heldError(this.options.dir, this.#writeError as BrokerError, heldSends(out).count),
+      );
+    }
     if (out.length === 0) this.#outSince = performance.now();
     this.#needsSync = true;
     out.begin(Kind.ENQ);
@@ -176,7 +193,8 @@ export class Engine {
       out.length >= INLINE_FLUSH_BYTES ||
       ((++this.#sinceClock & 15) === 0 && performance.now() - this.#outSince >= INLINE_FLUSH_MS)
     ) {
-      this.flush();
+      // This send resolves either way: if the write fails, its record is held with the others.
+      this.#flushQuietly();
       if (
         this.options.durability === "batch" &&
         performance.now() - this.#lastSync >= this.options.flushInterval
@@ -206,8 +224,18 @@ export class Engine {
     try {
       this.flush();
     } catch (e) {
-      logger.error(`FileBroker failed to write to ${this.options.dir}: ${formatError(e)}`);
+      if (!isWriteError(e)) {
+        logger.error(`FileBroker failed to write to ${this.options.dir}: ${formatError(e)}`);
+      }
     }
+  }
+
+  /** After a failed write: tries the held records again now (not too often). True if written. */
+  #retry(): boolean {
+    const now = performance.now();
+    if (now - this.#lastTry < RETRY_MIN_MS) return false;
+    this.#flushQuietly();
+    return this.#writeError === undefined;
   }
 
   /** Writes the buffered records now (synchronously, under the lock). */
@@ -221,36 +249,88 @@ export class Engine {
     }
   }
 
-  /** Appends the buffered records and queued acks. Must hold the lock. */
-  #flushLocked(): void {
+  /** Moves the queued acks into one ACK record in `#out`. */
+  #encodeAcks(): void {
+    if (this.#acks.length === 0) return;
     const out = this.#out;
-    if (this.#acks.length > 0) {
-      out.begin(Kind.ACK);
-      out.f64(this.owner);
-      out.u32(this.#acks.length);
-      for (const id of this.#acks) out.f64(id);
-      out.end();
-      this.#acks = [];
-    }
+    out.begin(Kind.ACK);
+    out.f64(this.owner);
+    out.u32(this.#acks.length);
+    for (const id of this.#acks) out.f64(id);
+    out.end();
+    this.#acks = [];
+  }
+
+  /**
+   * Appends the buffered records and queued acks. Must hold the lock. If the write fails, the
+   * records from `ownFrom` on (those of the operation under way) are dropped, the others kept or
+   * dropped as `#writeFailed` says.
+   */
+  #flushLocked(ownFrom = -1): void {
+    const out = this.#out;
+    if (ownFrom < 0) this.#encodeAcks();
     if (out.length === 0) return;
     const waiters = this.#durable;
     this.#durable = [];
+    let file: RawFile;
     try {
-      const file = this.#log!.append(out.view());
-      if (this.#needsSync && this.options.durability !== "none") this.#dirty.add(file);
-      this.#needsSync = false;
+      file = this.#log!.append(out.view());
     } catch (e) {
-      const err = new BrokerError(
-        `Writing to ${this.options.dir} failed: ${(e as Error).message}. ` +
-          `The messages were not stored; check the disk (space, permissions) and send them again.`,
-        { cause: e },
-      );
-      for (const w of waiters) w.reject(err);
-      throw err;
-    } finally {
-      out.reset();
+      if (ownFrom >= 0) out.length = ownFrom;
+      throw this.#writeFailed(e, waiters);
     }
+    if (this.#writeError) this.#writeWorks(out);
+    out.reset();
+    if (this.#needsSync && this.options.durability !== "none") this.#dirty.add(file);
+    this.#needsSync = false;
     for (const w of waiters) this.#unsynced.push(w);
+  }
+
+  /**
+   * A write failed (see `_outage.ts`): `always` senders are rejected and their records dropped;
+   * in `batch` and `none` the records stay in `#out` and are written by a later flush. Logs the
+   * first failure of a run. Returns the error to throw.
+   */
+  #writeFailed(e: unknown, waiters: Waiter[]): Error {
+    this.#lastTry = performance.now();
+    const err = writeError(this.options.dir, e, this.options.durability);
+    for (const w of waiters) w.reject(err);
+    const first = this.#writeError === undefined;
+    this.#writeError = err;
+    if (this.options.durability === "always") {
+      const dropped = dropSends(this.#out);
+      if (first) {
+        logger.error(`${err.message} (${dropped} send(s) rejected.)`);
+      }
+    } else if (first) {
+      const held = heldSends(this.#out);
+      logger.error(
+        `${err.message} ${held.count} message(s) whose send() had resolved (durability ` +
+          `"${this.options.durability}") are held in memory and written as soon as a write ` +
+          `succeeds; they are lost if this process stops first. Held: ${
+            listIds(held.ids, held.count)
+          }.`,
+      );
+    }
+    if (!this.#retryTimer) {
+      this.#retryTimer = setInterval(() => {
+        if (this.#out.length > 0 || this.#acks.length > 0) this.#flushQuietly();
+      }, RETRY_MS);
+      unrefTimer(this.#retryTimer);
+    }
+    return err;
+  }
+
+  /** The first write that works after failed ones (it is about to be applied). */
+  #writeWorks(out: RecordWriter): void {
+    const held = this.options.durability === "always" ? 0 : heldSends(out).count;
+    logger.warning(
+      `Writing to ${this.options.dir} works again` +
+        (held > 0 ? `: the ${held} held message(s) are stored.` : "."),
+    );
+    this.#writeError = undefined;
+    clearInterval(this.#retryTimer);
+    this.#retryTimer = undefined;
   }
 
   /** After a write: wake local waiters, start the fdatasync that senders wait for. */
@@ -279,8 +359,9 @@ export class Engine {
       },
       (e) => {
         const err = new BrokerError(
-          `fdatasync in ${this.options.dir} failed: ${(e as Error).message}. The messages may ` +
-            `not be on disk; check the disk and send them again.`,
+          `fdatasync in ${this.options.dir} failed: ${(e as Error).message}. The messages were ` +
+            `written but may not survive a power loss, and they may still be delivered: check ` +
+            `before you send them again.`,
           { cause: e },
         );
         for (const w of waiters) w.reject(err);
@@ -325,6 +406,17 @@ export class Engine {
     const keep = retired.filter((f) => this.#dirty.has(f));
     for (const f of retired) if (!this.#dirty.has(f)) f.close();
     retired.splice(0, retired.length, ...keep);
+  }
+
+  /**
+   * Under the lock: writes what is buffered and the records `encode` appends. If the write fails,
+   * those records are dropped (the caller is told), never written later.
+   */
+  #writeOwn(encode: () => void): void {
+    this.#encodeAcks();
+    const mark = this.#out.length;
+    encode();
+    this.#flushLocked(mark);
   }
 
   /** Writes the buffer and resolves when it is as durable as the mode promises. */
@@ -480,17 +572,20 @@ export class Engine {
         let q = state.queue(queueName);
         const expired = state.expiredOwners(q, this.owner, now);
         if (expired.length > 0) {
+          this.#writeOwn(() => {
+            for (const id of expired) {
+              this.#out.begin(Kind.EXPIRE);
+              this.#out.f64(id);
+              this.#out.f64(this.owner);
+              this.#out.end();
+            }
+          });
           for (const id of expired) {
             logger.warning(
               `A consumer (owner ${id}) of ${queueName} stopped renewing its lease: its ` +
                 `messages are delivered again.`,
             );
-            this.#out.begin(Kind.EXPIRE);
-            this.#out.f64(id);
-            this.#out.f64(this.owner);
-            this.#out.end();
           }
-          this.#flushLocked();
           this.#catchUp(true);
           q = this.#state!.queue(queueName);
         }
@@ -502,14 +597,15 @@ export class Engine {
         }
         if (picked.length === 0) return;
         const out = this.#out;
-        out.begin(Kind.CLAIM);
-        out.f64(this.owner);
-        out.f64(now + this.options.leaseTimeout);
-        out.u32(picked.length);
-        for (const m of picked) out.f64(m.id);
-        out.end();
         try {
-          this.#flushLocked();
+          this.#writeOwn(() => {
+            out.begin(Kind.CLAIM);
+            out.f64(this.owner);
+            out.f64(now + this.options.leaseTimeout);
+            out.u32(picked.length);
+            for (const m of picked) out.f64(m.id);
+            out.end();
+          });
         } catch (e) {
           for (const m of picked) q.heap.push(m);
           picked = [];
@@ -604,7 +700,7 @@ export class Engine {
     try {
       this.flush();
     } catch (e) {
-      logger.error(`FileBroker could not renew its lease: ${formatError(e)}`);
+      if (!isWriteError(e)) logger.error(`FileBroker could not renew its lease: ${formatError(e)}`);
     }
   }
 
@@ -805,21 +901,22 @@ export class Engine {
         const live = letters.filter((l) => this.#state!.msgs.get(l.id)?.state === DEAD);
         if (live.length === 0) return;
         const out = this.#out;
-        for (const l of live) {
-          out.begin(Kind.ENQ);
-          out.queue(queueName);
-          out.f64(l.priority);
-          out.f64(0);
-          out.text(JSON.stringify(l.message.asDict()));
+        this.#writeOwn(() => {
+          for (const l of live) {
+            out.begin(Kind.ENQ);
+            out.queue(queueName);
+            out.f64(l.priority);
+            out.f64(0);
+            out.text(JSON.stringify(l.message.asDict()));
+            out.end();
+          }
+          out.begin(Kind.UNDEAD);
+          out.u32(live.length);
+          for (const l of live) out.f64(l.id);
           out.end();
-        }
-        out.begin(Kind.UNDEAD);
-        out.u32(live.length);
-        for (const l of live) out.f64(l.id);
-        out.end();
-        this.#needsSync = true;
+          this.#needsSync = true;
+        });
         moved = live.length;
-        this.#flushLocked();
         this.#catchUp(true);
       });
     } finally {
@@ -839,11 +936,12 @@ export class Engine {
         this.#flushLocked();
         this.#catchUp(true);
         n = this.#state!.queue(queueName).dead.size;
-        this.#out.begin(Kind.PURGE);
-        this.#out.queue(queueName);
-        this.#out.end();
-        this.#needsSync = true;
-        this.#flushLocked();
+        this.#writeOwn(() => {
+          this.#out.begin(Kind.PURGE);
+          this.#out.queue(queueName);
+          this.#out.end();
+          this.#needsSync = true;
+        });
         this.#catchUp(true);
       });
     } finally {
@@ -855,14 +953,25 @@ export class Engine {
 
   /** Drops the ready and delayed messages of `queueName` (or of every queue, and dead letters). */
   flushQueue(queueName: string | undefined): Promise<void> {
-    this.#open();
-    if (queueName === undefined) {
-      this.#out.begin(Kind.FLUSHALL);
-    } else {
-      this.#out.begin(Kind.FLUSH);
-      this.#out.queue(queueName);
+    const log = this.#open();
+    try {
+      log.withLock(() =>
+        this.#writeOwn(() => {
+          if (queueName === undefined) {
+            this.#out.begin(Kind.FLUSHALL);
+          } else {
+            this.#out.begin(Kind.FLUSH);
+            this.#out.queue(queueName);
+          }
+          this.#out.end();
+          this.#needsSync = true;
+        })
+      );
+    } catch (e) {
+      return Promise.reject(e);
+    } finally {
+      this.#afterWrite();
     }
-    this.#out.end();
     return this.#commit();
   }
 
@@ -875,7 +984,9 @@ export class Engine {
     try {
       this.compact();
     } catch (e) {
-      logger.error(`Compaction of ${this.options.dir} failed: ${formatError(e)}`);
+      if (!isWriteError(e)) {
+        logger.error(`Compaction of ${this.options.dir} failed: ${formatError(e)}`);
+      }
     }
   }
 
@@ -914,12 +1025,14 @@ export class Engine {
         if (cut < 0) return;
         const cutBase = bases[cut + 1] ?? head;
         // 3. Copy the live messages of that run forward, make it durable, delete the run.
+        // A SNAP that failed to be written is dropped, never written later (its message may be
+        // acked by then): the run is then left for the next pass.
         const movers = [...this.#state!.msgs.values()].filter((m) => m.seg.base < cutBase);
-        for (const m of movers) {
-          this.#snap(m);
-          if (this.#out.length >= SPAN_BYTES) this.#flushLocked();
+        for (let i = 0; i < movers.length;) {
+          this.#writeOwn(() => {
+            for (; i < movers.length && this.#out.length < SPAN_BYTES; i++) this.#snap(movers[i]);
+          });
         }
-        this.#flushLocked();
         this.#catchUp(true);
         const left = [...this.#state!.msgs.values()].filter((m) => m.seg.base < cutBase).length;
         if (left > 0) {
@@ -979,10 +1092,21 @@ export class Engine {
         }
         if (this.#dirty.size > 0) this.#syncDirtySync();
       } catch (e) {
-        logger.error(`FileBroker could not write its last records: ${formatError(e)}`);
+        const lost = heldSends(this.#out);
+        if (this.options.durability !== "always" && lost.count > 0) {
+          logger.error(
+            `FileBroker was closed while ${this.options.dir} could not be written ` +
+              `(${((e as Error).cause as Error ?? e).message}): ${lost.count} message(s) whose ` +
+              `send() had resolved are lost: ${listIds(lost.ids, lost.count, 100)}.`,
+          );
+        } else {
+          logger.error(`FileBroker could not write its last records: ${formatError(e)}`);
+        }
       }
     }
     this.#closed = true;
+    clearInterval(this.#retryTimer);
+    this.#retryTimer = undefined;
     clearInterval(this.#heartbeatTimer);
     clearInterval(this.#compactTimer);
     clearTimeout(this.#syncTimer);

@@ -85,6 +85,47 @@ export function decodeHead(b: Uint8Array): number {
 }
 
 /**
+ * Where broker.lock holds the last _cut_: a write that failed half-way (a full disk) is cut off
+ * the end of the newest segment again, so that a rejected send is never delivered; a reader that
+ * had already read past the cut must read the log again. 28 bytes: the count of cuts so far
+ * (f64), the segment's base (f64), the offset cut back to (f64), CRC-32C.
+ */
+export const CUT_AT = 24;
+const CUT_LEN = 28;
+/** Bytes of broker.lock a reader reads each time it looks for new records: head and cut. */
+export const LOCK_READ = CUT_AT + CUT_LEN;
+
+/** A cut: the `epoch`-th, back to `offset` in the segment at `base`. */
+export interface Cut {
+  epoch: number;
+  base: number;
+  offset: number;
+}
+
+/** The 28 bytes of a cut record. */
+export function encodeCut(cut: Cut): Uint8Array {
+  const b = new Uint8Array(CUT_LEN);
+  const v = new DataView(b.buffer);
+  v.setFloat64(0, cut.epoch, true);
+  v.setFloat64(8, cut.base, true);
+  v.setFloat64(16, cut.offset, true);
+  v.setUint32(24, crc32c(b, 0, 24), true);
+  return b;
+}
+
+/** The cut stored at `b[at..]`; no cut yet (epoch 0) when absent or invalid. */
+export function decodeCut(b: Uint8Array, at = CUT_AT): Cut {
+  if (b.length < at + CUT_LEN) return { epoch: 0, base: 0, offset: 0 };
+  const v = new DataView(b.buffer, b.byteOffset + at, CUT_LEN);
+  if (v.getUint32(24, true) !== crc32c(b, at, at + 24)) return { epoch: 0, base: 0, offset: 0 };
+  return {
+    epoch: v.getFloat64(0, true),
+    base: v.getFloat64(8, true),
+    offset: v.getFloat64(16, true),
+  };
+}
+
+/**
  * What `checkRecord` found at a position: `OK`, a complete record with a valid checksum; `SHORT`,
  * the bytes end before the record does (read more, or it is a torn tail); `BAD`, not a valid
  * record (bad marker, kind, length or checksum).

@@ -4,11 +4,16 @@ import {
   bodyLength,
   Check,
   checkRecord,
+  type Cut,
+  CUT_AT,
+  decodeCut,
   decodeHead,
   decodeSegmentHeader,
+  encodeCut,
   encodeHead,
   encodeSegmentHeader,
   LOCK_HEADER,
+  LOCK_READ,
   parseSegmentName,
   REC_HEADER,
   SEG_HEADER,
@@ -47,7 +52,8 @@ export class Log {
   #writer: { base: number; file: RawFile } | undefined;
   /** Writer files replaced by a newer segment; the owner closes them once no sync needs them. */
   readonly retired: RawFile[] = [];
-  #headBuf = new Uint8Array(LOCK_HEADER);
+  #headBuf = new Uint8Array(LOCK_READ);
+  #headRead = 0;
   /** Modes of the directory and of the files created in it. */
   readonly modes: { dir: number; file: number };
 
@@ -91,11 +97,17 @@ export class Log {
     return this.#locked;
   }
 
-  /** The base of the newest segment, or -1 when broker.lock has none. */
+  /** The base of the newest segment, or -1 when broker.lock has none. Reads the last cut too. */
   readHead(): number {
     const b = this.#headBuf;
-    if (this.#lockFile!.read(b, 0) < LOCK_HEADER) return -1;
+    this.#headRead = this.#lockFile!.read(b, 0);
+    if (this.#headRead < LOCK_HEADER) return -1;
     return decodeHead(b);
+  }
+
+  /** The last cut (see `CUT_AT`), as of the last `readHead()`. */
+  lastCut(): Cut {
+    return decodeCut(this.#headBuf.subarray(0, this.#headRead));
   }
 
   /** The head pointer, repaired from the segment list if broker.lock was damaged (locked). */
@@ -170,8 +182,33 @@ export class Log {
       w = this.roll();
       size = SEG_HEADER;
     }
-    w.file.write(bytes, size);
+    try {
+      w.file.write(bytes, size);
+    } catch (e) {
+      throw new AppendError(e as Error, this.#undo(w, size));
+    }
     return w.file;
+  }
+
+  /**
+   * After a failed write (a full disk keeps a part of it): cuts the segment back to `size`, and
+   * notes the cut in broker.lock, so that a reader that saw the part reads the log again. False
+   * when the part could not be taken back.
+   */
+  #undo(w: { base: number; file: RawFile }, size: number): boolean {
+    try {
+      if (w.file.size() === size) return true;
+      w.file.truncate(size);
+      this.readHead();
+      const last = this.lastCut();
+      this.#lockFile!.write(
+        encodeCut({ epoch: last.epoch + 1, base: w.base, offset: size }),
+        CUT_AT,
+      );
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** The size of the newest segment (locked). */
@@ -268,6 +305,13 @@ function firstValid(buf: Uint8Array, from: number, end: number): number {
   }
 }
 
+/** A write to the log failed; `undone` says whether any part of it that reached the file was taken back. */
+export class AppendError extends Error {
+  constructor(override readonly cause: Error, readonly undone: boolean) {
+    super(cause.message, { cause });
+  }
+}
+
 /** Thrown when a segment this reader still needed was deleted by compaction: replay again. */
 export class GapError extends Error {}
 
@@ -290,6 +334,8 @@ export class LogReader {
   #buf = new Uint8Array(1024 * 1024);
   #scan = new Uint8Array(1024 * 1024);
   #reported = new Set<string>();
+  /** The count of cuts (see `Log.lastCut`) when this reader last looked. */
+  #cutEpoch = 0;
 
   constructor(private readonly log: Log, private readonly apply: ApplyFn) {}
 
@@ -300,6 +346,8 @@ export class LogReader {
 
   /** Opens every segment present (so that compaction cannot pull one away) and starts at the oldest. */
   start(): void {
+    this.log.readHead();
+    this.#cutEpoch = this.log.lastCut().epoch;
     for (const base of this.log.listSegments()) {
       if (this.segs.has(base)) continue;
       const file = tryOpenFile(this.log.segmentPath(base));
@@ -318,6 +366,20 @@ export class LogReader {
    */
   catchUp(locked: boolean): number {
     const head = this.log.readHead();
+    const cut = this.log.lastCut();
+    if (cut.epoch !== this.#cutEpoch) {
+      // A write that failed half-way was cut off again. Records read from that part were
+      // never stored: if this reader applied any, its view is wrong and must be rebuilt.
+      const safe = cut.epoch === this.#cutEpoch + 1 &&
+        (this.#cur!.base !== cut.base || this.#off <= cut.offset);
+      this.#cutEpoch = cut.epoch;
+      if (!safe) {
+        throw new GapError(
+          `a write that failed was cut off ${segmentName(cut.base)} at offset ${cut.offset} ` +
+            `after this process had read part of it`,
+        );
+      }
+    }
     let applied = 0;
     for (;;) {
       const seg = this.#cur!;
