@@ -467,10 +467,12 @@ export class Engine {
         return;
       } catch (e) {
         if (!(e instanceof GapError) || attempt > 5) throw e;
-        // Compaction removed a segment this replica had not read yet: read everything again.
+        // Compaction removed a segment this replica had not read yet (or something else did, or
+        // a failed write was cut off): read everything again, reporting a missing start.
         logger.info(`Re-reading the log of ${this.options.dir}: ${e.message}.`);
         this.#generation++;
         this.#reader!.close();
+        this.#log!.withLock(() => this.#log!.checkTail());
         const state = new State({ deadMessageTtl: this.options.deadMessageTtl });
         this.#state = state;
         this.#reader = new LogReader(this.#log!, state.apply.bind(state));

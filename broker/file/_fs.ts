@@ -26,6 +26,8 @@ export interface RawFile {
   write(buf: Uint8Array, pos: number): void;
   /** The file's current size. */
   size(): number;
+  /** Size and number of names (0 once the file was deleted while open), in one `fstat`. */
+  stat(): { size: number; links: number };
   truncate(length: number): void;
   /** `fdatasync`, off the main thread. */
   syncData(): Promise<void>;
@@ -81,6 +83,10 @@ class DenoFile implements RawFile {
   }
   size(): number {
     return this.f.statSync().size;
+  }
+  stat(): { size: number; links: number } {
+    const s = this.f.statSync();
+    return { size: s.size, links: s.nlink ?? 1 };
   }
   truncate(length: number): void {
     this.f.truncateSync(length);
@@ -156,6 +162,10 @@ class BunFile implements RawFile {
   }
   size(): number {
     return fs.fstatSync(this.fd).size;
+  }
+  stat(): { size: number; links: number } {
+    const s = fs.fstatSync(this.fd);
+    return { size: s.size, links: s.nlink };
   }
   truncate(length: number): void {
     fs.ftruncateSync(this.fd, length);
