@@ -551,10 +551,15 @@ test(
 );
 
 test(
-  "FileBroker crash test 3: a consumer killed mid-work has its messages redelivered after its lease",
+  "FileBroker crash test 3: a consumer alive but stuck (its event loop blocked) loses its messages after its lease",
   { timeout: 120_000 },
   async () => {
+    // A dead consumer's messages come back at once (file_broker_redelivery_test.ts); one whose
+    // process lives on but never yields keeps its liveness lock, so the lease decides.
     const dir = tempDir(), control = tempDir();
+    const logged: string[] = [];
+    configureLogging({ write: (line) => logged.push(line) });
+    const child = new Child("./_file_consumer.ts", [dir, "spin", `${control}/stop`, "700", "4"]);
     try {
       const broker = new FileBroker({ dir });
       const done: string[] = [];
@@ -564,24 +569,25 @@ test(
         broker,
       });
       for (let i = 0; i < 30; i++) await record.send(`q-${i}`);
-      const child = new Child("./_file_consumer.ts", [dir, "hang", `${control}/stop`, "700", "4"]);
       const started = () => child.lines.filter((l) => l.startsWith("start "));
-      await child.waitFor("4 messages started", () => started().length >= 4);
-      child.kill("SIGKILL");
-      await child.exited;
-      const killedAt = Date.now();
-      const hung = started().map((l) => l.slice(6));
+      await child.waitFor("a message started", () => started().length >= 1);
+      const stuckAt = Date.now();
       const held = (await broker.stats("q")).inFlight;
-      assert.ok(held >= 4, `the dead consumer held ${held} messages`);
+      assert.ok(held >= 1, `the stuck consumer held ${held} messages`);
       const worker = new Worker(broker, { queues: ["q"], workerTimeout: 50 });
       await worker.start();
       await broker.join("q", { timeout: 10_000 });
       await worker.stop();
-      assert.ok(Date.now() - killedAt >= 400, "redelivered before the lease ran out");
+      assert.ok(Date.now() - stuckAt >= 400, "taken from a live consumer before its lease ran out");
       assert.deepEqual(done.sort(), Array.from({ length: 30 }, (_, i) => `q-${i}`).sort());
-      for (const id of hung) assert.ok(done.includes(id), `${id} was not redelivered`);
+      for (const l of started()) assert.ok(done.includes(l.slice(6)), `${l} was not redelivered`);
+      assert.match(logged.join("\n"), /stopped renewing its lease/);
+      assert.doesNotMatch(logged.join("\n"), /is gone/);
       await broker.close();
     } finally {
+      configureLogging({ write: (line) => console.error(line) });
+      child.kill("SIGKILL");
+      await child.exited;
       cleanup(dir);
       cleanup(control);
     }
@@ -589,7 +595,7 @@ test(
 );
 
 test(
-  "FileBroker crash test 3b: a terminated Web Worker's messages are redelivered after its lease",
+  "FileBroker crash test 3b: a terminated Web Worker's messages are redelivered (Deno: at once, Bun: after its lease)",
   { timeout: 120_000 },
   async () => {
     const dir = tempDir();

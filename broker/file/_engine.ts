@@ -22,6 +22,7 @@ import {
   type Watcher,
 } from "./_fs.ts";
 import { GapError, Log, LogReader, type Seg } from "./_segments.ts";
+import { Liveness, livenessPath } from "./_liveness.ts";
 import { dropSends, heldError, heldSends, isWriteError, listIds, writeError } from "./_outage.ts";
 import { DEAD, INFLIGHT, type Msg, type QueueState, State } from "./_state.ts";
 
@@ -64,6 +65,13 @@ const INLINE_FLUSH_BYTES = 256 * 1024;
 const INLINE_FLUSH_MS = 1;
 /** A waiting consumer re-reads the log at least this often, in case a file event is missed. */
 const POLL_MS = 1000;
+/**
+ * A waiting consumer tries the liveness locks of the other owners holding messages of its queue
+ * at least this often (on Deno the death of a process also wakes it at once, through the watch).
+ */
+const LIVENESS_POLL_MS = 20;
+/** In busy paths, a liveness result younger than this is reused. */
+const LIVENESS_REUSE_MS = 10;
 /** Compaction: how often a replica holder checks whether there is something to reclaim. */
 const COMPACT_EVERY_MS = 5000;
 /** Compaction: the newest segment is sealed early when this big and at most 1/4 live. */
@@ -125,6 +133,9 @@ export class Engine {
   #writeError: Error | undefined;
   #lastTry = 0;
   #retryTimer: ReturnType<typeof setInterval> | undefined;
+  #liveness: Liveness | undefined;
+  /** Set when this owner could not create its liveness file (the lease covers it then). */
+  #noLiveness = false;
 
   constructor(readonly options: EngineOptions) {}
 
@@ -494,6 +505,98 @@ export class Engine {
   }
 
   // -------------------------------------------------------------------------------------------
+  // Liveness (see _liveness.ts)
+
+  #lv(): Liveness {
+    return this.#liveness ??= new Liveness(this.options.dir, this.#open().modes.file);
+  }
+
+  /** Before the first CLAIM (locked): this owner's liveness file, so its death is seen at once. */
+  #holdLiveness(): void {
+    const lv = this.#lv();
+    if (lv.holding || this.#noLiveness) return;
+    try {
+      lv.hold(this.owner);
+    } catch (e) {
+      this.#noLiveness = true;
+      logger.warning(
+        `Cannot hold ${livenessPath(this.options.dir, this.owner)} (${(e as Error).message}): ` +
+          `if this process dies, its messages come back after leaseTimeout ` +
+          `(${this.options.leaseTimeout} ms) instead of at once.`,
+      );
+    }
+  }
+
+  /** True when another owner holding messages of `q` is gone (its lock is free). */
+  #someoneGone(q: QueueState): boolean {
+    if (q.inflightBy.size === 0) return false;
+    const lv = this.#lv();
+    for (const id of q.inflightBy.keys()) if (id !== this.owner && lv.isDead(id)) return true;
+    return false;
+  }
+
+  /** True when another owner holding messages of `q` has a liveness file to watch. */
+  #watchesOthers(q: QueueState): boolean {
+    for (const id of q.inflightBy.keys()) {
+      if (id !== this.owner && this.#lv().watched(id)) return true;
+    }
+    return false;
+  }
+
+  /** Appends EXPIRE records for `owners` (locked), logs why, and buries those that are gone. */
+  #expire(owners: number[]): void {
+    const queues = (id: number) => {
+      const names = new Set<string>();
+      for (const m of this.#state!.owners.get(id)?.msgs ?? []) names.add(m.q.name);
+      return [...names].join(", ") || "a queue";
+    };
+    const held = owners.map(queues);
+    this.#writeOwn(() => {
+      for (const id of owners) {
+        this.#out.begin(Kind.EXPIRE);
+        this.#out.f64(id);
+        this.#out.f64(this.owner);
+        this.#out.end();
+      }
+    });
+    const lv = this.#lv();
+    owners.forEach((id, i) => {
+      if (lv.isDead(id, Infinity)) {
+        logger.warning(
+          `A consumer (owner ${id}) of ${held[i]} is gone (its process or Web Worker ended): ` +
+            `its messages are delivered again now.`,
+        );
+        lv.bury(id);
+      } else {
+        logger.warning(
+          `A consumer (owner ${id}) of ${held[i]} stopped renewing its lease: its messages ` +
+            `are delivered again.`,
+        );
+      }
+    });
+  }
+
+  /** Every few seconds (locked): expires owners that are gone, whatever queue they held. */
+  #sweepOwners(): void {
+    const log = this.#open();
+    try {
+      log.withLock(() => {
+        this.#catchUp(true);
+        const state = this.#state!;
+        const gone = this.#lv().sweep(
+          this.owner,
+          (id) => (state.owners.get(id)?.msgs.size ?? 0) > 0,
+        );
+        if (gone.length === 0) return;
+        this.#expire(gone);
+        this.#catchUp(true);
+      });
+    } finally {
+      this.#afterWrite();
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
   // Read path
 
   /** Waits up to `timeout` ms for messages of `queueName`, claims up to `max` and decodes them. */
@@ -551,7 +654,7 @@ export class Engine {
       const now = Date.now();
       const head = q.heap.peek();
       const due = head !== undefined && (!q.delayed || head.eta <= now);
-      if (due || state.nextExpiry(q, this.owner) < now) {
+      if (due || state.nextExpiry(q, this.owner) < now || this.#someoneGone(q)) {
         const msgs = this.#claim(queueName, max, now);
         if (msgs.length > 0) return msgs;
         continue;
@@ -559,7 +662,8 @@ export class Engine {
       if (now >= deadline) return [];
       let wakeAt = Math.min(deadline, state.nextExpiry(q, this.owner) + 1);
       if (q.delayed && head) wakeAt = Math.min(wakeAt, head.eta);
-      await this.#wait(Math.min(Math.max(0, wakeAt - now), POLL_MS), options.signal);
+      const poll = this.#watchesOthers(q) ? LIVENESS_POLL_MS : POLL_MS;
+      await this.#wait(Math.min(Math.max(0, wakeAt - now), poll), options.signal);
     }
   }
 
@@ -572,22 +676,11 @@ export class Engine {
         this.#catchUp(true);
         const state = this.#state!;
         let q = state.queue(queueName);
-        const expired = state.expiredOwners(q, this.owner, now);
+        const lv = this.#lv();
+        const gone = (id: number) => lv.isDead(id, LIVENESS_REUSE_MS);
+        const expired = state.expiredOwners(q, this.owner, now, gone);
         if (expired.length > 0) {
-          this.#writeOwn(() => {
-            for (const id of expired) {
-              this.#out.begin(Kind.EXPIRE);
-              this.#out.f64(id);
-              this.#out.f64(this.owner);
-              this.#out.end();
-            }
-          });
-          for (const id of expired) {
-            logger.warning(
-              `A consumer (owner ${id}) of ${queueName} stopped renewing its lease: its ` +
-                `messages are delivered again.`,
-            );
-          }
+          this.#expire(expired);
           this.#catchUp(true);
           q = this.#state!.queue(queueName);
         }
@@ -598,6 +691,7 @@ export class Engine {
           picked.push(m);
         }
         if (picked.length === 0) return;
+        this.#holdLiveness();
         const out = this.#out;
         try {
           this.#writeOwn(() => {
@@ -993,12 +1087,14 @@ export class Engine {
   }
 
   /**
-   * Reclaims disk: seals a mostly-dead newest segment, copies the live messages of the oldest
-   * mostly-dead segments forward (SNAP records), and deletes those segments. Returns how many
-   * segment files were deleted.
+   * Reclaims disk: hands back the messages of owners that are gone and deletes their liveness
+   * files, seals a mostly-dead newest segment, copies the live messages of the oldest mostly-dead
+   * segments forward (SNAP records), and deletes those segments. Returns how many segment files
+   * were deleted.
    */
   compact(): number {
     this.#replica();
+    this.#sweepOwners();
     const log = this.#open();
     let deleted = 0;
     try {
@@ -1116,6 +1212,8 @@ export class Engine {
     this.#watcher?.close();
     this.#watcher = undefined;
     this.#notify();
+    this.#liveness?.release(this.owner);
+    this.#liveness = undefined;
     this.#reader?.close();
     this.#log?.close();
     this.#reader = undefined;

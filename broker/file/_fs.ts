@@ -35,6 +35,8 @@ export interface RawFile {
   syncDataSync(): void;
   /** `flock(LOCK_EX)`; blocks. */
   lock(): void;
+  /** `flock(LOCK_EX | LOCK_NB)`: true when the lock was taken, false when someone holds it. */
+  tryLock(): boolean;
   /** `flock(LOCK_UN)`. */
   unlock(): void;
   /** The OS file descriptor where the runtime exposes it (Bun), else -1. */
@@ -99,6 +101,9 @@ class DenoFile implements RawFile {
   }
   lock(): void {
     this.f.lockSync(true);
+  }
+  tryLock(): boolean {
+    return this.f.tryLockSync(true);
   }
   unlock(): void {
     this.f.unlockSync();
@@ -199,6 +204,9 @@ class BunFile implements RawFile {
     this.#holder[2] = Date.now();
     this.write(new Uint8Array(this.#holder.buffer), HOLDER_AT);
   }
+  tryLock(): boolean {
+    return bunLibc().flock(this.fd, LOCK_EX | LOCK_NB) === 0;
+  }
   #breakStaleLock(): void {
     const h = new Float64Array(3);
     if (this.read(new Uint8Array(h.buffer), HOLDER_AT) < 24) return;
@@ -253,17 +261,18 @@ function isAlreadyExists(e: unknown): boolean {
   return (e as { code?: string } | null)?.code === "EEXIST";
 }
 
-function openRaw(path: string, create: "no" | "yes" | "new", mode: number): RawFile {
+function openRaw(path: string, create: "no" | "yes" | "new" | "read", mode: number): RawFile {
   if (isBun) {
     const c = fs.constants;
-    const flags = c.O_RDWR | (create === "no" ? 0 : c.O_CREAT) | (create === "new" ? c.O_EXCL : 0);
+    const flags = (create === "read" ? c.O_RDONLY : c.O_RDWR) |
+      (create === "yes" || create === "new" ? c.O_CREAT : 0) | (create === "new" ? c.O_EXCL : 0);
     return new BunFile(path, fs.openSync(path, flags, mode));
   }
   return new DenoFile(
     path,
     Deno.openSync(path, {
       read: true,
-      write: true,
+      write: create !== "read",
       create: create === "yes",
       createNew: create === "new",
       mode,
@@ -278,9 +287,10 @@ function openRaw(path: string, create: "no" | "yes" | "new", mode: number): RawF
  */
 export function openFile(
   path: string,
-  options: { create?: boolean; mode?: number } = {},
+  options: { create?: boolean; mode?: number; readOnly?: boolean } = {},
 ): RawFile {
   const mode = options.mode ?? 0o600;
+  if (options.readOnly) return openRaw(path, "read", mode);
   if (!options.create) return openRaw(path, "no", mode);
   if ((mode & 0o077) === 0) return openRaw(path, "yes", mode);
   try {
@@ -299,9 +309,12 @@ function chmod(path: string, mode: number): void {
 }
 
 /** Like `openFile`, but returns `undefined` when the file does not exist. */
-export function tryOpenFile(path: string): RawFile | undefined {
+export function tryOpenFile(
+  path: string,
+  options: { readOnly?: boolean } = {},
+): RawFile | undefined {
   try {
-    return openFile(path);
+    return openFile(path, options);
   } catch (e) {
     if (isNotFound(e)) return undefined;
     throw e;

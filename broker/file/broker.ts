@@ -67,8 +67,10 @@ export interface FileBrokerOptions extends BrokerOptions {
   /** `batch` mode: longest time between a write and its `fdatasync`, in ms. Default 10. */
   flushInterval?: number;
   /**
-   * A consumer that stops renewing its lease (because its process died) for this long, in ms,
-   * has its messages delivered to another consumer. Default 30_000.
+   * A consumer that is alive but stops renewing its lease (its event loop is blocked) for this
+   * long, in ms, has its messages delivered to another consumer. Default 30_000. A consumer whose
+   * process died (or, on Deno, whose Web Worker was terminated) loses them at once: its liveness
+   * lock is free (see docs/file-broker.md).
    */
   leaseTimeout?: number;
   /** How long dead letters are kept, in ms. Default 7 days. */
