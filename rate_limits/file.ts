@@ -58,7 +58,8 @@ export class FileRateLimiterBackend implements RateLimiterBackend {
 
   /**
    * Creates the backend; the directory is created if missing. `access`: `"owner"` (default;
-   * directory 0700, files 0600) or `"group"` (0750 and 0640), as for `FileBroker`.
+   * directory 0700, files 0600), `"group"` (0770, 0660) or `"group-read"` (0750, 0640), as for
+   * `FileBroker`.
    */
   constructor(options: { dir?: string; access?: FileAccess } = {}) {
     this.dir = options.dir ?? "./.dramatis/limits";

@@ -54,7 +54,8 @@ export class FileResultBackend extends ResultBackend {
 
   /**
    * Creates the backend; the directory is created if missing. `access`: `"owner"` (default;
-   * directory 0700, files 0600) or `"group"` (0750 and 0640), as for `FileBroker`.
+   * directory 0700, files 0600), `"group"` (0770, 0660) or `"group-read"` (0750, 0640), as for
+   * `FileBroker`.
    */
   constructor(
     options: { dir?: string; namespace?: string; sweepInterval?: number; access?: FileAccess } = {},

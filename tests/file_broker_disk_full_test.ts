@@ -44,16 +44,6 @@ const skip = probe
   : "mounting a tmpfs is not allowed here (needs root): disk-full tests skipped";
 if (skip) console.error(`file_broker_disk_full_test: ${skip}`);
 
-const brokers: FileBroker[] = [];
-/** Remembers `broker` so that a failed test still closes it (and can unmount). */
-function opened(broker: FileBroker): FileBroker {
-  brokers.push(broker);
-  return broker;
-}
-async function closeAll(): Promise<void> {
-  for (const b of brokers.splice(0)) await b.close().catch(() => {});
-}
-
 function msg(i: number): Message {
   return new Message({ queueName: "q", actorName: "t", args: [i] });
 }
@@ -66,6 +56,29 @@ async function logged(fn: (lines: string[]) => Promise<void>): Promise<void> {
     await fn(lines);
   } finally {
     configureLogging({ write: (line) => console.error(line) });
+  }
+}
+
+/**
+ * Runs `fn` with a FileBroker in `dir` on a fresh 2 MB tmpfs, the log lines, and `freeSpace()`,
+ * which deletes a 256 KiB file written first (room to give back). Unmounts afterwards.
+ */
+async function onFullDisk(
+  durability: "always" | "batch",
+  fn: (t: { broker: FileBroker; dir: string; lines: string[]; freeSpace(): void }) => Promise<void>,
+): Promise<void> {
+  const fsys = mountTmpfs()!;
+  const dir = `${fsys.dir}/q`;
+  const broker = new FileBroker({ dir, durability });
+  try {
+    fs.writeFileSync(`${fsys.dir}/filler`, new Uint8Array(256 * 1024));
+    broker.declareQueue("q");
+    await logged((lines) =>
+      fn({ broker, dir, lines, freeSpace: () => fs.rmSync(`${fsys.dir}/filler`) })
+    );
+  } finally {
+    await broker.close().catch(() => {}); // before unmounting, even when the test failed
+    fsys.unmount();
   }
 }
 
@@ -114,43 +127,31 @@ test(
     skip,
     timeout: 120_000,
   },
-  async () => {
-    const fsys = mountTmpfs()!;
-    try {
-      await logged(async (lines) => {
-        // Room to give back later: the disk is full of queue, then of nothing.
-        fs.writeFileSync(`${fsys.dir}/filler`, new Uint8Array(256 * 1024));
-        const dir = `${fsys.dir}/q`;
-        const broker = opened(new FileBroker({ dir }));
-        broker.declareQueue("q");
-        const { resolved, rejected, errors } = await fill(broker, 64, 300);
-        assert.ok(resolved.size > 1000, `only ${resolved.size} sends resolved`);
-        fs.rmSync(`${fsys.dir}/filler`);
-        await broker.enqueue(msg(-1)); // space is back: sends work again
-        await broker.close();
-        const seen = await stored(dir);
-        const ghosts = [...rejected].filter((i) => seen.has(i));
-        const lost = [...resolved].filter((i) => !seen.has(i));
-        assert.deepEqual(ghosts, [], `${ghosts.length} rejected sends were stored`);
-        assert.deepEqual(lost, [], `${lost.length} resolved sends were lost`);
-        assert.ok(seen.has(-1));
-        assert.ok([...seen.values()].every((n) => n === 1), "a message was stored twice");
-        for (const e of errors) {
-          assert.ok(e instanceof BrokerError, String(e));
-          assert.match(e.message, /No space left on device|ENOSPC/);
-          assert.match(e.message, /were not stored .*send them again once the disk has room/);
-        }
-        assert.equal(
-          lines.filter((l) => l.includes("[ERROR]") && l.includes("failed: ")).length,
-          1,
-          `one ERROR line per outage:\n${lines.join("\n")}`,
-        );
-      });
-    } finally {
-      await closeAll();
-      fsys.unmount();
-    }
-  },
+  () =>
+    onFullDisk("always", async ({ broker, dir, lines, freeSpace }) => {
+      const { resolved, rejected, errors } = await fill(broker, 64, 300);
+      assert.ok(resolved.size > 1000, `only ${resolved.size} sends resolved`);
+      freeSpace();
+      await broker.enqueue(msg(-1)); // space is back: sends work again
+      await broker.close();
+      const seen = await stored(dir);
+      const ghosts = [...rejected].filter((i) => seen.has(i));
+      const lost = [...resolved].filter((i) => !seen.has(i));
+      assert.deepEqual(ghosts, [], `${ghosts.length} rejected sends were stored`);
+      assert.deepEqual(lost, [], `${lost.length} resolved sends were lost`);
+      assert.ok(seen.has(-1));
+      assert.ok([...seen.values()].every((n) => n === 1), "a message was stored twice");
+      for (const e of errors) {
+        assert.ok(e instanceof BrokerError, String(e));
+        assert.match(e.message, /No space left on device|ENOSPC/);
+        assert.match(e.message, /were not stored .*send them again once the disk has room/);
+      }
+      assert.equal(
+        lines.filter((l) => l.includes("[ERROR]") && l.includes("failed: ")).length,
+        1,
+        `one ERROR line per outage:\n${lines.join("\n")}`,
+      );
+    }),
 );
 
 test(
@@ -159,52 +160,41 @@ test(
     skip,
     timeout: 120_000,
   },
-  async () => {
-    const fsys = mountTmpfs()!;
-    try {
-      await logged(async (lines) => {
-        fs.writeFileSync(`${fsys.dir}/filler`, new Uint8Array(256 * 1024));
-        const dir = `${fsys.dir}/q`;
-        const broker = opened(new FileBroker({ dir, durability: "batch" }));
-        broker.declareQueue("q");
-        // One sender that never yields to the event loop: the worst case for "batch".
-        const { resolved, rejected, errors } = await fill(broker, 1, 200);
-        const report = lines.find((l) => /are held in memory/.test(l));
-        assert.ok(report, `no report of the held sends:\n${lines.join("\n")}`);
-        const held = Number(/(\d+) message\(s\) whose send\(\) had resolved/.exec(report)![1]);
-        assert.ok(held > 0 && held < 5_000, `${held} sends held`);
-        // Space is back: the held records are written by the broker's own retry.
-        fs.rmSync(`${fsys.dir}/filler`);
-        const deadline = Date.now() + 10_000;
-        while (!lines.some((l) => /works again/.test(l)) && Date.now() < deadline) {
-          await new Promise((r) => setTimeout(r, 50));
-        }
-        assert.ok(
-          lines.some((l) => new RegExp(`the ${held} held message`).test(l)),
-          lines.join("\n"),
+  () =>
+    onFullDisk("batch", async ({ broker, dir, lines, freeSpace }) => {
+      // One sender that never yields to the event loop: the worst case for "batch".
+      const { resolved, rejected, errors } = await fill(broker, 1, 200);
+      const report = lines.find((l) => /are held in memory/.test(l));
+      assert.ok(report, `no report of the held sends:\n${lines.join("\n")}`);
+      const held = Number(/(\d+) message\(s\) whose send\(\) had resolved/.exec(report)![1]);
+      assert.ok(held > 0 && held < 5_000, `${held} sends held`);
+      // Space is back: the held records are written by the broker's own retry.
+      freeSpace();
+      const deadline = Date.now() + 10_000;
+      while (!lines.some((l) => /works again/.test(l)) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.ok(
+        lines.some((l) => new RegExp(`the ${held} held message`).test(l)),
+        lines.join("\n"),
+      );
+      await broker.enqueue(msg(-1));
+      await broker.close();
+      const seen = await stored(dir);
+      const lost = [...resolved].filter((i) => !seen.has(i));
+      const ghosts = [...rejected].filter((i) => seen.has(i));
+      assert.deepEqual(lost, [], `${lost.length} of ${resolved.size} resolved sends were lost`);
+      assert.deepEqual(ghosts, [], `${ghosts.length} rejected sends were stored`);
+      assert.ok(seen.has(-1));
+      for (const e of errors) {
+        assert.ok(e instanceof BrokerError, String(e));
+        assert.match(e.message, /cannot store this message.*It was not stored/);
+        assert.match(
+          e.message,
+          /\d+ earlier message\(s\), whose send\(\) had resolved, are held/,
         );
-        await broker.enqueue(msg(-1));
-        await broker.close();
-        const seen = await stored(dir);
-        const lost = [...resolved].filter((i) => !seen.has(i));
-        const ghosts = [...rejected].filter((i) => seen.has(i));
-        assert.deepEqual(lost, [], `${lost.length} of ${resolved.size} resolved sends were lost`);
-        assert.deepEqual(ghosts, [], `${ghosts.length} rejected sends were stored`);
-        assert.ok(seen.has(-1));
-        for (const e of errors) {
-          assert.ok(e instanceof BrokerError, String(e));
-          assert.match(e.message, /cannot store this message.*It was not stored/);
-          assert.match(
-            e.message,
-            /\d+ earlier message\(s\), whose send\(\) had resolved, are held/,
-          );
-        }
-      });
-    } finally {
-      await closeAll();
-      fsys.unmount();
-    }
-  },
+      }
+    }),
 );
 
 test(
@@ -213,53 +203,43 @@ test(
     skip,
     timeout: 120_000,
   },
-  async () => {
-    const fsys = mountTmpfs()!;
-    try {
-      await logged(async (lines) => {
-        const dir = `${fsys.dir}/q`;
-        const broker = opened(new FileBroker({ dir, durability: "batch" }));
-        broker.declareQueue("q");
-        const ids = new Map<string, number>();
-        let next = 0, rejected = 0;
-        const resolved = new Set<number>();
-        while (rejected < 50) {
-          const m = msg(next++);
-          try {
-            await broker.enqueue(m);
-            resolved.add(m.args[0] as number);
-            ids.set(m.messageId, m.args[0] as number);
-          } catch {
-            rejected++;
-          }
-        }
-        await broker.close();
-        const copy = fs.mkdtempSync(`${tmpdir()}/dramatis-full-copy-`);
+  () =>
+    onFullDisk("batch", async ({ broker, dir, lines }) => {
+      const ids = new Map<string, number>();
+      let next = 0, rejected = 0;
+      const resolved = new Set<number>();
+      while (rejected < 50) {
+        const m = msg(next++);
         try {
-          fs.cpSync(dir, copy, { recursive: true });
-          const seen = await stored(copy);
-          const lost = [...resolved].filter((i) => !seen.has(i));
-          assert.ok(lost.length > 0 && lost.length < 5_000, `${lost.length} lost`);
-          const line = lines.find((l) => /are lost: /.test(l));
-          assert.ok(line, `the loss was not reported:\n${lines.join("\n")}`);
-          assert.match(
-            line,
-            new RegExp(`: ${lost.length} message\\(s\\) whose send\\(\\) had resolved`),
-          );
-          const named = [...line.matchAll(/[0-9a-f]{8}-[0-9a-f-]{27}/g)].map((x) => ids.get(x[0]));
-          assert.ok(named.length >= Math.min(lost.length, 100));
-          for (const i of named) {
-            assert.ok(i !== undefined && lost.includes(i), `${i} was not lost`);
-          }
-        } finally {
-          fs.rmSync(copy, { recursive: true, force: true });
+          await broker.enqueue(m);
+          resolved.add(m.args[0] as number);
+          ids.set(m.messageId, m.args[0] as number);
+        } catch {
+          rejected++;
         }
-      });
-    } finally {
-      await closeAll();
-      fsys.unmount();
-    }
-  },
+      }
+      await broker.close();
+      const copy = fs.mkdtempSync(`${tmpdir()}/dramatis-full-copy-`);
+      try {
+        fs.cpSync(dir, copy, { recursive: true });
+        const seen = await stored(copy);
+        const lost = [...resolved].filter((i) => !seen.has(i));
+        assert.ok(lost.length > 0 && lost.length < 5_000, `${lost.length} lost`);
+        const line = lines.find((l) => /are lost: /.test(l));
+        assert.ok(line, `the loss was not reported:\n${lines.join("\n")}`);
+        assert.match(
+          line,
+          new RegExp(`: ${lost.length} message\\(s\\) whose send\\(\\) had resolved`),
+        );
+        const named = [...line.matchAll(/[0-9a-f]{8}-[0-9a-f-]{27}/g)].map((x) => ids.get(x[0]));
+        assert.ok(named.length >= Math.min(lost.length, 100));
+        for (const i of named) {
+          assert.ok(i !== undefined && lost.includes(i), `${i} was not lost`);
+        }
+      } finally {
+        fs.rmSync(copy, { recursive: true, force: true });
+      }
+    }),
 );
 
 test("FileBroker: a reader that had read part of a failed write, then cut off, reads the log again", async () => {

@@ -5,47 +5,13 @@
 //   deno test -A tests/file_broker_redelivery_test.ts   bun test tests/file_broker_redelivery_test.ts
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import { tmpdir } from "node:os";
 import { FileBroker } from "../broker/file/broker.ts";
 import { actor } from "../actor.ts";
-import { scriptArgs } from "./_runtime.ts";
+import { Child } from "./_file_child.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** A tests/_file_consumer.ts process; its stdout lines are the ids it started or ran. */
-class Consumer {
-  out = "";
-  err = "";
-  readonly exited: Promise<unknown>;
-  readonly #proc;
-  constructor(args: string[]) {
-    const file = new URL("./_file_consumer.ts", import.meta.url).pathname;
-    this.#proc = spawn(process.execPath, [...scriptArgs(file), ...args], {
-      env: { ...process.env, NO_COLOR: "1" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    this.#proc.stdout!.on("data", (d: Uint8Array) => this.out += new TextDecoder().decode(d));
-    this.#proc.stderr!.on("data", (d: Uint8Array) => this.err += new TextDecoder().decode(d));
-    this.exited = new Promise((r) => this.#proc.on("close", r));
-  }
-  get lines(): string[] {
-    return this.out.split("\n").slice(0, -1);
-  }
-  async until(what: string, pred: () => boolean, timeout = 30_000): Promise<void> {
-    const deadline = Date.now() + timeout;
-    while (!pred()) {
-      if (Date.now() > deadline) {
-        throw new Error(`Timed out waiting for ${what}. stderr:\n${this.err.slice(-3000)}`);
-      }
-      await sleep(5);
-    }
-  }
-  kill(): void {
-    this.#proc.kill("SIGKILL");
-  }
-}
 
 const owners = (dir: string) => fs.readdirSync(dir).filter((n) => n.endsWith(".owner"));
 
@@ -59,25 +25,29 @@ test(
     const stop = `${dir}-stop`;
     const ids = Array.from({ length: 32 }, (_, i) => `q-${i}`);
     // The default lease (30 s): only the liveness lock can explain a quick redelivery.
-    const victim = new Consumer([dir, "hang", stop, "30000", "32"]);
-    let rescuer: Consumer | undefined;
+    const victim = new Child("./_file_consumer.ts", [dir, "hang", stop, "30000", "32"]);
+    let rescuer: Child | undefined;
     try {
       const broker = new FileBroker({ dir });
       const record = actor((_id: string) => {}, { actorName: "record", queueName: "q", broker });
       for (const id of ids) await record.send(id);
       const started = () =>
         victim.lines.filter((l) => l.startsWith("start ")).map((l) => l.slice(6));
-      await victim.until("32 messages in flight", () => started().length === 32);
+      await victim.waitFor("32 messages in flight", () => started().length === 32);
       assert.equal((await broker.stats("q")).inFlight, 32);
-      rescuer = new Consumer([dir, "work", stop, "30000", "8"]);
-      await rescuer.until("the second consumer", () => rescuer!.lines.includes("ready"));
+      rescuer = new Child("./_file_consumer.ts", [dir, "work", stop, "30000", "8"]);
+      await rescuer.waitFor("the second consumer", () => rescuer!.lines.includes("ready"));
       await sleep(200); // it is waiting now, with nothing to run
 
       victim.kill();
       await victim.exited;
       const killedAt = Date.now();
       const ran = () => rescuer!.lines.filter((l) => /^q-\d+$/.test(l));
-      await rescuer.until("the 32 messages to run again", () => new Set(ran()).size === 32, 20_000);
+      await rescuer.waitFor(
+        "the 32 messages to run again",
+        () => new Set(ran()).size === 32,
+        20_000,
+      );
       const took = Date.now() - killedAt;
       console.error(`file_broker_redelivery_test: 32 messages ran again ${took} ms after the kill`);
       assert.ok(
@@ -86,7 +56,10 @@ test(
       );
 
       fs.writeFileSync(stop, "");
-      await rescuer.until("the second consumer to stop", () => rescuer!.lines.includes("stopped"));
+      await rescuer.waitFor(
+        "the second consumer to stop",
+        () => rescuer!.lines.includes("stopped"),
+      );
       const runs = new Map<string, number>();
       for (const id of [...started(), ...ran()]) runs.set(id, (runs.get(id) ?? 0) + 1);
       assert.deepEqual([...runs.keys()].sort(), [...ids].sort(), "every message ran");
@@ -108,12 +81,12 @@ test(
 test("FileBroker: compact() hands back the messages of a dead consumer of a queue nobody consumes, and sweeps dead liveness files", async () => {
   const dir = fs.mkdtempSync(`${tmpdir()}/dramatis-redeliver-`);
   const stop = `${dir}-stop`;
-  const victim = new Consumer([dir, "hang", stop, "30000", "4"]);
+  const victim = new Child("./_file_consumer.ts", [dir, "hang", stop, "30000", "4"]);
   try {
     const broker = new FileBroker({ dir });
     const record = actor((_id: string) => {}, { actorName: "record", queueName: "q", broker });
     for (let i = 0; i < 4; i++) await record.send(`q-${i}`);
-    await victim.until(
+    await victim.waitFor(
       "4 in flight",
       () => victim.lines.filter((l) => /^start /.test(l)).length === 4,
     );

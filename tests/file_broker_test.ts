@@ -3,7 +3,6 @@
 //   deno test -A tests/file_broker_test.ts        bun test tests/file_broker_test.ts
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import { tmpdir } from "node:os";
 import { FileBroker, type FileBrokerOptions } from "../broker/file/broker.ts";
@@ -21,7 +20,7 @@ import { type Consumer, Message, type MessageProxy, Worker } from "../mod.ts";
 import { actor } from "../actor.ts";
 import { configureLogging } from "../_log.ts";
 import { brokerSuite } from "./_broker_suite.ts";
-import { scriptArgs } from "./_runtime.ts";
+import { Child } from "./_file_child.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -79,47 +78,6 @@ async function drain(
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** A child process of this runtime running one of the tests/_file_*.ts scripts. */
-class Child {
-  stdout = "";
-  stderr = "";
-  readonly exited: Promise<{ code: number | null; signal: string | null }>;
-  readonly #proc;
-  constructor(script: string, args: string[]) {
-    const file = new URL(script, import.meta.url).pathname;
-    this.#proc = spawn(process.execPath, [...scriptArgs(file), ...args], {
-      env: { ...process.env, NO_COLOR: "1" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    this.#proc.stdout!.on("data", (d: Uint8Array) => this.stdout += new TextDecoder().decode(d));
-    this.#proc.stderr!.on("data", (d: Uint8Array) => this.stderr += new TextDecoder().decode(d));
-    this.exited = new Promise((resolve) => {
-      this.#proc.on(
-        "close",
-        (code: number | null, signal: string | null) => resolve({ code, signal }),
-      );
-    });
-  }
-  /** Complete lines written so far. */
-  get lines(): string[] {
-    const all = this.stdout.split("\n");
-    all.pop();
-    return all;
-  }
-  async waitFor(what: string, pred: () => boolean, timeout = 30_000): Promise<void> {
-    const deadline = Date.now() + timeout;
-    while (!pred()) {
-      if (Date.now() > deadline) {
-        throw new Error(`Timed out waiting for ${what}. stderr:\n${this.stderr.slice(-3000)}`);
-      }
-      await sleep(10);
-    }
-  }
-  kill(signal: "SIGKILL" | "SIGTERM" = "SIGKILL"): void {
-    this.#proc.kill(signal);
-  }
-}
 
 function countIds(lines: string[], into = new Map<string, number>()): Map<string, number> {
   for (const l of lines) {

@@ -1,11 +1,12 @@
 // Who may read what the file broker and the file backends write (issue 9, item 14): by default
-// the directory is 0700 and its files 0600, with `access: "group"` 0750 and 0640.
+// the directory is 0700 and its files 0600, with `access: "group"` 0770 and 0660, with
+// "group-read" 0750 and 0640.
 //   deno test -A tests/file_permissions_test.ts        bun test tests/file_permissions_test.ts
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import { tmpdir } from "node:os";
-import { FileBroker, type FileBrokerOptions } from "../broker/file/broker.ts";
+import { type FileAccess, FileBroker, type FileBrokerOptions } from "../broker/file/broker.ts";
 import { brokerFromUrl } from "../broker/url.ts";
 import { FileResultBackend } from "../results/file.ts";
 import { FileRateLimiterBackend } from "../rate_limits/file.ts";
@@ -67,32 +68,35 @@ test("file permissions: FileBroker, FileResultBackend and FileRateLimiterBackend
   }
 });
 
-test('file permissions: access: "group" gives 0750 and 0640, even under umask 077', async () => {
-  const root = fs.mkdtempSync(`${tmpdir()}/dramatis-perm-`);
-  const old = process.umask(0o077);
-  try {
-    await fill({ dir: `${root}/q`, access: "group" });
-    await fill(brokerFromUrl(`file://${root}/u?access=group`) as FileBroker);
-    const results = new FileResultBackend({ dir: `${root}/r`, access: "group" });
-    await results.storeResult(new Message({ queueName: "p", actorName: "t" }), 42, 60_000);
-    const limits = new FileRateLimiterBackend({ dir: `${root}/l`, access: "group" });
-    assert.equal(await limits.add("k", 1, 60_000), true);
-    limits.close();
-    for (const d of ["q", "u", "r", "l"]) {
-      for (const [name, got] of Object.entries(modes(`${root}/${d}`))) {
-        assert.equal(got, name === "." ? "750" : "640", `${d}/${name}: mode ${got}`);
+for (const [access, dirMode, fileMode] of [["group", "770", "660"], ["group-read", "750", "640"]]) {
+  test(`file permissions: access: "${access}" gives 0${dirMode} and 0${fileMode}, even under umask 077`, async () => {
+    const root = fs.mkdtempSync(`${tmpdir()}/dramatis-perm-`);
+    const old = process.umask(0o077);
+    try {
+      const a = access as FileAccess;
+      await fill({ dir: `${root}/q`, access: a });
+      await fill(brokerFromUrl(`file://${root}/u?access=${access}`) as FileBroker);
+      const results = new FileResultBackend({ dir: `${root}/r`, access: a });
+      await results.storeResult(new Message({ queueName: "p", actorName: "t" }), 42, 60_000);
+      const limits = new FileRateLimiterBackend({ dir: `${root}/l`, access: a });
+      assert.equal(await limits.add("k", 1, 60_000), true);
+      limits.close();
+      for (const d of ["q", "u", "r", "l"]) {
+        for (const [name, got] of Object.entries(modes(`${root}/${d}`))) {
+          assert.equal(got, name === "." ? dirMode : fileMode, `${d}/${name}: mode ${got}`);
+        }
       }
+    } finally {
+      process.umask(old);
+      fs.rmSync(root, { recursive: true, force: true });
     }
-  } finally {
-    process.umask(old);
-    fs.rmSync(root, { recursive: true, force: true });
-  }
-});
+  });
+}
 
 test("file permissions: a bad access value is refused; an existing world-readable directory is reported", async () => {
   assert.throws(
     () => new FileBroker({ dir: "/tmp/x", access: "world" as "owner" }),
-    /FileBroker: access must be "owner" or "group", got "world"/,
+    /FileBroker: access must be "owner", "group" or "group-read", got "world"/,
   );
   assert.throws(() => brokerFromUrl("file:///tmp/x?access=all"), /access must be/);
   assert.throws(() => new FileResultBackend({ access: "all" as "owner" }), /access must be/);

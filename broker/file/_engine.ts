@@ -131,6 +131,8 @@ export class Engine {
   #generation = 0;
   /** Set from a failed write until a write succeeds again (see `_outage.ts`). */
   #writeError: Error | undefined;
+  /** `batch` / `none`: how many resolved sends the failed write left in `#out`. */
+  #heldCount = 0;
   #lastTry = 0;
   #retryTimer: ReturnType<typeof setInterval> | undefined;
   #liveness: Liveness | undefined;
@@ -175,7 +177,7 @@ export class Engine {
     ) {
       // Sends that resolved are held in memory, unwritten: refuse more until a write works.
       return Promise.reject(
-        heldError(this.options.dir, this.#writeError as BrokerError, heldSends(out).count),
+        heldError(this.options.dir, this.#writeError as BrokerError, this.#heldCount),
       );
     }
     if (out.length === 0) this.#outSince = performance.now();
@@ -315,6 +317,7 @@ export class Engine {
       }
     } else if (first) {
       const held = heldSends(this.#out);
+      this.#heldCount = held.count;
       logger.error(
         `${err.message} ${held.count} message(s) whose send() had resolved (durability ` +
           `"${this.options.durability}") are held in memory and written as soon as a write ` +

@@ -233,9 +233,10 @@ class BunFile implements RawFile {
 // ---------------------------------------------------------------------------------------------
 
 /**
- * Who may read the files FileBroker and the file backends write: `"owner"` (the default: the
- * directory is created 0700 and files 0600, as PostgreSQL does with its data directory) or
- * `"group"` (0750 and 0640, for processes of several users in one group).
+ * Who may use the files FileBroker and the file backends write: `"owner"` (the default: the
+ * directory is created 0700 and files 0600, as PostgreSQL does with its data directory),
+ * `"group"` (0770 and 0660: processes of several users of the directory's group share the
+ * queues) or `"group-read"` (0750 and 0640: the group may only read them, e.g. a backup).
  *
  * @example
  * ```ts
@@ -243,15 +244,17 @@ class BunFile implements RawFile {
  * const access: FileAccess = "group"; // new FileBroker({ dir, access })
  * ```
  */
-export type FileAccess = "owner" | "group";
+export type FileAccess = "owner" | "group" | "group-read";
 
 /** The modes of a new directory and of a new file for `access`. */
 export function accessModes(access: FileAccess = "owner"): { dir: number; file: number } {
   if (access === "owner") return { dir: 0o700, file: 0o600 };
-  if (access === "group") return { dir: 0o750, file: 0o640 };
+  if (access === "group") return { dir: 0o770, file: 0o660 };
+  if (access === "group-read") return { dir: 0o750, file: 0o640 };
   throw new TypeError(
-    `access must be "owner" or "group", got ${JSON.stringify(access)}: "owner" keeps the ` +
-      `files to this user (the default), "group" lets the directory's group read them.`,
+    `access must be "owner", "group" or "group-read", got ${JSON.stringify(access)}: "owner" ` +
+      `keeps the files to this user (the default), "group" shares them with the directory's ` +
+      `group, "group-read" lets the group read them.`,
   );
 }
 

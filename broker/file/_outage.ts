@@ -42,8 +42,11 @@ export function heldError(dir: string, cause: BrokerError, held: number): Broker
   return new BrokerError(
     `FileBroker cannot store this message: writing to ${dir} failed ` +
       `(${(cause.cause as Error).message}). It was not stored: send it again once the disk has ` +
-      `room. ${held} earlier message(s), whose send() had resolved, are held in memory and ` +
-      `written then (lost if this process stops first).`,
+      `room.` +
+      (held > 0
+        ? ` ${held} earlier message(s), whose send() had resolved, are held in memory and ` +
+          `written then (lost if this process stops first).`
+        : ""),
     { cause },
   );
 }

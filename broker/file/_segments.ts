@@ -52,11 +52,15 @@ export class Seg {
   live = 0;
   /** Their bytes (JSON plus a fixed overhead per record). */
   liveBytes = 0;
+  #hole: boolean | undefined;
+  constructor(readonly base: number, readonly path: string, readonly file: RawFile) {}
+
   /** A placeholder for missing log bytes (`SEG_HOLE`): no records; the log goes on at the next file. */
-  readonly hole: boolean;
-  constructor(readonly base: number, readonly path: string, readonly file: RawFile) {
+  get hole(): boolean {
+    if (this.#hole !== undefined) return this.#hole;
     const h = new Uint8Array(SEG_HEADER);
-    this.hole = file.read(h, 0) === SEG_HEADER && (segmentFlags(h) & SEG_HOLE) !== 0;
+    if (this.file.read(h, 0) < SEG_HEADER) return false; // its header is being written
+    return this.#hole = (segmentFlags(h) & SEG_HOLE) !== 0;
   }
 }
 

@@ -78,9 +78,10 @@ export interface FileBrokerOptions extends BrokerOptions {
   /** Size in bytes past which a segment file is sealed and a new one started. Default 8 MiB. */
   segmentSize?: number;
   /**
-   * Who may read the queues: `"owner"` (default; the directory is created 0700 and its files
-   * 0600, so other local users cannot read the messages) or `"group"` (0750 and 0640: processes
-   * of several users sharing the directory's group).
+   * Who may use the queues: `"owner"` (default; the directory is created 0700 and its files
+   * 0600, so other local users cannot read the messages), `"group"` (0770 and 0660: processes of
+   * several users of the directory's group share them) or `"group-read"` (0750 and 0640: the
+   * group may only read the files, e.g. a backup).
    */
   access?: FileAccess;
 }
