@@ -71,7 +71,7 @@ export type {
 } from "./broker/broker.ts";
 export { StubBroker } from "./broker/stub.ts";
 export { FileBroker, fileBrokerOptionsFromUrl } from "./broker/file/broker.ts";
-export type { Durability, FileBrokerOptions } from "./broker/file/broker.ts";
+export type { Durability, FileAccess, FileBrokerOptions } from "./broker/file/broker.ts";
 export { RedisBroker, redisBrokerOptionsFromUrl } from "./broker/redis/broker.ts";
 export type { RedisBrokerOptions, RedisReceipt } from "./broker/redis/broker.ts";
 export { PushReply, RedisClient, RedisError, RedisScript } from "./broker/redis/client.ts";

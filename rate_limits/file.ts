@@ -11,7 +11,15 @@
  * ```
  * @module
  */
-import { makeDir, openFile, type RawFile, watchDir, type Watcher } from "../broker/file/_fs.ts";
+import {
+  accessModes,
+  type FileAccess,
+  makeDir,
+  openFile,
+  type RawFile,
+  watchDir,
+  type Watcher,
+} from "../broker/file/_fs.ts";
 import type { RateLimiterBackend } from "./backend.ts";
 
 interface Entry {
@@ -46,17 +54,25 @@ export class FileRateLimiterBackend implements RateLimiterBackend {
   #file: RawFile | undefined;
   #lock: RawFile | undefined;
   #buf = new Uint8Array(64 * 1024);
+  readonly #fileMode: number;
 
-  /** Creates the backend; the directory is created if missing. */
-  constructor(options: { dir?: string } = {}) {
+  /**
+   * Creates the backend; the directory is created if missing. `access`: `"owner"` (default;
+   * directory 0700, files 0600), `"group"` (0770, 0660) or `"group-read"` (0750, 0640), as for
+   * `FileBroker`.
+   */
+  constructor(options: { dir?: string; access?: FileAccess } = {}) {
     this.dir = options.dir ?? "./.dramatis/limits";
-    makeDir(this.dir);
+    const modes = accessModes(options.access);
+    this.#fileMode = modes.file;
+    makeDir(this.dir, modes.dir);
   }
 
   #transact<T>(fn: (db: Db, now: number) => { result: T; changed: boolean }): T {
-    const file = this.#file ??= openFile(`${this.dir}/state.json`, { create: true });
+    const mode = this.#fileMode;
+    const file = this.#file ??= openFile(`${this.dir}/state.json`, { create: true, mode });
     // The lock lives in its own file: on Bun the lock holder writes its pid into the locked file.
-    const lock = this.#lock ??= openFile(`${this.dir}/state.lock`, { create: true });
+    const lock = this.#lock ??= openFile(`${this.dir}/state.lock`, { create: true, mode });
     lock.lock();
     try {
       const size = file.size();

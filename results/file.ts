@@ -9,7 +9,9 @@
  * @module
  */
 import {
+  accessModes,
   exists,
+  type FileAccess,
   listDir,
   makeDir,
   readText,
@@ -47,17 +49,25 @@ export class FileResultBackend extends ResultBackend {
   /** The directory holding the results. */
   readonly dir: string;
   readonly #sweepInterval: number;
+  readonly #fileMode: number;
   #lastSweep = Date.now();
   #seq = 0;
 
-  /** Creates the backend; the directory is created if missing. */
+  /**
+   * Creates the backend; the directory is created if missing. `access`: `"owner"` (default;
+   * directory 0700, files 0600), `"group"` (0770, 0660) or `"group-read"` (0750, 0640), as for
+   * `FileBroker`.
+   */
   constructor(
-    options: ResultBackendOptions & { dir?: string; sweepInterval?: number } = {},
+    options: ResultBackendOptions & { dir?: string; sweepInterval?: number; access?: FileAccess } =
+      {},
   ) {
     super(options);
     this.dir = options.dir ?? "./.dramatis/results";
     this.#sweepInterval = options.sweepInterval ?? 60_000;
-    makeDir(this.dir);
+    const modes = accessModes(options.access);
+    this.#fileMode = modes.file;
+    makeDir(this.dir, modes.dir);
   }
 
   #path(key: string): string {
@@ -68,7 +78,7 @@ export class FileResultBackend extends ResultBackend {
   protected _store(key: string, value: string, ttl: number): Promise<void> {
     const tmp = `${this.dir}/.${fileName(key)}.${Date.now()}.${this.#seq++}.tmp`;
     const stored: Stored = { expires: Date.now() + ttl, value };
-    writeText(tmp, JSON.stringify(stored));
+    writeText(tmp, JSON.stringify(stored), { mode: this.#fileMode });
     rename(tmp, this.#path(key));
     if (Date.now() - this.#lastSweep > this.#sweepInterval) this.sweep();
     return Promise.resolve();

@@ -1,5 +1,5 @@
 // A consumer process for tests/file_broker_test.ts:
-//   _file_consumer.ts <dir> <work|yield|hang> <stopFile> <leaseTimeout> <concurrency> [webWorkers]
+//   _file_consumer.ts <dir> <work|yield|hang|spin> <stopFile> <leaseTimeout> <concurrency> [webWorkers]
 //     [segmentSize] [compactEvery]
 // Runs a Worker on queue "q" (in this isolate, or in N Web Workers) and prints every id it
 // processes; stops cleanly when <stopFile> appears, then prints "stopped".
@@ -10,7 +10,7 @@ const [dir, mode, stopFile, lease, concurrency, webWorkers, segmentSize, compact
   scriptArgs();
 const options = {
   dir,
-  mode: mode as "work" | "yield" | "hang",
+  mode: mode as "work" | "yield" | "hang" | "spin",
   leaseTimeout: Number(lease),
   concurrency: Number(concurrency),
   segmentSize: segmentSize ? Number(segmentSize) : undefined,

@@ -23,9 +23,10 @@ export interface ConsumerOptions {
   dir: string;
   /**
    * "work": report `id` and finish; "yield": the same after yielding to the event loop (so
-   * timers such as compaction run meanwhile); "hang": report `start id` and never finish.
+   * timers such as compaction run meanwhile); "hang": report `start id` and never finish;
+   * "spin": report `start id` and block the event loop for good (alive, but stuck).
    */
-  mode: "work" | "yield" | "hang";
+  mode: "work" | "yield" | "hang" | "spin";
   leaseTimeout: number;
   concurrency: number;
   /** Where lines go (stdout, or postMessage in a Web Worker). */
@@ -56,9 +57,10 @@ export async function startConsumer(o: ConsumerOptions): Promise<() => Promise<v
   };
   const timer = setInterval(flush, 10);
   actor(async function record(id: string) {
-    if (o.mode === "hang") {
+    if (o.mode === "hang" || o.mode === "spin") {
       pending += `start ${id}\n`;
       flush();
+      if (o.mode === "spin") { for (;;) { /* never yields: no heartbeat, no ack */ } }
       await new Promise(() => {});
     }
     if (o.mode === "yield") await new Promise((r) => setImmediate(r));

@@ -1,10 +1,20 @@
-// Helpers for the Redis tests: key cleanup on the shared server (127.0.0.1:6379) and private
-// redis-server processes on free ports (for tests that stop, break or watch the server).
+// Helpers for the Redis tests: key cleanup on the shared server and private redis-server
+// processes on free ports (for tests that stop, break or watch the server).
+//
+// The shared server is 127.0.0.1:6379 unless DRAMATIS_TEST_REDIS_URL names another
+// (`redis://host:port`): .ci/run also runs the Redis tests against fresh servers that way, so
+// that a test relying on an order Redis does not promise (a set's members) fails in CI.
 import net from "node:net";
 import { type ChildProcess, spawn } from "node:child_process";
 import { RedisClient } from "../broker/redis/client.ts";
 
-export const SHARED_URL = "redis://127.0.0.1:6379/0";
+const shared = new URL(process.env.DRAMATIS_TEST_REDIS_URL || "redis://127.0.0.1:6379");
+/** `host:port` of the shared server. */
+export const SHARED_ADDRESS = `${shared.hostname}:${shared.port || 6379}`;
+/** The shared server's URL without a database (append `/15` for db 15). */
+export const SHARED_SERVER = `redis://${SHARED_ADDRESS}`;
+/** The shared server's database 0. */
+export const SHARED_URL = `${SHARED_SERVER}/0`;
 
 /** A fresh namespace for one test (keys `<ns>:...`). */
 export function randomNamespace(prefix = "t"): string {

@@ -357,9 +357,10 @@ test(
 test("cli on Redis: an undecodable message is dead-lettered, the rest run", e2e, async () => {
   const e = setup();
   const ns = `clibad${crypto.randomUUID().slice(0, 8)}`;
-  e.env.DRAMATIS_BROKER = `redis://127.0.0.1:6379/0?namespace=${ns}`;
+  const { SHARED_URL } = await import("./_redis_server.ts");
+  e.env.DRAMATIS_BROKER = `${SHARED_URL}?namespace=${ns}`;
   const { RedisClient } = await import("../broker/redis/client.ts");
-  const redis = await RedisClient.connect("redis://127.0.0.1:6379/0");
+  const redis = await RedisClient.connect(SHARED_URL);
   try {
     // What a Python producer with a pickle encoder would leave: not JSON at all.
     await redis.send(["HSET", `${ns}:default.msgs`, "pickled", new Uint8Array([0x80, 0x04, 0x95])]);

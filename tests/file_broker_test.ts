@@ -3,7 +3,6 @@
 //   deno test -A tests/file_broker_test.ts        bun test tests/file_broker_test.ts
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import { tmpdir } from "node:os";
 import { FileBroker, type FileBrokerOptions } from "../broker/file/broker.ts";
@@ -21,7 +20,7 @@ import { type Consumer, Message, type MessageProxy, Worker } from "../mod.ts";
 import { actor } from "../actor.ts";
 import { configureLogging } from "../_log.ts";
 import { brokerSuite } from "./_broker_suite.ts";
-import { scriptArgs } from "./_runtime.ts";
+import { Child } from "./_file_child.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -79,47 +78,6 @@ async function drain(
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** A child process of this runtime running one of the tests/_file_*.ts scripts. */
-class Child {
-  stdout = "";
-  stderr = "";
-  readonly exited: Promise<{ code: number | null; signal: string | null }>;
-  readonly #proc;
-  constructor(script: string, args: string[]) {
-    const file = new URL(script, import.meta.url).pathname;
-    this.#proc = spawn(process.execPath, [...scriptArgs(file), ...args], {
-      env: { ...process.env, NO_COLOR: "1" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    this.#proc.stdout!.on("data", (d: Uint8Array) => this.stdout += new TextDecoder().decode(d));
-    this.#proc.stderr!.on("data", (d: Uint8Array) => this.stderr += new TextDecoder().decode(d));
-    this.exited = new Promise((resolve) => {
-      this.#proc.on(
-        "close",
-        (code: number | null, signal: string | null) => resolve({ code, signal }),
-      );
-    });
-  }
-  /** Complete lines written so far. */
-  get lines(): string[] {
-    const all = this.stdout.split("\n");
-    all.pop();
-    return all;
-  }
-  async waitFor(what: string, pred: () => boolean, timeout = 30_000): Promise<void> {
-    const deadline = Date.now() + timeout;
-    while (!pred()) {
-      if (Date.now() > deadline) {
-        throw new Error(`Timed out waiting for ${what}. stderr:\n${this.stderr.slice(-3000)}`);
-      }
-      await sleep(10);
-    }
-  }
-  kill(signal: "SIGKILL" | "SIGTERM" = "SIGKILL"): void {
-    this.#proc.kill(signal);
-  }
-}
 
 function countIds(lines: string[], into = new Map<string, number>()): Map<string, number> {
   for (const l of lines) {
@@ -319,7 +277,9 @@ test("FileBroker: a live consumer renews its lease; nobody steals a long-running
   }
 });
 
-test("FileBroker: several instances on one directory deliver each message once", async () => {
+test("FileBroker: several instances on one directory deliver each message once", {
+  timeout: 120_000,
+}, async () => {
   const dir = tempDir();
   const brokers = [0, 1, 2].map(() => new FileBroker({ dir, durability: "batch" }));
   try {
@@ -349,7 +309,9 @@ test("FileBroker: several instances on one directory deliver each message once",
   }
 });
 
-test("FileBroker: batch and none durability deliver everything, from a sender that never yields", async () => {
+test("FileBroker: batch and none durability deliver everything, from a sender that never yields", {
+  timeout: 120_000,
+}, async () => {
   for (const durability of ["batch", "none"] as const) {
     await withBroker(async (broker) => {
       broker.declareQueue("d");
@@ -402,6 +364,18 @@ test("FileBroker: URLs, options, and enqueue after close", async () => {
   cleanup(dir);
 });
 
+test("FileBroker: an empty dir is refused (it would mean /)", () => {
+  // Before the check, { dir: "" } became "/" and the first send wrote broker.lock into /.
+  for (const dir of ["", null, 42]) {
+    assert.throws(
+      () => new FileBroker({ dir: dir as string }),
+      (e: Error) => e instanceof TypeError && /dir must be a non-empty path/.test(e.message),
+    );
+  }
+  assert.equal(new FileBroker({ dir: "/tmp/x///" }).dir, "/tmp/x");
+  assert.equal(new FileBroker({}).dir, "./.dramatis");
+});
+
 test("FileBroker: close() releases files, watchers and timers so the process exits", async () => {
   const dir = tempDir();
   const child = new Child("./_file_exit.ts", [dir]);
@@ -417,286 +391,326 @@ test("FileBroker: close() releases files, watchers and timers so the process exi
 // ---------------------------------------------------------------------------------------------
 // Crash tests: real processes, SIGKILL, Web Workers
 
-test("FileBroker crash test 1: 4 producer processes x 10,000 with 2 consumer processes (one with 2 Web Workers): each message processed once", async () => {
-  const dir = tempDir(), control = tempDir();
-  const stop = `${control}/stop`;
-  const consumers = [
-    new Child("./_file_consumer.ts", [dir, "work", stop, "30000", "16"]),
-    new Child("./_file_consumer.ts", [dir, "work", stop, "30000", "16", "2"]),
-  ];
-  try {
-    for (const c of consumers) {
-      await c.waitFor("a consumer to start", () => c.lines.includes("ready"));
+test(
+  "FileBroker crash test 1: 4 producer processes x 10,000 with 2 consumer processes (one with 2 Web Workers): each message processed once",
+  { timeout: 120_000 },
+  async () => {
+    const dir = tempDir(), control = tempDir();
+    const stop = `${control}/stop`;
+    const consumers = [
+      new Child("./_file_consumer.ts", [dir, "work", stop, "30000", "16"]),
+      new Child("./_file_consumer.ts", [dir, "work", stop, "30000", "16", "2"]),
+    ];
+    try {
+      for (const c of consumers) {
+        await c.waitFor("a consumer to start", () => c.lines.includes("ready"));
+      }
+      const producers = [0, 1, 2, 3].map((p) =>
+        new Child("./_file_producer.ts", [dir, `p${p}`, "10000", "16", "always"])
+      );
+      const total = 40_000;
+      const seen = () => countIds(consumers.flatMap((c) => c.lines)).size;
+      await consumers[0].waitFor(`${total} messages processed`, () => seen() >= total, 60_000);
+      for (const p of producers) {
+        const { code } = await p.exited;
+        assert.equal(code, 0, p.stderr);
+      }
+      fs.writeFileSync(stop, "");
+      for (const c of consumers) {
+        await c.waitFor("a consumer to stop", () => c.lines.includes("stopped"));
+      }
+      const counts = countIds(consumers.flatMap((c) => c.lines));
+      assert.equal(counts.size, total);
+      const twice = [...counts].filter(([, n]) => n > 1);
+      if (twice.length) {
+        const per = consumers.map((c) => countIds(c.lines));
+        console.error(twice.slice(0, 5).map(([id]) => `${id}: ${per.map((p) => p.get(id) ?? 0)}`));
+        console.error(consumers.map((c) => c.stderr.slice(-2000)).join("\n"));
+      }
+      if (twice.length) fs.cpSync(dir, "/tmp/fb/faildir", { recursive: true });
+      assert.deepEqual(twice.length, 0, "messages processed more than once");
+      assert.ok(countIds(consumers[1].lines).size > 0, "the Web Worker consumer processed nothing");
+      const broker = new FileBroker({ dir });
+      const s = await broker.stats("q");
+      assert.deepEqual([s.ready, s.inFlight, s.dead], [0, 0, 0]);
+      await broker.close();
+    } finally {
+      fs.writeFileSync(stop, "");
+      for (const c of consumers) c.kill();
+      cleanup(dir);
+      cleanup(control);
     }
-    const producers = [0, 1, 2, 3].map((p) =>
-      new Child("./_file_producer.ts", [dir, `p${p}`, "10000", "16", "always"])
+  },
+);
+
+test(
+  "FileBroker: compaction while 2 producers and 2 consumers run (64 KiB segments): each message processed once",
+  { timeout: 120_000 },
+  async () => {
+    const dir = tempDir(), control = tempDir();
+    const stop = `${control}/stop`;
+    const seg = String(64 * 1024);
+    const consumers = [0, 1].map(() =>
+      new Child("./_file_consumer.ts", [dir, "yield", stop, "30000", "8", "0", seg, "20"])
     );
-    const total = 40_000;
-    const seen = () => countIds(consumers.flatMap((c) => c.lines)).size;
-    await consumers[0].waitFor(`${total} messages processed`, () => seen() >= total, 60_000);
-    for (const p of producers) {
-      const { code } = await p.exited;
-      assert.equal(code, 0, p.stderr);
+    try {
+      for (const c of consumers) {
+        await c.waitFor("a consumer to start", () => c.lines.includes("ready"));
+      }
+      const producers = [0, 1].map((p) =>
+        new Child("./_file_producer.ts", [dir, `p${p}`, "5000", "8", "batch", "no", seg])
+      );
+      const total = 10_000;
+      const seen = () => countIds(consumers.flatMap((c) => c.lines)).size;
+      await consumers[0].waitFor(`${total} messages processed`, () => seen() >= total, 60_000);
+      for (const p of producers) assert.equal((await p.exited).code, 0, p.stderr);
+      fs.writeFileSync(stop, "");
+      for (const c of consumers) {
+        await c.waitFor("a consumer to stop", () => c.lines.includes("stopped"));
+      }
+      const counts = countIds(consumers.flatMap((c) => c.lines));
+      assert.equal(counts.size, total);
+      assert.deepEqual([...counts].filter(([, n]) => n > 1), [], "processed more than once");
+      assert.ok(!consumers.some((c) => c.stdout.includes("compact failed")), consumers[0].stdout);
+      const segments = fs.readdirSync(dir).filter((n) => n.endsWith(".seg")).length;
+      assert.ok(segments <= 4, `${segments} segments left`);
+    } finally {
+      fs.writeFileSync(stop, "");
+      for (const c of consumers) c.kill();
+      cleanup(dir);
+      cleanup(control);
     }
-    fs.writeFileSync(stop, "");
-    for (const c of consumers) {
-      await c.waitFor("a consumer to stop", () => c.lines.includes("stopped"));
-    }
-    const counts = countIds(consumers.flatMap((c) => c.lines));
-    assert.equal(counts.size, total);
-    const twice = [...counts].filter(([, n]) => n > 1);
-    if (twice.length) {
-      const per = consumers.map((c) => countIds(c.lines));
-      console.error(twice.slice(0, 5).map(([id]) => `${id}: ${per.map((p) => p.get(id) ?? 0)}`));
-      console.error(consumers.map((c) => c.stderr.slice(-2000)).join("\n"));
-    }
-    if (twice.length) fs.cpSync(dir, "/tmp/fb/faildir", { recursive: true });
-    assert.deepEqual(twice.length, 0, "messages processed more than once");
-    assert.ok(countIds(consumers[1].lines).size > 0, "the Web Worker consumer processed nothing");
-    const broker = new FileBroker({ dir });
-    const s = await broker.stats("q");
-    assert.deepEqual([s.ready, s.inFlight, s.dead], [0, 0, 0]);
-    await broker.close();
-  } finally {
-    fs.writeFileSync(stop, "");
-    for (const c of consumers) c.kill();
-    cleanup(dir);
-    cleanup(control);
-  }
-});
+  },
+);
 
-test("FileBroker: compaction while 2 producers and 2 consumers run (64 KiB segments): each message processed once", async () => {
-  const dir = tempDir(), control = tempDir();
-  const stop = `${control}/stop`;
-  const seg = String(64 * 1024);
-  const consumers = [0, 1].map(() =>
-    new Child("./_file_consumer.ts", [dir, "yield", stop, "30000", "8", "0", seg, "20"])
-  );
-  try {
-    for (const c of consumers) {
-      await c.waitFor("a consumer to start", () => c.lines.includes("ready"));
+test(
+  "FileBroker crash test 2: a producer killed mid-burst loses no message whose send() resolved",
+  { timeout: 120_000 },
+  async () => {
+    const dir = tempDir();
+    try {
+      const producer = new Child("./_file_producer.ts", [dir, "q", "0", "8", "always", "print"]);
+      await producer.waitFor("3,000 sends", () => producer.lines.length >= 3000);
+      producer.kill("SIGKILL");
+      await producer.exited;
+      const confirmed = producer.lines.filter((l) => /^q-\d+$/.test(l));
+      const broker = new FileBroker({ dir });
+      broker.declareQueue("q");
+      const got = await drain(broker.consume("q"), { max: 1000 });
+      const delivered = new Set(got.map((m) => m.args[0] as string));
+      const lost = confirmed.filter((id) => !delivered.has(id));
+      assert.deepEqual(lost, [], `${lost.length} of ${confirmed.length} confirmed messages lost`);
+      assert.equal(delivered.size, got.length, "a message was delivered twice");
+      await broker.close();
+    } finally {
+      cleanup(dir);
     }
-    const producers = [0, 1].map((p) =>
-      new Child("./_file_producer.ts", [dir, `p${p}`, "5000", "8", "batch", "no", seg])
-    );
-    const total = 10_000;
-    const seen = () => countIds(consumers.flatMap((c) => c.lines)).size;
-    await consumers[0].waitFor(`${total} messages processed`, () => seen() >= total, 60_000);
-    for (const p of producers) assert.equal((await p.exited).code, 0, p.stderr);
-    fs.writeFileSync(stop, "");
-    for (const c of consumers) {
-      await c.waitFor("a consumer to stop", () => c.lines.includes("stopped"));
+  },
+);
+
+test(
+  "FileBroker crash test 3: a consumer alive but stuck (its event loop blocked) loses its messages after its lease",
+  { timeout: 120_000 },
+  async () => {
+    // A dead consumer's messages come back at once (file_broker_redelivery_test.ts); one whose
+    // process lives on but never yields keeps its liveness lock, so the lease decides.
+    const dir = tempDir(), control = tempDir();
+    const logged: string[] = [];
+    configureLogging({ write: (line) => logged.push(line) });
+    const child = new Child("./_file_consumer.ts", [dir, "spin", `${control}/stop`, "700", "4"]);
+    try {
+      const broker = new FileBroker({ dir });
+      const done: string[] = [];
+      const record = actor((id: string) => void done.push(id), {
+        actorName: "record",
+        queueName: "q",
+        broker,
+      });
+      for (let i = 0; i < 30; i++) await record.send(`q-${i}`);
+      const started = () => child.lines.filter((l) => l.startsWith("start "));
+      await child.waitFor("a message started", () => started().length >= 1);
+      const stuckAt = Date.now();
+      const held = (await broker.stats("q")).inFlight;
+      assert.ok(held >= 1, `the stuck consumer held ${held} messages`);
+      const worker = new Worker(broker, { queues: ["q"], workerTimeout: 50 });
+      await worker.start();
+      await broker.join("q", { timeout: 10_000 });
+      await worker.stop();
+      assert.ok(Date.now() - stuckAt >= 400, "taken from a live consumer before its lease ran out");
+      assert.deepEqual(done.sort(), Array.from({ length: 30 }, (_, i) => `q-${i}`).sort());
+      for (const l of started()) assert.ok(done.includes(l.slice(6)), `${l} was not redelivered`);
+      assert.match(logged.join("\n"), /stopped renewing its lease/);
+      assert.doesNotMatch(logged.join("\n"), /is gone/);
+      await broker.close();
+    } finally {
+      configureLogging({ write: (line) => console.error(line) });
+      child.kill("SIGKILL");
+      await child.exited;
+      cleanup(dir);
+      cleanup(control);
     }
-    const counts = countIds(consumers.flatMap((c) => c.lines));
-    assert.equal(counts.size, total);
-    assert.deepEqual([...counts].filter(([, n]) => n > 1), [], "processed more than once");
-    assert.ok(!consumers.some((c) => c.stdout.includes("compact failed")), consumers[0].stdout);
-    const segments = fs.readdirSync(dir).filter((n) => n.endsWith(".seg")).length;
-    assert.ok(segments <= 4, `${segments} segments left`);
-  } finally {
-    fs.writeFileSync(stop, "");
-    for (const c of consumers) c.kill();
-    cleanup(dir);
-    cleanup(control);
-  }
-});
+  },
+);
 
-test("FileBroker crash test 2: a producer killed mid-burst loses no message whose send() resolved", async () => {
-  const dir = tempDir();
-  try {
-    const producer = new Child("./_file_producer.ts", [dir, "q", "0", "8", "always", "print"]);
-    await producer.waitFor("3,000 sends", () => producer.lines.length >= 3000);
-    producer.kill("SIGKILL");
-    await producer.exited;
-    const confirmed = producer.lines.filter((l) => /^q-\d+$/.test(l));
-    const broker = new FileBroker({ dir });
-    broker.declareQueue("q");
-    const got = await drain(broker.consume("q"), { max: 1000 });
-    const delivered = new Set(got.map((m) => m.args[0] as string));
-    const lost = confirmed.filter((id) => !delivered.has(id));
-    assert.deepEqual(lost, [], `${lost.length} of ${confirmed.length} confirmed messages lost`);
-    assert.equal(delivered.size, got.length, "a message was delivered twice");
-    await broker.close();
-  } finally {
-    cleanup(dir);
-  }
-});
+test(
+  "FileBroker crash test 3b: a terminated Web Worker's messages are redelivered (Deno: at once, Bun: after its lease)",
+  { timeout: 120_000 },
+  async () => {
+    const dir = tempDir();
+    try {
+      const broker = new FileBroker({ dir, leaseTimeout: 500 });
+      const done: string[] = [];
+      const record = actor((id: string) => void done.push(id), {
+        actorName: "record",
+        queueName: "q",
+        broker,
+      });
+      for (let i = 0; i < 10; i++) await record.send(`q-${i}`);
+      const w = new globalThis.Worker(new URL("./_file_web_consumer.ts", import.meta.url).href, {
+        type: "module",
+      });
+      let lines = "";
+      w.onmessage = (e: MessageEvent) => lines += (e.data as { lines?: string }).lines ?? "";
+      w.postMessage({ start: { dir, mode: "hang", leaseTimeout: 500, concurrency: 2 } });
+      const deadline = Date.now() + 20_000;
+      while ((lines.match(/start /g) ?? []).length < 2 && Date.now() < deadline) await sleep(10);
+      w.terminate();
+      assert.equal((lines.match(/start /g) ?? []).length, 2, "the Web Worker started nothing");
+      const worker = new Worker(broker, { queues: ["q"], workerTimeout: 50 });
+      await worker.start();
+      await broker.join("q", { timeout: 10_000 });
+      await worker.stop();
+      assert.equal(new Set(done).size, 10);
+      await broker.close();
+    } finally {
+      cleanup(dir);
+    }
+  },
+);
 
-test("FileBroker crash test 3: a consumer killed mid-work has its messages redelivered after its lease", async () => {
-  const dir = tempDir(), control = tempDir();
-  try {
-    const broker = new FileBroker({ dir });
-    const done: string[] = [];
-    const record = actor((id: string) => void done.push(id), {
-      actorName: "record",
-      queueName: "q",
-      broker,
+test(
+  "FileBroker crash test 4: a torn last record and a flipped byte in a middle record lose only those two",
+  { timeout: 120_000 },
+  async () => {
+    const dir = tempDir();
+    const logged: string[] = [];
+    configureLogging({
+      write: (line) => {
+        logged.push(line);
+        console.error(line);
+      },
     });
-    for (let i = 0; i < 30; i++) await record.send(`q-${i}`);
-    const child = new Child("./_file_consumer.ts", [dir, "hang", `${control}/stop`, "700", "4"]);
-    const started = () => child.lines.filter((l) => l.startsWith("start "));
-    await child.waitFor("4 messages started", () => started().length >= 4);
-    child.kill("SIGKILL");
-    await child.exited;
-    const killedAt = Date.now();
-    const hung = started().map((l) => l.slice(6));
-    const held = (await broker.stats("q")).inFlight;
-    assert.ok(held >= 4, `the dead consumer held ${held} messages`);
-    const worker = new Worker(broker, { queues: ["q"], workerTimeout: 50 });
-    await worker.start();
-    await broker.join("q", { timeout: 10_000 });
-    await worker.stop();
-    assert.ok(Date.now() - killedAt >= 400, "redelivered before the lease ran out");
-    assert.deepEqual(done.sort(), Array.from({ length: 30 }, (_, i) => `q-${i}`).sort());
-    for (const id of hung) assert.ok(done.includes(id), `${id} was not redelivered`);
-    await broker.close();
-  } finally {
-    cleanup(dir);
-    cleanup(control);
-  }
-});
+    try {
+      const a = new FileBroker({ dir });
+      a.declareQueue("c");
+      for (let i = 0; i < 100; i++) await a.enqueue(msg("c", i));
+      await a.close();
+      const seg = fs.readdirSync(dir).find((n) => n.endsWith(".seg"))!;
+      const path = `${dir}/${seg}`;
+      const bytes = new Uint8Array(fs.readFileSync(path));
+      const enq: number[] = [];
+      for (let p = SEG_HEADER; p < bytes.length; p += REC_HEADER + bodyLength(bytes, p)) {
+        assert.equal(checkRecord(bytes, p, bytes.length), Check.OK);
+        if (bytes[p + 2] === Kind.ENQ) enq.push(p);
+      }
+      assert.equal(enq.length, 100);
+      const flipAt = enq[50] + REC_HEADER + 40;
+      bytes[flipAt] ^= 0x10;
+      const tornAt = enq[99];
+      const torn = bytes.subarray(0, tornAt + Math.floor(bodyLength(bytes, tornAt) / 2));
+      fs.writeFileSync(path, torn);
 
-test("FileBroker crash test 3b: a terminated Web Worker's messages are redelivered after its lease", async () => {
-  const dir = tempDir();
-  try {
-    const broker = new FileBroker({ dir, leaseTimeout: 500 });
-    const done: string[] = [];
-    const record = actor((id: string) => void done.push(id), {
-      actorName: "record",
-      queueName: "q",
-      broker,
-    });
-    for (let i = 0; i < 10; i++) await record.send(`q-${i}`);
-    const w = new globalThis.Worker(new URL("./_file_web_consumer.ts", import.meta.url).href, {
-      type: "module",
-    });
-    let lines = "";
-    w.onmessage = (e: MessageEvent) => lines += (e.data as { lines?: string }).lines ?? "";
-    w.postMessage({ start: { dir, mode: "hang", leaseTimeout: 500, concurrency: 2 } });
-    const deadline = Date.now() + 20_000;
-    while ((lines.match(/start /g) ?? []).length < 2 && Date.now() < deadline) await sleep(10);
-    w.terminate();
-    assert.equal((lines.match(/start /g) ?? []).length, 2, "the Web Worker started nothing");
-    const worker = new Worker(broker, { queues: ["q"], workerTimeout: 50 });
-    await worker.start();
-    await broker.join("q", { timeout: 10_000 });
-    await worker.stop();
-    assert.equal(new Set(done).size, 10);
-    await broker.close();
-  } finally {
-    cleanup(dir);
-  }
-});
-
-test("FileBroker crash test 4: a torn last record and a flipped byte in a middle record lose only those two", async () => {
-  const dir = tempDir();
-  const logged: string[] = [];
-  configureLogging({
-    write: (line) => {
-      logged.push(line);
-      console.error(line);
-    },
-  });
-  try {
-    const a = new FileBroker({ dir });
-    a.declareQueue("c");
-    for (let i = 0; i < 100; i++) await a.enqueue(msg("c", i));
-    await a.close();
-    const seg = fs.readdirSync(dir).find((n) => n.endsWith(".seg"))!;
-    const path = `${dir}/${seg}`;
-    const bytes = new Uint8Array(fs.readFileSync(path));
-    const enq: number[] = [];
-    for (let p = SEG_HEADER; p < bytes.length; p += REC_HEADER + bodyLength(bytes, p)) {
-      assert.equal(checkRecord(bytes, p, bytes.length), Check.OK);
-      if (bytes[p + 2] === Kind.ENQ) enq.push(p);
+      const b = new FileBroker({ dir });
+      b.declareQueue("c");
+      const got = await drain(b.consume("c"), { max: 1000 });
+      const want = Array.from({ length: 99 }, (_, i) => i).filter((i) => i !== 50);
+      assert.deepEqual(got.map((m) => m.args[0]), want);
+      assert.equal(fs.statSync(path).size >= tornAt, true);
+      await b.close();
+      const text = logged.join("\n");
+      assert.match(
+        text,
+        new RegExp(`Truncated a torn write at the end of \\S*${seg} at offset ${tornAt}`),
+      );
+      assert.match(text, new RegExp(`Corrupt record in \\S*${seg} at offset ${enq[50]}`));
+    } finally {
+      configureLogging({ write: (line) => console.error(line) });
+      cleanup(dir);
     }
-    assert.equal(enq.length, 100);
-    const flipAt = enq[50] + REC_HEADER + 40;
-    bytes[flipAt] ^= 0x10;
-    const tornAt = enq[99];
-    const torn = bytes.subarray(0, tornAt + Math.floor(bodyLength(bytes, tornAt) / 2));
-    fs.writeFileSync(path, torn);
+  },
+);
 
-    const b = new FileBroker({ dir });
-    b.declareQueue("c");
-    const got = await drain(b.consume("c"), { max: 1000 });
-    const want = Array.from({ length: 99 }, (_, i) => i).filter((i) => i !== 50);
-    assert.deepEqual(got.map((m) => m.args[0]), want);
-    assert.equal(fs.statSync(path).size >= tornAt, true);
-    await b.close();
-    const text = logged.join("\n");
-    assert.match(
-      text,
-      new RegExp(`Truncated a torn write at the end of \\S*${seg} at offset ${tornAt}`),
-    );
-    assert.match(text, new RegExp(`Corrupt record in \\S*${seg} at offset ${enq[50]}`));
-  } finally {
-    configureLogging({ write: (line) => console.error(line) });
-    cleanup(dir);
-  }
-});
+test(
+  "FileBroker crash test 4b: a torn write that other writers appended after is skipped; the rest is kept",
+  { timeout: 120_000 },
+  async () => {
+    const dir = tempDir();
+    const logged: string[] = [];
+    configureLogging({ write: (line) => logged.push(line) });
+    try {
+      const producer = new FileBroker({ dir });
+      producer.declareQueue("t");
+      for (let i = 0; i < 10; i++) await producer.enqueue(msg("t", i));
+      // A process dies halfway through a write: half a record is left at the end of the file...
+      const seg = `${dir}/${fs.readdirSync(dir).find((n) => n.endsWith(".seg"))}`;
+      const size = fs.statSync(seg).size;
+      const copy = new Uint8Array(fs.readFileSync(seg)).subarray(SEG_HEADER, SEG_HEADER + 150);
+      fs.appendFileSync(seg, copy);
+      // ...and a producer that is already running appends after it.
+      for (let i = 10; i < 20; i++) await producer.enqueue(msg("t", i));
+      const consumer = new FileBroker({ dir });
+      consumer.declareQueue("t");
+      const got = await drain(consumer.consume("t"));
+      assert.deepEqual(got.map((m) => m.args[0]), Array.from({ length: 20 }, (_, i) => i));
+      assert.match(
+        logged.join("\n"),
+        new RegExp(`Corrupt record in \\S+ at offset ${size}: skipped 150`),
+      );
+      await producer.close();
+      await consumer.close();
+    } finally {
+      configureLogging({ write: (line) => console.error(line) });
+      cleanup(dir);
+    }
+  },
+);
 
-test("FileBroker crash test 4b: a torn write that other writers appended after is skipped; the rest is kept", async () => {
-  const dir = tempDir();
-  const logged: string[] = [];
-  configureLogging({ write: (line) => logged.push(line) });
-  try {
-    const producer = new FileBroker({ dir });
-    producer.declareQueue("t");
-    for (let i = 0; i < 10; i++) await producer.enqueue(msg("t", i));
-    // A process dies halfway through a write: half a record is left at the end of the file...
-    const seg = `${dir}/${fs.readdirSync(dir).find((n) => n.endsWith(".seg"))}`;
-    const size = fs.statSync(seg).size;
-    const copy = new Uint8Array(fs.readFileSync(seg)).subarray(SEG_HEADER, SEG_HEADER + 150);
-    fs.appendFileSync(seg, copy);
-    // ...and a producer that is already running appends after it.
-    for (let i = 10; i < 20; i++) await producer.enqueue(msg("t", i));
-    const consumer = new FileBroker({ dir });
-    consumer.declareQueue("t");
-    const got = await drain(consumer.consume("t"));
-    assert.deepEqual(got.map((m) => m.args[0]), Array.from({ length: 20 }, (_, i) => i));
-    assert.match(
-      logged.join("\n"),
-      new RegExp(`Corrupt record in \\S+ at offset ${size}: skipped 150`),
-    );
-    await producer.close();
-    await consumer.close();
-  } finally {
-    configureLogging({ write: (line) => console.error(line) });
-    cleanup(dir);
-  }
-});
+test(
+  "FileBroker crash test 5: a restart of every process keeps pending, delayed, in-flight and dead messages",
+  { timeout: 120_000 },
+  async () => {
+    const dir = tempDir();
+    try {
+      const child = new Child("./_file_restart.ts", [dir]);
+      await child.waitFor("the queues to be filled", () => child.lines.includes("filled"));
+      child.kill("SIGKILL");
+      await child.exited;
+      const broker = new FileBroker({ dir });
+      broker.declareQueue("r");
+      const s = await broker.stats("r");
+      assert.deepEqual([s.ready, s.delayed, s.inFlight, s.dead], [10, 5, 2, 3]);
+      const dead = await broker.deadLetters("r");
+      assert.deepEqual(dead.map((m) => m.args[0]), ["x0", "x1", "x2"]);
+      const c = broker.consume("r");
+      const got = await drain(c, { count: 12, timeout: 5_000 });
+      assert.deepEqual(
+        got.map((m) => m.args[0] as string).sort(),
+        ["f0", "f1", ...Array.from({ length: 10 }, (_, i) => `r${i}`)].sort(),
+      );
+      const dq = broker.consume("r.DQ");
+      assert.deepEqual(await dq.receive(10, { timeout: 50 }), [], "delayed messages came early");
+      await c.close();
+      await dq.close();
+      await broker.close();
+    } finally {
+      cleanup(dir);
+    }
+  },
+);
 
-test("FileBroker crash test 5: a restart of every process keeps pending, delayed, in-flight and dead messages", async () => {
-  const dir = tempDir();
-  try {
-    const child = new Child("./_file_restart.ts", [dir]);
-    await child.waitFor("the queues to be filled", () => child.lines.includes("filled"));
-    child.kill("SIGKILL");
-    await child.exited;
-    const broker = new FileBroker({ dir });
-    broker.declareQueue("r");
-    const s = await broker.stats("r");
-    assert.deepEqual([s.ready, s.delayed, s.inFlight, s.dead], [10, 5, 2, 3]);
-    const dead = await broker.deadLetters("r");
-    assert.deepEqual(dead.map((m) => m.args[0]), ["x0", "x1", "x2"]);
-    const c = broker.consume("r");
-    const got = await drain(c, { count: 12, timeout: 5_000 });
-    assert.deepEqual(
-      got.map((m) => m.args[0] as string).sort(),
-      ["f0", "f1", ...Array.from({ length: 10 }, (_, i) => `r${i}`)].sort(),
-    );
-    const dq = broker.consume("r.DQ");
-    assert.deepEqual(await dq.receive(10, { timeout: 50 }), [], "delayed messages came early");
-    await c.close();
-    await dq.close();
-    await broker.close();
-  } finally {
-    cleanup(dir);
-  }
-});
-
-test("FileBroker crash test 6: compaction: 200,000 messages through and acked leave under 1 MB", async () => {
+test("FileBroker crash test 6: compaction: 200,000 messages through and acked leave under 1 MB", {
+  timeout: 120_000,
+}, async () => {
   await withBroker(async (broker, dir) => {
     broker.declareQueue("big");
     const c = broker.consume("big");
@@ -718,64 +732,78 @@ test("FileBroker crash test 6: compaction: 200,000 messages through and acked le
   }, { durability: "batch" });
 });
 
-test("FileBroker: compaction keeps live messages (ready, delayed, in flight, dead) and their order", async () => {
-  await withBroker(async (broker, dir) => {
-    broker.declareQueue("k");
-    await broker.enqueue(msg("k", "dead"));
-    await broker.enqueue(msg("k", "held"));
-    await broker.enqueue(msg("k", "later"), { delay: 60_000 });
-    const c = broker.consume("k");
-    const [d, h] = await c.receive(2, { timeout: 100 });
-    await c.nack(d);
-    for (let i = 0; i < 30_000; i++) await broker.enqueue(msg("k", i));
-    const filler = await drain(c, { count: 29_990, max: 1000 });
-    assert.equal(filler.length, 29_990);
-    const before = fs.readdirSync(dir).filter((n) => n.endsWith(".seg")).length;
-    assert.ok(before >= 2, `expected several segments, got ${before}`);
-    assert.ok(await broker.compact() > 0, "nothing was deleted");
-    const other = new FileBroker({ dir });
-    other.declareQueue("k");
-    const s = await other.stats("k");
-    assert.deepEqual([s.ready, s.delayed, s.inFlight, s.dead], [10, 1, 1, 1]);
-    assert.deepEqual((await other.deadLetters("k")).map((m) => m.args[0]), ["dead"]);
-    await c.ack(h);
-    const rest = await drain(other.consume("k"));
-    assert.deepEqual(rest.map((m) => m.args[0]), Array.from({ length: 10 }, (_, i) => 29_990 + i));
-    await other.close();
-    await c.close();
-  }, { segmentSize: 1024 * 1024, durability: "batch" });
-});
-
-test("FileBroker: a reader that fell behind compaction rebuilds its view", async () => {
-  await withBroker(async (busy, dir) => {
-    const idle = new FileBroker({ dir, segmentSize: 64 * 1024 });
-    try {
-      busy.declareQueue("g");
-      idle.declareQueue("g");
-      await busy.enqueue(msg("g", "first"));
-      await sleep(1); // batch mode: written at the end of the tick
-      assert.equal((await idle.stats("g")).ready, 1);
-      const c = busy.consume("g");
-      for (let round = 0; round < 5; round++) {
-        for (let i = 0; i < 2000; i++) await busy.enqueue(msg("g", i));
-        assert.equal(
-          (await drain(c, { count: round === 0 ? 2001 : 2000, max: 500 })).length,
-          round === 0 ? 2001 : 2000,
-        );
-        await busy.compact();
-      }
-      for (let i = 0; i < 10; i++) await busy.enqueue(msg("g", `last${i}`));
-      await sleep(1);
-      const s = await idle.stats("g");
-      assert.deepEqual([s.ready, s.inFlight, s.dead], [10, 0, 0]);
-      const got = await drain(idle.consume("g"));
-      assert.deepEqual(got.map((m) => m.args[0]), Array.from({ length: 10 }, (_, i) => `last${i}`));
+test(
+  "FileBroker: compaction keeps live messages (ready, delayed, in flight, dead) and their order",
+  { timeout: 120_000 },
+  async () => {
+    await withBroker(async (broker, dir) => {
+      broker.declareQueue("k");
+      await broker.enqueue(msg("k", "dead"));
+      await broker.enqueue(msg("k", "held"));
+      await broker.enqueue(msg("k", "later"), { delay: 60_000 });
+      const c = broker.consume("k");
+      const [d, h] = await c.receive(2, { timeout: 100 });
+      await c.nack(d);
+      for (let i = 0; i < 30_000; i++) await broker.enqueue(msg("k", i));
+      const filler = await drain(c, { count: 29_990, max: 1000 });
+      assert.equal(filler.length, 29_990);
+      const before = fs.readdirSync(dir).filter((n) => n.endsWith(".seg")).length;
+      assert.ok(before >= 2, `expected several segments, got ${before}`);
+      assert.ok(await broker.compact() > 0, "nothing was deleted");
+      const other = new FileBroker({ dir });
+      other.declareQueue("k");
+      const s = await other.stats("k");
+      assert.deepEqual([s.ready, s.delayed, s.inFlight, s.dead], [10, 1, 1, 1]);
+      assert.deepEqual((await other.deadLetters("k")).map((m) => m.args[0]), ["dead"]);
+      await c.ack(h);
+      const rest = await drain(other.consume("k"));
+      assert.deepEqual(
+        rest.map((m) => m.args[0]),
+        Array.from({ length: 10 }, (_, i) => 29_990 + i),
+      );
+      await other.close();
       await c.close();
-    } finally {
-      await idle.close();
-    }
-  }, { segmentSize: 64 * 1024, durability: "batch" });
-});
+    }, { segmentSize: 1024 * 1024, durability: "batch" });
+  },
+);
+
+test(
+  "FileBroker: a reader that fell behind compaction rebuilds its view",
+  { timeout: 120_000 },
+  async () => {
+    await withBroker(async (busy, dir) => {
+      const idle = new FileBroker({ dir, segmentSize: 64 * 1024 });
+      try {
+        busy.declareQueue("g");
+        idle.declareQueue("g");
+        await busy.enqueue(msg("g", "first"));
+        await sleep(1); // batch mode: written at the end of the tick
+        assert.equal((await idle.stats("g")).ready, 1);
+        const c = busy.consume("g");
+        for (let round = 0; round < 5; round++) {
+          for (let i = 0; i < 2000; i++) await busy.enqueue(msg("g", i));
+          assert.equal(
+            (await drain(c, { count: round === 0 ? 2001 : 2000, max: 500 })).length,
+            round === 0 ? 2001 : 2000,
+          );
+          await busy.compact();
+        }
+        for (let i = 0; i < 10; i++) await busy.enqueue(msg("g", `last${i}`));
+        await sleep(1);
+        const s = await idle.stats("g");
+        assert.deepEqual([s.ready, s.inFlight, s.dead], [10, 0, 0]);
+        const got = await drain(idle.consume("g"));
+        assert.deepEqual(
+          got.map((m) => m.args[0]),
+          Array.from({ length: 10 }, (_, i) => `last${i}`),
+        );
+        await c.close();
+      } finally {
+        await idle.close();
+      }
+    }, { segmentSize: 64 * 1024, durability: "batch" });
+  },
+);
 
 test("FileBroker: test temp dirs are cleaned up", () => {
   for (const d of dirs) cleanup(d);

@@ -10,10 +10,20 @@
 import { MessageProxy, type RawDelivery } from "../broker.ts";
 import { BrokerError, QueueJoinTimeout } from "../../errors.ts";
 import { Message } from "../../message.ts";
+import { undecodableLetter } from "../_undecodable.ts";
 import { formatError, getLogger } from "../../_log.ts";
 import { Kind, RecordWriter } from "./_format.ts";
-import { type RawFile, setImmediate, unrefTimer, watchDir, type Watcher } from "./_fs.ts";
+import {
+  type FileAccess,
+  type RawFile,
+  setImmediate,
+  unrefTimer,
+  watchDir,
+  type Watcher,
+} from "./_fs.ts";
 import { GapError, Log, LogReader, type Seg } from "./_segments.ts";
+import { Liveness, livenessPath } from "./_liveness.ts";
+import { dropSends, heldError, heldSends, isWriteError, listIds, writeError } from "./_outage.ts";
 import { DEAD, INFLIGHT, type Msg, type QueueState, State } from "./_state.ts";
 
 const logger = getLogger("dramatis.broker.FileBroker");
@@ -39,6 +49,8 @@ export interface EngineOptions {
   leaseTimeout: number;
   deadMessageTtl: number;
   segmentSize: number;
+  /** Who may read the directory and its files. */
+  access: FileAccess;
 }
 
 interface Waiter {
@@ -53,6 +65,13 @@ const INLINE_FLUSH_BYTES = 256 * 1024;
 const INLINE_FLUSH_MS = 1;
 /** A waiting consumer re-reads the log at least this often, in case a file event is missed. */
 const POLL_MS = 1000;
+/**
+ * A waiting consumer tries the liveness locks of the other owners holding messages of its queue
+ * at least this often (on Deno the death of a process also wakes it at once, through the watch).
+ */
+const LIVENESS_POLL_MS = 20;
+/** In busy paths, a liveness result younger than this is reused. */
+const LIVENESS_REUSE_MS = 10;
 /** Compaction: how often a replica holder checks whether there is something to reclaim. */
 const COMPACT_EVERY_MS = 5000;
 /** Compaction: the newest segment is sealed early when this big and at most 1/4 live. */
@@ -61,6 +80,10 @@ const SEAL_IDLE_BYTES = 256 * 1024;
 const MAX_COPY_BYTES = 16 * 1024 * 1024;
 /** Payloads closer than this are read with one `pread`. */
 const SPAN_BYTES = 1024 * 1024;
+/** After a failed write: how often held records are tried again (by a timer; sends try too). */
+const RETRY_MS = 1000;
+/** After a failed write: the shortest time between two tries made by sends. */
+const RETRY_MIN_MS = 50;
 
 function randomOwnerId(): number {
   const r = crypto.getRandomValues(new Uint32Array(2));
@@ -106,6 +129,15 @@ export class Engine {
   #closed = false;
   /** Incremented each time the replica is rebuilt from scratch. */
   #generation = 0;
+  /** Set from a failed write until a write succeeds again (see `_outage.ts`). */
+  #writeError: Error | undefined;
+  /** `batch` / `none`: how many resolved sends the failed write left in `#out`. */
+  #heldCount = 0;
+  #lastTry = 0;
+  #retryTimer: ReturnType<typeof setInterval> | undefined;
+  #liveness: Liveness | undefined;
+  /** Set when this owner could not create its liveness file (the lease covers it then). */
+  #noLiveness = false;
 
   constructor(readonly options: EngineOptions) {}
 
@@ -116,7 +148,7 @@ export class Engine {
   #open(): Log {
     if (this.#log) return this.#log;
     if (this.#closed) throw new TypeError("This FileBroker is closed: create a new one.");
-    const log = new Log(this.options.dir, this.options.segmentSize);
+    const log = new Log(this.options.dir, this.options.segmentSize, this.options.access);
     try {
       log.open();
     } catch (e) {
@@ -140,6 +172,14 @@ export class Engine {
     }
     this.#open();
     const out = this.#out;
+    if (
+      this.#writeError && out.length > 0 && this.options.durability !== "always" && !this.#retry()
+    ) {
+      // Sends that resolved are held in memory, unwritten: refuse more until a write works.
+      return Promise.reject(
+        heldError(this.options.dir, this.#writeError as BrokerError, this.#heldCount),
+      );
+    }
     if (out.length === 0) this.#outSince = performance.now();
     this.#needsSync = true;
     out.begin(Kind.ENQ);
@@ -166,7 +206,8 @@ export class Engine {
       out.length >= INLINE_FLUSH_BYTES ||
       ((++this.#sinceClock & 15) === 0 && performance.now() - this.#outSince >= INLINE_FLUSH_MS)
     ) {
-      this.flush();
+      // This send resolves either way: if the write fails, its record is held with the others.
+      this.#flushQuietly();
       if (
         this.options.durability === "batch" &&
         performance.now() - this.#lastSync >= this.options.flushInterval
@@ -196,8 +237,18 @@ export class Engine {
     try {
       this.flush();
     } catch (e) {
-      logger.error(`FileBroker failed to write to ${this.options.dir}: ${formatError(e)}`);
+      if (!isWriteError(e)) {
+        logger.error(`FileBroker failed to write to ${this.options.dir}: ${formatError(e)}`);
+      }
     }
+  }
+
+  /** After a failed write: tries the held records again now (not too often). True if written. */
+  #retry(): boolean {
+    const now = performance.now();
+    if (now - this.#lastTry < RETRY_MIN_MS) return false;
+    this.#flushQuietly();
+    return this.#writeError === undefined;
   }
 
   /** Writes the buffered records now (synchronously, under the lock). */
@@ -211,36 +262,89 @@ export class Engine {
     }
   }
 
-  /** Appends the buffered records and queued acks. Must hold the lock. */
-  #flushLocked(): void {
+  /** Moves the queued acks into one ACK record in `#out`. */
+  #encodeAcks(): void {
+    if (this.#acks.length === 0) return;
     const out = this.#out;
-    if (this.#acks.length > 0) {
-      out.begin(Kind.ACK);
-      out.f64(this.owner);
-      out.u32(this.#acks.length);
-      for (const id of this.#acks) out.f64(id);
-      out.end();
-      this.#acks = [];
-    }
+    out.begin(Kind.ACK);
+    out.f64(this.owner);
+    out.u32(this.#acks.length);
+    for (const id of this.#acks) out.f64(id);
+    out.end();
+    this.#acks = [];
+  }
+
+  /**
+   * Appends the buffered records and queued acks. Must hold the lock. If the write fails, the
+   * records from `ownFrom` on (those of the operation under way) are dropped, the others kept or
+   * dropped as `#writeFailed` says.
+   */
+  #flushLocked(ownFrom = -1): void {
+    const out = this.#out;
+    if (ownFrom < 0) this.#encodeAcks();
     if (out.length === 0) return;
     const waiters = this.#durable;
     this.#durable = [];
+    let file: RawFile;
     try {
-      const file = this.#log!.append(out.view());
-      if (this.#needsSync && this.options.durability !== "none") this.#dirty.add(file);
-      this.#needsSync = false;
+      file = this.#log!.append(out.view());
     } catch (e) {
-      const err = new BrokerError(
-        `Writing to ${this.options.dir} failed: ${(e as Error).message}. ` +
-          `The messages were not stored; check the disk (space, permissions) and send them again.`,
-        { cause: e },
-      );
-      for (const w of waiters) w.reject(err);
-      throw err;
-    } finally {
-      out.reset();
+      if (ownFrom >= 0) out.length = ownFrom;
+      throw this.#writeFailed(e, waiters);
     }
+    if (this.#writeError) this.#writeWorks(out);
+    out.reset();
+    if (this.#needsSync && this.options.durability !== "none") this.#dirty.add(file);
+    this.#needsSync = false;
     for (const w of waiters) this.#unsynced.push(w);
+  }
+
+  /**
+   * A write failed (see `_outage.ts`): `always` senders are rejected and their records dropped;
+   * in `batch` and `none` the records stay in `#out` and are written by a later flush. Logs the
+   * first failure of a run. Returns the error to throw.
+   */
+  #writeFailed(e: unknown, waiters: Waiter[]): Error {
+    this.#lastTry = performance.now();
+    const err = writeError(this.options.dir, e, this.options.durability);
+    for (const w of waiters) w.reject(err);
+    const first = this.#writeError === undefined;
+    this.#writeError = err;
+    if (this.options.durability === "always") {
+      const dropped = dropSends(this.#out);
+      if (first) {
+        logger.error(`${err.message} (${dropped} send(s) rejected.)`);
+      }
+    } else if (first) {
+      const held = heldSends(this.#out);
+      this.#heldCount = held.count;
+      logger.error(
+        `${err.message} ${held.count} message(s) whose send() had resolved (durability ` +
+          `"${this.options.durability}") are held in memory and written as soon as a write ` +
+          `succeeds; they are lost if this process stops first. Held: ${
+            listIds(held.ids, held.count)
+          }.`,
+      );
+    }
+    if (!this.#retryTimer) {
+      this.#retryTimer = setInterval(() => {
+        if (this.#out.length > 0 || this.#acks.length > 0) this.#flushQuietly();
+      }, RETRY_MS);
+      unrefTimer(this.#retryTimer);
+    }
+    return err;
+  }
+
+  /** The first write that works after failed ones (it is about to be applied). */
+  #writeWorks(out: RecordWriter): void {
+    const held = this.options.durability === "always" ? 0 : heldSends(out).count;
+    logger.warning(
+      `Writing to ${this.options.dir} works again` +
+        (held > 0 ? `: the ${held} held message(s) are stored.` : "."),
+    );
+    this.#writeError = undefined;
+    clearInterval(this.#retryTimer);
+    this.#retryTimer = undefined;
   }
 
   /** After a write: wake local waiters, start the fdatasync that senders wait for. */
@@ -269,8 +373,9 @@ export class Engine {
       },
       (e) => {
         const err = new BrokerError(
-          `fdatasync in ${this.options.dir} failed: ${(e as Error).message}. The messages may ` +
-            `not be on disk; check the disk and send them again.`,
+          `fdatasync in ${this.options.dir} failed: ${(e as Error).message}. The messages were ` +
+            `written but may not survive a power loss, and they may still be delivered: check ` +
+            `before you send them again.`,
           { cause: e },
         );
         for (const w of waiters) w.reject(err);
@@ -315,6 +420,17 @@ export class Engine {
     const keep = retired.filter((f) => this.#dirty.has(f));
     for (const f of retired) if (!this.#dirty.has(f)) f.close();
     retired.splice(0, retired.length, ...keep);
+  }
+
+  /**
+   * Under the lock: writes what is buffered and the records `encode` appends. If the write fails,
+   * those records are dropped (the caller is told), never written later.
+   */
+  #writeOwn(encode: () => void): void {
+    this.#encodeAcks();
+    const mark = this.#out.length;
+    encode();
+    this.#flushLocked(mark);
   }
 
   /** Writes the buffer and resolves when it is as durable as the mode promises. */
@@ -365,10 +481,12 @@ export class Engine {
         return;
       } catch (e) {
         if (!(e instanceof GapError) || attempt > 5) throw e;
-        // Compaction removed a segment this replica had not read yet: read everything again.
+        // Compaction removed a segment this replica had not read yet (or something else did, or
+        // a failed write was cut off): read everything again, reporting a missing start.
         logger.info(`Re-reading the log of ${this.options.dir}: ${e.message}.`);
         this.#generation++;
         this.#reader!.close();
+        this.#log!.withLock(() => this.#log!.checkTail());
         const state = new State({ deadMessageTtl: this.options.deadMessageTtl });
         this.#state = state;
         this.#reader = new LogReader(this.#log!, state.apply.bind(state));
@@ -387,6 +505,98 @@ export class Engine {
     this.#replica();
     this.#catchUp(false); // may replace the replica: read this.#state after it
     return this.#state!.queue(name);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Liveness (see _liveness.ts)
+
+  #lv(): Liveness {
+    return this.#liveness ??= new Liveness(this.options.dir, this.#open().modes.file);
+  }
+
+  /** Before the first CLAIM (locked): this owner's liveness file, so its death is seen at once. */
+  #holdLiveness(): void {
+    const lv = this.#lv();
+    if (lv.holding || this.#noLiveness) return;
+    try {
+      lv.hold(this.owner);
+    } catch (e) {
+      this.#noLiveness = true;
+      logger.warning(
+        `Cannot hold ${livenessPath(this.options.dir, this.owner)} (${(e as Error).message}): ` +
+          `if this process dies, its messages come back after leaseTimeout ` +
+          `(${this.options.leaseTimeout} ms) instead of at once.`,
+      );
+    }
+  }
+
+  /** True when another owner holding messages of `q` is gone (its lock is free). */
+  #someoneGone(q: QueueState): boolean {
+    if (q.inflightBy.size === 0) return false;
+    const lv = this.#lv();
+    for (const id of q.inflightBy.keys()) if (id !== this.owner && lv.isDead(id)) return true;
+    return false;
+  }
+
+  /** True when another owner holding messages of `q` has a liveness file to watch. */
+  #watchesOthers(q: QueueState): boolean {
+    for (const id of q.inflightBy.keys()) {
+      if (id !== this.owner && this.#lv().watched(id)) return true;
+    }
+    return false;
+  }
+
+  /** Appends EXPIRE records for `owners` (locked), logs why, and buries those that are gone. */
+  #expire(owners: number[]): void {
+    const queues = (id: number) => {
+      const names = new Set<string>();
+      for (const m of this.#state!.owners.get(id)?.msgs ?? []) names.add(m.q.name);
+      return [...names].join(", ") || "a queue";
+    };
+    const held = owners.map(queues);
+    this.#writeOwn(() => {
+      for (const id of owners) {
+        this.#out.begin(Kind.EXPIRE);
+        this.#out.f64(id);
+        this.#out.f64(this.owner);
+        this.#out.end();
+      }
+    });
+    const lv = this.#lv();
+    owners.forEach((id, i) => {
+      if (lv.isDead(id, Infinity)) {
+        logger.warning(
+          `A consumer (owner ${id}) of ${held[i]} is gone (its process or Web Worker ended): ` +
+            `its messages are delivered again now.`,
+        );
+        lv.bury(id);
+      } else {
+        logger.warning(
+          `A consumer (owner ${id}) of ${held[i]} stopped renewing its lease: its messages ` +
+            `are delivered again.`,
+        );
+      }
+    });
+  }
+
+  /** Every few seconds (locked): expires owners that are gone, whatever queue they held. */
+  #sweepOwners(): void {
+    const log = this.#open();
+    try {
+      log.withLock(() => {
+        this.#catchUp(true);
+        const state = this.#state!;
+        const gone = this.#lv().sweep(
+          this.owner,
+          (id) => (state.owners.get(id)?.msgs.size ?? 0) > 0,
+        );
+        if (gone.length === 0) return;
+        this.#expire(gone);
+        this.#catchUp(true);
+      });
+    } finally {
+      this.#afterWrite();
+    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -447,7 +657,7 @@ export class Engine {
       const now = Date.now();
       const head = q.heap.peek();
       const due = head !== undefined && (!q.delayed || head.eta <= now);
-      if (due || state.nextExpiry(q, this.owner) < now) {
+      if (due || state.nextExpiry(q, this.owner) < now || this.#someoneGone(q)) {
         const msgs = this.#claim(queueName, max, now);
         if (msgs.length > 0) return msgs;
         continue;
@@ -455,7 +665,8 @@ export class Engine {
       if (now >= deadline) return [];
       let wakeAt = Math.min(deadline, state.nextExpiry(q, this.owner) + 1);
       if (q.delayed && head) wakeAt = Math.min(wakeAt, head.eta);
-      await this.#wait(Math.min(Math.max(0, wakeAt - now), POLL_MS), options.signal);
+      const poll = this.#watchesOthers(q) ? LIVENESS_POLL_MS : POLL_MS;
+      await this.#wait(Math.min(Math.max(0, wakeAt - now), poll), options.signal);
     }
   }
 
@@ -468,19 +679,11 @@ export class Engine {
         this.#catchUp(true);
         const state = this.#state!;
         let q = state.queue(queueName);
-        const expired = state.expiredOwners(q, this.owner, now);
+        const lv = this.#lv();
+        const gone = (id: number) => lv.isDead(id, LIVENESS_REUSE_MS);
+        const expired = state.expiredOwners(q, this.owner, now, gone);
         if (expired.length > 0) {
-          for (const id of expired) {
-            logger.warning(
-              `A consumer (owner ${id}) of ${queueName} stopped renewing its lease: its ` +
-                `messages are delivered again.`,
-            );
-            this.#out.begin(Kind.EXPIRE);
-            this.#out.f64(id);
-            this.#out.f64(this.owner);
-            this.#out.end();
-          }
-          this.#flushLocked();
+          this.#expire(expired);
           this.#catchUp(true);
           q = this.#state!.queue(queueName);
         }
@@ -491,15 +694,17 @@ export class Engine {
           picked.push(m);
         }
         if (picked.length === 0) return;
+        this.#holdLiveness();
         const out = this.#out;
-        out.begin(Kind.CLAIM);
-        out.f64(this.owner);
-        out.f64(now + this.options.leaseTimeout);
-        out.u32(picked.length);
-        for (const m of picked) out.f64(m.id);
-        out.end();
         try {
-          this.#flushLocked();
+          this.#writeOwn(() => {
+            out.begin(Kind.CLAIM);
+            out.f64(this.owner);
+            out.f64(now + this.options.leaseTimeout);
+            out.u32(picked.length);
+            for (const m of picked) out.f64(m.id);
+            out.end();
+          });
         } catch (e) {
           for (const m of picked) q.heap.push(m);
           picked = [];
@@ -563,7 +768,7 @@ export class Engine {
         `Message at ${m.seg.path}:${m.poff} cannot be decoded (${(e as Error).message}); ` +
           `moving it to the dead letters of ${m.q.name}.`,
       );
-      this.#nackRaw(m.id, m.q.name, m.priority, new TextDecoder().decode(bytes));
+      this.#nackRaw(m.id, m.q.name, m.priority, bytes); // as they are: nothing is lost
       this.#release(1);
       return undefined;
     }
@@ -594,7 +799,7 @@ export class Engine {
     try {
       this.flush();
     } catch (e) {
-      logger.error(`FileBroker could not renew its lease: ${formatError(e)}`);
+      if (!isWriteError(e)) logger.error(`FileBroker could not renew its lease: ${formatError(e)}`);
     }
   }
 
@@ -617,7 +822,7 @@ export class Engine {
     if (receipt.owner === this.owner) this.#release(1);
   }
 
-  #nackRaw(id: number, queueName: string, priority: number, json: string): void {
+  #nackRaw(id: number, queueName: string, priority: number, json: string | Uint8Array): void {
     const out = this.#out;
     out.begin(Kind.NACK);
     out.f64(this.owner);
@@ -625,7 +830,8 @@ export class Engine {
     out.f64(Date.now());
     out.queue(queueName.endsWith(".DQ") ? queueName.slice(0, -3) : queueName);
     out.f64(priority);
-    out.text(json);
+    if (typeof json === "string") out.text(json);
+    else out.bytes(json);
     out.end();
     this.#scheduleFlush();
   }
@@ -763,7 +969,10 @@ export class Engine {
     };
   }
 
-  /** Dead letters of `queueName`, oldest first, with their log ids. */
+  /**
+   * Dead letters of `queueName`, oldest first, with their log ids: every letter `stats()`
+   * counts, those that cannot be decoded too (as a Message saying why; see `_undecodable.ts`).
+   */
   deadLetters(queueName: string, limit = Infinity): { id: number; message: Message }[] {
     const q = this.#fresh(queueName);
     const oldest = Date.now() - this.options.deadMessageTtl;
@@ -773,10 +982,13 @@ export class Engine {
     const out: { id: number; message: Message }[] = [];
     for (const m of list) {
       if (out.length >= limit) break;
+      let bytes: Uint8Array = new Uint8Array();
       try {
-        out.push({ id: m.id, message: Message.decode(readExactly(m.seg, m.poff, m.plen)) });
+        bytes = readExactly(m.seg, m.poff, m.plen);
+        out.push({ id: m.id, message: Message.decode(bytes) });
       } catch (e) {
-        logger.error(`Dead letter at ${m.seg.path}:${m.poff} cannot be decoded: ${e}`);
+        const where = { queueName, messageId: `file-${m.id}`, deadAt: m.deadAt };
+        out.push({ id: m.id, message: undecodableLetter(bytes, (e as Error).message, where) });
       }
     }
     return out;
@@ -800,21 +1012,22 @@ export class Engine {
         const live = letters.filter((l) => this.#state!.msgs.get(l.id)?.state === DEAD);
         if (live.length === 0) return;
         const out = this.#out;
-        for (const l of live) {
-          out.begin(Kind.ENQ);
-          out.queue(queueName);
-          out.f64(l.priority);
-          out.f64(0);
-          out.text(JSON.stringify(l.message.asDict()));
+        this.#writeOwn(() => {
+          for (const l of live) {
+            out.begin(Kind.ENQ);
+            out.queue(queueName);
+            out.f64(l.priority);
+            out.f64(0);
+            out.text(JSON.stringify(l.message.asDict()));
+            out.end();
+          }
+          out.begin(Kind.UNDEAD);
+          out.u32(live.length);
+          for (const l of live) out.f64(l.id);
           out.end();
-        }
-        out.begin(Kind.UNDEAD);
-        out.u32(live.length);
-        for (const l of live) out.f64(l.id);
-        out.end();
-        this.#needsSync = true;
+          this.#needsSync = true;
+        });
         moved = live.length;
-        this.#flushLocked();
         this.#catchUp(true);
       });
     } finally {
@@ -834,11 +1047,12 @@ export class Engine {
         this.#flushLocked();
         this.#catchUp(true);
         n = this.#state!.queue(queueName).dead.size;
-        this.#out.begin(Kind.PURGE);
-        this.#out.queue(queueName);
-        this.#out.end();
-        this.#needsSync = true;
-        this.#flushLocked();
+        this.#writeOwn(() => {
+          this.#out.begin(Kind.PURGE);
+          this.#out.queue(queueName);
+          this.#out.end();
+          this.#needsSync = true;
+        });
         this.#catchUp(true);
       });
     } finally {
@@ -850,14 +1064,25 @@ export class Engine {
 
   /** Drops the ready and delayed messages of `queueName` (or of every queue, and dead letters). */
   flushQueue(queueName: string | undefined): Promise<void> {
-    this.#open();
-    if (queueName === undefined) {
-      this.#out.begin(Kind.FLUSHALL);
-    } else {
-      this.#out.begin(Kind.FLUSH);
-      this.#out.queue(queueName);
+    const log = this.#open();
+    try {
+      log.withLock(() =>
+        this.#writeOwn(() => {
+          if (queueName === undefined) {
+            this.#out.begin(Kind.FLUSHALL);
+          } else {
+            this.#out.begin(Kind.FLUSH);
+            this.#out.queue(queueName);
+          }
+          this.#out.end();
+          this.#needsSync = true;
+        })
+      );
+    } catch (e) {
+      return Promise.reject(e);
+    } finally {
+      this.#afterWrite();
     }
-    this.#out.end();
     return this.#commit();
   }
 
@@ -870,17 +1095,21 @@ export class Engine {
     try {
       this.compact();
     } catch (e) {
-      logger.error(`Compaction of ${this.options.dir} failed: ${formatError(e)}`);
+      if (!isWriteError(e)) {
+        logger.error(`Compaction of ${this.options.dir} failed: ${formatError(e)}`);
+      }
     }
   }
 
   /**
-   * Reclaims disk: seals a mostly-dead newest segment, copies the live messages of the oldest
-   * mostly-dead segments forward (SNAP records), and deletes those segments. Returns how many
-   * segment files were deleted.
+   * Reclaims disk: hands back the messages of owners that are gone and deletes their liveness
+   * files, seals a mostly-dead newest segment, copies the live messages of the oldest mostly-dead
+   * segments forward (SNAP records), and deletes those segments. Returns how many segment files
+   * were deleted.
    */
   compact(): number {
     this.#replica();
+    this.#sweepOwners();
     const log = this.#open();
     let deleted = 0;
     try {
@@ -909,12 +1138,14 @@ export class Engine {
         if (cut < 0) return;
         const cutBase = bases[cut + 1] ?? head;
         // 3. Copy the live messages of that run forward, make it durable, delete the run.
+        // A SNAP that failed to be written is dropped, never written later (its message may be
+        // acked by then): the run is then left for the next pass.
         const movers = [...this.#state!.msgs.values()].filter((m) => m.seg.base < cutBase);
-        for (const m of movers) {
-          this.#snap(m);
-          if (this.#out.length >= SPAN_BYTES) this.#flushLocked();
+        for (let i = 0; i < movers.length;) {
+          this.#writeOwn(() => {
+            for (; i < movers.length && this.#out.length < SPAN_BYTES; i++) this.#snap(movers[i]);
+          });
         }
-        this.#flushLocked();
         this.#catchUp(true);
         const left = [...this.#state!.msgs.values()].filter((m) => m.seg.base < cutBase).length;
         if (left > 0) {
@@ -974,10 +1205,21 @@ export class Engine {
         }
         if (this.#dirty.size > 0) this.#syncDirtySync();
       } catch (e) {
-        logger.error(`FileBroker could not write its last records: ${formatError(e)}`);
+        const lost = heldSends(this.#out);
+        if (this.options.durability !== "always" && lost.count > 0) {
+          logger.error(
+            `FileBroker was closed while ${this.options.dir} could not be written ` +
+              `(${((e as Error).cause as Error ?? e).message}): ${lost.count} message(s) whose ` +
+              `send() had resolved are lost: ${listIds(lost.ids, lost.count, 100)}.`,
+          );
+        } else {
+          logger.error(`FileBroker could not write its last records: ${formatError(e)}`);
+        }
       }
     }
     this.#closed = true;
+    clearInterval(this.#retryTimer);
+    this.#retryTimer = undefined;
     clearInterval(this.#heartbeatTimer);
     clearInterval(this.#compactTimer);
     clearTimeout(this.#syncTimer);
@@ -985,6 +1227,8 @@ export class Engine {
     this.#watcher?.close();
     this.#watcher = undefined;
     this.#notify();
+    this.#liveness?.release(this.owner);
+    this.#liveness = undefined;
     this.#reader?.close();
     this.#log?.close();
     this.#reader = undefined;

@@ -29,8 +29,13 @@ export const SYNC1 = 0xf7;
 /** The largest record body accepted: a bigger length field is corruption. */
 export const MAX_BODY = 64 * 1024 * 1024;
 
-/** Segment header: magic (8), base (8), creation time (8), reserved (4), CRC-32C (4). */
+/** Segment header: magic (8), base (8), creation time (8), flags (4), CRC-32C (4). */
 export const SEG_HEADER = 32;
+/**
+ * Segment flag: this file is a placeholder for log bytes that went missing (a segment deleted by
+ * hand); it holds no record, and the log goes on at the next segment present.
+ */
+export const SEG_HOLE = 1;
 const SEG_MAGIC = [0x44, 0x52, 0x4d, 0x54, 0x53, 0x45, 0x47, 0x31]; // "DRMTSEG1"
 const LOCK_MAGIC = [0x44, 0x52, 0x4d, 0x54, 0x4c, 0x43, 0x4b, 0x31]; // "DRMTLCK1"
 /** Bytes of the head pointer at the start of broker.lock. */
@@ -48,12 +53,13 @@ export function parseSegmentName(name: string): number {
 }
 
 /** The 32-byte header of the segment starting at global offset `base`. */
-export function encodeSegmentHeader(base: number): Uint8Array {
+export function encodeSegmentHeader(base: number, flags = 0): Uint8Array {
   const b = new Uint8Array(SEG_HEADER);
   const v = new DataView(b.buffer);
   b.set(SEG_MAGIC, 0);
   v.setFloat64(8, base, true);
   v.setFloat64(16, Date.now(), true);
+  v.setUint32(24, flags, true);
   v.setUint32(28, crc32c(b, 0, 28), true);
   return b;
 }
@@ -65,6 +71,12 @@ export function decodeSegmentHeader(b: Uint8Array): number {
   const v = new DataView(b.buffer, b.byteOffset, SEG_HEADER);
   if (v.getUint32(28, true) !== crc32c(b, 0, 28)) return -1;
   return v.getFloat64(8, true);
+}
+
+/** The flags of a valid segment header (`SEG_HOLE`), else 0. */
+export function segmentFlags(b: Uint8Array): number {
+  if (decodeSegmentHeader(b) < 0) return 0;
+  return new DataView(b.buffer, b.byteOffset, SEG_HEADER).getUint32(24, true);
 }
 
 /** The head pointer (base of the newest segment) as stored in broker.lock. */
@@ -82,6 +94,68 @@ export function decodeHead(b: Uint8Array): number {
   const v = new DataView(b.buffer, b.byteOffset, LOCK_HEADER);
   if (v.getUint32(16, true) !== crc32c(b, 0, 16)) return -1;
   return v.getFloat64(8, true);
+}
+
+/**
+ * Where broker.lock holds the last _cut_: a write that failed half-way (a full disk) is cut off
+ * the end of the newest segment again, so that a rejected send is never delivered; a reader that
+ * had already read past the cut must read the log again. 28 bytes: the count of cuts so far
+ * (f64), the segment's base (f64), the offset cut back to (f64), CRC-32C.
+ */
+export const CUT_AT = 24;
+const CUT_LEN = 28;
+/** Bytes of broker.lock a reader reads each time it looks for new records: head and cut. */
+export const LOCK_READ = CUT_AT + CUT_LEN;
+/**
+ * Where broker.lock holds the _tail_: the base of the oldest segment that should exist (moved by
+ * compaction before it deletes segments), so that a segment deleted from the start of the log is
+ * noticed. 12 bytes: base (f64), CRC-32C.
+ */
+export const TAIL_AT = LOCK_READ;
+
+/** The 12 bytes of the tail pointer. */
+export function encodeTail(base: number): Uint8Array {
+  const b = new Uint8Array(12);
+  new DataView(b.buffer).setFloat64(0, base, true);
+  new DataView(b.buffer).setUint32(8, crc32c(b, 0, 8), true);
+  return b;
+}
+
+/** The tail pointer in `b` (12 bytes), or -1 when absent or invalid. */
+export function decodeTail(b: Uint8Array): number {
+  if (b.length < 12) return -1;
+  const v = new DataView(b.buffer, b.byteOffset, 12);
+  return v.getUint32(8, true) === crc32c(b, 0, 8) ? v.getFloat64(0, true) : -1;
+}
+
+/** A cut: the `epoch`-th, back to `offset` in the segment at `base`. */
+export interface Cut {
+  epoch: number;
+  base: number;
+  offset: number;
+}
+
+/** The 28 bytes of a cut record. */
+export function encodeCut(cut: Cut): Uint8Array {
+  const b = new Uint8Array(CUT_LEN);
+  const v = new DataView(b.buffer);
+  v.setFloat64(0, cut.epoch, true);
+  v.setFloat64(8, cut.base, true);
+  v.setFloat64(16, cut.offset, true);
+  v.setUint32(24, crc32c(b, 0, 24), true);
+  return b;
+}
+
+/** The cut stored at `b[at..]`; no cut yet (epoch 0) when absent or invalid. */
+export function decodeCut(b: Uint8Array, at = CUT_AT): Cut {
+  if (b.length < at + CUT_LEN) return { epoch: 0, base: 0, offset: 0 };
+  const v = new DataView(b.buffer, b.byteOffset + at, CUT_LEN);
+  if (v.getUint32(24, true) !== crc32c(b, at, at + 24)) return { epoch: 0, base: 0, offset: 0 };
+  return {
+    epoch: v.getFloat64(0, true),
+    base: v.getFloat64(8, true),
+    offset: v.getFloat64(16, true),
+  };
 }
 
 /**

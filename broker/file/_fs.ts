@@ -26,6 +26,8 @@ export interface RawFile {
   write(buf: Uint8Array, pos: number): void;
   /** The file's current size. */
   size(): number;
+  /** Size and number of names (0 once the file was deleted while open), in one `fstat`. */
+  stat(): { size: number; links: number };
   truncate(length: number): void;
   /** `fdatasync`, off the main thread. */
   syncData(): Promise<void>;
@@ -33,6 +35,8 @@ export interface RawFile {
   syncDataSync(): void;
   /** `flock(LOCK_EX)`; blocks. */
   lock(): void;
+  /** `flock(LOCK_EX | LOCK_NB)`: true when the lock was taken, false when someone holds it. */
+  tryLock(): boolean;
   /** `flock(LOCK_UN)`. */
   unlock(): void;
   /** The OS file descriptor where the runtime exposes it (Bun), else -1. */
@@ -82,6 +86,10 @@ class DenoFile implements RawFile {
   size(): number {
     return this.f.statSync().size;
   }
+  stat(): { size: number; links: number } {
+    const s = this.f.statSync();
+    return { size: s.size, links: s.nlink ?? 1 };
+  }
   truncate(length: number): void {
     this.f.truncateSync(length);
   }
@@ -93,6 +101,9 @@ class DenoFile implements RawFile {
   }
   lock(): void {
     this.f.lockSync(true);
+  }
+  tryLock(): boolean {
+    return this.f.tryLockSync(true);
   }
   unlock(): void {
     this.f.unlockSync();
@@ -157,6 +168,10 @@ class BunFile implements RawFile {
   size(): number {
     return fs.fstatSync(this.fd).size;
   }
+  stat(): { size: number; links: number } {
+    const s = fs.fstatSync(this.fd);
+    return { size: s.size, links: s.nlink };
+  }
   truncate(length: number): void {
     fs.ftruncateSync(this.fd, length);
   }
@@ -189,6 +204,9 @@ class BunFile implements RawFile {
     this.#holder[2] = Date.now();
     this.write(new Uint8Array(this.#holder.buffer), HOLDER_AT);
   }
+  tryLock(): boolean {
+    return bunLibc().flock(this.fd, LOCK_EX | LOCK_NB) === 0;
+  }
   #breakStaleLock(): void {
     const h = new Float64Array(3);
     if (this.read(new Uint8Array(h.buffer), HOLDER_AT) < 24) return;
@@ -214,22 +232,92 @@ class BunFile implements RawFile {
 
 // ---------------------------------------------------------------------------------------------
 
-/** Opens `path` for reading and writing; creates it when `create` is set. */
-export function openFile(path: string, options: { create?: boolean } = {}): RawFile {
-  if (isBun) {
-    const flags = fs.constants.O_RDWR | (options.create ? fs.constants.O_CREAT : 0);
-    return new BunFile(path, fs.openSync(path, flags, 0o644));
-  }
-  return new DenoFile(
-    path,
-    Deno.openSync(path, { read: true, write: true, create: options.create ?? false }),
+/**
+ * Who may use the files FileBroker and the file backends write: `"owner"` (the default: the
+ * directory is created 0700 and files 0600, as PostgreSQL does with its data directory),
+ * `"group"` (0770 and 0660: processes of several users of the directory's group share the
+ * queues) or `"group-read"` (0750 and 0640: the group may only read them, e.g. a backup).
+ *
+ * @example
+ * ```ts
+ * import type { FileAccess } from "./_fs.ts";
+ * const access: FileAccess = "group"; // new FileBroker({ dir, access })
+ * ```
+ */
+export type FileAccess = "owner" | "group" | "group-read";
+
+/** The modes of a new directory and of a new file for `access`. */
+export function accessModes(access: FileAccess = "owner"): { dir: number; file: number } {
+  if (access === "owner") return { dir: 0o700, file: 0o600 };
+  if (access === "group") return { dir: 0o770, file: 0o660 };
+  if (access === "group-read") return { dir: 0o750, file: 0o640 };
+  throw new TypeError(
+    `access must be "owner", "group" or "group-read", got ${JSON.stringify(access)}: "owner" ` +
+      `keeps the files to this user (the default), "group" shares them with the directory's ` +
+      `group, "group-read" lets the group read them.`,
   );
 }
 
-/** Like `openFile`, but returns `undefined` when the file does not exist. */
-export function tryOpenFile(path: string): RawFile | undefined {
+/** True when `e` says the file exists already. */
+function isAlreadyExists(e: unknown): boolean {
+  if (!isBun && e instanceof Deno.errors.AlreadyExists) return true;
+  return (e as { code?: string } | null)?.code === "EEXIST";
+}
+
+function openRaw(path: string, create: "no" | "yes" | "new" | "read", mode: number): RawFile {
+  if (isBun) {
+    const c = fs.constants;
+    const flags = (create === "read" ? c.O_RDONLY : c.O_RDWR) |
+      (create === "yes" || create === "new" ? c.O_CREAT : 0) | (create === "new" ? c.O_EXCL : 0);
+    return new BunFile(path, fs.openSync(path, flags, mode));
+  }
+  return new DenoFile(
+    path,
+    Deno.openSync(path, {
+      read: true,
+      write: create !== "read",
+      create: create === "yes",
+      createNew: create === "new",
+      mode,
+    }),
+  );
+}
+
+/**
+ * Opens `path` for reading and writing; creates it when `create` is set, with `mode` (default
+ * 0600). A mode that grants the group or others more than the umask allows is applied with
+ * chmod to a file this call created (and only then: the file may belong to another user).
+ */
+export function openFile(
+  path: string,
+  options: { create?: boolean; mode?: number; readOnly?: boolean } = {},
+): RawFile {
+  const mode = options.mode ?? 0o600;
+  if (options.readOnly) return openRaw(path, "read", mode);
+  if (!options.create) return openRaw(path, "no", mode);
+  if ((mode & 0o077) === 0) return openRaw(path, "yes", mode);
   try {
-    return openFile(path);
+    const file = openRaw(path, "new", mode);
+    chmod(path, mode);
+    return file;
+  } catch (e) {
+    if (!isAlreadyExists(e)) throw e;
+    return openRaw(path, "no", mode);
+  }
+}
+
+function chmod(path: string, mode: number): void {
+  if (isBun) fs.chmodSync(path, mode);
+  else Deno.chmodSync(path, mode);
+}
+
+/** Like `openFile`, but returns `undefined` when the file does not exist. */
+export function tryOpenFile(
+  path: string,
+  options: { readOnly?: boolean } = {},
+): RawFile | undefined {
+  try {
+    return openFile(path, options);
   } catch (e) {
     if (isNotFound(e)) return undefined;
     throw e;
@@ -256,10 +344,40 @@ export function removeFile(path: string): boolean {
   }
 }
 
-/** Creates `dir` and its parents. */
-export function makeDir(dir: string): void {
-  if (isBun) fs.mkdirSync(dir, { recursive: true });
-  else Deno.mkdirSync(dir, { recursive: true });
+/** Directories already warned about being open to every user. */
+const warnedDirs = new Set<string>();
+
+/**
+ * Creates `dir` and its parents with `mode` (default 0700; a group mode is applied exactly,
+ * whatever the umask). An existing directory is left as it is, with a warning when every local
+ * user may enter it.
+ */
+export function makeDir(dir: string, mode = 0o700): void {
+  const before = statMode(dir);
+  if (before !== undefined) {
+    if ((before & 0o007) !== 0 && !warnedDirs.has(dir)) {
+      warnedDirs.add(dir);
+      getLogger("dramatis").warning(
+        `${dir} is open to every local user (mode 0${(before & 0o777).toString(8)}): they can ` +
+          `read the messages in it. Run chmod ${(mode & 0o777).toString(8)} ${dir}.`,
+      );
+    }
+    return;
+  }
+  if (isBun) fs.mkdirSync(dir, { recursive: true, mode });
+  else Deno.mkdirSync(dir, { recursive: true, mode });
+  if ((mode & 0o077) !== 0) chmod(dir, mode);
+}
+
+/** The permission bits of `path`, or `undefined` when it does not exist. */
+export function statMode(path: string): number | undefined {
+  try {
+    if (isBun) return fs.statSync(path).mode & 0o7777;
+    return (Deno.statSync(path).mode ?? 0) & 0o7777;
+  } catch (e) {
+    if (isNotFound(e)) return undefined;
+    throw e;
+  }
 }
 
 /** True when `path` exists. */
@@ -289,14 +407,23 @@ export function readText(path: string): string {
   return isBun ? fs.readFileSync(path, "utf8") : Deno.readTextFileSync(path);
 }
 
-/** Writes (or, with `append`, appends) UTF-8 text; creates the file if needed. */
-export function writeText(path: string, text: string, options: { append?: boolean } = {}): void {
+/**
+ * Writes (or, with `append`, appends) UTF-8 text; creates the file if needed, with `mode` when
+ * given (applied exactly when it grants the group or others anything).
+ */
+export function writeText(
+  path: string,
+  text: string,
+  options: { append?: boolean; mode?: number } = {},
+): void {
+  const { append = false, mode } = options;
   if (isBun) {
-    if (options.append) fs.appendFileSync(path, text);
-    else fs.writeFileSync(path, text);
+    if (append) fs.appendFileSync(path, text, mode === undefined ? undefined : { mode });
+    else fs.writeFileSync(path, text, mode === undefined ? undefined : { mode });
   } else {
-    Deno.writeTextFileSync(path, text, { append: options.append ?? false });
+    Deno.writeTextFileSync(path, text, mode === undefined ? { append } : { append, mode });
   }
+  if (!append && mode !== undefined && (mode & 0o077) !== 0) chmod(path, mode);
 }
 
 /** Renames `from` to `to`, replacing `to` (atomic on one file system). */

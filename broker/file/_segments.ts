@@ -4,29 +4,47 @@ import {
   bodyLength,
   Check,
   checkRecord,
+  type Cut,
+  CUT_AT,
+  decodeCut,
   decodeHead,
   decodeSegmentHeader,
+  decodeTail,
+  encodeCut,
   encodeHead,
   encodeSegmentHeader,
+  encodeTail,
   LOCK_HEADER,
+  LOCK_READ,
   parseSegmentName,
   REC_HEADER,
   SEG_HEADER,
+  SEG_HOLE,
+  segmentFlags,
   segmentName,
   SYNC0,
+  TAIL_AT,
 } from "./_format.ts";
 import {
+  accessModes,
+  type FileAccess,
   listDir,
   makeDir,
   openFile,
   type RawFile,
   removeFile,
+  statPath,
   syncDir,
   tryOpenFile,
 } from "./_fs.ts";
 import { getLogger } from "../../_log.ts";
 
 const logger = getLogger("dramatis.broker.FileBroker");
+/**
+ * How far past a deleted newest segment the log goes on when its size is unknown: more than any
+ * one write adds to a segment past `segmentSize`, so no log id can be used twice.
+ */
+const LOST_HEAD_BOUND = 2 ** 30;
 
 /** One segment file, open for reading, with the live messages the replica knows in it. */
 export class Seg {
@@ -34,7 +52,16 @@ export class Seg {
   live = 0;
   /** Their bytes (JSON plus a fixed overhead per record). */
   liveBytes = 0;
+  #hole: boolean | undefined;
   constructor(readonly base: number, readonly path: string, readonly file: RawFile) {}
+
+  /** A placeholder for missing log bytes (`SEG_HOLE`): no records; the log goes on at the next file. */
+  get hole(): boolean {
+    if (this.#hole !== undefined) return this.#hole;
+    const h = new Uint8Array(SEG_HEADER);
+    if (this.file.read(h, 0) < SEG_HEADER) return false; // its header is being written
+    return this.#hole = (segmentFlags(h) & SEG_HOLE) !== 0;
+  }
 }
 
 /** The directory: lock, head pointer, segment files, appends. */
@@ -45,26 +72,70 @@ export class Log {
   #writer: { base: number; file: RawFile } | undefined;
   /** Writer files replaced by a newer segment; the owner closes them once no sync needs them. */
   readonly retired: RawFile[] = [];
-  #headBuf = new Uint8Array(LOCK_HEADER);
+  #headBuf = new Uint8Array(LOCK_READ);
+  #headRead = 0;
+  /** Modes of the directory and of the files created in it. */
+  readonly modes: { dir: number; file: number };
 
-  constructor(readonly dir: string, readonly segmentSize: number) {
+  constructor(readonly dir: string, readonly segmentSize: number, access: FileAccess = "owner") {
     this.lockPath = `${dir}/broker.lock`;
+    this.modes = accessModes(access);
   }
 
   /** Creates the directory if needed and repairs what a crash may have left. */
   open(): void {
-    makeDir(this.dir);
-    this.#lockFile = openFile(this.lockPath, { create: true });
+    makeDir(this.dir, this.modes.dir);
+    this.#lockFile = openFile(this.lockPath, { create: true, mode: this.modes.file });
     this.withLock(() => {
       let head = this.readHead();
+      const bases = this.listSegments();
       if (head < 0) {
         // A new directory (or a damaged lock file).
-        head = this.listSegments().length === 0 ? 0 : this.#headLocked();
+        head = bases.length === 0 ? 0 : this.#headLocked();
         this.#writeHead(head);
+      } else if (!bases.includes(head) && (head > 0 || bases.length > 0)) {
+        head = this.repairHead(head).base;
       }
+      this.#removeStale(head);
       this.#ensureSegment(head).close();
       this.#repairTail(head);
+      this.checkTail();
     });
+  }
+
+  /** Removes segment files past the head that hold nothing: left by a crash while sealing. */
+  #removeStale(head: number): void {
+    for (const base of this.listSegments()) {
+      if (base <= head) continue;
+      const size = statPath(this.segmentPath(base))?.size ?? 0;
+      if (size <= SEG_HEADER) removeFile(this.segmentPath(base));
+    }
+  }
+
+  /**
+   * Compares the oldest segment present with the tail pointer: segments deleted from the start
+   * of the log by hand are reported (once: the tail then moves to what is there).
+   */
+  checkTail(): void {
+    const oldest = this.listSegments()[0];
+    if (oldest === undefined) return;
+    const b = new Uint8Array(12);
+    const tail = this.#lockFile!.read(b, TAIL_AT) === 12 ? decodeTail(b) : -1;
+    if (tail >= 0 && oldest > tail) {
+      logger.error(
+        `The log of ${this.dir} now starts at ${segmentName(oldest)}: the segments from ` +
+          `${segmentName(tail)} on (log bytes ${tail}-${oldest}) are missing, deleted by ` +
+          `something other than FileBroker. The messages recorded only in them are lost, and ` +
+          `messages they recorded as done may be delivered again; the rest is read as usual.`,
+      );
+    }
+    if (tail !== oldest) this.#writeTail(oldest);
+  }
+
+  /** Moves the tail pointer (durably: compaction deletes segments right after). */
+  #writeTail(base: number): void {
+    this.#lockFile!.write(encodeTail(base), TAIL_AT);
+    this.#lockFile!.syncDataSync();
   }
 
   /** Runs `fn` holding the exclusive lock. `fn` must be synchronous. */
@@ -86,11 +157,17 @@ export class Log {
     return this.#locked;
   }
 
-  /** The base of the newest segment, or -1 when broker.lock has none. */
+  /** The base of the newest segment, or -1 when broker.lock has none. Reads the last cut too. */
   readHead(): number {
     const b = this.#headBuf;
-    if (this.#lockFile!.read(b, 0) < LOCK_HEADER) return -1;
+    this.#headRead = this.#lockFile!.read(b, 0);
+    if (this.#headRead < LOCK_HEADER) return -1;
     return decodeHead(b);
+  }
+
+  /** The last cut (see `CUT_AT`), as of the last `readHead()`. */
+  lastCut(): Cut {
+    return decodeCut(this.#headBuf.subarray(0, this.#headRead));
   }
 
   /** The head pointer, repaired from the segment list if broker.lock was damaged (locked). */
@@ -130,7 +207,7 @@ export class Log {
   /** Opens (creating it, with its header, if missing or empty) the segment at `base`. Locked. */
   #ensureSegment(base: number): RawFile {
     const path = this.segmentPath(base);
-    const file = openFile(path, { create: true });
+    const file = openFile(path, { create: true, mode: this.modes.file });
     const size = file.size();
     if (size < SEG_HEADER) {
       file.truncate(0);
@@ -156,7 +233,13 @@ export class Log {
     const head = this.#headLocked();
     let w = this.#writer;
     if (!w || w.base !== head) w = this.#switchWriter(head);
-    let size = w.file.size();
+    let st = w.file.stat();
+    if (st.links === 0) {
+      // The file was deleted while in use: writing on would store nothing anyone can read.
+      w = this.repairHead(w.base, st.size);
+      st = w.file.stat();
+    }
+    let size = st.size;
     if (size < SEG_HEADER) {
       w.file.truncate(0);
       w.file.write(encodeSegmentHeader(w.base), 0);
@@ -165,8 +248,92 @@ export class Log {
       w = this.roll();
       size = SEG_HEADER;
     }
-    w.file.write(bytes, size);
+    try {
+      w.file.write(bytes, size);
+    } catch (e) {
+      throw new AppendError(e as Error, this.#undo(w, size));
+    }
     return w.file;
+  }
+
+  /**
+   * After a failed write (a full disk keeps a part of it): cuts the segment back to `size`, and
+   * notes the cut in broker.lock, so that a reader that saw the part reads the log again. False
+   * when the part could not be taken back.
+   */
+  #undo(w: { base: number; file: RawFile }, size: number): boolean {
+    try {
+      if (w.file.size() === size) return true;
+      w.file.truncate(size);
+      this.readHead();
+      const last = this.lastCut();
+      this.#lockFile!.write(
+        encodeCut({ epoch: last.epoch + 1, base: w.base, offset: size }),
+        CUT_AT,
+      );
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * The newest segment, at `head`, was deleted (by hand; locked): a placeholder (`SEG_HOLE`)
+   * takes its place, and the log goes on in a new segment past every log id the deleted one can
+   * have held (so that a process that still knows one never mistakes a new record for it):
+   * `head + size` when its final size is known (from a descriptor still open on it), else a
+   * generous bound. Reported once: by the process that moves the head.
+   */
+  repairHead(head: number, size?: number): { base: number; file: RawFile } {
+    if (this.#headLocked() === head) {
+      const next = head + (size ?? this.segmentSize + LOST_HEAD_BOUND);
+      logger.error(
+        `The newest segment of ${this.dir}, ${segmentName(head)}, was deleted by something ` +
+          `other than FileBroker: the messages recorded only in it are lost, and messages it ` +
+          `recorded as done may be delivered again. Going on in ${segmentName(next)}.`,
+      );
+      this.#placeholder(head);
+      if (this.#writer?.base === head) {
+        this.retired.push(this.#writer.file);
+        this.#writer = undefined;
+      }
+      const w = this.#switchWriter(next);
+      this.#writeHead(next);
+      return w;
+    }
+    return this.#switchWriter(this.#headLocked());
+  }
+
+  /** Writes the placeholder of missing segment `base` (locked). */
+  #placeholder(base: number): void {
+    if (statPath(this.segmentPath(base))) return;
+    const file = openFile(this.segmentPath(base), { create: true, mode: this.modes.file });
+    try {
+      file.write(encodeSegmentHeader(base, SEG_HOLE), 0);
+      file.syncDataSync();
+    } finally {
+      file.close();
+    }
+    syncDir(this.dir);
+  }
+
+  /**
+   * A segment between two present ones is missing (deleted by hand): puts a placeholder in its
+   * place (`SEG_HOLE`), so that every reader goes on at the next segment and the loss is
+   * reported once (locked). Returns false when nothing follows it (the head may be coming).
+   */
+  markHole(base: number): boolean {
+    if (statPath(this.segmentPath(base))) return true;
+    const next = this.listSegments().find((b) => b > base);
+    if (next === undefined) return false;
+    this.#placeholder(base);
+    logger.error(
+      `Segment ${segmentName(base)} of ${this.dir} is missing (log bytes ${base}-${next}; ` +
+        `deleted by something other than FileBroker): the messages recorded only in it are ` +
+        `lost, and messages it recorded as done may be delivered again. Reading on from ` +
+        `${segmentName(next)}; the placeholder ${segmentName(base)} now marks the gap.`,
+    );
+    return true;
   }
 
   /** The size of the newest segment (locked). */
@@ -193,8 +360,12 @@ export class Log {
     const size = w.file.size();
     w.file.syncDataSync();
     const next = w.base + size;
+    // The new file first, then the head: a head never points at a file that was not made, so a
+    // missing head means a deleted one.
+    this.#removeStale(head);
+    const nw = this.#switchWriter(next);
     this.#writeHead(next);
-    return this.#switchWriter(next);
+    return nw;
   }
 
   /**
@@ -233,6 +404,7 @@ export class Log {
 
   /** Deletes the segment files whose base is below `base` (locked). */
   deleteBefore(base: number): number {
+    this.#writeTail(base);
     let n = 0;
     for (const b of this.listSegments()) {
       if (b >= base) break;
@@ -263,6 +435,13 @@ function firstValid(buf: Uint8Array, from: number, end: number): number {
   }
 }
 
+/** A write to the log failed; `undone` says whether any part of it that reached the file was taken back. */
+export class AppendError extends Error {
+  constructor(override readonly cause: Error, readonly undone: boolean) {
+    super(cause.message, { cause });
+  }
+}
+
 /** Thrown when a segment this reader still needed was deleted by compaction: replay again. */
 export class GapError extends Error {}
 
@@ -285,6 +464,8 @@ export class LogReader {
   #buf = new Uint8Array(1024 * 1024);
   #scan = new Uint8Array(1024 * 1024);
   #reported = new Set<string>();
+  /** The count of cuts (see `Log.lastCut`) when this reader last looked. */
+  #cutEpoch = 0;
 
   constructor(private readonly log: Log, private readonly apply: ApplyFn) {}
 
@@ -295,6 +476,8 @@ export class LogReader {
 
   /** Opens every segment present (so that compaction cannot pull one away) and starts at the oldest. */
   start(): void {
+    this.log.readHead();
+    this.#cutEpoch = this.log.lastCut().epoch;
     for (const base of this.log.listSegments()) {
       if (this.segs.has(base)) continue;
       const file = tryOpenFile(this.log.segmentPath(base));
@@ -313,22 +496,51 @@ export class LogReader {
    */
   catchUp(locked: boolean): number {
     const head = this.log.readHead();
+    const cut = this.log.lastCut();
+    if (cut.epoch !== this.#cutEpoch) {
+      // A write that failed half-way was cut off again. Records read from that part were
+      // never stored: if this reader applied any, its view is wrong and must be rebuilt.
+      const safe = cut.epoch === this.#cutEpoch + 1 &&
+        (this.#cur!.base !== cut.base || this.#off <= cut.offset);
+      this.#cutEpoch = cut.epoch;
+      if (!safe) {
+        throw new GapError(
+          `a write that failed was cut off ${segmentName(cut.base)} at offset ${cut.offset} ` +
+            `after this process had read part of it`,
+        );
+      }
+    }
     let applied = 0;
     for (;;) {
       const seg = this.#cur!;
-      const sealed = head > seg.base;
-      applied += this.#readSegment(seg, locked, sealed);
-      if (!sealed) return applied;
-      const size = seg.file.size();
-      if (this.#off < size) return applied;
-      const nextBase = seg.base + size;
+      let nextBase: number;
+      if (seg.hole) {
+        // A placeholder for missing bytes: the log goes on at the next segment present.
+        const after = this.log.listSegments().find((b) => b > seg.base);
+        if (after === undefined) return applied;
+        nextBase = after;
+      } else {
+        const sealed = head > seg.base;
+        applied += this.#readSegment(seg, locked, sealed);
+        if (!sealed) return applied;
+        const size = seg.file.size();
+        if (this.#off < size) return applied;
+        nextBase = seg.base + size;
+      }
       let next = this.segs.get(nextBase);
       if (!next) {
-        const file = tryOpenFile(this.log.segmentPath(nextBase));
-        if (!file) {
-          if (head > nextBase) throw new GapError(`segment ${segmentName(nextBase)} is gone`);
-          return applied; // being created
+        let file = tryOpenFile(this.log.segmentPath(nextBase));
+        if (!file && head > nextBase) {
+          // Compaction deletes the oldest segments only: if an older one is still there, this
+          // one was deleted by hand. Mark the hole (once, for every reader) and read on.
+          if (!this.log.listSegments().some((b) => b < nextBase)) {
+            throw new GapError(`segment ${segmentName(nextBase)} is gone`);
+          }
+          if (this.log.withLock(() => this.log.markHole(nextBase))) {
+            file = tryOpenFile(this.log.segmentPath(nextBase));
+          }
         }
+        if (!file) return applied; // being created
         next = new Seg(nextBase, file.path, file);
         this.segs.set(nextBase, next);
       }

@@ -322,13 +322,18 @@ export class State {
     return t;
   }
 
-  /** Other owners holding messages of `q` whose lease ended before `now`. */
-  expiredOwners(q: QueueState, me: number, now: number): number[] {
+  /** Other owners holding messages of `q` whose lease ended before `now`, or that are `gone`. */
+  expiredOwners(
+    q: QueueState,
+    me: number,
+    now: number,
+    gone: (owner: number) => boolean = () => false,
+  ): number[] {
     const out: number[] = [];
     for (const id of q.inflightBy.keys()) {
       if (id === me) continue;
       const o = this.owners.get(id);
-      if (!o || o.leaseUntil < now) out.push(id);
+      if (!o || o.leaseUntil < now || gone(id)) out.push(id);
     }
     return out;
   }

@@ -38,10 +38,13 @@ import {
   validateQueueName,
 } from "../broker.ts";
 import { QueueNotFound } from "../../errors.ts";
+import { keepDecodable } from "../_undecodable.ts";
 import type { Message } from "../../message.ts";
 import { type Durability, Engine, type FileReceipt } from "./_engine.ts";
+import { accessModes, type FileAccess } from "./_fs.ts";
 
 export type { Durability } from "./_engine.ts";
+export type { FileAccess } from "./_fs.ts";
 
 /**
  * Options of `new FileBroker()`.
@@ -64,17 +67,47 @@ export interface FileBrokerOptions extends BrokerOptions {
   /** `batch` mode: longest time between a write and its `fdatasync`, in ms. Default 10. */
   flushInterval?: number;
   /**
-   * A consumer that stops renewing its lease (because its process died) for this long, in ms,
-   * has its messages delivered to another consumer. Default 30_000.
+   * A consumer that is alive but stops renewing its lease (its event loop is blocked) for this
+   * long, in ms, has its messages delivered to another consumer. Default 30_000. A consumer whose
+   * process died (or, on Deno, whose Web Worker was terminated) loses them at once: its liveness
+   * lock is free (see docs/file-broker.md).
    */
   leaseTimeout?: number;
   /** How long dead letters are kept, in ms. Default 7 days. */
   deadMessageTtl?: number;
   /** Size in bytes past which a segment file is sealed and a new one started. Default 8 MiB. */
   segmentSize?: number;
+  /**
+   * Who may use the queues: `"owner"` (default; the directory is created 0700 and its files
+   * 0600, so other local users cannot read the messages), `"group"` (0770 and 0660: processes of
+   * several users of the directory's group share them) or `"group-read"` (0750 and 0640: the
+   * group may only read the files, e.g. a backup).
+   */
+  access?: FileAccess;
 }
 
 const SEVEN_DAYS = 7 * 24 * 3600 * 1000;
+
+function checkedAccess(access: FileAccess | undefined): FileAccess {
+  try {
+    accessModes(access);
+  } catch (e) {
+    throw new TypeError(`FileBroker: ${(e as Error).message}`);
+  }
+  return access ?? "owner";
+}
+
+/** The directory option, without trailing slashes; an empty one is refused (it would mean `/`). */
+function checkedDir(dir: string | undefined): string {
+  if (dir === undefined) return "./.dramatis";
+  if (typeof dir !== "string" || dir === "") {
+    throw new TypeError(
+      `FileBroker: dir must be a non-empty path, got ${JSON.stringify(dir)}: pass a directory ` +
+        `such as "./.dramatis", or leave dir out for that default.`,
+    );
+  }
+  return dir.replace(/\/+$/, "") || "/";
+}
 
 function positive(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
@@ -123,7 +156,7 @@ export class FileBroker extends Broker {
         }.`,
       );
     }
-    this.dir = (options.dir ?? "./.dramatis").replace(/\/+$/, "") || "/";
+    this.dir = checkedDir(options.dir);
     this.durability = durability;
     this.leaseTimeout = positive("leaseTimeout", options.leaseTimeout, 30_000);
     this.#engine = new Engine({
@@ -133,6 +166,7 @@ export class FileBroker extends Broker {
       leaseTimeout: this.leaseTimeout,
       deadMessageTtl: positive("deadMessageTtl", options.deadMessageTtl, SEVEN_DAYS),
       segmentSize: positive("segmentSize", options.segmentSize, 8 * 1024 * 1024),
+      access: checkedAccess(options.access),
     });
   }
 
@@ -222,7 +256,11 @@ export class FileBroker extends Broker {
   async requeueDeadLetters(queueName: string, messageIds?: string[]): Promise<number> {
     const q = checked(queueName);
     const ids = messageIds && new Set(messageIds);
-    const letters = this.#engine.deadLetters(q).filter((l) => !ids || ids.has(l.message.messageId));
+    const letters = keepDecodable(
+      q,
+      this.#engine.deadLetters(q).filter((l) => !ids || ids.has(l.message.messageId)),
+      (l) => l.message,
+    );
     const prepared: { id: number; message: Message; priority: number }[] = [];
     for (const l of letters) {
       const message = l.message.copy({ queueName: q });
@@ -278,7 +316,8 @@ export class FileBroker extends Broker {
 /**
  * The options a `file:` URL stands for: `file:///abs/path`, `file://./rel/path` or `file:rel`,
  * with optional query parameters `durability`, `flushInterval`, `leaseTimeout`,
- * `deadMessageTtl` and `segmentSize` (for example `file://./.dramatis?durability=batch`).
+ * `deadMessageTtl`, `segmentSize` and `access` (for example
+ * `file://./.dramatis?durability=batch&access=group`).
  *
  * @example
  * ```ts
@@ -318,6 +357,9 @@ export function fileBrokerOptionsFromUrl(url: string): FileBrokerOptions {
       case "durability":
         options.durability = value as Durability;
         break;
+      case "access":
+        options.access = value as FileAccess;
+        break;
       case "flushInterval":
       case "leaseTimeout":
       case "deadMessageTtl":
@@ -327,7 +369,7 @@ export function fileBrokerOptionsFromUrl(url: string): FileBrokerOptions {
       default:
         throw new TypeError(
           `Unknown FileBroker URL parameter ${JSON.stringify(key)} in ${JSON.stringify(url)}: ` +
-            `use durability, flushInterval, leaseTimeout, deadMessageTtl or segmentSize.`,
+            `use durability, flushInterval, leaseTimeout, deadMessageTtl, segmentSize or access.`,
         );
     }
   }

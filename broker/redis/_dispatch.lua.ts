@@ -217,14 +217,12 @@ elseif command == 'dead' then
   -- this time (ms). Replies { id, payload, score, ... }, oldest first.
   local xq, xmsgs = dead_keys(queue)
   local ids = redis.call('ZRANGEBYSCORE', xq, ARGV[6], '+inf', 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[5]))
+  -- A letter whose payload is missing is replied too (with ''), as stats counts it.
   local out = {}
   for i = 1, #ids, 2 do
-    local payload = redis.call('HGET', xmsgs, ids[i])
-    if payload then
-      out[#out + 1] = ids[i]
-      out[#out + 1] = payload
-      out[#out + 1] = ids[i + 1]
-    end
+    out[#out + 1] = ids[i]
+    out[#out + 1] = redis.call('HGET', xmsgs, ids[i]) or ''
+    out[#out + 1] = ids[i + 1]
   end
   return out
 

@@ -52,6 +52,7 @@ import {
   type Reply,
 } from "./client.ts";
 import { DISPATCH_LUA } from "./_dispatch.lua.ts";
+import { keepDecodable, undecodableLetter } from "../_undecodable.ts";
 
 /**
  * Options of `new RedisBroker()`.
@@ -842,15 +843,17 @@ export class RedisBroker extends Broker {
     const reply = await this.#core.run("dead", q, [limit, since], { bytes: true }) as Reply[];
     const out: { rid: string; message: Message; at: number }[] = [];
     for (let i = 0; i < reply.length; i += 3) {
+      const rid = str(reply[i]), data = reply[i + 1] as Uint8Array, at = Number(str(reply[i + 2]));
+      let message: Message;
       try {
-        out.push({
-          rid: str(reply[i]),
-          message: Message.decode(reply[i + 1] as Uint8Array),
-          at: Number(str(reply[i + 2])),
-        });
+        if (data.length === 0) throw new Error(`its payload is missing from ${q}.XQ.msgs`);
+        message = Message.decode(data);
       } catch (e) {
-        logger.warning(`Dead letter ${str(reply[i])} of ${q} cannot be decoded: ${e}`);
+        // Counted by stats(): listed too, saying why it cannot be run.
+        const where = { queueName: q, messageId: rid, deadAt: at };
+        message = undecodableLetter(data, (e as Error).message, where);
       }
+      out.push({ rid, message, at });
     }
     return out;
   }
@@ -868,7 +871,11 @@ export class RedisBroker extends Broker {
   async requeueDeadLetters(queueName: string, messageIds?: string[]): Promise<number> {
     const q = checked(queueName);
     const ids = messageIds && new Set(messageIds);
-    const letters = (await this.#dead(q, -1)).filter((d) => !ids || ids.has(d.message.messageId));
+    const letters = keepDecodable(
+      q,
+      (await this.#dead(q, -1)).filter((d) => !ids || ids.has(d.message.messageId)),
+      (d) => d.message,
+    );
     let moved = 0;
     for (let i = 0; i < letters.length; i += 300) {
       const part = letters.slice(i, i + 300);
