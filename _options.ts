@@ -1,7 +1,7 @@
 // Actor options: the registry of legal names, their wire (snake_case) names, and the lookup
 // rule "the message's option wins, then the actor's, then the default".
 import type { Message } from "./message.ts";
-import type { ErrorClass } from "./actor.ts";
+import type { ErrorClass } from "./errors.ts";
 
 const CORE_OPTIONS = [
   "actorName",

@@ -23,18 +23,9 @@ import { getBroker, onGlobalBroker } from "./broker/global.ts";
 import { findNonJson, type JsonObject, type JsonValue, Message } from "./message.ts";
 import { checkActorOptions, snake } from "./_options.ts";
 import { _attachBroker } from "./_message_broker.ts";
+import type { ErrorClass } from "./errors.ts";
 
-/**
- * An error class, as `throws` takes it.
- *
- * @example
- * ```ts
- * import type { ErrorClass } from "./actor.ts";
- * const c: ErrorClass = TypeError;
- * ```
- */
-// deno-lint-ignore no-explicit-any
-export type ErrorClass = abstract new (...args: any[]) => Error;
+export type { ErrorClass };
 
 /**
  * Options of `actor()`. Every option except `actorName`, `queueName`, `broker`, `retryWhen`

@@ -235,3 +235,15 @@ export class ResultFailure extends ResultError {
     this.errorMessage = info.errorMessage;
   }
 }
+
+/**
+ * An error class, as the actor option `throws` takes it.
+ *
+ * @example
+ * ```ts
+ * import type { ErrorClass } from "./errors.ts";
+ * const c: ErrorClass = TypeError;
+ * ```
+ */
+// deno-lint-ignore no-explicit-any
+export type ErrorClass = abstract new (...args: any[]) => Error;

@@ -21,19 +21,13 @@
  * @module
  */
 export { actor } from "./actor.ts";
-export type {
-  Actor,
-  ActorOptions,
-  AnyActor,
-  ArgsPrefix,
-  ErrorClass,
-  SendOptions,
-} from "./actor.ts";
+export type { Actor, ActorOptions, AnyActor, ArgsPrefix, SendOptions } from "./actor.ts";
 export { actorClass } from "./actor_class.ts";
 export type { ActorClass, PerformMethod } from "./actor_class.ts";
-export { Message } from "./message.ts";
+export { Message, MessageProxy } from "./message.ts";
 export type {
   GetResultOptions,
+  HasMiddleware,
   JsonObject,
   JsonValue,
   MessageFields,
@@ -57,11 +51,13 @@ export {
   SkipMessage,
   TimeLimitExceeded,
 } from "./errors.ts";
-export { Broker, dqName, MessageProxy, qName, xqName } from "./broker/broker.ts";
+export type { ErrorClass } from "./errors.ts";
+export { Broker, dqName, qName, xqName } from "./broker/broker.ts";
 export type {
   BrokerOptions,
   ConsumeOptions,
   Consumer,
+  DeclaredActor,
   EnqueueOptions,
   JoinOptions,
   MiddlewareClass,

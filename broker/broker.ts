@@ -1,6 +1,6 @@
 /**
  * The `Broker` base class, the `Consumer` interface every broker implements, and
- * `MessageProxy`, the message as a worker holds it.
+ * `DeclaredActor`, what a broker knows of the actors declared on it.
  *
  * A message's path: `actor.send()` -> `Broker.enqueue()` (middleware, delay handling) ->
  * the broker's `_enqueue()` (stub: memory, file: the log, redis: a Lua script) -> a worker's
@@ -16,13 +16,13 @@
  * @module
  */
 import { ActorNotFound, QueueNotFound } from "../errors.ts";
-import { Message } from "../message.ts";
-import type { JsonObject } from "../message.ts";
+import type { JsonObject, Message, MessageProxy } from "../message.ts";
 import type { Awaitable, HookName, Middleware } from "../middleware/middleware.ts";
-import type { AnyActor } from "../actor.ts";
 import { getLogger } from "../_log.ts";
-import { registerActorOptions } from "../_options.ts";
 import { defaultMiddleware } from "../middleware/_default.ts";
+
+// The message as a worker holds it lives beside `Message`; brokers import it from here too.
+export { MessageProxy } from "../message.ts";
 
 /**
  * The canonical queue name: `q` for `q`, `q.DQ` and `q.XQ`.
@@ -66,56 +66,33 @@ export function xqName(queueName: string): string {
 }
 
 /**
- * A message as a worker holds it while processing: the message plus its processing state
- * (`failed`, the error), an `AbortSignal` that aborts on time limit and shutdown, and a
- * broker-specific `receipt` used to ack it.
+ * What a broker, its middleware and its workers know of a declared actor. Every `Actor` that
+ * `actor()` returns is one; `broker.getActor()` returns it.
  *
  * @example
  * ```ts
- * import { MessageProxy } from "./broker.ts";
- * const m = new MessageProxy({ queueName: "default", actorName: "add", args: [1, 2] });
- * m.fail();
- * console.log(m.failed); // true
+ * import { actor, type DeclaredActor, StubBroker } from "../mod.ts";
+ * const broker = new StubBroker();
+ * actor(function ping() {}, { broker, priority: 5 });
+ * const a: DeclaredActor = broker.getActor("ping");
+ * console.log(a.queueName, a.priority); // default 5
  * ```
  */
-export class MessageProxy extends Message {
-  /** True once a middleware decided the message failed for good: it will be nacked. */
-  failed = false;
-  /** The error the actor threw on this delivery, if any. */
-  error: unknown = undefined;
-  /** Broker-specific data identifying this delivery (for ack / nack / requeue). */
-  receipt: unknown = undefined;
-  /** Set by the worker when processing of this delivery has finished. */
-  done = false;
-  #controller: AbortController | undefined;
-  #abortHandler: ((reason: unknown) => void) | undefined;
-
-  /** Marks the message failed: it will be nacked (dead-lettered) instead of acked. */
-  fail(): void {
-    this.failed = true;
-  }
-
-  /** The signal that aborts when this delivery's time limit passes or the worker stops. */
-  get signal(): AbortSignal {
-    return (this.#controller ??= new AbortController()).signal;
-  }
-
-  /** Aborts this delivery: its signal fires and the worker stops waiting for the actor. */
-  abort(reason: unknown): void {
-    if (this.done) return;
-    (this.#controller ??= new AbortController()).abort(reason);
-    this.#abortHandler?.(reason);
-  }
-
-  /** True when `abort()` was called. */
-  get aborted(): boolean {
-    return this.#controller?.signal.aborted ?? false;
-  }
-
-  /** @internal The worker's hook: called with the reason when the delivery is aborted. */
-  onAbort(handler: ((reason: unknown) => void) | undefined): void {
-    this.#abortHandler = handler;
-  }
+export interface DeclaredActor {
+  /** The actor's name on the wire. */
+  readonly actorName: string;
+  /** The queue its messages go to (canonical). */
+  readonly queueName: string;
+  /** Its priority: lower runs first. */
+  readonly priority: number;
+  /** The options it was declared with (camelCase, as in `ActorOptions`). */
+  readonly options: Readonly<Record<string, unknown>>;
+  /** Runs the actor's function with these arguments. */
+  fn(...args: unknown[]): unknown;
+  /** Builds a message with these arguments, without sending it. */
+  message(...args: unknown[]): Message;
+  /** Enqueues a message with these arguments. */
+  send(...args: unknown[]): Promise<Message>;
 }
 
 /**
@@ -337,19 +314,38 @@ export abstract class Broker {
   /** The middleware stack, in order. Use `addMiddleware` to change it. */
   readonly middleware: Middleware[] = [];
   /** Actors declared on this broker, by name. */
-  protected readonly actors: Map<string, AnyActor> = new Map();
+  protected readonly actors: Map<string, DeclaredActor> = new Map();
   /** Declared queue names (canonical). */
   protected readonly queues: Set<string> = new Set();
   /** Declared delay queue names (`q.DQ`). */
   protected readonly delayQueues: Set<string> = new Set();
   /** Per event name ("enqueue"): its before / after hook name and the middleware having it. */
   #hooks = { before: new Map<string, HookEntry>(), after: new Map<string, HookEntry>() };
+  #actorOptions = new Set<string>();
   #closed = false;
 
   /** Creates the broker with `options.middleware` or the default stack. */
   constructor(options: BrokerOptions = {}) {
     const stack = options.middleware ?? defaultMiddleware();
     for (const m of stack) this.addMiddleware(m);
+  }
+
+  /**
+   * The actor options the middleware of this broker add (each middleware's `actorOptions`, as
+   * Dramatiq's `broker.actor_options`). `actor()` accepts these, besides its own `actorName`,
+   * `queueName`, `priority` and `broker`, for an actor declared on this broker.
+   *
+   * @example
+   * ```ts
+   * import { MemoryResultBackend, Results, StubBroker } from "../mod.ts";
+   * const broker = new StubBroker();
+   * console.log(broker.actorOptions.has("storeResults")); // false
+   * broker.addMiddleware(new Results({ backend: new MemoryResultBackend() }));
+   * console.log(broker.actorOptions.has("storeResults")); // true
+   * ```
+   */
+  get actorOptions(): ReadonlySet<string> {
+    return this.#actorOptions;
   }
 
   /**
@@ -381,7 +377,7 @@ export abstract class Broker {
       );
     }
     this.middleware.splice(at, 0, middleware);
-    registerActorOptions(middleware.actorOptions);
+    for (const name of middleware.actorOptions) this.#actorOptions.add(name);
     this.#hooks.before.clear();
     this.#hooks.after.clear();
     // Like Dramatiq: a middleware added late still hears about what was declared before it.
@@ -478,7 +474,7 @@ export abstract class Broker {
    * nothing; declaring another actor under a name already registered throws a `TypeError`, as
    * in Dramatiq.
    */
-  declareActor(actor: AnyActor): void {
+  declareActor(actor: DeclaredActor): void {
     const existing = this.actors.get(actor.actorName);
     if (existing === actor) return;
     if (existing) {
@@ -508,10 +504,30 @@ export abstract class Broker {
   }
 
   /** Returns the actor named `actorName`; throws `ActorNotFound`. */
-  getActor(actorName: string): AnyActor {
+  getActor(actorName: string): DeclaredActor {
     const a = this.actors.get(actorName);
     if (!a) throw new ActorNotFound(actorName);
     return a;
+  }
+
+  /**
+   * The priority `message` runs at: its `priority` option when that is a number, else the
+   * priority of its actor, else 0. Lower runs first. Brokers that order by priority and workers
+   * use this one rule.
+   *
+   * @example
+   * ```ts
+   * import { actor, Message, StubBroker } from "../mod.ts";
+   * const broker = new StubBroker();
+   * actor(function report() {}, { broker, priority: 10 });
+   * const m = new Message({ queueName: "default", actorName: "report" });
+   * console.log(broker.priorityOf(m)); // 10
+   * console.log(broker.priorityOf(m.copy({ options: { priority: 1 } }))); // 1
+   * ```
+   */
+  priorityOf(message: Message): number {
+    const p = message.options.priority;
+    return typeof p === "number" ? p : (this.actors.get(message.actorName)?.priority ?? 0);
   }
 
   /** True when an actor named `actorName` is declared on this broker. */

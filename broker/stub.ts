@@ -26,11 +26,11 @@ import {
   type Consumer,
   dqName,
   type JoinOptions,
-  MessageProxy,
   qName,
   type QueueStats,
   type ReceiveOptions,
 } from "./broker.ts";
+import { MessageProxy } from "../message.ts";
 import { QueueJoinTimeout, QueueNotFound } from "../errors.ts";
 import type { Message } from "../message.ts";
 import { Deque, Heap } from "../_queue.ts";
@@ -148,10 +148,7 @@ export class StubBroker extends Broker {
   /** Stores the message in memory. */
   protected _enqueue(message: Message): Promise<void> {
     const q = this.#queue(message.queueName);
-    const opt = message.options.priority;
-    const priority = typeof opt === "number"
-      ? opt
-      : (this.actors.get(message.actorName)?.priority ?? 0);
+    const priority = this.priorityOf(message);
     const eta = typeof message.options.eta === "number" ? message.options.eta : 0;
     q.pending++;
     q.put({ json: JSON.stringify(message.asDict()), priority, eta, seq: this.#seq++ });

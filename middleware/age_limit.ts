@@ -9,7 +9,8 @@
  * @module
  */
 import { Middleware } from "./middleware.ts";
-import type { Broker, MessageProxy } from "../broker/broker.ts";
+import type { Broker } from "../broker/broker.ts";
+import type { MessageProxy } from "../message.ts";
 import { SkipMessage } from "../errors.ts";
 import { getLogger } from "../_log.ts";
 

@@ -9,7 +9,8 @@
  * @module
  */
 import { Middleware, type ProcessOutcome } from "./middleware.ts";
-import type { Broker, MessageProxy } from "../broker/broker.ts";
+import type { Broker } from "../broker/broker.ts";
+import type { MessageProxy } from "../message.ts";
 import { getOption } from "../_options.ts";
 import { actorNameOf, describeError, resultToJson, sendTo } from "./_util.ts";
 

@@ -11,7 +11,7 @@
  * @module
  */
 import { Middleware } from "./middleware.ts";
-import type { MessageProxy } from "../broker/broker.ts";
+import type { MessageProxy } from "../message.ts";
 import { currentMessage } from "../worker/context.ts";
 
 /**

@@ -10,7 +10,8 @@
  * @module
  */
 import { Middleware, type ProcessOutcome } from "./middleware.ts";
-import type { Broker, MessageProxy } from "../broker/broker.ts";
+import type { Broker } from "../broker/broker.ts";
+import type { MessageProxy } from "../message.ts";
 import type { RateLimiterBackend } from "../rate_limits/backend.ts";
 import { Barrier } from "../rate_limits/limiters.ts";
 import { Message } from "../message.ts";

@@ -14,7 +14,8 @@
  * @module
  */
 import { Middleware, type ProcessOutcome } from "./middleware.ts";
-import { type Broker, type MessageProxy, qName } from "../broker/broker.ts";
+import { type Broker, qName } from "../broker/broker.ts";
+import type { MessageProxy } from "../message.ts";
 import type { Message } from "../message.ts";
 import { TimeLimitExceeded } from "../errors.ts";
 import { type MetricSeries, MetricsRegistry, type MetricsSnapshot } from "../telemetry/registry.ts";

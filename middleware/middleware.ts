@@ -15,9 +15,9 @@
  * ```
  * @module
  */
-import type { Broker, MessageProxy } from "../broker/broker.ts";
+import type { Broker, DeclaredActor } from "../broker/broker.ts";
+import type { MessageProxy } from "../message.ts";
 import type { Message } from "../message.ts";
-import type { AnyActor } from "../actor.ts";
 import type { Worker } from "../worker/worker.ts";
 
 /**
@@ -83,9 +83,9 @@ export abstract class Middleware {
   /** After a message is rejected (sent to the dead-letter queue). */
   afterNack?(broker: Broker, message: MessageProxy): Awaitable<void>;
   /** Before an actor is declared on the broker. */
-  beforeDeclareActor?(broker: Broker, actor: AnyActor): Awaitable<void>;
+  beforeDeclareActor?(broker: Broker, actor: DeclaredActor): Awaitable<void>;
   /** After an actor is declared on the broker. */
-  afterDeclareActor?(broker: Broker, actor: AnyActor): Awaitable<void>;
+  afterDeclareActor?(broker: Broker, actor: DeclaredActor): Awaitable<void>;
   /** Before a queue is declared. */
   beforeDeclareQueue?(broker: Broker, queueName: string): Awaitable<void>;
   /** After a queue is declared. */

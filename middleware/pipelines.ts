@@ -9,7 +9,8 @@
  * @module
  */
 import { Middleware, type ProcessOutcome } from "./middleware.ts";
-import type { Broker, MessageProxy } from "../broker/broker.ts";
+import type { Broker } from "../broker/broker.ts";
+import type { MessageProxy } from "../message.ts";
 import { Message } from "../message.ts";
 import { resultToJson } from "./_util.ts";
 

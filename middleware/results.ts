@@ -10,12 +10,13 @@
  * @module
  */
 import { Middleware, type ProcessOutcome } from "./middleware.ts";
-import type { Broker, MessageProxy } from "../broker/broker.ts";
-import type { AnyActor } from "../actor.ts";
+import type { Broker, DeclaredActor } from "../broker/broker.ts";
+import type { MessageProxy } from "../message.ts";
 import type { ResultBackend } from "../results/backend.ts";
 import { getOption } from "../_options.ts";
 import { _registerResultsClass, resultPassedOn, resultToJson } from "./_util.ts";
-import { _setResultLookup, brokerOf } from "../_message_broker.ts";
+import { brokerOf } from "../_message_broker.ts";
+import { _setResultLookup } from "../message.ts";
 import { getBroker } from "../broker/global.ts";
 import { getLogger } from "../_log.ts";
 
@@ -69,7 +70,7 @@ export class Results extends Middleware {
   #options(
     broker: Broker,
     message: MessageProxy,
-  ): { store: boolean; ttl: number; actor: AnyActor | undefined } {
+  ): { store: boolean; ttl: number; actor: DeclaredActor | undefined } {
     const actor = broker.hasActor(message.actorName)
       ? broker.getActor(message.actorName)
       : undefined;
@@ -133,7 +134,7 @@ _registerResultsClass(Results);
 
 _setResultLookup((message, options) => {
   const broker = options.broker ?? brokerOf(message) ?? getBroker();
-  const results = broker.middleware.find((m): m is Results => m instanceof Results);
+  const results = broker.middleware.find((m) => m instanceof Results) as Results | undefined;
   if (!results) {
     return Promise.reject(
       new TypeError(

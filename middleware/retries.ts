@@ -9,7 +9,8 @@
  * @module
  */
 import { Middleware, type ProcessOutcome } from "./middleware.ts";
-import type { Broker, MessageProxy } from "../broker/broker.ts";
+import type { Broker } from "../broker/broker.ts";
+import type { MessageProxy } from "../message.ts";
 import { RateLimitExceeded, Retry } from "../errors.ts";
 import { getOption, isExpectedError } from "../_options.ts";
 import { formatError, getLogger } from "../_log.ts";
@@ -139,7 +140,7 @@ export class Retries extends Middleware {
     message.options.traceback = formatError(error).slice(0, 8000);
     message.options.requeue_timestamp = Date.now();
     const maxRetries = getOption<number | null>(message, actor, "maxRetries", this.maxRetries);
-    const retryWhen = actor.options.retryWhen ?? this.retryWhen;
+    const retryWhen = (actor.options.retryWhen as RetriesOptions["retryWhen"]) ?? this.retryWhen;
     const giveUp = retryWhen ? !retryWhen(r, error) : maxRetries !== null && r >= maxRetries;
     if (giveUp) {
       logger.warning(`Retries exceeded for message ${message.messageId}.`);

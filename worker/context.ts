@@ -11,7 +11,7 @@
  * @module
  */
 import { AsyncLocalStorage } from "node:async_hooks";
-import type { MessageProxy } from "../broker/broker.ts";
+import type { MessageProxy } from "../message.ts";
 
 const storage = new AsyncLocalStorage<MessageProxy>();
 const NEVER = new AbortController().signal;

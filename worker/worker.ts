@@ -21,9 +21,9 @@
  * ```
  * @module
  */
-import type { Broker, Consumer, MessageProxy } from "../broker/broker.ts";
+import type { Broker, Consumer, DeclaredActor } from "../broker/broker.ts";
+import type { MessageProxy } from "../message.ts";
 import { dqName, qName } from "../broker/broker.ts";
-import type { AnyActor } from "../actor.ts";
 import { RateLimitExceeded, Retry, Shutdown, SkipMessage } from "../errors.ts";
 import { isExpectedError } from "../_options.ts";
 import { hasResultsMiddleware, resultPassedOn } from "../middleware/_util.ts";
@@ -295,11 +295,7 @@ export class Worker {
       this.#armDelayTimer();
       return;
     }
-    let priority = m.options.priority;
-    if (typeof priority !== "number") {
-      priority = this.broker.hasActor(m.actorName) ? this.broker.getActor(m.actorName).priority : 0;
-    }
-    this.#ready.push({ message: m, priority, seq: this.#seq++ });
+    this.#ready.push({ message: m, priority: this.broker.priorityOf(m), seq: this.#seq++ });
   }
 
   #armDelayTimer(): void {
@@ -370,7 +366,7 @@ export class Worker {
     const broker = this.broker;
     let requeue = false;
     try {
-      let actor: AnyActor | undefined;
+      let actor: DeclaredActor | undefined;
       try {
         actor = broker.getActor(m.actorName);
       } catch (e) {
@@ -449,7 +445,7 @@ export class Worker {
    * would store it (as Dramatiq does). The `Results` middleware warns when it is there but the
    * actor does not store results.
    */
-  #checkDiscarded(actor: AnyActor, m: MessageProxy): void {
+  #checkDiscarded(actor: DeclaredActor, m: MessageProxy): void {
     if (this.#discardChecked.has(actor.actorName) || resultPassedOn(m, actor)) return;
     // Middleware is only ever added: once a Results middleware is there, it stays.
     this.#discardChecked.add(actor.actorName);
@@ -462,7 +458,7 @@ export class Worker {
     );
   }
 
-  #invoke(actor: AnyActor, m: MessageProxy): Promise<unknown> {
+  #invoke(actor: DeclaredActor, m: MessageProxy): Promise<unknown> {
     return new Promise((resolve, reject) => {
       if (m.aborted) return reject(m.signal.reason);
       m.onAbort(reject);
