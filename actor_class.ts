@@ -19,7 +19,7 @@
  * ```
  * @module
  */
-import { type Actor, actor, type ActorOptions } from "./actor.ts";
+import { _declareActor, type Actor, type ActorOptions } from "./actor.ts";
 
 /**
  * What `actorClass()` takes: a class whose instances have a `perform` method, constructed
@@ -136,5 +136,5 @@ export function actorClass<P extends PerformMethod>(
     throw new TypeError(`actorClass(${cls.name}): perform is not a method of its instances.`);
   }
   const fn = (...args: Parameters<P>) => perform.apply(instance, args) as ReturnType<P>;
-  return actor(fn, { actorName: cls.name, ...merged });
+  return _declareActor(fn, { actorName: cls.name, ...merged }, `actorClass(${cls.name})`);
 }

@@ -69,7 +69,10 @@ export interface ProcessOutcome {
  * ```
  */
 export abstract class Middleware {
-  /** The actor options (camelCase) this middleware adds; declaring them makes them legal. */
+  /**
+   * The actor options (camelCase) this middleware adds: actors declared on a broker that has
+   * this middleware may use them (the broker collects them in `broker.actorOptions`).
+   */
   get actorOptions(): readonly string[] {
     return [];
   }
