@@ -14,6 +14,7 @@ import type { JsonValue } from "../message.ts";
 import { qName } from "../broker/broker.ts";
 import { ResultFailure, ResultMissing, ResultTimeout } from "../errors.ts";
 import { md5Hex } from "../_md5.ts";
+import { sleep } from "../_async.ts";
 
 /**
  * How a failure is stored: Dramatiq's wrapper object.
@@ -155,7 +156,7 @@ export abstract class ResultBackend {
       const left = deadline - Date.now();
       if (left <= 0) return undefined;
       const backoff = Math.min(2000, 100 * 2 ** attempt) * (0.5 + Math.random() / 2);
-      await new Promise((r) => setTimeout(r, Math.min(left, backoff)));
+      await sleep(Math.min(left, backoff));
     }
   }
 }

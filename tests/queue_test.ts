@@ -1,7 +1,8 @@
-// The hot-path data structures of _queue.ts: the deque and the heap (plain and indexed).
+// The hot-path data structures of _queue.ts (the deque, the heap, plain and indexed) and sleep.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Deque, Heap, type HeapItem } from "../_queue.ts";
+import { sleep } from "../_async.ts";
 
 /** A small deterministic PRNG, so a failure can be replayed. */
 function prng(seed: number): () => number {
@@ -77,4 +78,18 @@ test("Deque is FIFO, takes items back at the front, and compacts", () => {
   assert.deepEqual([...d].slice(0, 3), [1_999, 2_000, 2_001]);
   assert.equal(d.clear().length, 1_001);
   assert.equal(d.shift(), undefined);
+});
+
+test("sleep resolves after its time, or at once on an aborted signal", async () => {
+  const t0 = Date.now();
+  await sleep(30);
+  assert.ok(Date.now() - t0 >= 25);
+  const aborted = AbortSignal.abort();
+  const t1 = Date.now();
+  await sleep(60_000, aborted); // would hang the test if it waited
+  const c = new AbortController();
+  const pending = sleep(60_000, c.signal);
+  c.abort();
+  await pending;
+  assert.ok(Date.now() - t1 < 30_000);
 });

@@ -28,6 +28,7 @@ import { RateLimitExceeded, Retry, Shutdown, SkipMessage } from "../errors.ts";
 import { isExpectedError } from "../_options.ts";
 import { hasResultsMiddleware, resultPassedOn } from "../middleware/_util.ts";
 import { Heap } from "../_queue.ts";
+import { sleep } from "../_async.ts";
 import { formatError, getLogger } from "../_log.ts";
 import { runWithMessage } from "./context.ts";
 
@@ -618,16 +619,4 @@ function positiveInt(name: string, v: number): number {
     throw new TypeError(`Worker: ${name} must be a positive integer, got ${v}.`);
   }
   return v;
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-  });
 }
