@@ -16,3 +16,11 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     }
   });
 }
+
+/**
+ * How long a consumer loop waits after its `failures`-th failed receive in a row: 200 ms,
+ * doubling, at most 30 s.
+ */
+export function receiveBackoff(failures: number): number {
+  return Math.min(30_000, 100 * 2 ** Math.min(failures, 9));
+}

@@ -28,7 +28,7 @@ import { RateLimitExceeded, Retry, Shutdown, SkipMessage } from "../errors.ts";
 import { isExpectedError } from "../_options.ts";
 import { hasResultsMiddleware, resultPassedOn } from "../middleware/_util.ts";
 import { Heap } from "../_queue.ts";
-import { sleep } from "../_async.ts";
+import { receiveBackoff, sleep } from "../_async.ts";
 import { formatError, getLogger } from "../_log.ts";
 import { runWithMessage } from "./context.ts";
 
@@ -251,7 +251,7 @@ export class Worker {
         failures = 0;
       } catch (e) {
         failures++;
-        const wait = Math.min(30_000, 100 * 2 ** Math.min(failures, 9));
+        const wait = receiveBackoff(failures);
         logger.error(`Consumer failed to receive (retrying in ${wait} ms): ${formatError(e)}`);
         if (refilling) this.#refilled(consumer);
         await sleep(wait, this.#stopController.signal);
