@@ -102,6 +102,7 @@ export { MemoryResultBackend, ResultBackend, unwrap } from "./results/backend.ts
 export { FileResultBackend } from "./results/file.ts";
 export { RedisResultBackend } from "./results/redis.ts";
 export type { RedisResultBackendOptions } from "./results/redis.ts";
+export type { RedisBackendOptions } from "./broker/redis/_backend.ts";
 export type { ResultBackendOptions, ResultGetOptions, StoredFailure } from "./results/backend.ts";
 export { Group, group, Pipeline, pipeline } from "./composition.ts";
 export type { CompositionOptions, GroupMember } from "./composition.ts";
