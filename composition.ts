@@ -235,7 +235,9 @@ export class Group {
     tracked ||= this.callbacks.length > 0;
     if (tracked) {
       if (this.children.length === 0) {
-        throw new TypeError("A group with completion callbacks needs at least one member.");
+        throw new TypeError(
+          "group.run(): a group with completion callbacks needs at least one member.",
+        );
       }
       groupCallbacksOf(this.broker);
     }
@@ -329,7 +331,7 @@ function groupCallbacksOf(broker: Broker): GroupCallbacks {
   const gc = broker.middleware.find((m): m is GroupCallbacks => m instanceof GroupCallbacks);
   if (!gc) {
     throw new TypeError(
-      "Group completion callbacks need the GroupCallbacks middleware: " +
+      "group.run(): group completion callbacks need the GroupCallbacks middleware: " +
         "broker.addMiddleware(new GroupCallbacks({ backend })).",
     );
   }

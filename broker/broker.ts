@@ -357,7 +357,7 @@ export abstract class Broker {
     options: { before?: MiddlewareClass; after?: MiddlewareClass } = {},
   ): void {
     if (options.before && options.after) {
-      throw new TypeError("addMiddleware: pass either `before` or `after`, not both.");
+      throw new TypeError("broker.addMiddleware(): pass either `before` or `after`, not both.");
     }
     const ref = options.before ?? options.after;
     let at = this.middleware.length;
@@ -365,7 +365,7 @@ export abstract class Broker {
       const i = this.middleware.findIndex((m) => m instanceof ref);
       if (i < 0) {
         throw new TypeError(
-          `addMiddleware: no middleware of class ${ref.name} in the stack to insert next to.`,
+          `broker.addMiddleware(): no middleware of class ${ref.name} in the stack to insert next to.`,
         );
       }
       at = options.before ? i : i + 1;
@@ -556,13 +556,17 @@ export abstract class Broker {
    * stored) it, with the message as enqueued.
    */
   async enqueue(message: Message, options: EnqueueOptions = {}): Promise<Message> {
-    if (this.#closed) throw new TypeError("This broker is closed: create a new one to enqueue.");
+    if (this.#closed) {
+      throw new TypeError("broker.enqueue(): this broker is closed; create a new one to enqueue.");
+    }
     const q = qName(message.queueName);
     if (!this.queues.has(q)) throw new QueueNotFound(q);
     const delay = options.delay;
     if (delay !== undefined) {
       if (typeof delay !== "number" || !Number.isFinite(delay) || delay < 0) {
-        throw new TypeError(`enqueue: delay must be a non-negative number of ms, got ${delay}.`);
+        throw new TypeError(
+          `broker.enqueue(): delay must be a non-negative number of ms, got ${delay}.`,
+        );
       }
       const opts: JsonObject = { ...message.options, eta: Date.now() + Math.round(delay) };
       message = message.copy({ queueName: dqName(q), options: opts });

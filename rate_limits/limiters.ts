@@ -63,7 +63,9 @@ export abstract class RateLimiter {
   /** Creates a limiter over `backend` for `key`. */
   constructor(readonly backend: RateLimiterBackend, readonly key: string) {
     if (typeof key !== "string" || key === "") {
-      throw new TypeError("A rate limiter needs a non-empty string key.");
+      throw new TypeError(
+        `new ${new.target.name}(): the key must be a non-empty string, got ${JSON.stringify(key)}.`,
+      );
     }
   }
 
@@ -105,7 +107,7 @@ export abstract class RateLimiter {
 
 function positive(cls: string, name: string, v: unknown): number {
   if (typeof v !== "number" || !Number.isInteger(v) || v < 1) {
-    throw new TypeError(`${cls}: ${name} must be a positive integer, got ${v}.`);
+    throw new TypeError(`new ${cls}(): ${name} must be a positive integer, got ${v}.`);
   }
   return v;
 }
@@ -172,7 +174,7 @@ export class WindowRateLimiter extends RateLimiter {
     this.window = positive("WindowRateLimiter", "window", options.window);
     if (this.window % 1000 !== 0) {
       throw new TypeError(
-        `WindowRateLimiter: window must be a multiple of 1000 ms, got ${this.window}.`,
+        `new WindowRateLimiter(): window must be a multiple of 1000 ms, got ${this.window}.`,
       );
     }
     this.#seconds = this.window / 1000;

@@ -29,7 +29,7 @@ import { isExpectedError } from "../_options.ts";
 import { hasResultsMiddleware, resultPassedOn } from "../middleware/_util.ts";
 import { Heap } from "../_queue.ts";
 import { receiveBackoff, sleep } from "../_async.ts";
-import { formatError, getLogger } from "../_log.ts";
+import { formatError, getLogger, LEVELS } from "../_log.ts";
 import { runWithMessage } from "./context.ts";
 
 const logger = getLogger("dramatis.worker.Worker");
@@ -179,7 +179,9 @@ export class Worker {
     this.workerTimeout = positiveInt("workerTimeout", options.workerTimeout ?? 1000);
     this.prefetch = options.prefetch ?? this.concurrency;
     if (!Number.isInteger(this.prefetch) || this.prefetch < 0) {
-      throw new TypeError(`Worker: prefetch must be a non-negative integer, got ${this.prefetch}.`);
+      throw new TypeError(
+        `new Worker(): prefetch must be a non-negative integer, got ${this.prefetch}.`,
+      );
     }
     this.#queueNames = options.queues?.map(qName);
     this.#monitor = options.monitor;
@@ -383,7 +385,7 @@ export class Worker {
         try {
           const before = broker.emitBefore("processMessage", m);
           if (before) await before;
-          const debug = actorLogger.isEnabledFor(10);
+          const debug = actorLogger.isEnabledFor(LEVELS.DEBUG);
           const t0 = debug ? performance.now() : 0;
           if (debug) {
             getLogger(`dramatis.actor.${m.actorName}`).debug(`Received ${describeArgs(m)}.`);
@@ -616,7 +618,7 @@ export class Worker {
 
 function positiveInt(name: string, v: number): number {
   if (!Number.isInteger(v) || v < 1) {
-    throw new TypeError(`Worker: ${name} must be a positive integer, got ${v}.`);
+    throw new TypeError(`new Worker(): ${name} must be a positive integer, got ${v}.`);
   }
   return v;
 }
