@@ -1,5 +1,5 @@
 // Quick start: declare actors, send messages, run a worker, read results.
-//   deno run -A examples/quickstart.ts     (or: bun examples/quickstart.ts)
+//   npx deno run -A examples/quickstart.ts     (or: npx bun examples/quickstart.ts)
 import {
   actor,
   MemoryResultBackend,
@@ -8,7 +8,7 @@ import {
   setBroker,
   StubBroker,
   Worker,
-} from "../mod.ts";
+} from "@dramatis/dramatis";
 
 // An in-memory broker keeps this example self-contained. Leave setBroker() out to use the
 // default broker: the durable, embedded one in ./.dramatis.
