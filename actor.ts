@@ -4,9 +4,7 @@
  *
  * @example
  * ```ts
- * import { actor } from "./actor.ts";
- * import { StubBroker } from "./broker/stub.ts";
- * import { setBroker } from "./broker/global.ts";
+ * import { actor, setBroker, StubBroker } from "@dramatis/dramatis";
  *
  * setBroker(new StubBroker());
  * const add = actor(function add(a: number, b: number) {
@@ -34,7 +32,7 @@ export type { ErrorClass };
  *
  * @example
  * ```ts
- * import type { ActorOptions } from "./actor.ts";
+ * import type { ActorOptions } from "@dramatis/dramatis";
  * const o: ActorOptions = { queueName: "emails", maxRetries: 3, timeLimit: 60_000 };
  * ```
  */
@@ -90,7 +88,7 @@ export interface ActorOptions {
  *
  * @example
  * ```ts
- * import type { SendOptions } from "./actor.ts";
+ * import type { SendOptions } from "@dramatis/dramatis";
  * const o: SendOptions<[string]> = { args: ["a@b.c"], delay: 10_000, maxRetries: 1 };
  * ```
  */
@@ -111,8 +109,7 @@ export interface SendOptions<A extends unknown[] = unknown[]> {
  *
  * @example
  * ```ts
- * import { actor, type Actor } from "./actor.ts";
- * import { StubBroker } from "./broker/stub.ts";
+ * import { actor, type Actor, StubBroker } from "@dramatis/dramatis";
  * const broker = new StubBroker();
  * const greet: Actor<[string], string> = actor((name: string) => `hi ${name}`, {
  *   actorName: "greet",
@@ -155,7 +152,7 @@ export interface Actor<A extends unknown[] = unknown[], R = unknown> extends Dec
  *
  * @example
  * ```ts
- * import type { ArgsPrefix } from "./actor.ts";
+ * import type { ArgsPrefix } from "@dramatis/dramatis";
  * const a: ArgsPrefix<[number, string]> = [1]; // [], [1] and [1, "x"] are all fine
  * ```
  */
@@ -168,7 +165,7 @@ export type ArgsPrefix<A extends unknown[]> = A extends [...infer Head, unknown]
  *
  * @example
  * ```ts
- * import type { AnyActor } from "./actor.ts";
+ * import type { AnyActor } from "@dramatis/dramatis";
  * const byName = new Map<string, AnyActor>();
  * ```
  */
@@ -206,8 +203,7 @@ function allowedOptions(broker: Broker | undefined): ReadonlySet<string> {
  *
  * @example
  * ```ts
- * import { actor } from "./actor.ts";
- * import { StubBroker } from "./broker/stub.ts";
+ * import { actor, StubBroker } from "@dramatis/dramatis";
  * const broker = new StubBroker();
  * const sendEmail = actor({ queueName: "emails", maxRetries: 5, broker })(
  *   async function sendEmail(to: string) {
@@ -226,8 +222,7 @@ export function actor<A extends unknown[], R>(
  *
  * @example
  * ```ts
- * import { actor } from "./actor.ts";
- * import { StubBroker } from "./broker/stub.ts";
+ * import { actor, StubBroker } from "@dramatis/dramatis";
  * const ping = actor({ actorName: "ping", broker: new StubBroker() })(() => "pong");
  * ```
  */

@@ -4,8 +4,7 @@
  *
  * @example
  * ```ts
- * import { actorClass } from "./actor_class.ts";
- * import { StubBroker } from "./broker/stub.ts";
+ * import { actorClass, StubBroker } from "@dramatis/dramatis";
  *
  * const broker = new StubBroker();
  * class Greet {
@@ -14,7 +13,7 @@
  *     return `hello ${name}`;
  *   }
  * }
- * export const greet = actorClass(Greet);
+ * const greet = actorClass(Greet);
  * await greet.send("ada"); // typed from perform: greet.send(42) does not compile
  * ```
  * @module
@@ -27,7 +26,7 @@ import { _declareActor, type Actor, type ActorOptions } from "./actor.ts";
  *
  * @example
  * ```ts
- * import type { ActorClass } from "./actor_class.ts";
+ * import type { ActorClass } from "@dramatis/dramatis";
  * class Ping {
  *   static options = { maxRetries: 0 };
  *   perform() {
@@ -49,7 +48,7 @@ export interface ActorClass<P extends PerformMethod = PerformMethod> {
  *
  * @example
  * ```ts
- * import type { PerformMethod } from "./actor_class.ts";
+ * import type { PerformMethod } from "@dramatis/dramatis";
  * const p: PerformMethod = (a: number, b: number) => a + b;
  * ```
  */
@@ -69,9 +68,7 @@ export type PerformMethod = (...args: any[]) => unknown;
  *
  * @example
  * ```ts
- * import { actorClass } from "./actor_class.ts";
- * import type { ActorOptions } from "./actor.ts";
- * import { StubBroker } from "./broker/stub.ts";
+ * import { actorClass, type ActorOptions, StubBroker } from "@dramatis/dramatis";
  *
  * const broker = new StubBroker();
  * abstract class Task {

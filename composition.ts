@@ -4,9 +4,7 @@
  *
  * @example
  * ```ts
- * import { actor } from "./actor.ts";
- * import { StubBroker } from "./broker/stub.ts";
- * import { pipeline } from "./composition.ts";
+ * import { actor, pipeline, StubBroker } from "@dramatis/dramatis";
  * const broker = new StubBroker();
  * const add = actor((a: number, b: number) => a + b, { actorName: "add", broker });
  * const double = actor((n: number) => n * 2, { actorName: "double", broker });
@@ -27,8 +25,7 @@ import { ResultFailure, ResultMissing, ResultTimeout } from "./errors.ts";
  *
  * @example
  * ```ts
- * import type { CompositionOptions } from "./composition.ts";
- * import { StubBroker } from "./broker/stub.ts";
+ * import { type CompositionOptions, StubBroker } from "@dramatis/dramatis";
  * const o: CompositionOptions = { broker: new StubBroker() };
  * ```
  */
@@ -47,9 +44,7 @@ function resolveBroker(messages: Message[], options: CompositionOptions): Broker
  *
  * @example
  * ```ts
- * import { actor } from "./actor.ts";
- * import { StubBroker } from "./broker/stub.ts";
- * import { Pipeline } from "./composition.ts";
+ * import { actor, Pipeline, StubBroker } from "@dramatis/dramatis";
  * const broker = new StubBroker();
  * const inc = actor((n: number) => n + 1, { actorName: "inc", broker });
  * const p = new Pipeline([inc.message(1), inc.message(), inc.message()], { broker });
@@ -140,9 +135,7 @@ async function finished(message: Message, broker: Broker): Promise<boolean> {
  *
  * @example
  * ```ts
- * import { actor } from "./actor.ts";
- * import { StubBroker } from "./broker/stub.ts";
- * import { pipeline } from "./composition.ts";
+ * import { actor, pipeline, StubBroker } from "@dramatis/dramatis";
  * const broker = new StubBroker();
  * const inc = actor((n: number) => n + 1, { actorName: "inc", broker });
  * await pipeline([inc.message(1), inc.message()], { broker }).run();
@@ -157,9 +150,7 @@ export function pipeline(children: (Message | Pipeline)[], options?: Composition
  *
  * @example
  * ```ts
- * import { actor } from "./actor.ts";
- * import { StubBroker } from "./broker/stub.ts";
- * import { group, type GroupMember, pipeline } from "./composition.ts";
+ * import { actor, group, type GroupMember, pipeline, StubBroker } from "@dramatis/dramatis";
  * const broker = new StubBroker();
  * const inc = actor((n: number) => n + 1, { actorName: "inc", broker });
  * const members: GroupMember[] = [
@@ -185,9 +176,7 @@ interface Completion {
  *
  * @example
  * ```ts
- * import { actor } from "./actor.ts";
- * import { StubBroker } from "./broker/stub.ts";
- * import { Group } from "./composition.ts";
+ * import { actor, Group, StubBroker } from "@dramatis/dramatis";
  * const broker = new StubBroker();
  * const inc = actor((n: number) => n + 1, { actorName: "inc", broker });
  * const g = new Group([inc.message(1), inc.message(2)], { broker });
@@ -359,9 +348,7 @@ function stamp(m: Message, chain: Completion[]): Message {
  *
  * @example
  * ```ts
- * import { actor } from "./actor.ts";
- * import { StubBroker } from "./broker/stub.ts";
- * import { group } from "./composition.ts";
+ * import { actor, group, StubBroker } from "@dramatis/dramatis";
  * const broker = new StubBroker();
  * const inc = actor((n: number) => n + 1, { actorName: "inc", broker });
  * await group([inc.message(1), inc.message(2)], { broker }).run();

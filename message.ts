@@ -4,7 +4,7 @@
  *
  * @example
  * ```ts
- * import { Message } from "./message.ts";
+ * import { Message } from "@dramatis/dramatis";
  * const m = new Message({ queueName: "default", actorName: "add", args: [1, 2] });
  * const back = Message.decode(m.encode());
  * console.log(back.actorName, back.args); // add [1, 2]
@@ -18,7 +18,7 @@ import { DecodeError } from "./errors.ts";
  *
  * @example
  * ```ts
- * import type { JsonValue } from "./message.ts";
+ * import type { JsonValue } from "@dramatis/dramatis";
  * const v: JsonValue = { ids: [1, 2, 3], name: "x", ok: true, none: null };
  * ```
  */
@@ -35,7 +35,7 @@ export type JsonValue =
  *
  * @example
  * ```ts
- * import type { JsonObject } from "./message.ts";
+ * import type { JsonObject } from "@dramatis/dramatis";
  * const o: JsonObject = { a: 1 };
  * ```
  */
@@ -46,7 +46,7 @@ export type JsonObject = { [key: string]: JsonValue };
  *
  * @example
  * ```ts
- * import type { MessageFields } from "./message.ts";
+ * import type { MessageFields } from "@dramatis/dramatis";
  * const f: MessageFields = { queueName: "default", actorName: "add", args: [1] };
  * ```
  */
@@ -72,7 +72,7 @@ export interface MessageFields {
  *
  * @example
  * ```ts
- * import { Message, type WireMessage } from "./message.ts";
+ * import { Message, type WireMessage } from "@dramatis/dramatis";
  * const w: WireMessage = new Message({ queueName: "q", actorName: "a" }).asDict();
  * console.log(w.queue_name); // q
  * ```
@@ -100,8 +100,7 @@ export interface WireMessage {
  *
  * @example
  * ```ts
- * import type { HasMiddleware } from "./message.ts";
- * import { StubBroker } from "./mod.ts";
+ * import { type HasMiddleware, StubBroker } from "@dramatis/dramatis";
  * const b: HasMiddleware = new StubBroker();
  * ```
  */
@@ -115,7 +114,7 @@ export interface HasMiddleware {
  *
  * @example
  * ```ts
- * import type { GetResultOptions } from "./message.ts";
+ * import type { GetResultOptions } from "@dramatis/dramatis";
  * const o: GetResultOptions = { block: true, timeout: 5_000 };
  * ```
  */
@@ -145,7 +144,7 @@ const EMPTY_KWARGS: JsonObject = Object.freeze({}) as JsonObject;
  *
  * @example
  * ```ts
- * import { Message } from "./message.ts";
+ * import { Message } from "@dramatis/dramatis";
  * const m = new Message({ queueName: "default", actorName: "add", args: [1, 2] });
  * const delayed = m.copy({ queueName: "default.DQ", options: { eta: Date.now() + 1000 } });
  * console.log(delayed.messageId === m.messageId); // true
@@ -298,7 +297,7 @@ export class Message<R = unknown> {
  *
  * @example
  * ```ts
- * import { MessageProxy } from "./message.ts";
+ * import { MessageProxy } from "@dramatis/dramatis";
  * const m = new MessageProxy({ queueName: "default", actorName: "add", args: [1, 2] });
  * m.fail();
  * console.log(m.failed); // true

@@ -5,7 +5,7 @@
  *
  * @example
  * ```ts
- * import { actor, setBroker, StubBroker, Worker } from "./mod.ts";
+ * import { actor, setBroker, StubBroker, Worker } from "@dramatis/dramatis";
  *
  * const broker = setBroker(new StubBroker());
  * const add = actor(function add(a: number, b: number) {

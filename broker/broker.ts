@@ -8,7 +8,7 @@
  *
  * @example
  * ```ts
- * import { StubBroker } from "./stub.ts";
+ * import { StubBroker } from "@dramatis/dramatis";
  * const broker = new StubBroker();
  * broker.declareQueue("default");
  * console.log(broker.getDeclaredQueues()); // Set { "default" }
@@ -29,7 +29,7 @@ export { MessageProxy } from "../message.ts";
  *
  * @example
  * ```ts
- * import { qName } from "./broker.ts";
+ * import { qName } from "@dramatis/dramatis";
  * console.log(qName("emails.DQ")); // emails
  * ```
  */
@@ -44,7 +44,7 @@ export function qName(queueName: string): string {
  *
  * @example
  * ```ts
- * import { dqName } from "./broker.ts";
+ * import { dqName } from "@dramatis/dramatis";
  * console.log(dqName("emails")); // emails.DQ
  * ```
  */
@@ -57,7 +57,7 @@ export function dqName(queueName: string): string {
  *
  * @example
  * ```ts
- * import { xqName } from "./broker.ts";
+ * import { xqName } from "@dramatis/dramatis";
  * console.log(xqName("emails")); // emails.XQ
  * ```
  */
@@ -71,7 +71,7 @@ export function xqName(queueName: string): string {
  *
  * @example
  * ```ts
- * import { actor, type DeclaredActor, StubBroker } from "../mod.ts";
+ * import { actor, type DeclaredActor, StubBroker } from "@dramatis/dramatis";
  * const broker = new StubBroker();
  * actor(function ping() {}, { broker, priority: 5 });
  * const a: DeclaredActor = broker.getActor("ping");
@@ -100,7 +100,7 @@ export interface DeclaredActor {
  *
  * @example
  * ```ts
- * import type { ReceiveOptions } from "./broker.ts";
+ * import type { ReceiveOptions } from "@dramatis/dramatis";
  * const o: ReceiveOptions = { timeout: 1000 };
  * ```
  */
@@ -116,7 +116,7 @@ export interface ReceiveOptions {
  *
  * @example
  * ```ts
- * import type { RawDelivery } from "./broker.ts";
+ * import type { RawDelivery } from "@dramatis/dramatis";
  * function size(d: RawDelivery): number {
  *   return d.data.length;
  * }
@@ -161,7 +161,7 @@ export function toRawDelivery(m: MessageProxy): RawDelivery {
  *
  * @example
  * ```ts
- * import { StubBroker } from "./stub.ts";
+ * import { StubBroker } from "@dramatis/dramatis";
  * const broker = new StubBroker();
  * broker.declareQueue("default");
  * const consumer = broker.consume("default");
@@ -204,7 +204,7 @@ export interface Consumer {
  *
  * @example
  * ```ts
- * import type { ConsumeOptions } from "./broker.ts";
+ * import type { ConsumeOptions } from "@dramatis/dramatis";
  * const o: ConsumeOptions = { prefetch: 16 };
  * ```
  */
@@ -218,7 +218,7 @@ export interface ConsumeOptions {
  *
  * @example
  * ```ts
- * import type { JoinOptions } from "./broker.ts";
+ * import type { JoinOptions } from "@dramatis/dramatis";
  * const o: JoinOptions = { timeout: 5_000, failFast: true };
  * ```
  */
@@ -234,7 +234,7 @@ export interface JoinOptions {
  *
  * @example
  * ```ts
- * import type { EnqueueOptions } from "./broker.ts";
+ * import type { EnqueueOptions } from "@dramatis/dramatis";
  * const o: EnqueueOptions = { delay: 10_000 };
  * ```
  */
@@ -248,7 +248,7 @@ export interface EnqueueOptions {
  *
  * @example
  * ```ts
- * import type { QueueStats } from "./broker.ts";
+ * import type { QueueStats } from "@dramatis/dramatis";
  * const s: QueueStats = { queueName: "default", ready: 3, delayed: 0, inFlight: 1, dead: 0 };
  * ```
  */
@@ -270,8 +270,7 @@ export interface QueueStats {
  *
  * @example
  * ```ts
- * import type { BrokerOptions } from "./broker.ts";
- * import { Retries } from "../middleware/retries.ts";
+ * import { type BrokerOptions, Retries } from "@dramatis/dramatis";
  * const o: BrokerOptions = { middleware: [new Retries()] };
  * ```
  */
@@ -285,8 +284,7 @@ export interface BrokerOptions {
  *
  * @example
  * ```ts
- * import type { MiddlewareClass } from "./broker.ts";
- * import { Retries } from "../middleware/retries.ts";
+ * import { type MiddlewareClass, Retries } from "@dramatis/dramatis";
  * const c: MiddlewareClass = Retries;
  * ```
  */
@@ -302,8 +300,7 @@ const logger = getLogger("dramatis.broker.Broker");
  *
  * @example
  * ```ts
- * import { StubBroker } from "./stub.ts";
- * import { actor } from "../actor.ts";
+ * import { actor, StubBroker } from "@dramatis/dramatis";
  * const broker = new StubBroker();
  * const add = actor((a: number, b: number) => a + b, { actorName: "add", broker });
  * const msg = await add.send(1, 2);
@@ -337,7 +334,7 @@ export abstract class Broker {
    *
    * @example
    * ```ts
-   * import { MemoryResultBackend, Results, StubBroker } from "../mod.ts";
+   * import { MemoryResultBackend, Results, StubBroker } from "@dramatis/dramatis";
    * const broker = new StubBroker();
    * console.log(broker.actorOptions.has("storeResults")); // false
    * broker.addMiddleware(new Results({ backend: new MemoryResultBackend() }));
@@ -517,7 +514,7 @@ export abstract class Broker {
    *
    * @example
    * ```ts
-   * import { actor, Message, StubBroker } from "../mod.ts";
+   * import { actor, Message, StubBroker } from "@dramatis/dramatis";
    * const broker = new StubBroker();
    * actor(function report() {}, { broker, priority: 10 });
    * const m = new Message({ queueName: "default", actorName: "report" });
@@ -618,8 +615,7 @@ export abstract class Broker {
    *
    * @example
    * ```ts
-   * import { StubBroker } from "./stub.ts";
-   * import { Message } from "../message.ts";
+   * import { Message, StubBroker } from "@dramatis/dramatis";
    * const broker = new StubBroker();
    * broker.declareQueue("emails");
    * await broker.enqueue(new Message({ queueName: "emails", actorName: "send" }));

@@ -4,9 +4,7 @@
  *
  * @example
  * ```ts
- * import { StubBroker } from "./stub.ts";
- * import { actor } from "../actor.ts";
- * import { Worker } from "../worker/worker.ts";
+ * import { actor, StubBroker, Worker } from "@dramatis/dramatis";
  *
  * const broker = new StubBroker();
  * const seen: number[] = [];
@@ -114,7 +112,7 @@ class StubQueue {
  *
  * @example
  * ```ts
- * import { StubBroker } from "./stub.ts";
+ * import { StubBroker } from "@dramatis/dramatis";
  * const broker = new StubBroker();
  * broker.declareQueue("default");
  * await broker.join("default", { timeout: 100 });

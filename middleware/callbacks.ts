@@ -3,7 +3,7 @@
  *
  * @example
  * ```ts
- * import { Callbacks } from "./callbacks.ts";
+ * import { Callbacks } from "@dramatis/dramatis";
  * const m = new Callbacks();
  * ```
  * @module
@@ -21,8 +21,7 @@ import { actorNameOf, describeError, resultToJson, sendTo } from "./_util.ts";
  *
  * @example
  * ```ts
- * import { actor } from "../actor.ts";
- * import { StubBroker } from "../broker/stub.ts";
+ * import { actor, StubBroker } from "@dramatis/dramatis";
  * const broker = new StubBroker();
  * const done = actor((_msg: unknown, result: unknown) => console.log(result), {
  *   actorName: "done",

@@ -3,8 +3,7 @@
  *
  * @example
  * ```ts
- * import { GroupCallbacks } from "./group_callbacks.ts";
- * import { MemoryRateLimiterBackend } from "../rate_limits/backend.ts";
+ * import { GroupCallbacks, MemoryRateLimiterBackend } from "@dramatis/dramatis";
  * const m = new GroupCallbacks({ backend: new MemoryRateLimiterBackend() });
  * ```
  * @module
@@ -26,9 +25,7 @@ import { Message } from "../message.ts";
  *
  * @example
  * ```ts
- * import { StubBroker } from "../broker/stub.ts";
- * import { GroupCallbacks } from "./group_callbacks.ts";
- * import { MemoryRateLimiterBackend } from "../rate_limits/backend.ts";
+ * import { GroupCallbacks, MemoryRateLimiterBackend, StubBroker } from "@dramatis/dramatis";
  * const broker = new StubBroker();
  * broker.addMiddleware(new GroupCallbacks({ backend: new MemoryRateLimiterBackend() }));
  * ```

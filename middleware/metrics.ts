@@ -4,8 +4,8 @@
  *
  * @example
  * ```ts
- * import { Metrics } from "./metrics.ts";
- * import { StubBroker } from "../broker/stub.ts";
+ * import { Metrics } from "../telemetry/mod.ts";
+ * import { StubBroker } from "@dramatis/dramatis";
  * const metrics = new Metrics();
  * const broker = new StubBroker();
  * broker.addMiddleware(metrics);
@@ -28,7 +28,7 @@ import { DeliveryTracker, type Tracked } from "../telemetry/_tracker.ts";
  *
  * @example
  * ```ts
- * import { READY_TIMESTAMP_OPTION } from "./metrics.ts";
+ * import { READY_TIMESTAMP_OPTION } from "../telemetry/mod.ts";
  * console.log(READY_TIMESTAMP_OPTION); // ready_timestamp
  * ```
  */
@@ -39,7 +39,7 @@ export const READY_TIMESTAMP_OPTION = "ready_timestamp";
  *
  * @example
  * ```ts
- * import type { MetricsOptions } from "./metrics.ts";
+ * import type { MetricsOptions } from "../telemetry/mod.ts";
  * const o: MetricsOptions = { maxSeries: 200 };
  * ```
  */
@@ -82,10 +82,8 @@ interface Held {
  *
  * @example
  * ```ts
- * import { actor } from "../actor.ts";
- * import { StubBroker } from "../broker/stub.ts";
- * import { Worker } from "../worker/worker.ts";
- * import { Metrics } from "./metrics.ts";
+ * import { actor, StubBroker, Worker } from "@dramatis/dramatis";
+ * import { Metrics } from "../telemetry/mod.ts";
  *
  * const metrics = new Metrics();
  * const broker = new StubBroker();

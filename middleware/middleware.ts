@@ -4,8 +4,7 @@
  *
  * @example
  * ```ts
- * import { Middleware } from "./middleware.ts";
- * import type { Broker, MessageProxy } from "../broker/broker.ts";
+ * import { type Broker, type MessageProxy, Middleware } from "@dramatis/dramatis";
  *
  * class Timing extends Middleware {
  *   override beforeProcessMessage(_broker: Broker, message: MessageProxy) {
@@ -25,7 +24,7 @@ import type { Worker } from "../worker/worker.ts";
  *
  * @example
  * ```ts
- * import type { Awaitable } from "./middleware.ts";
+ * import type { Awaitable } from "@dramatis/dramatis";
  * const f = (): Awaitable<void> => Promise.resolve();
  * ```
  */
@@ -36,7 +35,7 @@ export type Awaitable<T> = T | Promise<T>;
  *
  * @example
  * ```ts
- * import type { ProcessOutcome } from "./middleware.ts";
+ * import type { ProcessOutcome } from "@dramatis/dramatis";
  * const ok: ProcessOutcome = { result: 42 };
  * ```
  */
@@ -54,9 +53,7 @@ export interface ProcessOutcome {
  *
  * @example
  * ```ts
- * import { Middleware } from "./middleware.ts";
- * import type { Broker, MessageProxy } from "../broker/broker.ts";
- * import type { ProcessOutcome } from "./middleware.ts";
+ * import { type Broker, type MessageProxy, Middleware, type ProcessOutcome } from "@dramatis/dramatis";
  *
  * class Audit extends Middleware {
  *   override get actorOptions() {
@@ -128,7 +125,7 @@ export abstract class Middleware {
  *
  * @example
  * ```ts
- * import { HOOKS } from "./middleware.ts";
+ * import { HOOKS } from "@dramatis/dramatis";
  * console.log(HOOKS.includes("beforeAck")); // true
  * ```
  */
@@ -160,7 +157,7 @@ export const HOOKS = [
  *
  * @example
  * ```ts
- * import type { HookName } from "./middleware.ts";
+ * import type { HookName } from "@dramatis/dramatis";
  * const h: HookName = "afterAck";
  * ```
  */

@@ -3,7 +3,7 @@
  *
  * @example
  * ```ts
- * import { Pipelines } from "./pipelines.ts";
+ * import { Pipelines } from "@dramatis/dramatis";
  * const m = new Pipelines();
  * ```
  * @module
@@ -21,8 +21,7 @@ import { resultToJson } from "./_util.ts";
  *
  * @example
  * ```ts
- * import { Pipelines } from "./pipelines.ts";
- * import { StubBroker } from "../broker/stub.ts";
+ * import { Pipelines, StubBroker } from "@dramatis/dramatis";
  * const broker = new StubBroker({ middleware: [new Pipelines()] });
  * ```
  */

@@ -3,8 +3,7 @@
  *
  * @example
  * ```ts
- * import { Results } from "./results.ts";
- * import { MemoryResultBackend } from "../results/backend.ts";
+ * import { MemoryResultBackend, Results } from "@dramatis/dramatis";
  * const m = new Results({ backend: new MemoryResultBackend() });
  * ```
  * @module
@@ -30,10 +29,7 @@ const logger = getLogger("dramatis.middleware.results.Results");
  *
  * @example
  * ```ts
- * import { actor } from "../actor.ts";
- * import { StubBroker } from "../broker/stub.ts";
- * import { Results } from "./results.ts";
- * import { MemoryResultBackend } from "../results/backend.ts";
+ * import { actor, MemoryResultBackend, Results, StubBroker } from "@dramatis/dramatis";
  * const broker = new StubBroker();
  * broker.addMiddleware(new Results({ backend: new MemoryResultBackend() }));
  * const add = actor((a: number, b: number) => a + b, { actorName: "add", storeResults: true, broker });

@@ -3,7 +3,7 @@
  *
  * @example
  * ```ts
- * import { Retries } from "./retries.ts";
+ * import { Retries } from "@dramatis/dramatis";
  * const m = new Retries({ maxRetries: 5 });
  * ```
  * @module
@@ -26,7 +26,7 @@ const SEVEN_DAYS = 7 * 24 * 3600 * 1000;
  *
  * @example
  * ```ts
- * import { computeBackoff } from "./retries.ts";
+ * import { computeBackoff } from "@dramatis/dramatis";
  * const ms = computeBackoff(0, { minBackoff: 1000, maxBackoff: 60_000 }); // 1000..1999
  * ```
  */
@@ -46,7 +46,7 @@ export function computeBackoff(
  *
  * @example
  * ```ts
- * import type { RetriesOptions } from "./retries.ts";
+ * import type { RetriesOptions } from "@dramatis/dramatis";
  * const o: RetriesOptions = { maxRetries: 3, minBackoff: 1000 };
  * ```
  */
@@ -72,8 +72,7 @@ export interface RetriesOptions {
  *
  * @example
  * ```ts
- * import { Retries } from "./retries.ts";
- * import { StubBroker } from "../broker/stub.ts";
+ * import { Retries, StubBroker } from "@dramatis/dramatis";
  * const broker = new StubBroker({ middleware: [new Retries({ maxRetries: 3, minBackoff: 100 })] });
  * ```
  */

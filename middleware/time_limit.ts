@@ -3,7 +3,7 @@
  *
  * @example
  * ```ts
- * import { TimeLimit } from "./time_limit.ts";
+ * import { TimeLimit } from "@dramatis/dramatis";
  * const m = new TimeLimit({ timeLimit: 60_000 });
  * ```
  * @module
@@ -45,8 +45,7 @@ type Tracked = MessageProxy & { [NODE]?: Node };
  *
  * @example
  * ```ts
- * import { TimeLimit } from "./time_limit.ts";
- * import { StubBroker } from "../broker/stub.ts";
+ * import { StubBroker, TimeLimit } from "@dramatis/dramatis";
  * const broker = new StubBroker({ middleware: [new TimeLimit({ timeLimit: 5_000 })] });
  * ```
  */

@@ -5,12 +5,14 @@
  *
  * @example
  * ```ts
- * import { Tracing } from "./tracing.ts";
- * import { StubBroker } from "../broker/stub.ts";
- * import type { Tracer } from "../telemetry/otel.ts";
- * declare const tracer: Tracer; // trace.getTracer("app") from @opentelemetry/api
- * const broker = new StubBroker();
- * broker.addMiddleware(new Tracing({ tracer }));
+ * import { type Tracer, Tracing } from "../telemetry/mod.ts";
+ * import { StubBroker } from "@dramatis/dramatis";
+ * // The tracer: trace.getTracer("app") from @opentelemetry/api.
+ * function traced(tracer: Tracer): StubBroker {
+ *   const broker = new StubBroker();
+ *   broker.addMiddleware(new Tracing({ tracer }));
+ *   return broker;
+ * }
  * ```
  * @module
  */
@@ -42,10 +44,8 @@ import { type Classified, DeliveryTracker, type Tracked } from "../telemetry/_tr
  *
  * @example
  * ```ts
- * import type { TracingOptions } from "./tracing.ts";
- * import type { Tracer } from "../telemetry/otel.ts";
- * declare const tracer: Tracer;
- * const o: TracingOptions = { tracer, parentFromMessage: false };
+ * import type { Tracer, TracingOptions } from "../telemetry/mod.ts";
+ * const options = (tracer: Tracer): TracingOptions => ({ tracer, parentFromMessage: false });
  * ```
  */
 export interface TracingOptions {
@@ -90,7 +90,7 @@ const processSpans = new WeakMap<MessageProxy, Span>();
  *
  * @example
  * ```ts
- * import { currentProcessSpan } from "./tracing.ts";
+ * import { currentProcessSpan } from "../telemetry/mod.ts";
  * function work() {
  *   currentProcessSpan()?.setAttribute("app.items", 3);
  * }
@@ -122,16 +122,16 @@ export function currentProcessSpan(message = currentMessage()): Span | undefined
  *
  * @example
  * ```ts
- * import { actor } from "../actor.ts";
- * import { StubBroker } from "../broker/stub.ts";
- * import { Tracing } from "./tracing.ts";
- * import type { Tracer } from "../telemetry/otel.ts";
+ * import { actor, StubBroker } from "@dramatis/dramatis";
+ * import { type Tracer, Tracing } from "../telemetry/mod.ts";
  *
- * declare const tracer: Tracer; // import { trace } from "@opentelemetry/api"; trace.getTracer("app")
- * const broker = new StubBroker();
- * broker.addMiddleware(new Tracing({ tracer }));
- * const hello = actor((name: string) => `hello ${name}`, { actorName: "hello", broker });
- * // await hello.send("ada"); // a "send default" span; the worker's run: "process default"
+ * // With import { trace } from "@opentelemetry/api": traced(trace.getTracer("app")).
+ * function traced(tracer: Tracer) {
+ *   const broker = new StubBroker();
+ *   broker.addMiddleware(new Tracing({ tracer }));
+ *   const hello = actor((name: string) => `hello ${name}`, { actorName: "hello", broker });
+ *   return hello.send("ada"); // a "send default" span; the worker's run: "process default"
+ * }
  * ```
  */
 export class Tracing extends Middleware {
@@ -352,8 +352,8 @@ function errorType(error: unknown): string {
  *
  * @example
  * ```ts
- * import { messagingSystem } from "./tracing.ts";
- * import { StubBroker } from "../broker/stub.ts";
+ * import { messagingSystem } from "../telemetry/mod.ts";
+ * import { StubBroker } from "@dramatis/dramatis";
  * console.log(messagingSystem(new StubBroker())); // dramatis
  * ```
  */

@@ -4,7 +4,7 @@
  *
  * @example
  * ```ts
- * import { RedisRateLimiterBackend } from "./redis.ts";
+ * import { RedisRateLimiterBackend } from "@dramatis/dramatis";
  * const backend = new RedisRateLimiterBackend({ url: "redis://127.0.0.1:6379/0" });
  * console.log(await backend.add("app:lock", 1, 10_000)); // true
  * await backend.close();
@@ -20,7 +20,7 @@ import { RedisBackendConnection, type RedisBackendOptions } from "../broker/redi
  *
  * @example
  * ```ts
- * import type { RedisRateLimiterBackendOptions } from "./redis.ts";
+ * import type { RedisRateLimiterBackendOptions } from "@dramatis/dramatis";
  * const o: RedisRateLimiterBackendOptions = { url: "redis://127.0.0.1:6379/0" };
  * ```
  */
@@ -75,8 +75,7 @@ function isX(reply: Reply): boolean {
  *
  * @example
  * ```ts
- * import { RedisRateLimiterBackend } from "./redis.ts";
- * import { ConcurrentRateLimiter } from "./limiters.ts";
+ * import { ConcurrentRateLimiter, RedisRateLimiterBackend } from "@dramatis/dramatis";
  *
  * const backend = new RedisRateLimiterBackend({ url: "redis://127.0.0.1:6379/0" });
  * const mutex = new ConcurrentRateLimiter(backend, "app:mutex", { limit: 1 });

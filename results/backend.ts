@@ -4,7 +4,7 @@
  *
  * @example
  * ```ts
- * import { MemoryResultBackend } from "./backend.ts";
+ * import { MemoryResultBackend } from "@dramatis/dramatis";
  * const backend = new MemoryResultBackend();
  * ```
  * @module
@@ -21,7 +21,7 @@ import { sleep } from "../_async.ts";
  *
  * @example
  * ```ts
- * import type { StoredFailure } from "./backend.ts";
+ * import type { StoredFailure } from "@dramatis/dramatis";
  * const f: StoredFailure = { __t: "dramatiq.results.Result", exn: { type: "Error", msg: "boom" } };
  * ```
  */
@@ -37,7 +37,7 @@ export interface StoredFailure {
  *
  * @example
  * ```ts
- * import type { ResultGetOptions } from "./backend.ts";
+ * import type { ResultGetOptions } from "@dramatis/dramatis";
  * const o: ResultGetOptions = { block: true, timeout: 1000 };
  * ```
  */
@@ -53,7 +53,7 @@ export interface ResultGetOptions {
  *
  * @example
  * ```ts
- * import type { ResultBackendOptions } from "./backend.ts";
+ * import type { ResultBackendOptions } from "@dramatis/dramatis";
  * const o: ResultBackendOptions = { namespace: "billing-results", useNamespacePrefixKeys: true };
  * ```
  */
@@ -76,7 +76,7 @@ export interface ResultBackendOptions {
  *
  * @example
  * ```ts
- * import { ResultBackend } from "./backend.ts";
+ * import { ResultBackend } from "@dramatis/dramatis";
  * class MyBackend extends ResultBackend {
  *   #m = new Map<string, string>();
  *   protected _store(key: string, value: string) { this.#m.set(key, value); return Promise.resolve(); }
@@ -166,7 +166,7 @@ export abstract class ResultBackend {
  *
  * @example
  * ```ts
- * import { unwrap } from "./backend.ts";
+ * import { unwrap } from "@dramatis/dramatis";
  * console.log(unwrap(42)); // 42
  * ```
  */
@@ -190,9 +190,7 @@ export function unwrap(value: unknown): unknown {
  *
  * @example
  * ```ts
- * import { MemoryResultBackend } from "./backend.ts";
- * import { Results } from "../middleware/results.ts";
- * import { StubBroker } from "../broker/stub.ts";
+ * import { MemoryResultBackend, Results, StubBroker } from "@dramatis/dramatis";
  * const broker = new StubBroker();
  * broker.addMiddleware(new Results({ backend: new MemoryResultBackend() }));
  * ```

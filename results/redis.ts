@@ -4,7 +4,7 @@
  *
  * @example
  * ```ts
- * import { RedisResultBackend } from "./redis.ts";
+ * import { RedisResultBackend } from "@dramatis/dramatis";
  * const backend = new RedisResultBackend({ url: "redis://127.0.0.1:6379/0" });
  * await backend.close();
  * ```
@@ -19,7 +19,7 @@ import { RedisBackendConnection, type RedisBackendOptions } from "../broker/redi
  *
  * @example
  * ```ts
- * import type { RedisResultBackendOptions } from "./redis.ts";
+ * import type { RedisResultBackendOptions } from "@dramatis/dramatis";
  * const o: RedisResultBackendOptions = { url: "redis://127.0.0.1:6379/0" };
  * ```
  */
@@ -57,9 +57,7 @@ function text(reply: Reply): string | undefined {
  *
  * @example
  * ```ts
- * import { RedisResultBackend } from "./redis.ts";
- * import { Results } from "../middleware/results.ts";
- * import { RedisBroker } from "../broker/redis/broker.ts";
+ * import { RedisBroker, RedisResultBackend, Results } from "@dramatis/dramatis";
  *
  * const broker = new RedisBroker({ url: "redis://127.0.0.1:6379/0" });
  * const backend = new RedisResultBackend({ client: broker.client });

@@ -4,7 +4,7 @@
  *
  * @example
  * ```ts
- * import { currentMessage, currentSignal } from "./context.ts";
+ * import { currentMessage, currentSignal } from "@dramatis/dramatis";
  * console.log(currentMessage()); // undefined outside an actor
  * console.log(currentSignal().aborted); // false
  * ```
@@ -22,9 +22,7 @@ const NEVER = new AbortController().signal;
  *
  * @example
  * ```ts
- * import { actor } from "../actor.ts";
- * import { StubBroker } from "../broker/stub.ts";
- * import { currentMessage } from "./context.ts";
+ * import { actor, currentMessage, StubBroker } from "@dramatis/dramatis";
  * const whoAmI = actor(() => currentMessage()?.messageId, { actorName: "whoAmI", broker: new StubBroker() });
  * ```
  */
@@ -39,7 +37,7 @@ export function currentMessage(): MessageProxy | undefined {
  *
  * @example
  * ```ts
- * import { currentSignal } from "./context.ts";
+ * import { currentSignal } from "@dramatis/dramatis";
  * async function download(url: string) {
  *   const res = await fetch(url, { signal: currentSignal() });
  *   return await res.text();

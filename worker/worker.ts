@@ -4,9 +4,7 @@
  *
  * @example
  * ```ts
- * import { actor } from "../actor.ts";
- * import { StubBroker } from "../broker/stub.ts";
- * import { Worker } from "./worker.ts";
+ * import { actor, StubBroker, Worker } from "@dramatis/dramatis";
  *
  * const broker = new StubBroker();
  * const hello = actor((name: string) => console.log(`hello ${name}`), {
@@ -47,7 +45,7 @@ function describeArgs(m: MessageProxy): string {
  *
  * @example
  * ```ts
- * import type { WorkerOptions } from "./worker.ts";
+ * import type { WorkerOptions } from "@dramatis/dramatis";
  * const o: WorkerOptions = { queues: ["default", "emails"], concurrency: 16 };
  * ```
  */
@@ -76,7 +74,7 @@ export interface WorkerOptions {
  *
  * @example
  * ```ts
- * import type { WorkerMonitor } from "./worker.ts";
+ * import type { WorkerMonitor } from "@dramatis/dramatis";
  * const monitor: WorkerMonitor = { started: (m) => console.log("start", m.messageId) };
  * ```
  */
@@ -90,7 +88,7 @@ export interface WorkerMonitor {
  *
  * @example
  * ```ts
- * import type { StopOptions } from "./worker.ts";
+ * import type { StopOptions } from "@dramatis/dramatis";
  * const o: StopOptions = { timeout: 30_000 };
  * ```
  */
@@ -118,8 +116,7 @@ interface Ready {
  *
  * @example
  * ```ts
- * import { StubBroker } from "../broker/stub.ts";
- * import { Worker } from "./worker.ts";
+ * import { StubBroker, Worker } from "@dramatis/dramatis";
  * const broker = new StubBroker();
  * broker.declareQueue("default");
  * const worker = new Worker(broker, { queues: ["default"], concurrency: 8, workerTimeout: 100 });

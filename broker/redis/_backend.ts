@@ -9,7 +9,7 @@ import { BlockingPool } from "./_blocking.ts";
  *
  * @example
  * ```ts
- * import type { RedisBackendOptions } from "../../mod.ts";
+ * import type { RedisBackendOptions } from "@dramatis/dramatis";
  * const o: RedisBackendOptions = { url: "redis://127.0.0.1:6379/0", commandTimeout: 5_000 };
  * ```
  */
