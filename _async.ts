@@ -1,6 +1,17 @@
 // Promise helpers.
 
 /**
+ * A value or a promise of it: every hook may be sync or async.
+ *
+ * @example
+ * ```ts
+ * import type { Awaitable } from "@dramatis/dramatis";
+ * const f = (): Awaitable<void> => Promise.resolve();
+ * ```
+ */
+export type Awaitable<T> = T | Promise<T>;
+
+/**
  * Resolves after `ms` ms, or as soon as `signal` aborts (at once when it already has). It never
  * rejects: callers check the signal themselves.
  */

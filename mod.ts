@@ -52,19 +52,17 @@ export {
   TimeLimitExceeded,
 } from "./errors.ts";
 export type { ErrorClass } from "./errors.ts";
-export { Broker, dqName, qName, xqName } from "./broker/broker.ts";
+export { Broker } from "./broker/broker.ts";
+export { dqName, qName, xqName } from "./broker/queue_name.ts";
 export type {
   BrokerOptions,
-  ConsumeOptions,
-  Consumer,
   DeclaredActor,
   EnqueueOptions,
   JoinOptions,
   MiddlewareClass,
   QueueStats,
-  RawDelivery,
-  ReceiveOptions,
 } from "./broker/broker.ts";
+export type { ConsumeOptions, Consumer, RawDelivery, ReceiveOptions } from "./broker/consumer.ts";
 export { StubBroker } from "./broker/stub.ts";
 export { FileBroker, fileBrokerOptionsFromUrl } from "./broker/file/broker.ts";
 export type { Durability, FileBrokerOptions } from "./broker/file/broker.ts";

@@ -1,6 +1,6 @@
 /**
- * The `Broker` base class, the `Consumer` interface every broker implements, and
- * `DeclaredActor`, what a broker knows of the actors declared on it.
+ * The `Broker` base class, and `DeclaredActor`, what a broker knows of the actors declared on
+ * it. Each broker also implements the `Consumer` of `consumer.ts`.
  *
  * A message's path: `actor.send()` -> `Broker.enqueue()` (middleware, delay handling) ->
  * the broker's `_enqueue()` (stub: memory, file: the log, redis: a Lua script) -> a worker's
@@ -17,53 +17,20 @@
  */
 import { ActorNotFound, QueueNotFound } from "../errors.ts";
 import type { JsonObject, Message, MessageProxy } from "../message.ts";
-import type { Awaitable, HookName, Middleware } from "../middleware/middleware.ts";
+import type { HookName, Middleware } from "../middleware/middleware.ts";
+import type { Awaitable } from "../_async.ts";
 import { getLogger } from "../_log.ts";
 import { defaultMiddleware } from "../middleware/_default.ts";
 
-// The message as a worker holds it lives beside `Message`; brokers import it from here too.
+import { dqName, qName, validateQueueName } from "./queue_name.ts";
+import type { ConsumeOptions, Consumer } from "./consumer.ts";
+
+// What brokers and workers use, importable from here too: the message as a worker holds it
+// (beside `Message`), queue names, and the consumer interface.
 export { MessageProxy } from "../message.ts";
-
-/**
- * The canonical queue name: `q` for `q`, `q.DQ` and `q.XQ`.
- *
- * @example
- * ```ts
- * import { qName } from "@dramatis/dramatis";
- * console.log(qName("emails.DQ")); // emails
- * ```
- */
-export function qName(queueName: string): string {
-  return queueName.endsWith(".DQ") || queueName.endsWith(".XQ")
-    ? queueName.slice(0, -3)
-    : queueName;
-}
-
-/**
- * The delay queue's name: `q.DQ`.
- *
- * @example
- * ```ts
- * import { dqName } from "@dramatis/dramatis";
- * console.log(dqName("emails")); // emails.DQ
- * ```
- */
-export function dqName(queueName: string): string {
-  return `${qName(queueName)}.DQ`;
-}
-
-/**
- * The dead-letter queue's name: `q.XQ`.
- *
- * @example
- * ```ts
- * import { xqName } from "@dramatis/dramatis";
- * console.log(xqName("emails")); // emails.XQ
- * ```
- */
-export function xqName(queueName: string): string {
-  return `${qName(queueName)}.XQ`;
-}
+export { dqName, qName, validateQueueName, xqName } from "./queue_name.ts";
+export { toRawDelivery } from "./consumer.ts";
+export type { ConsumeOptions, Consumer, RawDelivery, ReceiveOptions } from "./consumer.ts";
 
 /**
  * What a broker, its middleware and its workers know of a declared actor. Every `Actor` that
@@ -93,124 +60,6 @@ export interface DeclaredActor {
   message(...args: unknown[]): Message;
   /** Enqueues a message with these arguments. */
   send(...args: unknown[]): Promise<Message>;
-}
-
-/**
- * Options of `Consumer.receive()`.
- *
- * @example
- * ```ts
- * import type { ReceiveOptions } from "@dramatis/dramatis";
- * const o: ReceiveOptions = { timeout: 1000 };
- * ```
- */
-export interface ReceiveOptions {
-  /** Longest wait for a first message, in ms; `receive` resolves with `[]` after it. */
-  timeout: number;
-  /** Aborting it makes a pending `receive` resolve with `[]` at once. */
-  signal?: AbortSignal;
-}
-
-/**
- * A message as `Consumer.receiveRaw()` returns it: its receipt and its wire JSON, undecoded.
- *
- * @example
- * ```ts
- * import type { RawDelivery } from "@dramatis/dramatis";
- * function size(d: RawDelivery): number {
- *   return d.data.length;
- * }
- * ```
- */
-export interface RawDelivery {
-  /** Identifies this delivery to its consumer (as `MessageProxy.receipt` does). */
-  receipt: unknown;
-  /** The message as UTF-8 JSON (Dramatiq's wire format). */
-  data: Uint8Array;
-  /**
-   * Decodes it into a `MessageProxy` with this receipt. A message that cannot be decoded is
-   * moved to the dead letters (and logged): `undefined` then.
-   */
-  decode(): MessageProxy | undefined;
-}
-
-const rawEncoder = new TextEncoder();
-
-/**
- * A decoded message as a `RawDelivery` (its JSON encoded again), for consumers that decode
- * before they can hand a message out.
- *
- * @example
- * ```ts
- * import { MessageProxy, toRawDelivery } from "./broker.ts";
- * const m = new MessageProxy({ queueName: "default", actorName: "a" });
- * console.log(toRawDelivery(m).decode() === m); // true
- * ```
- */
-export function toRawDelivery(m: MessageProxy): RawDelivery {
-  return {
-    receipt: m.receipt,
-    data: rawEncoder.encode(JSON.stringify(m.asDict())),
-    decode: () => m,
-  };
-}
-
-/**
- * Takes messages off one queue for a worker. Every broker implements it.
- * A message is "in flight" from `receive` until `ack`, `nack` or `requeue`.
- *
- * @example
- * ```ts
- * import { StubBroker } from "@dramatis/dramatis";
- * const broker = new StubBroker();
- * broker.declareQueue("default");
- * const consumer = broker.consume("default");
- * const batch = await consumer.receive(10, { timeout: 10 });
- * console.log(batch.length); // 0
- * await consumer.close();
- * ```
- */
-export interface Consumer {
-  /**
-   * Waits up to `timeout` ms for messages and returns between 1 and `max` of them, or `[]`
-   * when none came. On a delay queue (`q.DQ`) it returns only messages whose eta has passed,
-   * or that will be due soon.
-   */
-  receive(max: number, options: ReceiveOptions): Promise<MessageProxy[]>;
-  /**
-   * Optional. Like `receive`, but leaves each message's JSON undecoded. The CLI's worker process
-   * uses it to forward messages to its Web Workers without parsing them; it falls back to
-   * `receive` when a consumer lacks it.
-   */
-  receiveRaw?(max: number, options: ReceiveOptions): Promise<RawDelivery[]>;
-  /**
-   * The message was processed: remove it for good. Only its `receipt` is used, so a
-   * `RawDelivery` can be acked too.
-   */
-  ack(message: MessageProxy | RawDelivery): Awaitable<void>;
-  /** The message failed for good: move it to the dead-letter queue. */
-  nack(message: MessageProxy): Awaitable<void>;
-  /**
-   * Hand messages back, unprocessed, to be delivered again (to any consumer). Only their
-   * receipts are used.
-   */
-  requeue(messages: (MessageProxy | RawDelivery)[]): Awaitable<void>;
-  /** Stops consuming; waits for pending acks to reach the broker. */
-  close(): Awaitable<void>;
-}
-
-/**
- * Options of `broker.consume()`.
- *
- * @example
- * ```ts
- * import type { ConsumeOptions } from "@dramatis/dramatis";
- * const o: ConsumeOptions = { prefetch: 16 };
- * ```
- */
-export interface ConsumeOptions {
-  /** How many messages the consumer may hold unacked at once (a hint for the broker). */
-  prefetch?: number;
 }
 
 /**
@@ -667,16 +516,4 @@ function logAfterError(m: Middleware, hook: string, e: unknown): void {
   getLogger(`dramatis.middleware.${m.constructor.name}`).error(
     `Unhandled error in ${hook}: ${e instanceof Error ? e.stack : String(e)}`,
   );
-}
-
-const QUEUE_NAME = /^[A-Za-z0-9_.\-:]+$/;
-/** Throws a `TypeError` unless `name` is a usable queue name. */
-export function validateQueueName(name: string): void {
-  if (typeof name !== "string" || !QUEUE_NAME.test(name) || name.length > 200) {
-    throw new TypeError(
-      `Invalid queue name ${
-        JSON.stringify(name)
-      }: use 1 to 200 letters, digits, '_', '-', '.', ':'.`,
-    );
-  }
 }

@@ -18,16 +18,9 @@
  * ```
  * @module
  */
-import {
-  Broker,
-  type BrokerOptions,
-  type Consumer,
-  dqName,
-  type JoinOptions,
-  qName,
-  type QueueStats,
-  type ReceiveOptions,
-} from "./broker.ts";
+import { Broker, type BrokerOptions, type JoinOptions, type QueueStats } from "./broker.ts";
+import type { Consumer, ReceiveOptions } from "./consumer.ts";
+import { dqName, qName } from "./queue_name.ts";
 import { MessageProxy } from "../message.ts";
 import { QueueJoinTimeout, QueueNotFound } from "../errors.ts";
 import type { Message } from "../message.ts";

@@ -14,7 +14,8 @@
  * @module
  */
 import { Middleware, type ProcessOutcome } from "./middleware.ts";
-import { type Broker, qName } from "../broker/broker.ts";
+import type { Broker } from "../broker/broker.ts";
+import { qName } from "../broker/queue_name.ts";
 import type { MessageProxy } from "../message.ts";
 import type { Message } from "../message.ts";
 import { TimeLimitExceeded } from "../errors.ts";

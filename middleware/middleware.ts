@@ -18,17 +18,9 @@ import type { Broker, DeclaredActor } from "../broker/broker.ts";
 import type { MessageProxy } from "../message.ts";
 import type { Message } from "../message.ts";
 import type { Worker } from "../worker/worker.ts";
+import type { Awaitable } from "../_async.ts";
 
-/**
- * A value or a promise of it: every hook may be sync or async.
- *
- * @example
- * ```ts
- * import type { Awaitable } from "@dramatis/dramatis";
- * const f = (): Awaitable<void> => Promise.resolve();
- * ```
- */
-export type Awaitable<T> = T | Promise<T>;
+export type { Awaitable };
 
 /**
  * What `afterProcessMessage` receives: the result, or the error the actor threw.

@@ -11,7 +11,7 @@
  */
 import type { Message } from "../message.ts";
 import type { JsonValue } from "../message.ts";
-import { qName } from "../broker/broker.ts";
+import { qName } from "../broker/queue_name.ts";
 import { ResultFailure, ResultMissing, ResultTimeout } from "../errors.ts";
 import { md5Hex } from "../_md5.ts";
 import { sleep } from "../_async.ts";

@@ -19,9 +19,10 @@
  * ```
  * @module
  */
-import type { Broker, Consumer, DeclaredActor } from "../broker/broker.ts";
+import type { Broker, DeclaredActor } from "../broker/broker.ts";
+import type { Consumer } from "../broker/consumer.ts";
 import type { MessageProxy } from "../message.ts";
-import { dqName, qName } from "../broker/broker.ts";
+import { dqName, qName } from "../broker/queue_name.ts";
 import { RateLimitExceeded, Retry, Shutdown, SkipMessage } from "../errors.ts";
 import { isExpectedError } from "../_options.ts";
 import { hasResultsMiddleware, resultPassedOn } from "../middleware/_util.ts";
