@@ -22,6 +22,7 @@ const KNOWN_VALUE_CYCLES: Edge[] = [
 const TYPE_LOOP = new Set([
   "broker/broker.ts",
   "worker/worker.ts",
+  "worker/_run.ts",
   "middleware/middleware.ts",
   "middleware/_util.ts",
   "middleware/_default.ts",
