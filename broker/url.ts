@@ -13,6 +13,7 @@ import { StubBroker } from "./stub.ts";
 import { FileBroker, fileBrokerOptionsFromUrl } from "./file/broker.ts";
 import { RedisBroker, redisBrokerOptionsFromUrl } from "./redis/broker.ts";
 import { env } from "../_env.ts";
+import { cwd as workingDir } from "../_runtime.ts";
 
 /**
  * Creates a broker from a URL: `memory:` (a `StubBroker`), `file:///path` or `file://./rel`
@@ -42,6 +43,42 @@ export function brokerFromUrl(url: string): Broker {
       JSON.stringify(url)
     }: use memory:, file:///path or redis://host:port/db.`,
   );
+}
+
+/**
+ * @internal One line naming `broker` and where it is, for log lines and the CLI:
+ * `file broker at /abs/dir`, `redis at host:port/db` (never a password), `memory broker`.
+ */
+export function describeBroker(broker: Broker, cwd: string = workingDir()): string {
+  if (broker instanceof FileBroker) {
+    const dir = broker.dir.startsWith("/")
+      ? broker.dir
+      : `${cwd.replace(/\/+$/, "")}/${broker.dir}`;
+    return `file broker at ${normalize(dir)}`;
+  }
+  if (broker instanceof RedisBroker) {
+    const c = broker.client;
+    const ns = broker.namespace === "dramatiq" ? "" : ` (namespace ${broker.namespace})`;
+    return `${c.tls ? "rediss" : "redis"} at ${c.address}/${c.db}${ns}`;
+  }
+  if (broker instanceof StubBroker) return "memory broker (this process only)";
+  return broker.constructor.name;
+}
+
+/** @internal `text` with the password of every URL in it replaced by `***`. */
+export function redactUrls(text: string): string {
+  return text.replace(/(\/\/[^\s/@:]*:)[^\s/@]*@/g, "$1***@");
+}
+
+/** `/a/./b/../c` as `/a/c`. */
+function normalize(path: string): string {
+  const out: string[] = [];
+  for (const part of path.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") out.pop();
+    else out.push(part);
+  }
+  return `/${out.join("/")}`;
 }
 
 /** The broker used when none is set: `DRAMATIS_BROKER`, else a FileBroker in `./.dramatis`. */

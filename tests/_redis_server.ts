@@ -81,6 +81,11 @@ export class TestRedis {
     }
   }
 
+  /** Sends `sig` to the server (SIGSTOP: it stops answering, connections stay open). */
+  signal(sig: "SIGSTOP" | "SIGCONT"): void {
+    if (this.#proc?.pid) process.kill(this.#proc.pid, sig);
+  }
+
   /** SIGKILL by pid, and wait for the exit. */
   async kill(): Promise<void> {
     const proc = this.#proc;

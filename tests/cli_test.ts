@@ -2,160 +2,27 @@
 // file broker in a temp directory, with messages sent from other processes.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
-import {
-  copyFileSync,
-  existsSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { tmpdir } from "node:os";
-import { fileURLToPath } from "node:url";
 import { isBun, scriptArgs } from "./_runtime.ts";
 import { freePort } from "./_redis_server.ts";
 import { isAlive } from "../_runtime.ts";
-
-const root = fileURLToPath(new URL("..", import.meta.url));
-
-// These tests need a broker that several processes share (the file broker).
-const shared = await import("../broker/url.ts").then((m) => {
-  try {
-    const dir = mkdtempSync(join(tmpdir(), "dramatis-probe-"));
-    void m.brokerFromUrl(`file://${dir}`).close();
-    return true;
-  } catch {
-    return false;
-  }
-});
-const e2e = { skip: shared ? false : "needs the file broker", timeout: 60_000 };
-const cli = join(root, "cli.ts");
-const fixtures = join(root, "tests", "fixtures");
-
-interface Env {
-  /** Workers started for this test: killed (with their process group) on cleanup. */
-  running: ChildProcess[];
-  dir: string;
-  out: string;
-  env: Record<string, string>;
-  tasks: string;
-}
-
-function setup(): Env {
-  const dir = mkdtempSync(join(tmpdir(), "dramatis-cli-"));
-  const out = join(dir, "out.jsonl");
-  writeFileSync(out, "");
-  // A private copy of the tasks module, so reload tests can edit it.
-  const tasks = join(fixtures, `_tasks_${Date.now()}_${Math.random().toString(36).slice(2)}.ts`);
-  copyFileSync(join(fixtures, "tasks.ts"), tasks);
-  return {
-    running: [],
-    dir,
-    out,
-    tasks,
-    env: { DRAMATIS_BROKER: `file://${join(dir, "broker")}`, OUT_FILE: out, NO_COLOR: "1" },
-  };
-}
-
-function cleanup(e: Env): void {
-  // A failed test must not leave workers behind: kill each supervisor and its worker processes.
-  for (const p of e.running) {
-    if (p.exitCode !== null || p.signalCode !== null || !p.pid) continue;
-    for (const pid of [...descendants(p.pid), p.pid]) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch { /* gone */ }
-    }
-  }
-  rmSync(e.dir, { recursive: true, force: true });
-  rmSync(e.tasks, { force: true });
-}
-
-function events(e: Env): Record<string, unknown>[] {
-  return readFileSync(e.out, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
-}
-
-/** Sends a signal by pid: Deno's node:child_process reports a child it signalled through
- * `ChildProcess.kill()` as killed by that signal even when the child handled it and exited 0. */
-function signal(r: { proc: ChildProcess }, sig: NodeJS.Signals): void {
-  process.kill(r.proc.pid!, sig);
-}
-
-interface Running {
-  proc: ChildProcess;
-  log: () => string;
-  exited: Promise<number | null>;
-}
-
-function startWorker(e: Env, args: string[]): Running {
-  const proc = spawn(process.execPath, [...scriptArgs(cli), "worker", e.tasks, ...args], {
-    env: { ...process.env, ...e.env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let log = "";
-  proc.stdout!.on("data", (d) => log += d);
-  proc.stderr!.on("data", (d) => log += d);
-  const exited = new Promise<number | null>((r) => proc.on("exit", (code) => r(code)));
-  e.running.push(proc);
-  return { proc, log: () => log, exited };
-}
-
-function runCli(e: Env, args: string[]): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const proc = spawn(process.execPath, [...scriptArgs(cli), ...args], {
-      env: { ...process.env, ...e.env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    proc.stdout!.on("data", (d) => out += d);
-    proc.stderr!.on("data", (d) => out += d);
-    proc.on("exit", (code) => resolve({ code, out }));
-  });
-}
-
-async function until(
-  what: string,
-  cond: () => boolean,
-  timeout = 20_000,
-  log?: () => string,
-): Promise<void> {
-  const deadline = Date.now() + timeout;
-  while (!cond()) {
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}${log ? `\n${log()}` : ""}`);
-    }
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-/** Sends messages from a separate process: `cli.ts send`, one per call. */
-async function send(e: Env, actorName: string, args: unknown[]): Promise<void> {
-  const r = await runCli(e, ["send", e.tasks, actorName, JSON.stringify(args)]);
-  assert.equal(r.code, 0, r.out);
-}
-
-/** Sends many messages from one separate process. */
-async function sendMany(e: Env, actorName: string, argsList: unknown[][]): Promise<void> {
-  const script = join(e.dir, "producer.ts");
-  writeFileSync(
-    script,
-    `import { ${actorName} } from ${JSON.stringify(e.tasks)};\n` +
-      `for (const a of ${
-        JSON.stringify(argsList)
-      }) await ${actorName}.send(...(a as [number]));\n` +
-      `await ${actorName}.broker.close();\n`,
-  );
-  const r = await new Promise<number | null>((resolve) => {
-    const p = spawn(process.execPath, scriptArgs(script), {
-      env: { ...process.env, ...e.env },
-      stdio: "inherit",
-    });
-    p.on("exit", resolve);
-  });
-  assert.equal(r, 0);
-}
+import {
+  cleanup,
+  descendants,
+  e2e,
+  events,
+  fixtures,
+  root,
+  runCli,
+  send,
+  sendMany,
+  setup,
+  signal,
+  startWorker,
+  until,
+} from "./_cli.ts";
 
 test("cli: --help fits a terminal, --version prints the version", async () => {
   const e = setup();
@@ -378,15 +245,6 @@ function cpuTicks(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return Number(fields[11]) + Number(fields[12]);
-}
-
-function descendants(pid: number): number[] {
-  const out: number[] = [];
-  const kids = existsSync(`/proc/${pid}/task/${pid}/children`)
-    ? readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean)
-    : [];
-  for (const k of kids) out.push(Number(k), ...descendants(Number(k)));
-  return out;
 }
 
 test(

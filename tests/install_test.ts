@@ -202,8 +202,6 @@ test("Deno: from a local path import, by the import-map name and by deno install
 
 test("Deno: the package from a URL, as from JSR: bare imports resolve in every process", {
   timeout: 120_000,
-  skip: "worker processes started from a remote cli.ts do not read the project's deno.json " +
-    "yet: worker/supervisor.ts must pass --config (see the report of this change)",
 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), "dramatis-install-remote-"));
   const files = join(dir, "package");

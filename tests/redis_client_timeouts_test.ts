@@ -118,3 +118,47 @@ test("client scripts: EVALSHA falls back to EVAL after SCRIPT FLUSH, errors stil
     await server.kill();
   }
 });
+
+test("client timeouts: by default, a server that stops answering fails the command (10 s)", {
+  timeout: 30_000,
+}, async () => {
+  const server = await TestRedis.start();
+  const redis = await RedisClient.connect(server.url);
+  try {
+    assert.equal(await redis.send(["PING"]), "PONG");
+    server.signal("SIGSTOP"); // the connection stays open; no reply comes
+    const { ms, error } = await rejection(redis.send(["PING"]));
+    assert.ok(error instanceof ConnectionError, String(error));
+    assert.match((error as Error).message, /did not answer PING within 10000 ms/);
+    assert.ok(ms >= 9_500 && ms < 20_000, `the default limit fired after ${ms} ms`);
+  } finally {
+    server.signal("SIGCONT");
+    await redis.close();
+    await server.kill();
+  }
+});
+
+test("client timeouts: blocking commands get their blocking time on top of commandTimeout", async () => {
+  const ns = randomNamespace("tmo");
+  await using redis = await RedisClient.connect({ url: SHARED_URL, commandTimeout: 200 });
+  await using blocking = await redis.duplicate();
+  try {
+    const t0 = performance.now();
+    assert.equal(await blocking.send(["BLPOP", `${ns}:empty`, 1]), null); // 1 s > 200 ms
+    assert.ok(performance.now() - t0 >= 900, "BLPOP returned before its blocking time");
+    assert.equal(
+      await blocking.send(["XREAD", "BLOCK", 500, "STREAMS", `${ns}:stream`, "$"]),
+      null,
+    );
+    assert.equal(await blocking.send(["BLMOVE", `${ns}:a`, `${ns}:b`, "LEFT", "LEFT", 0.5]), null);
+    // Blocking for ever (0): no limit at all.
+    let settled = false;
+    const forever = blocking.send(["BLPOP", `${ns}:later`, 0]).finally(() => settled = true);
+    await sleep(600);
+    assert.equal(settled, false, "a BLPOP 0 was given a time limit");
+    await redis.send(["RPUSH", `${ns}:later`, "x"]);
+    assert.deepEqual(await forever, [`${ns}:later`, "x"]);
+  } finally {
+    await deleteKeys(`${ns}:`);
+  }
+});

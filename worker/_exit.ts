@@ -1,4 +1,4 @@
-// Exit codes of `dramatis worker` (the first four are Dramatiq's).
+// Exit codes of the CLI (the first four are Dramatiq's).
 export const EXIT = {
   /** Stopped normally. */
   OK: 0,
@@ -12,6 +12,8 @@ export const EXIT = {
   PIDFILE: 4,
   /** Bad command-line arguments. */
   USAGE: 64,
+  /** An internal error of the CLI (a bug: reported with its stack). */
+  INTERNAL: 70,
   /** Internal: a worker process asks to be replaced (a Web Worker was stuck). */
   RECYCLE: 75,
 } as const;

@@ -20,11 +20,17 @@
 // runWorkerProcess): they boot while this thread loads the rest.
 import type { Broker, Consumer, MessageProxy, RawDelivery } from "../broker/broker.ts";
 import { TimeLimitExceeded } from "../errors.ts";
-import { configureLogging, formatError, getLogger, logToFile } from "../_log.ts";
-import type { FromWebWorker, SettleMessage, ToWebWorker } from "./_protocol.ts";
+import { configureLogging, formatError, getLogger, type Logger, logToFile } from "../_log.ts";
+import {
+  type FromWebWorker,
+  MessageState,
+  type SettleMessage,
+  type ToWebWorker,
+} from "./_protocol.ts";
 import { importModules } from "./_import.ts";
 import { EXIT } from "./_exit.ts";
 import { exit, onSignal, ppid, runtime } from "../_runtime.ts";
+import { describeBroker, redactUrls } from "../broker/url.ts";
 
 /** What the supervisor passes to each worker process. */
 export interface ProcessConfig {
@@ -63,6 +69,12 @@ interface Slot {
   held: Map<number, Held>;
   /** [tag, deadline] of the actor it started last (shared memory). */
   current: Float64Array;
+  /** The MessageState of each cell (shared memory): the message tagged `t` is in `t % length`. */
+  states: Int32Array;
+  /** Cells not in use. */
+  free: number[];
+  /** Messages delivered so far (tags are `seq * states.length + cell`). */
+  seq: number;
   state: "booting" | "ready" | "stopping" | "stopped" | "dead";
   /** performance.now() of the last delivery. */
   lastDelivery: number;
@@ -105,7 +117,6 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
 
   const slots: Slot[] = [];
   const pending: Received[] = [];
-  let lastTag = 0;
   let shuttingDown = false;
   let recycling = false;
   const stopController = new AbortController();
@@ -118,6 +129,10 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
       worker,
       held: new Map(),
       current: new Float64Array(new SharedArrayBuffer(16)),
+      // A Web Worker holds at most maxCapacity messages: one cell each.
+      states: new Int32Array(new SharedArrayBuffer(4 * maxCapacity)),
+      free: Array.from({ length: maxCapacity }, (_, i) => maxCapacity - 1 - i),
+      seq: 0,
       state: "booting",
       lastDelivery: -Infinity,
       capacity: minCapacity,
@@ -142,6 +157,7 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
       logLevel: config.logLevel,
       logFile: config.logFile,
       current: slot.current,
+      states: slot.states,
     };
     worker.postMessage(init);
     slots[index] = slot;
@@ -210,7 +226,9 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
       let at = 0;
       for (let k = 0; k < batch.length; k++) {
         const r = batch[k];
-        const tag = ++lastTag;
+        const cell = slot.free.pop()!;
+        const tag = ++slot.seq * maxCapacity + cell;
+        Atomics.store(slot.states, cell, MessageState.DELIVERED);
         slot.held.set(tag, { queue: r.queue, delivery: r.delivery, deadline: Infinity });
         tags[k] = tag;
         bytes.set(r.delivery.data, at);
@@ -278,23 +296,20 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
       if (h) h.deadline = started[i + 1];
     }
     for (const tag of msg.acks) {
-      const h = held.get(tag);
+      const h = release(slot, tag);
       if (!h) continue;
-      held.delete(tag);
       settle(() => `ack message ${idOf(h)}`, () => consumers.get(h.queue)!.ack(h.delivery));
     }
     for (const [tag, json] of msg.nacks) {
-      const h = held.get(tag);
+      const h = release(slot, tag);
       if (!h) continue;
-      held.delete(tag);
       const m = brokerModule!.MessageProxy.decode(json) as MessageProxy;
       m.receipt = h.delivery.receipt;
       settle(() => `nack message ${m.messageId}`, () => consumers.get(h.queue)!.nack(m));
     }
     for (const [tag, error] of msg.bad) {
-      const h = held.get(tag);
+      const h = release(slot, tag);
       if (!h) continue;
-      held.delete(tag);
       // The consumer's decode() dead-letters a message that cannot be decoded, and logs why.
       const m = h.delivery.decode();
       if (m) {
@@ -306,13 +321,22 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
     }
     const requeued: Held[] = [];
     for (const tag of msg.requeues) {
-      const h = held.get(tag);
+      const h = release(slot, tag);
       if (h) requeued.push(h);
-      held.delete(tag);
     }
     void requeue(requeued);
     pace(slot, msg.acks.length + msg.nacks.length + msg.requeues.length);
     pump();
+  }
+
+  /** Forgets the message tagged `tag` (settled), freeing its cell; returns it if it was held. */
+  function release(slot: Slot, tag: number): Held | undefined {
+    const h = slot.held.get(tag);
+    if (h) {
+      slot.held.delete(tag);
+      slot.free.push(tag % maxCapacity);
+    }
+    return h;
   }
 
   /** Sizes the slot's capacity to about AHEAD_MS of work at the pace it settles messages. */
@@ -336,11 +360,30 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
     }
   }
 
-  /** Fails `stuck` (if given) and hands every other message of `slot` back. */
+  /**
+   * Settles every message of a Web Worker that is gone or being replaced: fails `stuck` (if
+   * given), acks or nacks those it had finished (shared memory says so, even if it could not
+   * report it), and hands the rest back: the unstarted ones, and those it was running (they were
+   * interrupted: they run again, as after a crash).
+   */
   async function handBack(slot: Slot, stuck?: Held): Promise<void> {
-    const list = [...slot.held.values()];
+    const back: Held[] = [];
+    for (const [tag, h] of slot.held) {
+      if (h === stuck) continue;
+      const state = Atomics.load(slot.states, tag % maxCapacity);
+      const consumer = consumers.get(h.queue)!;
+      if (state === MessageState.ACKED) {
+        settle(() => `ack message ${idOf(h)}`, () => consumer.ack(h.delivery));
+      } else if (state === MessageState.NACKED) {
+        // Its report (with the traceback) did not arrive: dead-letter it as it was delivered.
+        const m = h.delivery.decode();
+        if (m) settle(() => `nack message ${m.messageId}`, () => consumer.nack(m));
+      } else {
+        back.push(h);
+      }
+    }
     slot.held.clear();
-    await requeue(list.filter((h) => h !== stuck));
+    await requeue(back);
     if (stuck) await settle(() => `fail message ${idOf(stuck)}`, () => failStuck(stuck));
   }
 
@@ -378,8 +421,7 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
         if (++readyCount === config.threads) resolveAllReady();
         break;
       case "fatal":
-        logger.critical(`Web Worker ${slot.index + 1} could not start: ${msg.error}`);
-        void shutdown(msg.code);
+        void fail(msg.code, msg.error);
         break;
       case "stopped":
         // Whatever it still holds was never started: hand it back.
@@ -411,7 +453,7 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
     slot.resolveStopped();
     if (runtime === "bun") {
       if (!shuttingDown) spawn(slot.index);
-    } else {
+    } else if (!shuttingDown) {
       // Deno cannot stop the thread: stop the others and let the supervisor start a fresh process.
       recycling = true;
       logger.warning("Recycling this worker process to free the stuck thread.");
@@ -419,10 +461,14 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
     }
   }
 
+  // Every Web Worker that may run actors is watched: one still booting runs the messages it was
+  // given as soon as its Worker starts (maybe before it reports ready), and one stopping runs
+  // its last ones.
+  const watched = new Set<Slot["state"]>(["booting", "ready", "stopping"]);
   const watchdog = setInterval(() => {
     const now = Date.now();
     for (const slot of slots) {
-      if (!slot || slot.state !== "ready") continue;
+      if (!slot || !watched.has(slot.state)) continue;
       const current = slot.held.get(slot.current[0]);
       if (current && current.deadline === Infinity) current.deadline = slot.current[1];
       for (const h of slot.held.values()) {
@@ -443,12 +489,24 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
     void shutdown(EXIT.OK);
   }, 1000);
 
+  /**
+   * A boot failure: one line (the main thread and each Web Worker may find the same problem, it
+   * is logged once), then exit with `code`.
+   */
+  let failed = false;
+  function fail(code: number, error: string): Promise<never> {
+    if (!failed) logger.critical(error);
+    failed = true;
+    if (!broker) exit(code); // nothing was received yet
+    return shutdown(code);
+  }
+
   let exiting: Promise<never> | undefined;
   function shutdown(code: number): Promise<never> {
     if (exiting) return exiting;
     shuttingDown = true;
+    const stopAt = Date.now();
     exiting = (async () => {
-      clearInterval(watchdog);
       clearInterval(orphanCheck);
       clearTimeout(pumpTimer);
       stopController.abort();
@@ -464,54 +522,83 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
         Promise.all(slots.map((s) => s?.stopped)),
         new Promise((r) => setTimeout(r, config.shutdownTimeout + 5_000)),
       ]);
-      for (const slot of slots) {
-        if (slot && slot.state !== "stopped" && slot.state !== "dead") {
-          logger.warning(`Web Worker ${slot.index + 1} did not stop in time.`);
-          await handBack(slot);
-        }
-      }
-      await Promise.all(loops);
-      await requeue(pending.splice(0));
-      for (const c of consumers.values()) await settle(() => "close a consumer", () => c.close());
-      await broker?.close();
+      clearInterval(watchdog);
+      const late = slots.filter((s) => s && s.state !== "stopped" && s.state !== "dead");
+      for (const slot of late) logger.warning(`Web Worker ${slot.index + 1} did not stop in time.`);
+      // What is left talks to the broker: a broker that stops answering must not hold the stop
+      // beyond the shutdown timeout (and at least CLOSE_MS is given to it).
+      const where = broker ? ` (${describeBroker(broker)})` : "";
+      await withDeadline(logger, Math.max(stopAt + config.shutdownTimeout, Date.now() + CLOSE_MS), [
+        [
+          `the broker${where} to take back the messages of ${late.length} Web Worker(s)`,
+          () => Promise.all(late.map((slot) => handBack(slot))),
+        ],
+        [`the consumers' last receive from the broker${where}`, () => Promise.all(loops)],
+        [
+          `the broker${where} to take back ${pending.length} message(s) not delivered`,
+          () => requeue(pending.splice(0)),
+        ],
+        [
+          `the consumers to write their last acks to the broker${where}`,
+          () =>
+            Promise.all(
+              [...consumers.values()].map((c) => settle(() => "close a consumer", () => c.close())),
+            ),
+        ],
+        [`the broker${where} to close`, async () => await broker?.close()],
+      ]);
       if (!recycling) logger.info("Worker process stopped.");
       return exit(code);
     })();
     return exiting;
   }
 
-  let signals = 0;
-  onSignal(["SIGINT", "SIGTERM"], () => {
-    signals++;
-    if (signals === 1) {
+  // Stop signals. A terminal's Ctrl-C, `kill -- -PGID`, `timeout`, systemd and Docker signal the
+  // whole process group (or cgroup), and the supervisor forwards the stop as well: this process
+  // sees one user's stop two or three times. So the first INT/TERM stops gracefully and later
+  // ones are ignored while the supervisor lives: it alone decides an immediate stop, by sending
+  // SIGKILL (messages in flight then come back through the broker, as after a crash). HUP is the
+  // supervisor's (a reload, which stops this process with TERM): here it must not kill.
+  let stopSignals = 0;
+  onSignal(["SIGINT", "SIGTERM"], (sig) => {
+    if (++stopSignals === 1) {
       logger.info("Stopping: finishing in-flight messages, handing the rest back.");
       void shutdown(EXIT.OK);
-    } else {
-      logger.warning("Second stop signal: exiting now.");
+    } else if (ppid() !== parent) {
+      logger.warning(`${sig} again, and no supervisor: exiting now.`);
       exit(EXIT.KILLED);
+    } else {
+      logger.debug(`${sig} again: ignored (the supervisor decides an immediate stop).`);
     }
   });
+  onSignal(["SIGHUP"], () => logger.debug("SIGHUP: ignored (the supervisor reloads)."));
 
   // The Web Workers boot (and import the modules) while this thread imports them too.
   for (let i = 0; i < config.threads; i++) spawn(i);
   try {
     await importModules(config.modules);
   } catch (e) {
-    logger.critical(`${(e as Error).message}`);
-    return exit(EXIT.IMPORT);
+    return fail(EXIT.IMPORT, (e as Error).message);
   }
   brokerModule = await import("../broker/broker.ts");
   const { getBroker } = await import("../broker/global.ts");
-  broker = getBroker();
-  // A broker that can check its connection (Redis) does so now: a wrong address or password is
-  // one clear error and exit code 3 (the supervisor then stops), not a loop of failing receives.
+  // A bad broker URL or option, or a broker that cannot be reached (Redis checks its connection
+  // now), is one clear error and exit code 3 (the supervisor then stops), not a worker process
+  // restarted for ever or a loop of failing receives.
+  try {
+    broker = getBroker();
+  } catch (e) {
+    return fail(EXIT.CONNECT, `The broker is misconfigured: ${redactUrls((e as Error).message)}`);
+  }
   const connect = (broker as { connect?: () => Promise<void> }).connect;
   if (typeof connect === "function") {
     try {
       await connect.call(broker);
     } catch (e) {
-      logger.critical(`Could not connect to the broker: ${(e as Error).message}`);
-      return exit(EXIT.CONNECT);
+      return fail(
+        EXIT.CONNECT,
+        `Could not connect to the broker: ${redactUrls((e as Error).message)}`,
+      );
     }
   }
   const names = config.queues?.map(brokerModule.qName) ?? [...broker.getDeclaredQueues()];
@@ -525,11 +612,60 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
   queueIndex = new Map(queues.map((q, i) => [q, i]));
   if (!shuttingDown) loops = queues.map((q) => consumeLoop(q, consumers.get(q)!));
   await allReady;
-  logger.info("Worker process is ready for action.");
+  logger.info(
+    `Worker process is ready for action: ${describeBroker(broker)}, queues ${
+      names.join(", ") || "(none)"
+    }.`,
+  );
   return await new Promise<never>(() => {});
 }
 
 const decoder = new TextDecoder();
+
+/** Least time the last steps of a stop get with the broker, in ms. */
+const CLOSE_MS = 2_000;
+/** After this long, a step of a stop says what it is waiting for, in ms. */
+const NOTICE_MS = 1_000;
+
+/**
+ * Runs `steps` in order until `deadline` (ms since the epoch): a step that takes longer than
+ * NOTICE_MS is logged with what it waits for; at the deadline the rest is given up, with a
+ * warning (messages not settled come back when the broker's lease or heartbeat expires).
+ */
+async function withDeadline(
+  logger: Logger,
+  deadline: number,
+  steps: [what: string, run: () => Promise<unknown>][],
+): Promise<void> {
+  for (const [what, run] of steps) {
+    let notice: ReturnType<typeof setTimeout> | undefined, limit!: ReturnType<typeof setTimeout>;
+    const done = await Promise.race([
+      run().then(() => true, () => true),
+      new Promise<boolean>((resolve) => {
+        const left = Math.max(0, deadline - Date.now());
+        limit = setTimeout(() => resolve(false), left);
+        if (left > NOTICE_MS) {
+          notice = setTimeout(
+            () => {
+              const more = Math.ceil((deadline - Date.now()) / 1000);
+              logger.info(`Waiting for ${what} (giving up in ${more} s: the shutdown timeout).`);
+            },
+            NOTICE_MS,
+          );
+        }
+      }),
+    ]);
+    clearTimeout(limit);
+    clearTimeout(notice);
+    if (!done) {
+      logger.warning(
+        `Gave up waiting for ${what}: the shutdown timeout passed. Messages not settled come ` +
+          `back when the broker's lease or heartbeat timeout expires.`,
+      );
+      return;
+    }
+  }
+}
 
 /** The message id of a held message, for log lines (without decoding it for good). */
 function idOf(h: Received): string {

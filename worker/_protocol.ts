@@ -2,8 +2,22 @@
 //
 // The process's main thread is the only broker consumer: it delivers messages to each Web Worker
 // (at most `concurrency + prefetch` unsettled at once) and settles them when told. A delivered
-// message is named by a `tag` (a number unique in the process); the main thread keeps its
-// receipt.
+// message is named by a `tag` (a number unique in its Web Worker); the main thread keeps its
+// receipt. Each unsettled message also has a cell, `tag % states.length`, in shared memory: its
+// state (see MessageState), written by the Web Worker as it goes, so that the main thread knows
+// what a Web Worker it must replace had done but not reported yet.
+
+/** What a Web Worker did with a message, in its cell of `InitMessage.states`. */
+export const MessageState = {
+  /** Delivered, not started (the main thread writes it before delivering). */
+  DELIVERED: 0,
+  /** Its actor started. */
+  STARTED: 1,
+  /** Done: to be acked. */
+  ACKED: 2,
+  /** Failed for good: to be nacked. */
+  NACKED: 3,
+} as const;
 
 /** Sent once to a new Web Worker. */
 export interface InitMessage {
@@ -24,6 +38,8 @@ export interface InitMessage {
    * it runs, so that an actor that never yields is known even if no message could be posted.
    */
   current: Float64Array;
+  /** Shared with the main thread: the MessageState of each cell (see the top of this file). */
+  states: Int32Array;
 }
 
 /**

@@ -5,10 +5,16 @@
 // global broker of this thread is used only to enqueue (retries, pipelines, delayed messages).
 import { getBroker } from "../broker/global.ts";
 import { Worker } from "./worker.ts";
-import { configureLogging, formatError, getLogger, logToFile } from "../_log.ts";
+import { configureLogging, formatError, logToFile } from "../_log.ts";
 import { TimeLimit } from "../middleware/time_limit.ts";
-import { type Consumer, MessageProxy, type ReceiveOptions } from "../broker/broker.ts";
-import type { FromWebWorker, SettleMessage, ToWebWorker } from "./_protocol.ts";
+import { type Broker, type Consumer, MessageProxy, type ReceiveOptions } from "../broker/broker.ts";
+import { redactUrls } from "../broker/url.ts";
+import {
+  type FromWebWorker,
+  MessageState,
+  type SettleMessage,
+  type ToWebWorker,
+} from "./_protocol.ts";
 import { importModules } from "./_import.ts";
 
 declare const self: {
@@ -27,6 +33,13 @@ function emptyReport(): SettleMessage {
   return { type: "settle", started: [], acks: [], nacks: [], requeues: [], bad: [] };
 }
 let reportScheduled = false;
+/** The cells of message states shared with the main thread (set by "init"). */
+let states: Int32Array = new Int32Array(1);
+
+/** Records in shared memory what became of the message whose receipt is `tag`. */
+function setState(tag: number, state: number): void {
+  Atomics.store(states, tag % states.length, state);
+}
 
 function scheduleReport(): void {
   if (reportScheduled) return;
@@ -76,13 +89,17 @@ class ParentConsumer implements Consumer {
   }
 
   ack(m: MessageProxy): void {
+    setState(m.receipt as number, MessageState.ACKED);
     report.acks.push(m.receipt as number);
     scheduleReport();
   }
 
   nack(m: MessageProxy): void {
+    setState(m.receipt as number, MessageState.NACKED);
     report.nacks.push([m.receipt as number, JSON.stringify(m.asDict())]);
-    scheduleReport();
+    // Reported now (failures are rare): the nacked message, with its traceback, reaches the main
+    // thread even if an actor then blocks this thread for good.
+    sendReport();
   }
 
   requeue(messages: MessageProxy[]): void {
@@ -123,17 +140,25 @@ self.onmessage = async (e: MessageEvent<ToWebWorker>) => {
       consumerFor(queues[queueOf[i]]).push(m);
     }
   } else if (msg.type === "init") {
+    states = msg.states;
     if (msg.logFile) logToFile(msg.logFile);
     configureLogging({ level: msg.logLevel, thread: msg.thread });
-    const logger = getLogger("dramatis.WebWorker");
     try {
       await importModules(msg.modules);
     } catch (err) {
       post({ type: "fatal", error: (err as Error).message, code: 2 });
       return;
     }
+    // The main thread logs a fatal error (once for all its Web Workers), then exits with `code`.
+    let broker: Broker;
     try {
-      const broker = getBroker();
+      broker = getBroker();
+    } catch (err) {
+      const error = `The broker is misconfigured: ${redactUrls((err as Error).message)}`;
+      post({ type: "fatal", error, code: 3 });
+      return;
+    }
+    try {
       const timeLimit = broker.middleware.find((m): m is TimeLimit => m instanceof TimeLimit);
       const current = msg.current;
       worker = new Worker(broker, {
@@ -150,6 +175,7 @@ self.onmessage = async (e: MessageEvent<ToWebWorker>) => {
             // Written before the actor runs: if it never yields, the main thread still knows.
             current[1] = deadline;
             current[0] = tag;
+            setState(tag, MessageState.STARTED);
             report.started.push(tag, deadline);
             scheduleReport();
           },
@@ -158,8 +184,7 @@ self.onmessage = async (e: MessageEvent<ToWebWorker>) => {
       await worker.start();
       post({ type: "ready" });
     } catch (err) {
-      logger.error(`Could not start the worker: ${formatError(err)}`);
-      post({ type: "fatal", error: (err as Error).message, code: 3 });
+      post({ type: "fatal", error: `Could not start a Worker: ${formatError(err)}`, code: 3 });
     }
   } else if (msg.type === "stop") {
     await worker?.stop({ timeout: msg.timeout });

@@ -15,6 +15,7 @@ import { EXIT } from "./_exit.ts";
 import type { ProcessConfig } from "./_process.ts";
 import {
   type ChildHandle,
+  cwd,
   environment,
   execPath,
   isAlive,
@@ -26,8 +27,11 @@ import {
 } from "../_runtime.ts";
 import {
   exists,
+  listDir,
   readText,
   removeFile,
+  rename,
+  statPath,
   watchDir as watchFiles,
   writeText,
 } from "../broker/file/_fs.ts";
@@ -63,6 +67,8 @@ export interface SupervisorOptions {
   logLevel?: number;
   /** Reload when a .ts/.js file under this directory changes. */
   watch?: string;
+  /** With `watch`: look for changes every second instead of using file system events. */
+  watchPolling?: boolean;
   /** Write the supervisor's pid here. */
   pidFile?: string;
   /** Append log lines here instead of stderr (every process and Web Worker). */
@@ -91,8 +97,25 @@ export function defaultProcessCommand(): string[] {
   const v8 = environment().DENO_V8_FLAGS
     ? []
     : [`--v8-flags=--max-semi-space-size=${SEMI_SPACE_MB}`];
-  return [execPath(), "run", "-A", "--quiet", ...v8, cli.href];
+  return [execPath(), "run", "-A", "--quiet", ...v8, ...denoConfig(), cli.href];
 }
+
+/**
+ * `--config` naming the project's deno.json (the nearest one from the working directory up), so
+ * that a worker process started from a remote copy of the CLI (JSR) resolves the project's bare
+ * imports, as the CLI process does. Deno reads no configuration for a remote entry by itself.
+ */
+function denoConfig(): string[] {
+  for (let dir = cwd(); dir; dir = dir.slice(0, dir.lastIndexOf("/"))) {
+    for (const name of ["deno.json", "deno.jsonc"]) {
+      if (exists(`${dir}/${name}`)) return ["--config", `${dir}/${name}`];
+    }
+  }
+  return [];
+}
+
+/** Stop signals this close to the first one (in ms) are the same stop, delivered twice. */
+const SAME_STOP_MS = 100;
 
 /** V8's young-generation semi-space for worker processes on Deno, in MB. */
 const SEMI_SPACE_MB = 2;
@@ -219,10 +242,14 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
     for (const c of live) start(c.index);
   }
 
-  let signals = 0;
+  // One stop may arrive more than once: `timeout` signals this process and then its group, and
+  // a terminal or systemd signals the group this process leads. Signals that close to the first
+  // are the same stop; a second stop, from a user, comes later.
+  let signals = 0, firstAt = 0;
   onSignal(["SIGINT", "SIGTERM"], (sig) => {
-    signals++;
-    if (signals === 1) {
+    if (signals > 0 && performance.now() - firstAt < SAME_STOP_MS) return;
+    if (++signals === 1) {
+      firstAt = performance.now();
       logger.info(`Received ${sig}: stopping gracefully (send it again to stop at once).`);
       void stop(true);
     } else {
@@ -234,8 +261,15 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
   });
   onSignal(["SIGHUP"], () => void reload("SIGHUP"));
   const unwatch = options.watch
-    ? watchDir(options.watch, () => void reload("file change"))
+    ? (options.watchPolling ? pollDir : watchDir)(options.watch, () => void reload("file change"))
     : undefined;
+  if (options.watch) {
+    logger.info(
+      `Watching ${options.watch} for changes to .ts/.js files${
+        options.watchPolling ? " (polling every second)" : ""
+      }.`,
+    );
+  }
 
   for (let i = 0; i < processes; i++) start(i);
   await done;
@@ -252,15 +286,29 @@ function kill(child: Child, signal: "SIGTERM" | "SIGKILL"): void {
 function writePidFile(path: string, logger: Logger): boolean {
   try {
     if (exists(path)) {
-      const other = Number(readText(path).trim());
-      if (Number.isInteger(other) && other > 0 && other !== pid() && isAlive(other)) {
+      // As Dramatiq: a file that does not hold a pid may be anything (a typo for a real file):
+      // never overwrite it. Only a pid of a dead process is stale.
+      const text = readText(path);
+      if (!/^\s*\d+\s*$/.test(text)) {
+        const shown = JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}...` : text);
+        logger.critical(
+          `Pid file ${path} does not hold a pid (it holds ${shown}): it may be another file, ` +
+            `so it is left as it is. Choose another path, or remove it.`,
+        );
+        return false;
+      }
+      const other = Number(text.trim());
+      if (other > 0 && other !== pid() && isAlive(other)) {
         logger.critical(
           `Pid file ${path} names a running process (${other}). Stop it, or remove the file.`,
         );
         return false;
       }
     }
-    writeText(path, `${pid()}\n`);
+    // Written whole or not at all (a crash mid-write leaves no empty pid file behind).
+    const tmp = `${path}.${pid()}.tmp`;
+    writeText(tmp, `${pid()}\n`);
+    rename(tmp, path);
     return true;
   } catch (e) {
     logger.critical(`Could not write pid file ${path}: ${(e as Error).message}`);
@@ -274,10 +322,54 @@ function removePidFile(path: string): void {
   } catch { /* cannot: leave it */ }
 }
 
+/** Source files, whose change reloads the code. */
+const SOURCE = /\.(ts|tsx|js|mjs|jsx)$/;
+/** Directories a polling watch does not walk. */
+const SKIP_DIRS = new Set(["node_modules", ".git", ".dramatis"]);
+
+/**
+ * Calls `onChange` when a source file under `dir` is added, removed or modified, looking every
+ * POLL_MS (for file systems without change events: network mounts, some containers).
+ */
+function pollDir(dir: string, onChange: () => void): () => void {
+  const snapshot = (): Map<string, number> => {
+    const files = new Map<string, number>();
+    const walk = (d: string) => {
+      let names: string[];
+      try {
+        names = listDir(d);
+      } catch {
+        return; // removed meanwhile, or unreadable
+      }
+      for (const name of names) {
+        const path = `${d}/${name}`;
+        const s = statPath(path);
+        if (!s) continue;
+        if (!s.isFile) {
+          if (!SKIP_DIRS.has(name)) walk(path);
+        } else if (SOURCE.test(name)) files.set(path, s.mtimeMs * 1e3 + s.size);
+      }
+    };
+    walk(dir.replace(/\/+$/, "") || "/");
+    return files;
+  };
+  let last = snapshot();
+  const timer = setInterval(() => {
+    const now = snapshot();
+    const changed = now.size !== last.size || [...now].some(([f, v]) => last.get(f) !== v);
+    last = now;
+    if (changed) onChange();
+  }, POLL_MS);
+  return () => clearInterval(timer);
+}
+
+/** How often a polling watch looks, in ms. */
+const POLL_MS = 1_000;
+
 function watchDir(dir: string, onChange: () => void): () => void {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const fire = (file: string | null | undefined) => {
-    if (file && !/\.(ts|tsx|js|mjs|jsx)$/.test(file)) return;
+    if (file && !SOURCE.test(file)) return;
     clearTimeout(timer);
     timer = setTimeout(onChange, 100);
   };

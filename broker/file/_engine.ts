@@ -733,6 +733,18 @@ export class Engine {
     return new Error(`A message of queue ${m.q.name} failed and was dead-lettered: ${text}`);
   }
 
+  /** The names of the queues in the log (canonical: `q` for `q` and `q.DQ`). */
+  queueNames(): string[] {
+    this.flush();
+    this.#replica();
+    this.#catchUp(false);
+    const names = new Set<string>();
+    for (const name of this.#state!.queues.keys()) {
+      names.add(name.endsWith(".DQ") ? name.slice(0, -3) : name);
+    }
+    return [...names];
+  }
+
   /** Counters of `queueName`. */
   stats(queueName: string): { ready: number; delayed: number; inFlight: number; dead: number } {
     const q = this.#fresh(queueName);

@@ -186,6 +186,15 @@ export class FileBroker extends Broker {
     return this.#engine.flushQueue(undefined);
   }
 
+  /** The queues declared here and those the directory holds (any process's). */
+  override listQueues(): Promise<string[]> {
+    try {
+      return Promise.resolve([...new Set([...this.queues, ...this.#engine.queueNames()])]);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
   /** The counters of `queueName`. Cheap: the records appended since the last call are read. */
   stats(queueName: string): Promise<QueueStats> {
     try {

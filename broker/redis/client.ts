@@ -130,8 +130,11 @@ export interface RedisClientOptions {
   name?: string;
   /** Limit for TCP connect + TLS + handshake, in ms. Default: 10 000. */
   connectTimeout?: number;
-  /** Default limit for a command, from `send()` to its reply, in ms. 0 = none (default).
-   * Override per call with `{ timeout }` (e.g. for blocking commands). */
+  /** Default limit for a command, from `send()` to its reply, in ms. Default: 10 000; 0 =
+   * none. A blocking command (`BLPOP`, `BRPOP`, `BLMOVE`, `BRPOPLPUSH`, `BLMPOP`, `BZPOPMIN`,
+   * `BZPOPMAX`, `BZMPOP`, `XREAD`/`XREADGROUP` with `BLOCK`, `WAIT`, `WAITAOF`) gets its own
+   * blocking time on top, and no limit when it blocks for ever (0). Override per call with
+   * `{ timeout }`. */
   commandTimeout?: number;
   /** Reconnect after a lost connection: true (default), false, or settings. */
   reconnect?: boolean | RedisReconnectOptions;
@@ -285,7 +288,7 @@ function resolveOptions(input: string | RedisClientOptions): ResolvedOptions {
     protocol: o.protocol ?? 3,
     name: o.name,
     connectTimeout: o.connectTimeout ?? 10_000,
-    commandTimeout: o.commandTimeout ?? 0,
+    commandTimeout: o.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT,
     reconnect: reconnect === false ? undefined : {
       initialDelay: r.initialDelay ?? 50,
       maxDelay: r.maxDelay ?? 2000,
@@ -360,6 +363,55 @@ const fatalErrors = new WeakSet<Error>();
 
 const noop = () => {};
 
+/** The default `commandTimeout`, in ms: a server that stops answering fails the command. */
+const DEFAULT_COMMAND_TIMEOUT = 10_000;
+
+function argText(arg: Arg | undefined): string {
+  return arg instanceof Uint8Array ? new TextDecoder().decode(arg) : String(arg);
+}
+
+/**
+ * How long a blocking command may block by its own arguments, in ms (0 = for ever), or
+ * undefined for a command that does not block.
+ */
+function blockingTime(args: readonly Arg[]): number | undefined {
+  const name = commandName(args);
+  const at = (i: number, unit: number) => {
+    const n = Number(argText(args[i < 0 ? args.length + i : i]));
+    return Number.isFinite(n) && n >= 0 ? n * unit : 0;
+  };
+  switch (name) {
+    case "BLPOP":
+    case "BRPOP":
+    case "BZPOPMIN":
+    case "BZPOPMAX":
+    case "BRPOPLPUSH":
+    case "BLMOVE":
+      return at(-1, 1000); // seconds, last
+    case "BLMPOP":
+    case "BZMPOP":
+      return at(1, 1000); // seconds, first
+    case "WAIT":
+      return at(2, 1);
+    case "WAITAOF":
+      return at(3, 1);
+    case "XREAD":
+    case "XREADGROUP": {
+      const i = args.findIndex((a, k) => k > 0 && argText(a).toUpperCase() === "BLOCK");
+      return i > 0 ? at(i + 1, 1) : undefined;
+    }
+  }
+  return undefined;
+}
+
+/** The time limit of a command sent without `{ timeout }`. */
+function defaultTimeout(args: readonly Arg[], commandTimeout: number): number {
+  if (commandTimeout <= 0) return 0;
+  const block = blockingTime(args);
+  if (block === undefined) return commandTimeout;
+  return block === 0 ? 0 : block + commandTimeout;
+}
+
 function commandName(args: readonly Arg[]): string {
   const first = args[0];
   if (first instanceof Uint8Array) return new TextDecoder().decode(first).toUpperCase();
@@ -379,8 +431,10 @@ function commandName(args: readonly Arg[]): string {
  *   wrong password). Authentication failures are never retried.
  * - Blocking commands (`BLPOP`, `BRPOPLPUSH`, `BLMOVE`, `BZPOPMIN`, `XREAD BLOCK`, `WAIT`...)
  *   hold up all commands behind them on the connection: send them on a connection of their
- *   own from {@linkcode RedisClient.duplicate}, with `{ timeout: 0 }` or a timeout longer than
- *   the blocking one.
+ *   own from {@linkcode RedisClient.duplicate}. Their default time limit is their blocking
+ *   time plus `commandTimeout` (none when they block for ever).
+ * - Every command has a time limit (`commandTimeout`, 10 s by default): a server that stops
+ *   answering fails it with a `ConnectionError` instead of leaving it waiting for ever.
  * - Pub/sub and `MONITOR` are not supported.
  *
  * @example
@@ -465,6 +519,16 @@ export class RedisClient {
     return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
   }
 
+  /** The database number it selects. */
+  get db(): number {
+    return this.#options.db;
+  }
+
+  /** True when it connects with TLS (`rediss://`). */
+  get tls(): boolean {
+    return this.#options.tls !== undefined;
+  }
+
   /** The RESP version in use (2 or 3), once connected. */
   get protocol(): 2 | 3 | undefined {
     return this.#protocol;
@@ -545,7 +609,7 @@ export class RedisClient {
     resolve: (reply: Reply) => void,
     reject: (error: Error) => void,
   ): void {
-    const timeout = options?.timeout ?? this.#options.commandTimeout;
+    const timeout = options?.timeout ?? defaultTimeout(args, this.#options.commandTimeout);
     const pending: Pending = {
       resolve,
       reject,

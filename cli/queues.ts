@@ -1,0 +1,29 @@
+// `dramatis queues [MODULE...]`: the counters of every queue.
+import type { QueueStats } from "../broker/broker.ts";
+import { EXIT } from "../worker/_exit.ts";
+import type { Run } from "./_commands.ts";
+import { withBroker } from "./_broker.ts";
+import { table } from "./_table.ts";
+
+export const run: Run = (parsed, context) =>
+  withBroker(parsed.positionals, context, async (broker, where) => {
+    const names = [...new Set([...broker.getDeclaredQueues(), ...await broker.listQueues()])]
+      .sort();
+    const stats: QueueStats[] = [];
+    for (const q of names) stats.push(await broker.stats(q));
+    if (parsed.flags.json) {
+      console.log(JSON.stringify(stats));
+    } else if (stats.length === 0) {
+      console.log(
+        `No queues on the ${where}. If your modules declare them, name the modules: ` +
+          `dramatis queues tasks.ts`,
+      );
+    } else {
+      console.log(`Queues on the ${where}:`);
+      console.log(table([
+        ["queue", "ready", "delayed", "in flight", "dead"],
+        ...stats.map((s) => [s.queueName, s.ready, s.delayed, s.inFlight, s.dead]),
+      ]));
+    }
+    return EXIT.OK;
+  });
