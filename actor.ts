@@ -16,7 +16,8 @@
  * ```
  * @module
  */
-import type { Broker, DeclaredActor } from "./broker/broker.ts";
+import type { Broker } from "./broker/broker.ts";
+import type { DeclaredActor, SendOptions } from "./broker/declared_actor.ts";
 import { getBroker, onGlobalBroker } from "./broker/global.ts";
 import { findNonJson, type JsonObject, type JsonValue, Message } from "./message.ts";
 import { checkActorOptions, snake } from "./_options.ts";
@@ -24,7 +25,7 @@ import { defaultMiddleware } from "./middleware/_default.ts";
 import { _attachBroker } from "./_message_broker.ts";
 import type { ErrorClass } from "./errors.ts";
 
-export type { ErrorClass };
+export type { ErrorClass, SendOptions };
 
 /**
  * Options of `actor()`. Every option except `actorName`, `queueName`, `broker`, `retryWhen`
@@ -79,27 +80,6 @@ export interface ActorOptions {
    */
   rateLimitDelay?: number;
   /** Options declared by middleware (`actorOptions`). */
-  [option: string]: unknown;
-}
-
-/**
- * Options of `sendWithOptions` / `messageWithOptions`: the arguments, a delay, and per-message
- * options that override the actor's.
- *
- * @example
- * ```ts
- * import type { SendOptions } from "@dramatis/dramatis";
- * const o: SendOptions<[string]> = { args: ["a@b.c"], delay: 10_000, maxRetries: 1 };
- * ```
- */
-export interface SendOptions<A extends unknown[] = unknown[]> {
-  /** Positional arguments. */
-  args?: A;
-  /** Keyword arguments (a TS actor gets them as one trailing object). */
-  kwargs?: Record<string, unknown>;
-  /** Deliver no sooner than this many ms from now. */
-  delay?: number;
-  /** Per-message options (camelCase, as in `ActorOptions`). */
   [option: string]: unknown;
 }
 

@@ -56,7 +56,6 @@ export { Broker } from "./broker/broker.ts";
 export { dqName, qName, xqName } from "./broker/queue_name.ts";
 export type {
   BrokerOptions,
-  DeclaredActor,
   EnqueueOptions,
   JoinOptions,
   MiddlewareClass,
@@ -100,6 +99,7 @@ export { MemoryResultBackend, ResultBackend, unwrap } from "./results/backend.ts
 export { FileResultBackend } from "./results/file.ts";
 export { RedisResultBackend } from "./results/redis.ts";
 export type { RedisResultBackendOptions } from "./results/redis.ts";
+export type { DeclaredActor } from "./broker/declared_actor.ts";
 export type { RedisBackendOptions } from "./broker/redis/_backend.ts";
 export type { ResultBackendOptions, ResultGetOptions, StoredFailure } from "./results/backend.ts";
 export { Group, group, Pipeline, pipeline } from "./composition.ts";

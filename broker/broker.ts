@@ -1,6 +1,6 @@
 /**
- * The `Broker` base class, and `DeclaredActor`, what a broker knows of the actors declared on
- * it. Each broker also implements the `Consumer` of `consumer.ts`.
+ * The `Broker` base class. Each broker also implements the `Consumer` of `consumer.ts`; the
+ * actors it holds are `DeclaredActor`s (`declared_actor.ts`).
  *
  * A message's path: `actor.send()` -> `Broker.enqueue()` (middleware, delay handling) ->
  * the broker's `_enqueue()` (stub: memory, file: the log, redis: a Lua script) -> a worker's
@@ -16,7 +16,7 @@
  * @module
  */
 import { ActorNotFound, QueueNotFound } from "../errors.ts";
-import type { JsonObject, Message, MessageProxy } from "../message.ts";
+import type { JsonObject, Message } from "../message.ts";
 import type { HookName, Middleware } from "../middleware/middleware.ts";
 import type { Awaitable } from "../_async.ts";
 import { getLogger } from "../_log.ts";
@@ -24,6 +24,7 @@ import { defaultMiddleware } from "../middleware/_default.ts";
 
 import { dqName, qName, validateQueueName } from "./queue_name.ts";
 import type { ConsumeOptions, Consumer } from "./consumer.ts";
+import type { DeclaredActor } from "./declared_actor.ts";
 
 // What brokers and workers use, importable from here too: the message as a worker holds it
 // (beside `Message`), queue names, and the consumer interface.
@@ -31,36 +32,7 @@ export { MessageProxy } from "../message.ts";
 export { dqName, qName, validateQueueName, xqName } from "./queue_name.ts";
 export { toRawDelivery } from "./consumer.ts";
 export type { ConsumeOptions, Consumer, RawDelivery, ReceiveOptions } from "./consumer.ts";
-
-/**
- * What a broker, its middleware and its workers know of a declared actor. Every `Actor` that
- * `actor()` returns is one; `broker.getActor()` returns it.
- *
- * @example
- * ```ts
- * import { actor, type DeclaredActor, StubBroker } from "@dramatis/dramatis";
- * const broker = new StubBroker();
- * actor(function ping() {}, { broker, priority: 5 });
- * const a: DeclaredActor = broker.getActor("ping");
- * console.log(a.queueName, a.priority); // default 5
- * ```
- */
-export interface DeclaredActor {
-  /** The actor's name on the wire. */
-  readonly actorName: string;
-  /** The queue its messages go to (canonical). */
-  readonly queueName: string;
-  /** Its priority: lower runs first. */
-  readonly priority: number;
-  /** The options it was declared with (camelCase, as in `ActorOptions`). */
-  readonly options: Readonly<Record<string, unknown>>;
-  /** Runs the actor's function with these arguments. */
-  fn(...args: unknown[]): unknown;
-  /** Builds a message with these arguments, without sending it. */
-  message(...args: unknown[]): Message;
-  /** Enqueues a message with these arguments. */
-  send(...args: unknown[]): Promise<Message>;
-}
+export type { DeclaredActor, SendOptions } from "./declared_actor.ts";
 
 /**
  * Options of `broker.join()`.

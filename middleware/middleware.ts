@@ -14,7 +14,8 @@
  * ```
  * @module
  */
-import type { Broker, DeclaredActor } from "../broker/broker.ts";
+import type { Broker } from "../broker/broker.ts";
+import type { DeclaredActor } from "../broker/declared_actor.ts";
 import type { MessageProxy } from "../message.ts";
 import type { Message } from "../message.ts";
 import type { Worker } from "../worker/worker.ts";

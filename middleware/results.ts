@@ -9,7 +9,8 @@
  * @module
  */
 import { Middleware, type ProcessOutcome } from "./middleware.ts";
-import type { Broker, DeclaredActor } from "../broker/broker.ts";
+import type { Broker } from "../broker/broker.ts";
+import type { DeclaredActor } from "../broker/declared_actor.ts";
 import type { MessageProxy } from "../message.ts";
 import type { ResultBackend } from "../results/backend.ts";
 import { getOption } from "../_options.ts";

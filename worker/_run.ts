@@ -1,6 +1,7 @@
 // Running one message in a worker: calling its actor, logging what happened, and settling it
 // with the broker (ack, nack or requeue, between the middleware hooks).
-import type { Broker, DeclaredActor } from "../broker/broker.ts";
+import type { Broker } from "../broker/broker.ts";
+import type { DeclaredActor } from "../broker/declared_actor.ts";
 import type { Consumer } from "../broker/consumer.ts";
 import type { MessageProxy } from "../message.ts";
 import { RateLimitExceeded, Retry } from "../errors.ts";

@@ -19,7 +19,8 @@
  * ```
  * @module
  */
-import type { Broker, DeclaredActor } from "../broker/broker.ts";
+import type { Broker } from "../broker/broker.ts";
+import type { DeclaredActor } from "../broker/declared_actor.ts";
 import type { Consumer } from "../broker/consumer.ts";
 import type { MessageProxy } from "../message.ts";
 import { dqName, qName } from "../broker/queue_name.ts";
