@@ -8,7 +8,7 @@ const OWN_OPTIONS: readonly string[] = ["actorName", "queueName", "priority", "b
 
 /** Where `checkActorOptions` checks: what the user called, for which actor, against what. */
 export interface OptionCheck {
-  /** What the user called: `actor()`, `add.sendWithOptions()`. */
+  /** What the user called: `actor()`, `actorClass(Report)`, or the actor (`add`). */
   call: string;
   /** The actor's name. */
   actorName: string;

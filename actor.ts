@@ -278,8 +278,8 @@ export function _declareActor<A extends unknown[], R>(
     );
   };
   // One send path, as in Dramatiq: `send` is `sendWithOptions` with arguments only.
-  self.send = (...args: A) => send({ args });
-  self.sendWithOptions = (o: SendOptions<A>) => send(o);
+  self.send = (...args: A) => self.sendWithOptions({ args });
+  self.sendWithOptions = send;
   register(self as AnyActor, explicitBroker);
   return self;
 }
