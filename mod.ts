@@ -77,6 +77,33 @@ export type {
   Reply,
   SendOptions as RedisSendOptions,
 } from "./broker/redis/client.ts";
+export { RabbitmqBroker, rabbitmqBrokerOptionsFromUrl } from "./broker/rabbitmq/broker.ts";
+export type { RabbitmqBrokerOptions, RabbitmqReceipt } from "./broker/rabbitmq/broker.ts";
+export { AmqpClient, parseAmqpUrl } from "./broker/amqp/client.ts";
+export type {
+  AmqpClientEvent,
+  AmqpClientOptions,
+  AmqpReconnectOptions,
+  AmqpTlsOptions,
+  AmqpUrlInfo,
+} from "./broker/amqp/client.ts";
+export { AmqpChannel } from "./broker/amqp/channel.ts";
+export type {
+  AmqpChannelOptions,
+  AmqpConsumeOptions,
+  AmqpDelivery,
+  AmqpPublishOptions,
+} from "./broker/amqp/channel.ts";
+export { AmqpError, AmqpProtocolError, REPLY } from "./broker/amqp/errors.ts";
+export type { AmqpProperties } from "./broker/amqp/_methods.ts";
+export { typed } from "./broker/amqp/_table.ts";
+export type {
+  AmqpDecimal,
+  FieldTable,
+  FieldType,
+  FieldValue,
+  TypedValue,
+} from "./broker/amqp/_table.ts";
 export { getBroker, setBroker } from "./broker/global.ts";
 export { brokerFromUrl } from "./broker/url.ts";
 export { Worker } from "./worker/worker.ts";

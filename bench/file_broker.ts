@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import { FileBroker } from "../broker/file/broker.ts";
 import { actor } from "../actor.ts";
 import { Worker } from "../worker/worker.ts";
+import { median, now, paced, percentile, sleep, write } from "./_common.ts";
 
 const isBun = "Bun" in globalThis;
 const env =
@@ -26,26 +27,11 @@ const REOPEN_RUNS = Number(env.BENCH_REOPEN_RUNS ?? 3);
 const args = (globalThis as unknown as { process: { argv: string[] } }).process.argv.slice(2);
 const scriptPath = new URL(import.meta.url).pathname;
 
-const now = () => performance.timeOrigin + performance.now();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
-function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(s.length * p))];
-}
 function tempDir(): string {
   return fs.mkdtempSync(`${tmpdir()}/dramatis-bench-`);
 }
 function rm(dir: string): void {
   fs.rmSync(dir, { recursive: true, force: true });
-}
-function write(text: string): void {
-  const b = new TextEncoder().encode(text);
-  let n = 0;
-  while (n < b.length) n += fs.writeSync(1, b, n, b.length - n);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -109,17 +95,6 @@ async function drainRate(n: number) {
   await broker.close();
   rm(dir);
   return rate;
-}
-
-/** Sends `n` messages at `perSecond`; each carries its send time. */
-async function paced(n: number, perSecond: number, send: (sentAt: number) => Promise<unknown>) {
-  const start = performance.now();
-  for (let i = 0; i < n; i++) {
-    const due = start + (i * 1000) / perSecond;
-    const wait = due - performance.now();
-    if (wait > 0.5) await sleep(wait);
-    await send(now());
-  }
 }
 
 async function latencyCrossProcess(n: number) {

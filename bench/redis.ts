@@ -26,6 +26,7 @@ import { DISPATCH_LUA } from "../broker/redis/_dispatch.lua.ts";
 import { actor } from "../actor.ts";
 import { Message } from "../message.ts";
 import { Worker } from "../worker/worker.ts";
+import { median, now, paced, percentile, sleep, write } from "./_common.ts";
 
 const isBun = "Bun" in globalThis;
 const proc = (globalThis as unknown as {
@@ -40,21 +41,6 @@ const scriptPath = fileURLToPath(import.meta.url);
 const root = fileURLToPath(new URL("..", import.meta.url));
 const runArgs = (file: string) => isBun ? [file] : ["run", "-A", file];
 
-const now = () => performance.timeOrigin + performance.now();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
-function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(s.length * p))];
-}
-function write(text: string): void {
-  const b = new TextEncoder().encode(text);
-  let n = 0;
-  while (n < b.length) n += fs.writeSync(1, b, n, b.length - n);
-}
 const namespace = () => `bench-${crypto.randomUUID().slice(0, 8)}`;
 
 async function deleteNamespace(ns: string): Promise<void> {
@@ -276,17 +262,6 @@ async function cliDrainRate(n: number): Promise<number> {
   fs.rmSync(dir, { recursive: true, force: true });
   await deleteNamespace(ns);
   return rate;
-}
-
-/** Sends `n` messages at `perSecond`; each carries its send time. */
-async function paced(n: number, perSecond: number, send: (sentAt: number) => Promise<unknown>) {
-  const start = performance.now();
-  for (let i = 0; i < n; i++) {
-    const due = start + (i * 1000) / perSecond;
-    const wait = due - performance.now();
-    if (wait > 0.5) await sleep(wait);
-    await send(now());
-  }
 }
 
 async function latency(n: number): Promise<number[]> {

@@ -1,5 +1,6 @@
 /**
- * `brokerFromUrl()`: a broker from a URL (`file://`, `redis://`, `rediss://`, `memory:`).
+ * `brokerFromUrl()`: a broker from a URL (`file://`, `redis://`, `rediss://`, `amqp://`,
+ * `amqps://`, `memory:`).
  *
  * @example
  * ```ts
@@ -12,12 +13,14 @@ import type { Broker } from "./broker.ts";
 import { StubBroker } from "./stub.ts";
 import { FileBroker, fileBrokerOptionsFromUrl } from "./file/broker.ts";
 import { RedisBroker, redisBrokerOptionsFromUrl } from "./redis/broker.ts";
+import { RabbitmqBroker, rabbitmqBrokerOptionsFromUrl } from "./rabbitmq/broker.ts";
 import { env } from "../_env.ts";
 import { cwd as workingDir } from "../_runtime.ts";
 
 /**
  * Creates a broker from a URL: `memory:` (a `StubBroker`), `file:///path` or `file://./rel`
- * (a `FileBroker`), `redis://user:pass@host:6379/0` or `rediss://...` (a `RedisBroker`).
+ * (a `FileBroker`), `redis://user:pass@host:6379/0` or `rediss://...` (a `RedisBroker`),
+ * `amqp://user:pass@host:5672/vhost` or `amqps://...` (a `RabbitmqBroker`).
  *
  * @example
  * ```ts
@@ -37,11 +40,14 @@ export function brokerFromUrl(url: string): Broker {
     case "redis:":
     case "rediss:":
       return new RedisBroker(redisBrokerOptionsFromUrl(url));
+    case "amqp:":
+    case "amqps:":
+      return new RabbitmqBroker(rabbitmqBrokerOptionsFromUrl(url));
   }
   throw new TypeError(
     `Unsupported broker URL ${
       JSON.stringify(url)
-    }: use memory:, file:///path or redis://host:port/db.`,
+    }: use memory:, file:///path, redis://host:port/db or amqp://host:port/vhost.`,
   );
 }
 

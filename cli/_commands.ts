@@ -19,8 +19,8 @@ export type Run = (parsed: Parsed, context: Context) => Promise<number>;
 
 const BROKER = `The broker: MODULE:NAME names it (the export NAME of MODULE, as Dramatiq's
 module:attribute), else the one your modules set with setBroker(), else
-DRAMATIS_BROKER (file:///path, redis://host:6379/0, memory:), else a file broker
-in ./.dramatis.`;
+DRAMATIS_BROKER (file:///path, redis://host:6379/0, amqp://host:5672/vhost,
+memory:), else a file broker in ./.dramatis.`;
 
 const json = { name: "json", help: "print JSON (for scripts)" };
 

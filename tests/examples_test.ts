@@ -18,7 +18,7 @@ const expected: Record<string, RegExp> = {
   "quickstart.ts": /countWords -> 4[\s\S]*pipeline -> The text has 5 words\./,
 };
 /** Examples that run until stopped, tested on their own below. */
-const servers = new Set(["web_app.ts"]);
+const servers = new Set(["web_app.ts", "dashboard_demo.ts"]);
 
 for (const name of readdirSync(join(root, "examples")).filter((f) => f.endsWith(".ts")).sort()) {
   if (servers.has(name)) continue;
