@@ -167,6 +167,14 @@ export abstract class Broker {
   }
 
   /**
+   * Makes actor options legal on this broker besides those of its middleware: for options the
+   * broker itself reads (the RabbitMQ broker's `brokerPriority`). Call it in the constructor.
+   */
+  protected addActorOptions(names: Iterable<string>): void {
+    for (const name of names) this.#actorOptions.add(name);
+  }
+
+  /**
    * Adds a middleware at the end of the stack, or just before / after the first middleware of
    * the class given.
    */
@@ -195,7 +203,7 @@ export abstract class Broker {
       );
     }
     this.middleware.splice(at, 0, middleware);
-    for (const name of middleware.actorOptions) this.#actorOptions.add(name);
+    this.addActorOptions(middleware.actorOptions);
     this.#hooks.before.clear();
     this.#hooks.after.clear();
     // Like Dramatiq: a middleware added late still hears about what was declared before it.
