@@ -63,11 +63,11 @@ function deadTable(dead: Message[]): string {
 
 /**
  * The retries a dead letter had, as Dramatiq counts them (what `onRetryExhausted` gets): its
- * `retries` option counts every failure, the last one included, so one less.
+ * `retries` option, as Dramatiq's Redis and RabbitMQ brokers and the `Retries` middleware store it.
  */
 export function retriesDone(m: Message): number {
   const r = m.options.retries;
-  return typeof r === "number" && r > 0 ? r - 1 : 0;
+  return typeof r === "number" && r > 0 ? r : 0;
 }
 
 /** The error line of a traceback: the first line of a JS stack, the last of a Python one. */

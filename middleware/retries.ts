@@ -151,6 +151,9 @@ export class Retries extends Middleware {
           max_retries: maxRetries,
         }]);
       }
+      // The dead letter counts the retries done, as Dramatiq's Redis and RabbitMQ brokers store
+      // it (the body as last enqueued), so a dead letter reads the same whichever worker made it.
+      message.options.retries = r;
       return;
     }
     let delay: number;
