@@ -1,45 +1,34 @@
-// Actor options: the registry of legal names, their wire (snake_case) names, and the lookup
-// rule "the message's option wins, then the actor's, then the default".
+// Actor options: the check of their names, their wire (snake_case) names, and the lookup rule
+// "the message's option wins, then the actor's, then the default".
 import type { Message } from "./message.ts";
-import type { ErrorClass } from "./actor.ts";
+import type { ErrorClass } from "./errors.ts";
 
-const CORE_OPTIONS = [
-  "actorName",
-  "queueName",
-  "priority",
-  "broker",
-  "maxRetries",
-  "minBackoff",
-  "maxBackoff",
-  "retryWhen",
-  "throws",
-  "maxAge",
-  "timeLimit",
-  "storeResults",
-  "resultTtl",
-  "onSuccess",
-  "onFailure",
-  "onRetryExhausted",
-  "notifyShutdown",
-  "pipeIgnore",
-  "rateLimitDelay",
-];
+/** The options `actor()` itself reads; every other option belongs to a middleware. */
+const OWN_OPTIONS: readonly string[] = ["actorName", "queueName", "priority", "broker"];
 
-const known = new Set<string>(CORE_OPTIONS);
-
-/** Makes option names legal in `actor()` (called for every middleware added to a broker). */
-export function registerActorOptions(names: readonly string[]): void {
-  for (const n of names) known.add(n);
+/** Where `checkActorOptions` checks: what the user called, for which actor, against what. */
+export interface OptionCheck {
+  /** What the user called: `actor()`, `actorClass(Report)`, or the actor (`add`). */
+  call: string;
+  /** The actor's name. */
+  actorName: string;
+  /** The `actorOptions` of the broker's middleware. */
+  allowed: ReadonlySet<string>;
 }
 
-/** Throws a TypeError naming the first option of `options` no middleware declared. */
-export function checkActorOptions(actorName: string, options: object): void {
+/**
+ * Throws a TypeError naming the first option of `options` that is neither one of `actor()`'s
+ * own nor one the broker's middleware declared.
+ */
+export function checkActorOptions(options: object, check: OptionCheck): void {
+  const { call, actorName, allowed } = check;
   for (const key of Object.keys(options)) {
-    if (!known.has(key)) {
+    if (!allowed.has(key) && !OWN_OPTIONS.includes(key)) {
+      const known = [...OWN_OPTIONS, ...allowed].sort().join(", ");
       throw new TypeError(
-        `Unknown option ${JSON.stringify(key)} for actor ${JSON.stringify(actorName)}. ` +
-          `Known options: ${[...known].sort().join(", ")}. If a middleware of yours declares ` +
-          `it (in actorOptions), add that middleware to the broker before declaring the actor.`,
+        `${call}: Unknown option ${JSON.stringify(key)} for actor ${JSON.stringify(actorName)}. ` +
+          `Known options: ${known}. If a middleware declares it (in actorOptions), add that ` +
+          `middleware to the broker before declaring the actor.`,
       );
     }
   }

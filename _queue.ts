@@ -1,4 +1,5 @@
-// Small data structures used on the hot path: a FIFO deque and a binary min-heap.
+// Small data structures used on the hot path: a FIFO deque and a binary min-heap (with an
+// index, for removal of any item, when asked).
 
 /** A FIFO queue with O(1) push and shift (an array with a moving head). */
 export class Deque<T> {
@@ -39,10 +40,27 @@ export class Deque<T> {
   }
 }
 
-/** A binary min-heap ordered by `less`. Ties keep no particular order: add a sequence key. */
+/** An item of an indexed `Heap`: `hi` is its index in the heap, -1 when in none. */
+export interface HeapItem {
+  hi: number;
+}
+
+/**
+ * A binary min-heap ordered by `less`. Ties keep no particular order: add a sequence key.
+ *
+ * With `{ indexed: true }` its items are `HeapItem`s that know their index, so `remove(item)`
+ * takes any item out in O(log n), not only the top (the file broker's queues need that: a
+ * message claimed by another process is not necessarily at the top of this one's heap).
+ */
 export class Heap<T> {
   #a: T[] = [];
-  constructor(private readonly less: (a: T, b: T) => boolean) {}
+  readonly #less: (a: T, b: T) => boolean;
+  readonly #indexed: boolean;
+
+  constructor(less: (a: T, b: T) => boolean, options: { indexed?: boolean } = {}) {
+    this.#less = less;
+    this.#indexed = options.indexed ?? false;
+  }
 
   get length(): number {
     return this.#a.length;
@@ -51,49 +69,74 @@ export class Heap<T> {
     return this.#a[0];
   }
   push(item: T): void {
-    const a = this.#a;
-    a.push(item);
-    let i = a.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!this.less(a[i], a[p])) break;
-      [a[i], a[p]] = [a[p], a[i]];
-      i = p;
-    }
+    this.#a.push(item);
+    this.#up(item, this.#a.length - 1);
   }
   pop(): T | undefined {
-    const a = this.#a;
-    if (a.length === 0) return undefined;
-    const top = a[0];
-    const last = a.pop()!;
-    if (a.length > 0) {
-      a[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1, r = l + 1;
-        let m = i;
-        if (l < a.length && this.less(a[l], a[m])) m = l;
-        if (r < a.length && this.less(a[r], a[m])) m = r;
-        if (m === i) break;
-        [a[i], a[m]] = [a[m], a[i]];
-        i = m;
-      }
-    }
+    if (this.#a.length === 0) return undefined;
+    const top = this.#a[0];
+    this.#removeAt(0);
     return top;
   }
+  /** Removes `item` if it is in this heap (an indexed heap only). */
+  remove(item: T): void {
+    if (!this.#indexed) {
+      throw new TypeError("Heap.remove() needs a heap made with { indexed: true }.");
+    }
+    const i = (item as unknown as HeapItem).hi;
+    if (i >= 0 && this.#a[i] === item) this.#removeAt(i);
+  }
+  /** Removes every item and returns them, in no particular order. */
   clear(): T[] {
     const out = this.#a;
     this.#a = [];
+    if (this.#indexed) { for (const x of out) (x as unknown as HeapItem).hi = -1; }
     return out;
   }
   toArray(): T[] {
     return [...this.#a];
   }
-}
 
-/** A promise with its resolve function, for waking one waiter. */
-export function signalPair(): { promise: Promise<void>; resolve: () => void } {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => resolve = r);
-  return { promise, resolve };
+  #removeAt(i: number): void {
+    const a = this.#a;
+    if (this.#indexed) (a[i] as unknown as HeapItem).hi = -1;
+    const last = a.pop()!;
+    if (i < a.length) {
+      this.#down(last, i);
+      // A removed inner item may be replaced by a smaller one than its parent.
+      if (this.#indexed) this.#up(last, (last as unknown as HeapItem).hi);
+    }
+  }
+
+  /** Moves `item`, which belongs at index `i`, up to its place. */
+  #up(item: T, i: number): void {
+    const a = this.#a, less = this.#less;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!less(item, a[p])) break;
+      this.#place(a[p], i);
+      i = p;
+    }
+    this.#place(item, i);
+  }
+
+  /** Moves `item`, which belongs at index `i`, down to its place. */
+  #down(item: T, i: number): void {
+    const a = this.#a, less = this.#less, n = a.length;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      const c = r < n && less(a[r], a[l]) ? r : l;
+      if (!less(a[c], item)) break;
+      this.#place(a[c], i);
+      i = c;
+    }
+    this.#place(item, i);
+  }
+
+  #place(item: T, i: number): void {
+    this.#a[i] = item;
+    if (this.#indexed) (item as unknown as HeapItem).hi = i;
+  }
 }

@@ -4,9 +4,7 @@
  *
  * @example
  * ```ts
- * import { actor } from "./actor.ts";
- * import { StubBroker } from "./broker/stub.ts";
- * import { setBroker } from "./broker/global.ts";
+ * import { actor, setBroker, StubBroker } from "@dramatis/dramatis";
  *
  * setBroker(new StubBroker());
  * const add = actor(function add(a: number, b: number) {
@@ -19,22 +17,15 @@
  * @module
  */
 import type { Broker } from "./broker/broker.ts";
+import type { DeclaredActor, SendOptions } from "./broker/declared_actor.ts";
 import { getBroker, onGlobalBroker } from "./broker/global.ts";
 import { findNonJson, type JsonObject, type JsonValue, Message } from "./message.ts";
 import { checkActorOptions, snake } from "./_options.ts";
+import { defaultMiddleware } from "./middleware/_default.ts";
 import { _attachBroker } from "./_message_broker.ts";
+import type { ErrorClass } from "./errors.ts";
 
-/**
- * An error class, as `throws` takes it.
- *
- * @example
- * ```ts
- * import type { ErrorClass } from "./actor.ts";
- * const c: ErrorClass = TypeError;
- * ```
- */
-// deno-lint-ignore no-explicit-any
-export type ErrorClass = abstract new (...args: any[]) => Error;
+export type { ErrorClass, SendOptions };
 
 /**
  * Options of `actor()`. Every option except `actorName`, `queueName`, `broker`, `retryWhen`
@@ -42,7 +33,7 @@ export type ErrorClass = abstract new (...args: any[]) => Error;
  *
  * @example
  * ```ts
- * import type { ActorOptions } from "./actor.ts";
+ * import type { ActorOptions } from "@dramatis/dramatis";
  * const o: ActorOptions = { queueName: "emails", maxRetries: 3, timeLimit: 60_000 };
  * ```
  */
@@ -93,33 +84,12 @@ export interface ActorOptions {
 }
 
 /**
- * Options of `sendWithOptions` / `messageWithOptions`: the arguments, a delay, and per-message
- * options that override the actor's.
+ * An actor: callable like its function, plus `send` and friends. It is the `DeclaredActor` its
+ * broker holds, typed by its arguments and result.
  *
  * @example
  * ```ts
- * import type { SendOptions } from "./actor.ts";
- * const o: SendOptions<[string]> = { args: ["a@b.c"], delay: 10_000, maxRetries: 1 };
- * ```
- */
-export interface SendOptions<A extends unknown[] = unknown[]> {
-  /** Positional arguments. */
-  args?: A;
-  /** Keyword arguments (a TS actor gets them as one trailing object). */
-  kwargs?: Record<string, unknown>;
-  /** Deliver no sooner than this many ms from now. */
-  delay?: number;
-  /** Per-message options (camelCase, as in `ActorOptions`). */
-  [option: string]: unknown;
-}
-
-/**
- * An actor: callable like its function, plus `send` and friends.
- *
- * @example
- * ```ts
- * import { actor, type Actor } from "./actor.ts";
- * import { StubBroker } from "./broker/stub.ts";
+ * import { actor, type Actor, StubBroker } from "@dramatis/dramatis";
  * const broker = new StubBroker();
  * const greet: Actor<[string], string> = actor((name: string) => `hi ${name}`, {
  *   actorName: "greet",
@@ -128,7 +98,7 @@ export interface SendOptions<A extends unknown[] = unknown[]> {
  * console.log(greet("ada")); // hi ada
  * ```
  */
-export interface Actor<A extends unknown[] = unknown[], R = unknown> {
+export interface Actor<A extends unknown[] = unknown[], R = unknown> extends DeclaredActor {
   /** Runs the function here and now. */
   (...args: A): R;
   /** The actor's name. */
@@ -162,7 +132,7 @@ export interface Actor<A extends unknown[] = unknown[], R = unknown> {
  *
  * @example
  * ```ts
- * import type { ArgsPrefix } from "./actor.ts";
+ * import type { ArgsPrefix } from "@dramatis/dramatis";
  * const a: ArgsPrefix<[number, string]> = [1]; // [], [1] and [1, "x"] are all fine
  * ```
  */
@@ -175,7 +145,7 @@ export type ArgsPrefix<A extends unknown[]> = A extends [...infer Head, unknown]
  *
  * @example
  * ```ts
- * import type { AnyActor } from "./actor.ts";
+ * import type { AnyActor } from "@dramatis/dramatis";
  * const byName = new Map<string, AnyActor>();
  * ```
  */
@@ -190,13 +160,30 @@ onGlobalBroker((broker) => {
 
 const NOT_PER_MESSAGE = new Set(["actorName", "queueName", "broker", "retryWhen", "throws"]);
 
+let defaultStackOptions: ReadonlySet<string> | undefined;
+
+/**
+ * The option names an actor may use: those of its broker's middleware. Without a `broker` option
+ * it is the global broker's; before any global broker is set, those of the default stack, which
+ * the global broker created on first use has (Dramatiq checks against that default broker too).
+ */
+function allowedOptions(broker: Broker | undefined): ReadonlySet<string> {
+  const b = broker ?? onGlobalBroker.current;
+  if (b) return b.actorOptions;
+  return defaultStackOptions ??= new Set(defaultMiddleware().flatMap((m) => [...m.actorOptions]));
+}
+
 /**
  * Declares an actor. `actor(fn, options?)` or `actor(options)(fn)`.
  *
+ * Its options are checked at once against its broker (the `broker` option, else the global
+ * broker, else the default stack when no global broker is set yet): besides `actorName`,
+ * `queueName`, `priority` and `broker`, only the `actorOptions` of that broker's middleware are
+ * legal, as in Dramatiq. Add a middleware before declaring the actors that use its options.
+ *
  * @example
  * ```ts
- * import { actor } from "./actor.ts";
- * import { StubBroker } from "./broker/stub.ts";
+ * import { actor, StubBroker } from "@dramatis/dramatis";
  * const broker = new StubBroker();
  * const sendEmail = actor({ queueName: "emails", maxRetries: 5, broker })(
  *   async function sendEmail(to: string) {
@@ -215,8 +202,7 @@ export function actor<A extends unknown[], R>(
  *
  * @example
  * ```ts
- * import { actor } from "./actor.ts";
- * import { StubBroker } from "./broker/stub.ts";
+ * import { actor, StubBroker } from "@dramatis/dramatis";
  * const ping = actor({ actorName: "ping", broker: new StubBroker() })(() => "pong");
  * ```
  */
@@ -229,91 +215,58 @@ export function actor<A extends unknown[], R>(
 ): Actor<A, R> | (<A2 extends unknown[], R2>(fn: (...args: A2) => R2) => Actor<A2, R2>) {
   if (typeof fnOrOptions !== "function") {
     const options = fnOrOptions;
-    return <A2 extends unknown[], R2>(fn: (...args: A2) => R2) => makeActor(fn, options);
+    return <A2 extends unknown[], R2>(fn: (...args: A2) => R2) => _declareActor(fn, options);
   }
-  return makeActor(fnOrOptions, maybeOptions ?? {});
+  return _declareActor(fnOrOptions, maybeOptions ?? {});
 }
 
-function makeActor<A extends unknown[], R>(
+/**
+ * @internal `actor(fn, options)`, with `call` naming what the user called in errors
+ * (`actorClass(Report)`).
+ */
+export function _declareActor<A extends unknown[], R>(
   fn: (...args: A) => R,
   options: ActorOptions,
+  call = "actor()",
 ): Actor<A, R> {
   if (typeof fn !== "function") {
-    throw new TypeError(`actor() takes a function, got ${typeof fn}.`);
+    throw new TypeError(`${call}: expected a function, got ${typeof fn}.`);
   }
   const actorName = options.actorName ?? fn.name;
   if (!actorName || typeof actorName !== "string") {
     throw new TypeError(
-      "actor(): the function has no name. Pass a named function or the `actorName` option.",
+      `${call}: the function has no name. Pass a named function or the \`actorName\` option.`,
     );
   }
   validateActorName(actorName);
-  checkActorOptions(actorName, options);
+  const explicitBroker = options.broker;
+  checkActorOptions(options, { call, actorName, allowed: allowedOptions(explicitBroker) });
+  checkOptionTypes(call, actorName, options);
   const queueName = options.queueName ?? "default";
   const priority = options.priority ?? 0;
-  checkOptionTypes(actorName, options);
-  const explicitBroker = options.broker;
 
   const self = function (this: unknown, ...args: A): R {
     return fn.apply(this, args);
   } as Actor<A, R>;
-  const frozen = Object.freeze({ ...options });
   Object.defineProperties(self, {
     actorName: { value: actorName, enumerable: true },
     queueName: { value: queueName, enumerable: true },
     priority: { value: priority, enumerable: true },
-    options: { value: frozen, enumerable: true },
+    options: { value: Object.freeze({ ...options }), enumerable: true },
     fn: { value: fn },
     broker: { get: () => explicitBroker ?? getBroker() },
     name: { value: actorName },
   });
-
-  const messageWithOptions = (o: SendOptions<ArgsPrefix<A>>): Message<Awaited<R>> => {
-    const { args = [], kwargs, delay, ...rest } = o;
-    if (!Array.isArray(args)) {
-      throw new TypeError(`${actorName}: \`args\` must be an array, got ${typeof args}.`);
-    }
-    checkJson(actorName, "args", args);
-    if (kwargs !== undefined) checkJson(actorName, "kwargs", kwargs);
-    const wireOptions: JsonObject = {};
-    for (const key of Object.keys(rest)) {
-      const value = rest[key];
-      if (value === undefined) continue;
-      if (NOT_PER_MESSAGE.has(key)) {
-        throw new TypeError(
-          `${actorName}: option ${
-            JSON.stringify(key)
-          } can only be set on the actor, not per message.`,
-        );
-      }
-      checkActorOptions(actorName, { [key]: value });
-      wireOptions[snake(key)] = toWire(actorName, key, value);
-    }
-    if (delay !== undefined) wireOptions.delay = checkDelay(actorName, delay);
-    return new Message<Awaited<R>>({
-      queueName,
-      actorName,
-      args: args as JsonValue[],
-      kwargs: kwargs as JsonObject,
-      options: wireOptions,
-    });
-  };
-  const message = (args: ArgsPrefix<A>): Message<Awaited<R>> => {
-    checkJson(actorName, "args", args);
-    return new Message<Awaited<R>>({ queueName, actorName, args: args as JsonValue[] });
-  };
+  const build = messageBuilder<A, R>(self, explicitBroker);
   // A message built for a pipeline or group knows the broker of an actor declared with one, so
   // that `pipeline([...])` runs there without a `broker` option.
   const built = (m: Message<Awaited<R>>) => explicitBroker ? _attachBroker(m, explicitBroker) : m;
-
-  self.message = (...args: ArgsPrefix<A>) => built(message(args));
-  self.messageWithOptions = (o: SendOptions<ArgsPrefix<A>>) => built(messageWithOptions(o));
-  // One send path, as in Dramatiq: `send` is `sendWithOptions` with arguments only.
-  self.send = (...args: A) => self.sendWithOptions({ args });
-  self.sendWithOptions = (o: SendOptions<A>) => {
+  self.message = (...args: ArgsPrefix<A>) => built(build({ args }));
+  self.messageWithOptions = (o: SendOptions<ArgsPrefix<A>>) => built(build(o));
+  const send = (o: SendOptions<A>): Promise<Message<Awaited<R>>> => {
     let msg: Message<Awaited<R>>;
     try {
-      msg = messageWithOptions(o as SendOptions<ArgsPrefix<A>>);
+      msg = build(o as SendOptions<ArgsPrefix<A>>);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -324,21 +277,74 @@ function makeActor<A extends unknown[], R>(
       _attachBroker(m as Message<Awaited<R>>, broker)
     );
   };
-
-  if (explicitBroker) {
-    explicitBroker.declareActor(self as AnyActor);
-  } else {
-    if (pendingGlobal.has(actorName)) {
-      throw new TypeError(
-        `An actor named ${JSON.stringify(actorName)} is already registered on the global ` +
-          `broker. Give the new one another name (the \`actorName\` option), or pass it a ` +
-          `\`broker\`.`,
-      );
-    }
-    onGlobalBroker.current?.declareActor(self as AnyActor);
-    pendingGlobal.set(actorName, self as AnyActor);
-  }
+  // One send path, as in Dramatiq: `send` is `sendWithOptions` with arguments only.
+  self.send = (...args: A) => self.sendWithOptions({ args });
+  self.sendWithOptions = send;
+  register(self as AnyActor, explicitBroker);
   return self;
+}
+
+/**
+ * The function behind `message`, `messageWithOptions` and the send methods: checks the
+ * arguments and per-message options and builds the message (a delay stays in its options).
+ */
+function messageBuilder<A extends unknown[], R>(
+  self: Actor<A, R>,
+  explicitBroker: Broker | undefined,
+): (o: SendOptions<ArgsPrefix<A>>) => Message<Awaited<R>> {
+  // Errors name the actor as users call it: `store: argument args[0] is undefined, ...`.
+  const { actorName, queueName } = self;
+  const call = actorName;
+  return (o) => {
+    const { args = [], kwargs, delay, ...rest } = o;
+    if (!Array.isArray(args)) {
+      throw new TypeError(`${call}: \`args\` must be an array, got ${typeof args}.`);
+    }
+    checkJson(call, "args", args);
+    if (kwargs !== undefined) checkJson(call, "kwargs", kwargs);
+    const wireOptions: JsonObject = {};
+    for (const key of Object.keys(rest)) {
+      const value = rest[key];
+      if (value === undefined) continue;
+      if (NOT_PER_MESSAGE.has(key)) {
+        throw new TypeError(
+          `${call}: option ${JSON.stringify(key)} can only be set on the actor, not per message.`,
+        );
+      }
+      checkActorOptions({ [key]: value }, {
+        call,
+        actorName,
+        allowed: allowedOptions(explicitBroker),
+      });
+      wireOptions[snake(key)] = toWire(call, key, value);
+    }
+    if (delay !== undefined) wireOptions.delay = checkDelay(call, delay);
+    return new Message<Awaited<R>>({
+      queueName,
+      actorName,
+      args: args as JsonValue[],
+      kwargs: kwargs as JsonObject,
+      options: wireOptions,
+    });
+  };
+}
+
+/** Declares `self` on its broker, or on every global broker (now and to come). */
+function register(self: AnyActor, explicitBroker: Broker | undefined): void {
+  if (explicitBroker) {
+    explicitBroker.declareActor(self);
+    return;
+  }
+  const { actorName } = self;
+  if (pendingGlobal.has(actorName)) {
+    throw new TypeError(
+      `An actor named ${JSON.stringify(actorName)} is already registered on the global ` +
+        `broker. Give the new one another name (the \`actorName\` option), or pass it a ` +
+        `\`broker\`.`,
+    );
+  }
+  onGlobalBroker.current?.declareActor(self);
+  pendingGlobal.set(actorName, self);
 }
 
 // C0 and C1 control characters, and the Unicode line and paragraph separators.
@@ -356,48 +362,51 @@ function validateActorName(name: string): void {
   }
 }
 
-function checkJson(actorName: string, what: string, value: unknown): void {
+function checkJson(call: string, what: string, value: unknown): void {
   const bad = findNonJson(value, what);
   if (bad) {
     throw new TypeError(
-      `${actorName}: argument ${bad.path} is ${bad.problem}, which is not a JSON value. ` +
+      `${call}: argument ${bad.path} is ${bad.problem}, which is not a JSON value. ` +
         `Messages carry JSON only: send ids, strings, numbers, plain objects and arrays.`,
     );
   }
 }
 
-function checkDelay(actorName: string, delay: unknown): number {
+function checkDelay(call: string, delay: unknown): number {
   if (typeof delay !== "number" || !Number.isFinite(delay) || delay < 0) {
-    throw new TypeError(`${actorName}: delay must be a non-negative number of ms, got ${delay}.`);
+    throw new TypeError(`${call}: delay must be a non-negative number of ms, got ${delay}.`);
   }
   return Math.round(delay);
 }
 
-function toWire(actorName: string, key: string, value: unknown): JsonValue {
+function toWire(call: string, key: string, value: unknown): JsonValue {
   if (key === "onSuccess" || key === "onFailure" || key === "onRetryExhausted") {
     if (typeof value === "function" && typeof (value as AnyActor).actorName === "string") {
       return (value as AnyActor).actorName;
     }
     if (typeof value !== "string") {
-      throw new TypeError(`${actorName}: option ${key} must be an actor or an actor name.`);
+      throw new TypeError(`${call}: option ${key} must be an actor or an actor name.`);
     }
     return value;
   }
   const bad = findNonJson(value, key);
   if (bad) {
     throw new TypeError(
-      `${actorName}: option ${bad.path} is ${bad.problem}; options must be JSON.`,
+      `${call}: option ${bad.path} is ${bad.problem}; options must be JSON.`,
     );
   }
   return value as JsonValue;
 }
 
-function checkOptionTypes(actorName: string, o: ActorOptions): void {
+function checkOptionTypes(call: string, actorName: string, o: ActorOptions): void {
+  const fail = (what: string): never => {
+    throw new TypeError(`${call}: option ${what} (actor ${JSON.stringify(actorName)}).`);
+  };
   const num = (k: string, nullable = false) => {
     const v = o[k];
     if (v === undefined || (nullable && v === null)) return;
     if (typeof v !== "number" || Number.isNaN(v) || v < 0) {
-      throw new TypeError(`Actor ${actorName}: option ${k} must be a non-negative number.`);
+      fail(`${k} must be a non-negative number`);
     }
   };
   num("priority");
@@ -408,15 +417,15 @@ function checkOptionTypes(actorName: string, o: ActorOptions): void {
   num("timeLimit");
   num("resultTtl");
   if (o.retryWhen !== undefined && typeof o.retryWhen !== "function") {
-    throw new TypeError(`Actor ${actorName}: option retryWhen must be a function.`);
+    fail("retryWhen must be a function");
   }
   if (o.throws !== undefined) {
     const list = Array.isArray(o.throws) ? o.throws : [o.throws];
     if (list.some((c) => typeof c !== "function")) {
-      throw new TypeError(`Actor ${actorName}: option throws must be an error class or a list.`);
+      fail("throws must be an error class or a list of them");
     }
   }
   if (o.queueName !== undefined && typeof o.queueName !== "string") {
-    throw new TypeError(`Actor ${actorName}: option queueName must be a string.`);
+    fail("queueName must be a string");
   }
 }

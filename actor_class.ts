@@ -4,8 +4,7 @@
  *
  * @example
  * ```ts
- * import { actorClass } from "./actor_class.ts";
- * import { StubBroker } from "./broker/stub.ts";
+ * import { actorClass, StubBroker } from "@dramatis/dramatis";
  *
  * const broker = new StubBroker();
  * class Greet {
@@ -14,12 +13,12 @@
  *     return `hello ${name}`;
  *   }
  * }
- * export const greet = actorClass(Greet);
+ * const greet = actorClass(Greet);
  * await greet.send("ada"); // typed from perform: greet.send(42) does not compile
  * ```
  * @module
  */
-import { type Actor, actor, type ActorOptions } from "./actor.ts";
+import { _declareActor, type Actor, type ActorOptions } from "./actor.ts";
 
 /**
  * What `actorClass()` takes: a class whose instances have a `perform` method, constructed
@@ -27,7 +26,7 @@ import { type Actor, actor, type ActorOptions } from "./actor.ts";
  *
  * @example
  * ```ts
- * import type { ActorClass } from "./actor_class.ts";
+ * import type { ActorClass } from "@dramatis/dramatis";
  * class Ping {
  *   static options = { maxRetries: 0 };
  *   perform() {
@@ -49,7 +48,7 @@ export interface ActorClass<P extends PerformMethod = PerformMethod> {
  *
  * @example
  * ```ts
- * import type { PerformMethod } from "./actor_class.ts";
+ * import type { PerformMethod } from "@dramatis/dramatis";
  * const p: PerformMethod = (a: number, b: number) => a + b;
  * ```
  */
@@ -69,9 +68,7 @@ export type PerformMethod = (...args: any[]) => unknown;
  *
  * @example
  * ```ts
- * import { actorClass } from "./actor_class.ts";
- * import type { ActorOptions } from "./actor.ts";
- * import { StubBroker } from "./broker/stub.ts";
+ * import { actorClass, type ActorOptions, StubBroker } from "@dramatis/dramatis";
  *
  * const broker = new StubBroker();
  * abstract class Task {
@@ -136,5 +133,5 @@ export function actorClass<P extends PerformMethod>(
     throw new TypeError(`actorClass(${cls.name}): perform is not a method of its instances.`);
   }
   const fn = (...args: Parameters<P>) => perform.apply(instance, args) as ReturnType<P>;
-  return actor(fn, { actorName: cls.name, ...merged });
+  return _declareActor(fn, { actorName: cls.name, ...merged }, `actorClass(${cls.name})`);
 }

@@ -4,9 +4,7 @@
  *
  * @example
  * ```ts
- * import { actor } from "./actor.ts";
- * import { StubBroker } from "./broker/stub.ts";
- * import { pipeline } from "./composition.ts";
+ * import { actor, pipeline, StubBroker } from "@dramatis/dramatis";
  * const broker = new StubBroker();
  * const add = actor((a: number, b: number) => a + b, { actorName: "add", broker });
  * const double = actor((n: number) => n * 2, { actorName: "double", broker });
@@ -16,8 +14,7 @@
  */
 import type { Broker } from "./broker/broker.ts";
 import { getBroker } from "./broker/global.ts";
-import { type JsonObject, Message } from "./message.ts";
-import type { GetResultOptions } from "./_message_broker.ts";
+import { type GetResultOptions, type JsonObject, Message } from "./message.ts";
 import { _attachBroker, brokerOf } from "./_message_broker.ts";
 import { GroupCallbacks } from "./middleware/group_callbacks.ts";
 import { Barrier } from "./rate_limits/limiters.ts";
@@ -28,8 +25,7 @@ import { ResultFailure, ResultMissing, ResultTimeout } from "./errors.ts";
  *
  * @example
  * ```ts
- * import type { CompositionOptions } from "./composition.ts";
- * import { StubBroker } from "./broker/stub.ts";
+ * import { type CompositionOptions, StubBroker } from "@dramatis/dramatis";
  * const o: CompositionOptions = { broker: new StubBroker() };
  * ```
  */
@@ -48,9 +44,7 @@ function resolveBroker(messages: Message[], options: CompositionOptions): Broker
  *
  * @example
  * ```ts
- * import { actor } from "./actor.ts";
- * import { StubBroker } from "./broker/stub.ts";
- * import { Pipeline } from "./composition.ts";
+ * import { actor, Pipeline, StubBroker } from "@dramatis/dramatis";
  * const broker = new StubBroker();
  * const inc = actor((n: number) => n + 1, { actorName: "inc", broker });
  * const p = new Pipeline([inc.message(1), inc.message(), inc.message()], { broker });
@@ -141,9 +135,7 @@ async function finished(message: Message, broker: Broker): Promise<boolean> {
  *
  * @example
  * ```ts
- * import { actor } from "./actor.ts";
- * import { StubBroker } from "./broker/stub.ts";
- * import { pipeline } from "./composition.ts";
+ * import { actor, pipeline, StubBroker } from "@dramatis/dramatis";
  * const broker = new StubBroker();
  * const inc = actor((n: number) => n + 1, { actorName: "inc", broker });
  * await pipeline([inc.message(1), inc.message()], { broker }).run();
@@ -158,9 +150,7 @@ export function pipeline(children: (Message | Pipeline)[], options?: Composition
  *
  * @example
  * ```ts
- * import { actor } from "./actor.ts";
- * import { StubBroker } from "./broker/stub.ts";
- * import { group, type GroupMember, pipeline } from "./composition.ts";
+ * import { actor, group, type GroupMember, pipeline, StubBroker } from "@dramatis/dramatis";
  * const broker = new StubBroker();
  * const inc = actor((n: number) => n + 1, { actorName: "inc", broker });
  * const members: GroupMember[] = [
@@ -186,9 +176,7 @@ interface Completion {
  *
  * @example
  * ```ts
- * import { actor } from "./actor.ts";
- * import { StubBroker } from "./broker/stub.ts";
- * import { Group } from "./composition.ts";
+ * import { actor, Group, StubBroker } from "@dramatis/dramatis";
  * const broker = new StubBroker();
  * const inc = actor((n: number) => n + 1, { actorName: "inc", broker });
  * const g = new Group([inc.message(1), inc.message(2)], { broker });
@@ -236,7 +224,9 @@ export class Group {
     tracked ||= this.callbacks.length > 0;
     if (tracked) {
       if (this.children.length === 0) {
-        throw new TypeError("A group with completion callbacks needs at least one member.");
+        throw new TypeError(
+          "group.run(): a group with completion callbacks needs at least one member.",
+        );
       }
       groupCallbacksOf(this.broker);
     }
@@ -330,7 +320,7 @@ function groupCallbacksOf(broker: Broker): GroupCallbacks {
   const gc = broker.middleware.find((m): m is GroupCallbacks => m instanceof GroupCallbacks);
   if (!gc) {
     throw new TypeError(
-      "Group completion callbacks need the GroupCallbacks middleware: " +
+      "group.run(): group completion callbacks need the GroupCallbacks middleware: " +
         "broker.addMiddleware(new GroupCallbacks({ backend })).",
     );
   }
@@ -358,9 +348,7 @@ function stamp(m: Message, chain: Completion[]): Message {
  *
  * @example
  * ```ts
- * import { actor } from "./actor.ts";
- * import { StubBroker } from "./broker/stub.ts";
- * import { group } from "./composition.ts";
+ * import { actor, group, StubBroker } from "@dramatis/dramatis";
  * const broker = new StubBroker();
  * const inc = actor((n: number) => n + 1, { actorName: "inc", broker });
  * await group([inc.message(1), inc.message(2)], { broker }).run();

@@ -3,7 +3,7 @@
  *
  * @example
  * ```ts
- * import { DramatisError, QueueJoinTimeout } from "./errors.ts";
+ * import { DramatisError, QueueJoinTimeout } from "@dramatis/dramatis";
  * const e = new QueueJoinTimeout("default");
  * console.log(e instanceof DramatisError); // true
  * ```
@@ -15,7 +15,7 @@
  *
  * @example
  * ```ts
- * import { DramatisError } from "./errors.ts";
+ * import { DramatisError } from "@dramatis/dramatis";
  * try { throw new DramatisError("boom"); } catch (e) { console.log(e instanceof DramatisError); }
  * ```
  */
@@ -32,7 +32,7 @@ export class DramatisError extends Error {
  *
  * @example
  * ```ts
- * import { BrokerError } from "./errors.ts";
+ * import { BrokerError } from "@dramatis/dramatis";
  * const e = new BrokerError("disk full");
  * ```
  */
@@ -43,7 +43,7 @@ export class BrokerError extends DramatisError {}
  *
  * @example
  * ```ts
- * import { ConnectionError } from "./errors.ts";
+ * import { ConnectionError } from "@dramatis/dramatis";
  * const e = new ConnectionError("connection refused to 127.0.0.1:6379");
  * ```
  */
@@ -54,7 +54,7 @@ export class ConnectionError extends BrokerError {}
  *
  * @example
  * ```ts
- * import { ActorNotFound } from "./errors.ts";
+ * import { ActorNotFound } from "@dramatis/dramatis";
  * const e = new ActorNotFound("sendEmail");
  * ```
  */
@@ -73,7 +73,7 @@ export class ActorNotFound extends DramatisError {
  *
  * @example
  * ```ts
- * import { QueueNotFound } from "./errors.ts";
+ * import { QueueNotFound } from "@dramatis/dramatis";
  * const e = new QueueNotFound("emails");
  * ```
  */
@@ -92,7 +92,7 @@ export class QueueNotFound extends DramatisError {
  *
  * @example
  * ```ts
- * import { QueueJoinTimeout } from "./errors.ts";
+ * import { QueueJoinTimeout } from "@dramatis/dramatis";
  * const e = new QueueJoinTimeout("default");
  * ```
  */
@@ -108,7 +108,7 @@ export class QueueJoinTimeout extends DramatisError {
  *
  * @example
  * ```ts
- * import { DecodeError } from "./errors.ts";
+ * import { DecodeError } from "@dramatis/dramatis";
  * const e = new DecodeError("not JSON");
  * ```
  */
@@ -120,8 +120,12 @@ export class DecodeError extends DramatisError {}
  *
  * @example
  * ```ts
- * import { SkipMessage } from "./errors.ts";
- * throw new SkipMessage("too old");
+ * import { type Broker, type MessageProxy, Middleware, SkipMessage } from "@dramatis/dramatis";
+ * class SkipTests extends Middleware {
+ *   override beforeProcessMessage(_broker: Broker, message: MessageProxy) {
+ *     if (message.kwargs.test) throw new SkipMessage("a test message");
+ *   }
+ * }
  * ```
  */
 export class SkipMessage extends DramatisError {}
@@ -132,8 +136,10 @@ export class SkipMessage extends DramatisError {}
  *
  * @example
  * ```ts
- * import { Retry } from "./errors.ts";
- * throw new Retry({ delay: 5_000 });
+ * import { actor, Retry, StubBroker } from "@dramatis/dramatis";
+ * const poll = actor(function poll(ready: boolean) {
+ *   if (!ready) throw new Retry({ delay: 5_000 }); // again in 5 s, whatever the backoff
+ * }, { broker: new StubBroker() });
  * ```
  */
 export class Retry extends DramatisError {
@@ -152,7 +158,7 @@ export class Retry extends DramatisError {
  *
  * @example
  * ```ts
- * import { TimeLimitExceeded } from "./errors.ts";
+ * import { TimeLimitExceeded } from "@dramatis/dramatis";
  * const e = new TimeLimitExceeded("took longer than 1000 ms");
  * ```
  */
@@ -163,7 +169,7 @@ export class TimeLimitExceeded extends DramatisError {}
  *
  * @example
  * ```ts
- * import { Shutdown } from "./errors.ts";
+ * import { Shutdown } from "@dramatis/dramatis";
  * const e = new Shutdown("worker is shutting down");
  * ```
  */
@@ -174,7 +180,7 @@ export class Shutdown extends DramatisError {}
  *
  * @example
  * ```ts
- * import { RateLimitExceeded } from "./errors.ts";
+ * import { RateLimitExceeded } from "@dramatis/dramatis";
  * const e = new RateLimitExceeded("limit of 2 reached for key api");
  * ```
  */
@@ -185,7 +191,7 @@ export class RateLimitExceeded extends DramatisError {}
  *
  * @example
  * ```ts
- * import { ResultError, ResultMissing } from "./errors.ts";
+ * import { ResultError, ResultMissing } from "@dramatis/dramatis";
  * console.log(new ResultMissing("x") instanceof ResultError); // true
  * ```
  */
@@ -196,7 +202,7 @@ export class ResultError extends DramatisError {}
  *
  * @example
  * ```ts
- * import { ResultMissing } from "./errors.ts";
+ * import { ResultMissing } from "@dramatis/dramatis";
  * const e = new ResultMissing("no result for message 1234");
  * ```
  */
@@ -207,7 +213,7 @@ export class ResultMissing extends ResultError {}
  *
  * @example
  * ```ts
- * import { ResultTimeout } from "./errors.ts";
+ * import { ResultTimeout } from "@dramatis/dramatis";
  * const e = new ResultTimeout("waited 10000 ms");
  * ```
  */
@@ -218,7 +224,7 @@ export class ResultTimeout extends ResultError {}
  *
  * @example
  * ```ts
- * import { ResultFailure } from "./errors.ts";
+ * import { ResultFailure } from "@dramatis/dramatis";
  * const e = new ResultFailure("actor failed: boom", { errorName: "Error", errorMessage: "boom" });
  * console.log(e.errorName); // "Error"
  * ```
@@ -235,3 +241,15 @@ export class ResultFailure extends ResultError {
     this.errorMessage = info.errorMessage;
   }
 }
+
+/**
+ * An error class, as the actor option `throws` takes it.
+ *
+ * @example
+ * ```ts
+ * import type { ErrorClass } from "@dramatis/dramatis";
+ * const c: ErrorClass = TypeError;
+ * ```
+ */
+// deno-lint-ignore no-explicit-any
+export type ErrorClass = abstract new (...args: any[]) => Error;

@@ -4,7 +4,7 @@
  *
  * @example
  * ```ts
- * import { Message } from "./message.ts";
+ * import { Message } from "@dramatis/dramatis";
  * const m = new Message({ queueName: "default", actorName: "add", args: [1, 2] });
  * const back = Message.decode(m.encode());
  * console.log(back.actorName, back.args); // add [1, 2]
@@ -12,16 +12,13 @@
  * @module
  */
 import { DecodeError } from "./errors.ts";
-import { type GetResultOptions, lookupResult } from "./_message_broker.ts";
-
-export type { GetResultOptions };
 
 /**
  * A JSON value: what actor arguments, results and message options may hold.
  *
  * @example
  * ```ts
- * import type { JsonValue } from "./message.ts";
+ * import type { JsonValue } from "@dramatis/dramatis";
  * const v: JsonValue = { ids: [1, 2, 3], name: "x", ok: true, none: null };
  * ```
  */
@@ -38,7 +35,7 @@ export type JsonValue =
  *
  * @example
  * ```ts
- * import type { JsonObject } from "./message.ts";
+ * import type { JsonObject } from "@dramatis/dramatis";
  * const o: JsonObject = { a: 1 };
  * ```
  */
@@ -49,7 +46,7 @@ export type JsonObject = { [key: string]: JsonValue };
  *
  * @example
  * ```ts
- * import type { MessageFields } from "./message.ts";
+ * import type { MessageFields } from "@dramatis/dramatis";
  * const f: MessageFields = { queueName: "default", actorName: "add", args: [1] };
  * ```
  */
@@ -75,7 +72,7 @@ export interface MessageFields {
  *
  * @example
  * ```ts
- * import { Message, type WireMessage } from "./message.ts";
+ * import { Message, type WireMessage } from "@dramatis/dramatis";
  * const w: WireMessage = new Message({ queueName: "q", actorName: "a" }).asDict();
  * console.log(w.queue_name); // q
  * ```
@@ -97,6 +94,47 @@ export interface WireMessage {
   message_timestamp: number;
 }
 
+/**
+ * A broker, as `getResult({ broker })` takes it: any `Broker` (only its middleware stack is read,
+ * to find the `Results` middleware).
+ *
+ * @example
+ * ```ts
+ * import { type HasMiddleware, StubBroker } from "@dramatis/dramatis";
+ * const b: HasMiddleware = new StubBroker();
+ * ```
+ */
+export interface HasMiddleware {
+  /** The middleware stack, in order. */
+  readonly middleware: readonly object[];
+}
+
+/**
+ * Options of `message.getResult()`.
+ *
+ * @example
+ * ```ts
+ * import type { GetResultOptions } from "@dramatis/dramatis";
+ * const o: GetResultOptions = { block: true, timeout: 5_000 };
+ * ```
+ */
+export interface GetResultOptions {
+  /** Wait for the result (up to `timeout`). Default false: throw `ResultMissing` at once. */
+  block?: boolean;
+  /** How long to wait when blocking, in ms. Default 10_000. */
+  timeout?: number;
+  /** The broker whose `Results` middleware to use. Default: the one the message was sent to. */
+  broker?: HasMiddleware;
+}
+
+type ResultLookup = (message: Message, options: GetResultOptions) => Promise<unknown>;
+let resultLookup: ResultLookup | undefined;
+
+/** @internal Installed by `middleware/results.ts`: how `getResult()` finds a result. */
+export function _setResultLookup(fn: ResultLookup): void {
+  resultLookup = fn;
+}
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 const EMPTY_KWARGS: JsonObject = Object.freeze({}) as JsonObject;
@@ -106,7 +144,7 @@ const EMPTY_KWARGS: JsonObject = Object.freeze({}) as JsonObject;
  *
  * @example
  * ```ts
- * import { Message } from "./message.ts";
+ * import { Message } from "@dramatis/dramatis";
  * const m = new Message({ queueName: "default", actorName: "add", args: [1, 2] });
  * const delayed = m.copy({ queueName: "default.DQ", options: { eta: Date.now() + 1000 } });
  * console.log(delayed.messageId === m.messageId); // true
@@ -233,7 +271,15 @@ export class Message<R = unknown> {
    * there yet, when not blocking), `ResultTimeout` or `ResultFailure` (the actor failed for good).
    */
   getResult(options: GetResultOptions = {}): Promise<R> {
-    return lookupResult(this, options) as Promise<R>;
+    if (!resultLookup) {
+      return Promise.reject(
+        new TypeError(
+          "getResult() needs the Results middleware: " +
+            "broker.addMiddleware(new Results({ backend: new MemoryResultBackend() })).",
+        ),
+      );
+    }
+    return resultLookup(this, options) as Promise<R>;
   }
 
   /** A short readable form: `actorName(arg, ...)`. */
@@ -241,6 +287,59 @@ export class Message<R = unknown> {
     const parts = this.args.map((a) => JSON.stringify(a));
     if (Object.keys(this.kwargs).length > 0) parts.push(JSON.stringify(this.kwargs));
     return `${this.actorName}(${parts.join(", ")})`;
+  }
+}
+
+/**
+ * A message as a worker holds it while processing: the message plus its processing state
+ * (`failed`, the error), an `AbortSignal` that aborts on time limit and shutdown, and a
+ * broker-specific `receipt` used to ack it.
+ *
+ * @example
+ * ```ts
+ * import { MessageProxy } from "@dramatis/dramatis";
+ * const m = new MessageProxy({ queueName: "default", actorName: "add", args: [1, 2] });
+ * m.fail();
+ * console.log(m.failed); // true
+ * ```
+ */
+export class MessageProxy extends Message {
+  /** True once a middleware decided the message failed for good: it will be nacked. */
+  failed = false;
+  /** The error the actor threw on this delivery, if any. */
+  error: unknown = undefined;
+  /** Broker-specific data identifying this delivery (for ack / nack / requeue). */
+  receipt: unknown = undefined;
+  /** Set by the worker when processing of this delivery has finished. */
+  done = false;
+  #controller: AbortController | undefined;
+  #abortHandler: ((reason: unknown) => void) | undefined;
+
+  /** Marks the message failed: it will be nacked (dead-lettered) instead of acked. */
+  fail(): void {
+    this.failed = true;
+  }
+
+  /** The signal that aborts when this delivery's time limit passes or the worker stops. */
+  get signal(): AbortSignal {
+    return (this.#controller ??= new AbortController()).signal;
+  }
+
+  /** Aborts this delivery: its signal fires and the worker stops waiting for the actor. */
+  abort(reason: unknown): void {
+    if (this.done) return;
+    (this.#controller ??= new AbortController()).abort(reason);
+    this.#abortHandler?.(reason);
+  }
+
+  /** True when `abort()` was called. */
+  get aborted(): boolean {
+    return this.#controller?.signal.aborted ?? false;
+  }
+
+  /** @internal The worker's hook: called with the reason when the delivery is aborted. */
+  onAbort(handler: ((reason: unknown) => void) | undefined): void {
+    this.#abortHandler = handler;
   }
 }
 

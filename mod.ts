@@ -5,7 +5,7 @@
  *
  * @example
  * ```ts
- * import { actor, setBroker, StubBroker, Worker } from "./mod.ts";
+ * import { actor, setBroker, StubBroker, Worker } from "@dramatis/dramatis";
  *
  * const broker = setBroker(new StubBroker());
  * const add = actor(function add(a: number, b: number) {
@@ -21,19 +21,13 @@
  * @module
  */
 export { actor } from "./actor.ts";
-export type {
-  Actor,
-  ActorOptions,
-  AnyActor,
-  ArgsPrefix,
-  ErrorClass,
-  SendOptions,
-} from "./actor.ts";
+export type { Actor, ActorOptions, AnyActor, ArgsPrefix, SendOptions } from "./actor.ts";
 export { actorClass } from "./actor_class.ts";
 export type { ActorClass, PerformMethod } from "./actor_class.ts";
-export { Message } from "./message.ts";
+export { Message, MessageProxy } from "./message.ts";
 export type {
   GetResultOptions,
+  HasMiddleware,
   JsonObject,
   JsonValue,
   MessageFields,
@@ -57,18 +51,17 @@ export {
   SkipMessage,
   TimeLimitExceeded,
 } from "./errors.ts";
-export { Broker, dqName, MessageProxy, qName, xqName } from "./broker/broker.ts";
+export type { ErrorClass } from "./errors.ts";
+export { Broker } from "./broker/broker.ts";
+export { dqName, qName, xqName } from "./broker/queue_name.ts";
 export type {
   BrokerOptions,
-  ConsumeOptions,
-  Consumer,
   EnqueueOptions,
   JoinOptions,
   MiddlewareClass,
   QueueStats,
-  RawDelivery,
-  ReceiveOptions,
 } from "./broker/broker.ts";
+export type { ConsumeOptions, Consumer, RawDelivery, ReceiveOptions } from "./broker/consumer.ts";
 export { StubBroker } from "./broker/stub.ts";
 export { FileBroker, fileBrokerOptionsFromUrl } from "./broker/file/broker.ts";
 export type { Durability, FileAccess, FileBrokerOptions } from "./broker/file/broker.ts";
@@ -133,6 +126,8 @@ export { MemoryResultBackend, ResultBackend, unwrap } from "./results/backend.ts
 export { FileResultBackend } from "./results/file.ts";
 export { RedisResultBackend } from "./results/redis.ts";
 export type { RedisResultBackendOptions } from "./results/redis.ts";
+export type { DeclaredActor } from "./broker/declared_actor.ts";
+export type { RedisBackendOptions } from "./broker/redis/_backend.ts";
 export type { ResultBackendOptions, ResultGetOptions, StoredFailure } from "./results/backend.ts";
 export { Group, group, Pipeline, pipeline } from "./composition.ts";
 export type { CompositionOptions, GroupMember } from "./composition.ts";

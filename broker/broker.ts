@@ -1,6 +1,6 @@
 /**
- * The `Broker` base class, the `Consumer` interface every broker implements, and
- * `MessageProxy`, the message as a worker holds it.
+ * The `Broker` base class. Each broker also implements the `Consumer` of `consumer.ts`; the
+ * actors it holds are `DeclaredActor`s (`declared_actor.ts`).
  *
  * A message's path: `actor.send()` -> `Broker.enqueue()` (middleware, delay handling) ->
  * the broker's `_enqueue()` (stub: memory, file: the log, redis: a Lua script) -> a worker's
@@ -8,7 +8,7 @@
  *
  * @example
  * ```ts
- * import { StubBroker } from "./stub.ts";
+ * import { StubBroker } from "@dramatis/dramatis";
  * const broker = new StubBroker();
  * broker.declareQueue("default");
  * console.log(broker.getDeclaredQueues()); // Set { "default" }
@@ -16,232 +16,30 @@
  * @module
  */
 import { ActorNotFound, QueueNotFound } from "../errors.ts";
-import { Message } from "../message.ts";
-import type { JsonObject } from "../message.ts";
-import type { Awaitable, HookName, Middleware } from "../middleware/middleware.ts";
-import type { AnyActor } from "../actor.ts";
+import type { JsonObject, Message } from "../message.ts";
+import type { HookName, Middleware } from "../middleware/middleware.ts";
+import type { Awaitable } from "../_async.ts";
 import { getLogger } from "../_log.ts";
-import { registerActorOptions } from "../_options.ts";
 import { defaultMiddleware } from "../middleware/_default.ts";
 
-/**
- * The canonical queue name: `q` for `q`, `q.DQ` and `q.XQ`.
- *
- * @example
- * ```ts
- * import { qName } from "./broker.ts";
- * console.log(qName("emails.DQ")); // emails
- * ```
- */
-export function qName(queueName: string): string {
-  return queueName.endsWith(".DQ") || queueName.endsWith(".XQ")
-    ? queueName.slice(0, -3)
-    : queueName;
-}
+import { dqName, qName, validateQueueName } from "./queue_name.ts";
+import type { ConsumeOptions, Consumer } from "./consumer.ts";
+import type { DeclaredActor } from "./declared_actor.ts";
 
-/**
- * The delay queue's name: `q.DQ`.
- *
- * @example
- * ```ts
- * import { dqName } from "./broker.ts";
- * console.log(dqName("emails")); // emails.DQ
- * ```
- */
-export function dqName(queueName: string): string {
-  return `${qName(queueName)}.DQ`;
-}
-
-/**
- * The dead-letter queue's name: `q.XQ`.
- *
- * @example
- * ```ts
- * import { xqName } from "./broker.ts";
- * console.log(xqName("emails")); // emails.XQ
- * ```
- */
-export function xqName(queueName: string): string {
-  return `${qName(queueName)}.XQ`;
-}
-
-/**
- * A message as a worker holds it while processing: the message plus its processing state
- * (`failed`, the error), an `AbortSignal` that aborts on time limit and shutdown, and a
- * broker-specific `receipt` used to ack it.
- *
- * @example
- * ```ts
- * import { MessageProxy } from "./broker.ts";
- * const m = new MessageProxy({ queueName: "default", actorName: "add", args: [1, 2] });
- * m.fail();
- * console.log(m.failed); // true
- * ```
- */
-export class MessageProxy extends Message {
-  /** True once a middleware decided the message failed for good: it will be nacked. */
-  failed = false;
-  /** The error the actor threw on this delivery, if any. */
-  error: unknown = undefined;
-  /** Broker-specific data identifying this delivery (for ack / nack / requeue). */
-  receipt: unknown = undefined;
-  /** Set by the worker when processing of this delivery has finished. */
-  done = false;
-  #controller: AbortController | undefined;
-  #abortHandler: ((reason: unknown) => void) | undefined;
-
-  /** Marks the message failed: it will be nacked (dead-lettered) instead of acked. */
-  fail(): void {
-    this.failed = true;
-  }
-
-  /** The signal that aborts when this delivery's time limit passes or the worker stops. */
-  get signal(): AbortSignal {
-    return (this.#controller ??= new AbortController()).signal;
-  }
-
-  /** Aborts this delivery: its signal fires and the worker stops waiting for the actor. */
-  abort(reason: unknown): void {
-    if (this.done) return;
-    (this.#controller ??= new AbortController()).abort(reason);
-    this.#abortHandler?.(reason);
-  }
-
-  /** True when `abort()` was called. */
-  get aborted(): boolean {
-    return this.#controller?.signal.aborted ?? false;
-  }
-
-  /** @internal The worker's hook: called with the reason when the delivery is aborted. */
-  onAbort(handler: ((reason: unknown) => void) | undefined): void {
-    this.#abortHandler = handler;
-  }
-}
-
-/**
- * Options of `Consumer.receive()`.
- *
- * @example
- * ```ts
- * import type { ReceiveOptions } from "./broker.ts";
- * const o: ReceiveOptions = { timeout: 1000 };
- * ```
- */
-export interface ReceiveOptions {
-  /** Longest wait for a first message, in ms; `receive` resolves with `[]` after it. */
-  timeout: number;
-  /** Aborting it makes a pending `receive` resolve with `[]` at once. */
-  signal?: AbortSignal;
-}
-
-/**
- * A message as `Consumer.receiveRaw()` returns it: its receipt and its wire JSON, undecoded.
- *
- * @example
- * ```ts
- * import type { RawDelivery } from "./broker.ts";
- * function size(d: RawDelivery): number {
- *   return d.data.length;
- * }
- * ```
- */
-export interface RawDelivery {
-  /** Identifies this delivery to its consumer (as `MessageProxy.receipt` does). */
-  receipt: unknown;
-  /** The message as UTF-8 JSON (Dramatiq's wire format). */
-  data: Uint8Array;
-  /**
-   * Decodes it into a `MessageProxy` with this receipt. A message that cannot be decoded is
-   * moved to the dead letters (and logged): `undefined` then.
-   */
-  decode(): MessageProxy | undefined;
-}
-
-const rawEncoder = new TextEncoder();
-
-/**
- * A decoded message as a `RawDelivery` (its JSON encoded again), for consumers that decode
- * before they can hand a message out.
- *
- * @example
- * ```ts
- * import { MessageProxy, toRawDelivery } from "./broker.ts";
- * const m = new MessageProxy({ queueName: "default", actorName: "a" });
- * console.log(toRawDelivery(m).decode() === m); // true
- * ```
- */
-export function toRawDelivery(m: MessageProxy): RawDelivery {
-  return {
-    receipt: m.receipt,
-    data: rawEncoder.encode(JSON.stringify(m.asDict())),
-    decode: () => m,
-  };
-}
-
-/**
- * Takes messages off one queue for a worker. Every broker implements it.
- * A message is "in flight" from `receive` until `ack`, `nack` or `requeue`.
- *
- * @example
- * ```ts
- * import { StubBroker } from "./stub.ts";
- * const broker = new StubBroker();
- * broker.declareQueue("default");
- * const consumer = broker.consume("default");
- * const batch = await consumer.receive(10, { timeout: 10 });
- * console.log(batch.length); // 0
- * await consumer.close();
- * ```
- */
-export interface Consumer {
-  /**
-   * Waits up to `timeout` ms for messages and returns between 1 and `max` of them, or `[]`
-   * when none came. On a delay queue (`q.DQ`) it returns only messages whose eta has passed,
-   * or that will be due soon.
-   */
-  receive(max: number, options: ReceiveOptions): Promise<MessageProxy[]>;
-  /**
-   * Optional. Like `receive`, but leaves each message's JSON undecoded. The CLI's worker process
-   * uses it to forward messages to its Web Workers without parsing them; it falls back to
-   * `receive` when a consumer lacks it.
-   */
-  receiveRaw?(max: number, options: ReceiveOptions): Promise<RawDelivery[]>;
-  /**
-   * The message was processed: remove it for good. Only its `receipt` is used, so a
-   * `RawDelivery` can be acked too.
-   */
-  ack(message: MessageProxy | RawDelivery): Awaitable<void>;
-  /** The message failed for good: move it to the dead-letter queue. */
-  nack(message: MessageProxy): Awaitable<void>;
-  /**
-   * Hand messages back, unprocessed, to be delivered again (to any consumer). Only their
-   * receipts are used.
-   */
-  requeue(messages: (MessageProxy | RawDelivery)[]): Awaitable<void>;
-  /** Stops consuming; waits for pending acks to reach the broker. */
-  close(): Awaitable<void>;
-}
-
-/**
- * Options of `broker.consume()`.
- *
- * @example
- * ```ts
- * import type { ConsumeOptions } from "./broker.ts";
- * const o: ConsumeOptions = { prefetch: 16 };
- * ```
- */
-export interface ConsumeOptions {
-  /** How many messages the consumer may hold unacked at once (a hint for the broker). */
-  prefetch?: number;
-}
+// What brokers and workers use, importable from here too: the message as a worker holds it
+// (beside `Message`), queue names, and the consumer interface.
+export { MessageProxy } from "../message.ts";
+export { dqName, qName, validateQueueName, xqName } from "./queue_name.ts";
+export { toRawDelivery } from "./consumer.ts";
+export type { ConsumeOptions, Consumer, RawDelivery, ReceiveOptions } from "./consumer.ts";
+export type { DeclaredActor, SendOptions } from "./declared_actor.ts";
 
 /**
  * Options of `broker.join()`.
  *
  * @example
  * ```ts
- * import type { JoinOptions } from "./broker.ts";
+ * import type { JoinOptions } from "@dramatis/dramatis";
  * const o: JoinOptions = { timeout: 5_000, failFast: true };
  * ```
  */
@@ -257,7 +55,7 @@ export interface JoinOptions {
  *
  * @example
  * ```ts
- * import type { EnqueueOptions } from "./broker.ts";
+ * import type { EnqueueOptions } from "@dramatis/dramatis";
  * const o: EnqueueOptions = { delay: 10_000 };
  * ```
  */
@@ -271,7 +69,7 @@ export interface EnqueueOptions {
  *
  * @example
  * ```ts
- * import type { QueueStats } from "./broker.ts";
+ * import type { QueueStats } from "@dramatis/dramatis";
  * const s: QueueStats = { queueName: "default", ready: 3, delayed: 0, inFlight: 1, dead: 0 };
  * ```
  */
@@ -293,8 +91,7 @@ export interface QueueStats {
  *
  * @example
  * ```ts
- * import type { BrokerOptions } from "./broker.ts";
- * import { Retries } from "../middleware/retries.ts";
+ * import { type BrokerOptions, Retries } from "@dramatis/dramatis";
  * const o: BrokerOptions = { middleware: [new Retries()] };
  * ```
  */
@@ -308,8 +105,7 @@ export interface BrokerOptions {
  *
  * @example
  * ```ts
- * import type { MiddlewareClass } from "./broker.ts";
- * import { Retries } from "../middleware/retries.ts";
+ * import { type MiddlewareClass, Retries } from "@dramatis/dramatis";
  * const c: MiddlewareClass = Retries;
  * ```
  */
@@ -325,8 +121,7 @@ const logger = getLogger("dramatis.broker.Broker");
  *
  * @example
  * ```ts
- * import { StubBroker } from "./stub.ts";
- * import { actor } from "../actor.ts";
+ * import { actor, StubBroker } from "@dramatis/dramatis";
  * const broker = new StubBroker();
  * const add = actor((a: number, b: number) => a + b, { actorName: "add", broker });
  * const msg = await add.send(1, 2);
@@ -337,19 +132,46 @@ export abstract class Broker {
   /** The middleware stack, in order. Use `addMiddleware` to change it. */
   readonly middleware: Middleware[] = [];
   /** Actors declared on this broker, by name. */
-  protected readonly actors: Map<string, AnyActor> = new Map();
+  protected readonly actors: Map<string, DeclaredActor> = new Map();
   /** Declared queue names (canonical). */
   protected readonly queues: Set<string> = new Set();
   /** Declared delay queue names (`q.DQ`). */
   protected readonly delayQueues: Set<string> = new Set();
   /** Per event name ("enqueue"): its before / after hook name and the middleware having it. */
   #hooks = { before: new Map<string, HookEntry>(), after: new Map<string, HookEntry>() };
+  #actorOptions = new Set<string>();
   #closed = false;
 
   /** Creates the broker with `options.middleware` or the default stack. */
   constructor(options: BrokerOptions = {}) {
     const stack = options.middleware ?? defaultMiddleware();
     for (const m of stack) this.addMiddleware(m);
+  }
+
+  /**
+   * The actor options the middleware of this broker add (each middleware's `actorOptions`, as
+   * Dramatiq's `broker.actor_options`). `actor()` accepts these, besides its own `actorName`,
+   * `queueName`, `priority` and `broker`, for an actor declared on this broker.
+   *
+   * @example
+   * ```ts
+   * import { MemoryResultBackend, Results, StubBroker } from "@dramatis/dramatis";
+   * const broker = new StubBroker();
+   * console.log(broker.actorOptions.has("storeResults")); // false
+   * broker.addMiddleware(new Results({ backend: new MemoryResultBackend() }));
+   * console.log(broker.actorOptions.has("storeResults")); // true
+   * ```
+   */
+  get actorOptions(): ReadonlySet<string> {
+    return this.#actorOptions;
+  }
+
+  /**
+   * Makes actor options legal on this broker besides those of its middleware: for options the
+   * broker itself reads (the RabbitMQ broker's `brokerPriority`). Call it in the constructor.
+   */
+  protected addActorOptions(names: Iterable<string>): void {
+    for (const name of names) this.#actorOptions.add(name);
   }
 
   /**
@@ -361,7 +183,7 @@ export abstract class Broker {
     options: { before?: MiddlewareClass; after?: MiddlewareClass } = {},
   ): void {
     if (options.before && options.after) {
-      throw new TypeError("addMiddleware: pass either `before` or `after`, not both.");
+      throw new TypeError("broker.addMiddleware(): pass either `before` or `after`, not both.");
     }
     const ref = options.before ?? options.after;
     let at = this.middleware.length;
@@ -369,7 +191,7 @@ export abstract class Broker {
       const i = this.middleware.findIndex((m) => m instanceof ref);
       if (i < 0) {
         throw new TypeError(
-          `addMiddleware: no middleware of class ${ref.name} in the stack to insert next to.`,
+          `broker.addMiddleware(): no middleware of class ${ref.name} in the stack to insert next to.`,
         );
       }
       at = options.before ? i : i + 1;
@@ -381,7 +203,7 @@ export abstract class Broker {
       );
     }
     this.middleware.splice(at, 0, middleware);
-    registerActorOptions(middleware.actorOptions);
+    this.addActorOptions(middleware.actorOptions);
     this.#hooks.before.clear();
     this.#hooks.after.clear();
     // Like Dramatiq: a middleware added late still hears about what was declared before it.
@@ -478,7 +300,7 @@ export abstract class Broker {
    * nothing; declaring another actor under a name already registered throws a `TypeError`, as
    * in Dramatiq.
    */
-  declareActor(actor: AnyActor): void {
+  declareActor(actor: DeclaredActor): void {
     const existing = this.actors.get(actor.actorName);
     if (existing === actor) return;
     if (existing) {
@@ -508,10 +330,30 @@ export abstract class Broker {
   }
 
   /** Returns the actor named `actorName`; throws `ActorNotFound`. */
-  getActor(actorName: string): AnyActor {
+  getActor(actorName: string): DeclaredActor {
     const a = this.actors.get(actorName);
     if (!a) throw new ActorNotFound(actorName);
     return a;
+  }
+
+  /**
+   * The priority `message` runs at: its `priority` option when that is a number, else the
+   * priority of its actor, else 0. Lower runs first. Brokers that order by priority and workers
+   * use this one rule.
+   *
+   * @example
+   * ```ts
+   * import { actor, Message, StubBroker } from "@dramatis/dramatis";
+   * const broker = new StubBroker();
+   * actor(function report() {}, { broker, priority: 10 });
+   * const m = new Message({ queueName: "default", actorName: "report" });
+   * console.log(broker.priorityOf(m)); // 10
+   * console.log(broker.priorityOf(m.copy({ options: { priority: 1 } }))); // 1
+   * ```
+   */
+  priorityOf(message: Message): number {
+    const p = message.options.priority;
+    return typeof p === "number" ? p : (this.actors.get(message.actorName)?.priority ?? 0);
   }
 
   /** True when an actor named `actorName` is declared on this broker. */
@@ -540,13 +382,17 @@ export abstract class Broker {
    * stored) it, with the message as enqueued.
    */
   async enqueue(message: Message, options: EnqueueOptions = {}): Promise<Message> {
-    if (this.#closed) throw new TypeError("This broker is closed: create a new one to enqueue.");
+    if (this.#closed) {
+      throw new TypeError("broker.enqueue(): this broker is closed; create a new one to enqueue.");
+    }
     const q = qName(message.queueName);
     if (!this.queues.has(q)) throw new QueueNotFound(q);
     const delay = options.delay;
     if (delay !== undefined) {
       if (typeof delay !== "number" || !Number.isFinite(delay) || delay < 0) {
-        throw new TypeError(`enqueue: delay must be a non-negative number of ms, got ${delay}.`);
+        throw new TypeError(
+          `broker.enqueue(): delay must be a non-negative number of ms, got ${delay}.`,
+        );
       }
       const opts: JsonObject = { ...message.options, eta: Date.now() + Math.round(delay) };
       message = message.copy({ queueName: dqName(q), options: opts });
@@ -598,8 +444,7 @@ export abstract class Broker {
    *
    * @example
    * ```ts
-   * import { StubBroker } from "./stub.ts";
-   * import { Message } from "../message.ts";
+   * import { Message, StubBroker } from "@dramatis/dramatis";
    * const broker = new StubBroker();
    * broker.declareQueue("emails");
    * await broker.enqueue(new Message({ queueName: "emails", actorName: "send" }));
@@ -651,16 +496,4 @@ function logAfterError(m: Middleware, hook: string, e: unknown): void {
   getLogger(`dramatis.middleware.${m.constructor.name}`).error(
     `Unhandled error in ${hook}: ${e instanceof Error ? e.stack : String(e)}`,
   );
-}
-
-const QUEUE_NAME = /^[A-Za-z0-9_.\-:]+$/;
-/** Throws a `TypeError` unless `name` is a usable queue name. */
-export function validateQueueName(name: string): void {
-  if (typeof name !== "string" || !QUEUE_NAME.test(name) || name.length > 200) {
-    throw new TypeError(
-      `Invalid queue name ${
-        JSON.stringify(name)
-      }: use 1 to 200 letters, digits, '_', '-', '.', ':'.`,
-    );
-  }
 }

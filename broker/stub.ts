@@ -4,9 +4,7 @@
  *
  * @example
  * ```ts
- * import { StubBroker } from "./stub.ts";
- * import { actor } from "../actor.ts";
- * import { Worker } from "../worker/worker.ts";
+ * import { actor, StubBroker, Worker } from "@dramatis/dramatis";
  *
  * const broker = new StubBroker();
  * const seen: number[] = [];
@@ -20,17 +18,10 @@
  * ```
  * @module
  */
-import {
-  Broker,
-  type BrokerOptions,
-  type Consumer,
-  dqName,
-  type JoinOptions,
-  MessageProxy,
-  qName,
-  type QueueStats,
-  type ReceiveOptions,
-} from "./broker.ts";
+import { Broker, type BrokerOptions, type JoinOptions, type QueueStats } from "./broker.ts";
+import type { Consumer, ReceiveOptions } from "./consumer.ts";
+import { dqName, qName } from "./queue_name.ts";
+import { MessageProxy } from "../message.ts";
 import { QueueJoinTimeout, QueueNotFound } from "../errors.ts";
 import type { Message } from "../message.ts";
 import { Deque, Heap } from "../_queue.ts";
@@ -114,7 +105,7 @@ class StubQueue {
  *
  * @example
  * ```ts
- * import { StubBroker } from "./stub.ts";
+ * import { StubBroker } from "@dramatis/dramatis";
  * const broker = new StubBroker();
  * broker.declareQueue("default");
  * await broker.join("default", { timeout: 100 });
@@ -148,10 +139,7 @@ export class StubBroker extends Broker {
   /** Stores the message in memory. */
   protected _enqueue(message: Message): Promise<void> {
     const q = this.#queue(message.queueName);
-    const opt = message.options.priority;
-    const priority = typeof opt === "number"
-      ? opt
-      : (this.actors.get(message.actorName)?.priority ?? 0);
+    const priority = this.priorityOf(message);
     const eta = typeof message.options.eta === "number" ? message.options.eta : 0;
     q.pending++;
     q.put({ json: JSON.stringify(message.asDict()), priority, eta, seq: this.#seq++ });

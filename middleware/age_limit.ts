@@ -3,13 +3,14 @@
  *
  * @example
  * ```ts
- * import { AgeLimit } from "./age_limit.ts";
+ * import { AgeLimit } from "@dramatis/dramatis";
  * const m = new AgeLimit({ maxAge: 3_600_000 });
  * ```
  * @module
  */
 import { Middleware } from "./middleware.ts";
-import type { Broker, MessageProxy } from "../broker/broker.ts";
+import type { Broker } from "../broker/broker.ts";
+import type { MessageProxy } from "../message.ts";
 import { SkipMessage } from "../errors.ts";
 import { getLogger } from "../_log.ts";
 
@@ -21,8 +22,7 @@ const logger = getLogger("dramatis.middleware.age_limit.AgeLimit");
  *
  * @example
  * ```ts
- * import { AgeLimit } from "./age_limit.ts";
- * import { StubBroker } from "../broker/stub.ts";
+ * import { AgeLimit, StubBroker } from "@dramatis/dramatis";
  * const broker = new StubBroker({ middleware: [new AgeLimit({ maxAge: 60_000 })] });
  * ```
  */

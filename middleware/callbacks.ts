@@ -3,13 +3,14 @@
  *
  * @example
  * ```ts
- * import { Callbacks } from "./callbacks.ts";
+ * import { Callbacks } from "@dramatis/dramatis";
  * const m = new Callbacks();
  * ```
  * @module
  */
 import { Middleware, type ProcessOutcome } from "./middleware.ts";
-import type { Broker, MessageProxy } from "../broker/broker.ts";
+import type { Broker } from "../broker/broker.ts";
+import type { MessageProxy } from "../message.ts";
 import { getOption } from "../_options.ts";
 import { actorNameOf, describeError, resultToJson, sendTo } from "./_util.ts";
 
@@ -20,8 +21,7 @@ import { actorNameOf, describeError, resultToJson, sendTo } from "./_util.ts";
  *
  * @example
  * ```ts
- * import { actor } from "../actor.ts";
- * import { StubBroker } from "../broker/stub.ts";
+ * import { actor, StubBroker } from "@dramatis/dramatis";
  * const broker = new StubBroker();
  * const done = actor((_msg: unknown, result: unknown) => console.log(result), {
  *   actorName: "done",

@@ -5,13 +5,13 @@
  *
  * @example
  * ```ts
- * import { CurrentMessage } from "./current_message.ts";
+ * import { CurrentMessage } from "@dramatis/dramatis";
  * const m = CurrentMessage.getCurrentMessage(); // undefined outside an actor
  * ```
  * @module
  */
 import { Middleware } from "./middleware.ts";
-import type { MessageProxy } from "../broker/broker.ts";
+import type { MessageProxy } from "../message.ts";
 import { currentMessage } from "../worker/context.ts";
 
 /**
@@ -19,8 +19,7 @@ import { currentMessage } from "../worker/context.ts";
  *
  * @example
  * ```ts
- * import { CurrentMessage } from "./current_message.ts";
- * import { StubBroker } from "../broker/stub.ts";
+ * import { CurrentMessage, StubBroker } from "@dramatis/dramatis";
  * const broker = new StubBroker();
  * broker.addMiddleware(new CurrentMessage());
  * ```

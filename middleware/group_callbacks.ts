@@ -3,14 +3,14 @@
  *
  * @example
  * ```ts
- * import { GroupCallbacks } from "./group_callbacks.ts";
- * import { MemoryRateLimiterBackend } from "../rate_limits/backend.ts";
+ * import { GroupCallbacks, MemoryRateLimiterBackend } from "@dramatis/dramatis";
  * const m = new GroupCallbacks({ backend: new MemoryRateLimiterBackend() });
  * ```
  * @module
  */
 import { Middleware, type ProcessOutcome } from "./middleware.ts";
-import type { Broker, MessageProxy } from "../broker/broker.ts";
+import type { Broker } from "../broker/broker.ts";
+import type { MessageProxy } from "../message.ts";
 import type { RateLimiterBackend } from "../rate_limits/backend.ts";
 import { Barrier } from "../rate_limits/limiters.ts";
 import { Message } from "../message.ts";
@@ -25,9 +25,7 @@ import { Message } from "../message.ts";
  *
  * @example
  * ```ts
- * import { StubBroker } from "../broker/stub.ts";
- * import { GroupCallbacks } from "./group_callbacks.ts";
- * import { MemoryRateLimiterBackend } from "../rate_limits/backend.ts";
+ * import { GroupCallbacks, MemoryRateLimiterBackend, StubBroker } from "@dramatis/dramatis";
  * const broker = new StubBroker();
  * broker.addMiddleware(new GroupCallbacks({ backend: new MemoryRateLimiterBackend() }));
  * ```

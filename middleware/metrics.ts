@@ -4,8 +4,8 @@
  *
  * @example
  * ```ts
- * import { Metrics } from "./metrics.ts";
- * import { StubBroker } from "../broker/stub.ts";
+ * import { Metrics } from "../telemetry/mod.ts";
+ * import { StubBroker } from "@dramatis/dramatis";
  * const metrics = new Metrics();
  * const broker = new StubBroker();
  * broker.addMiddleware(metrics);
@@ -14,7 +14,9 @@
  * @module
  */
 import { Middleware, type ProcessOutcome } from "./middleware.ts";
-import { type Broker, type MessageProxy, qName } from "../broker/broker.ts";
+import type { Broker } from "../broker/broker.ts";
+import { qName } from "../broker/queue_name.ts";
+import type { MessageProxy } from "../message.ts";
 import type { Message } from "../message.ts";
 import { TimeLimitExceeded } from "../errors.ts";
 import { type MetricSeries, MetricsRegistry, type MetricsSnapshot } from "../telemetry/registry.ts";
@@ -27,7 +29,7 @@ import { DeliveryTracker, type Tracked } from "../telemetry/_tracker.ts";
  *
  * @example
  * ```ts
- * import { READY_TIMESTAMP_OPTION } from "./metrics.ts";
+ * import { READY_TIMESTAMP_OPTION } from "../telemetry/mod.ts";
  * console.log(READY_TIMESTAMP_OPTION); // ready_timestamp
  * ```
  */
@@ -38,7 +40,7 @@ export const READY_TIMESTAMP_OPTION = "ready_timestamp";
  *
  * @example
  * ```ts
- * import type { MetricsOptions } from "./metrics.ts";
+ * import type { MetricsOptions } from "../telemetry/mod.ts";
  * const o: MetricsOptions = { maxSeries: 200 };
  * ```
  */
@@ -81,10 +83,8 @@ interface Held {
  *
  * @example
  * ```ts
- * import { actor } from "../actor.ts";
- * import { StubBroker } from "../broker/stub.ts";
- * import { Worker } from "../worker/worker.ts";
- * import { Metrics } from "./metrics.ts";
+ * import { actor, StubBroker, Worker } from "@dramatis/dramatis";
+ * import { Metrics } from "../telemetry/mod.ts";
  *
  * const metrics = new Metrics();
  * const broker = new StubBroker();

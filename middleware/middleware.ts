@@ -4,8 +4,7 @@
  *
  * @example
  * ```ts
- * import { Middleware } from "./middleware.ts";
- * import type { Broker, MessageProxy } from "../broker/broker.ts";
+ * import { type Broker, type MessageProxy, Middleware } from "@dramatis/dramatis";
  *
  * class Timing extends Middleware {
  *   override beforeProcessMessage(_broker: Broker, message: MessageProxy) {
@@ -15,28 +14,21 @@
  * ```
  * @module
  */
-import type { Broker, MessageProxy } from "../broker/broker.ts";
+import type { Broker } from "../broker/broker.ts";
+import type { DeclaredActor } from "../broker/declared_actor.ts";
+import type { MessageProxy } from "../message.ts";
 import type { Message } from "../message.ts";
-import type { AnyActor } from "../actor.ts";
 import type { Worker } from "../worker/worker.ts";
+import type { Awaitable } from "../_async.ts";
 
-/**
- * A value or a promise of it: every hook may be sync or async.
- *
- * @example
- * ```ts
- * import type { Awaitable } from "./middleware.ts";
- * const f = (): Awaitable<void> => Promise.resolve();
- * ```
- */
-export type Awaitable<T> = T | Promise<T>;
+export type { Awaitable };
 
 /**
  * What `afterProcessMessage` receives: the result, or the error the actor threw.
  *
  * @example
  * ```ts
- * import type { ProcessOutcome } from "./middleware.ts";
+ * import type { ProcessOutcome } from "@dramatis/dramatis";
  * const ok: ProcessOutcome = { result: 42 };
  * ```
  */
@@ -54,9 +46,7 @@ export interface ProcessOutcome {
  *
  * @example
  * ```ts
- * import { Middleware } from "./middleware.ts";
- * import type { Broker, MessageProxy } from "../broker/broker.ts";
- * import type { ProcessOutcome } from "./middleware.ts";
+ * import { type Broker, type MessageProxy, Middleware, type ProcessOutcome } from "@dramatis/dramatis";
  *
  * class Audit extends Middleware {
  *   override get actorOptions() {
@@ -69,7 +59,10 @@ export interface ProcessOutcome {
  * ```
  */
 export abstract class Middleware {
-  /** The actor options (camelCase) this middleware adds; declaring them makes them legal. */
+  /**
+   * The actor options (camelCase) this middleware adds: actors declared on a broker that has
+   * this middleware may use them (the broker collects them in `broker.actorOptions`).
+   */
   get actorOptions(): readonly string[] {
     return [];
   }
@@ -83,9 +76,9 @@ export abstract class Middleware {
   /** After a message is rejected (sent to the dead-letter queue). */
   afterNack?(broker: Broker, message: MessageProxy): Awaitable<void>;
   /** Before an actor is declared on the broker. */
-  beforeDeclareActor?(broker: Broker, actor: AnyActor): Awaitable<void>;
+  beforeDeclareActor?(broker: Broker, actor: DeclaredActor): Awaitable<void>;
   /** After an actor is declared on the broker. */
-  afterDeclareActor?(broker: Broker, actor: AnyActor): Awaitable<void>;
+  afterDeclareActor?(broker: Broker, actor: DeclaredActor): Awaitable<void>;
   /** Before a queue is declared. */
   beforeDeclareQueue?(broker: Broker, queueName: string): Awaitable<void>;
   /** After a queue is declared. */
@@ -125,7 +118,7 @@ export abstract class Middleware {
  *
  * @example
  * ```ts
- * import { HOOKS } from "./middleware.ts";
+ * import { HOOKS } from "@dramatis/dramatis";
  * console.log(HOOKS.includes("beforeAck")); // true
  * ```
  */
@@ -157,7 +150,7 @@ export const HOOKS = [
  *
  * @example
  * ```ts
- * import type { HookName } from "./middleware.ts";
+ * import type { HookName } from "@dramatis/dramatis";
  * const h: HookName = "afterAck";
  * ```
  */

@@ -3,13 +3,14 @@
  *
  * @example
  * ```ts
- * import { Pipelines } from "./pipelines.ts";
+ * import { Pipelines } from "@dramatis/dramatis";
  * const m = new Pipelines();
  * ```
  * @module
  */
 import { Middleware, type ProcessOutcome } from "./middleware.ts";
-import type { Broker, MessageProxy } from "../broker/broker.ts";
+import type { Broker } from "../broker/broker.ts";
+import type { MessageProxy } from "../message.ts";
 import { Message } from "../message.ts";
 import { resultToJson } from "./_util.ts";
 
@@ -20,8 +21,7 @@ import { resultToJson } from "./_util.ts";
  *
  * @example
  * ```ts
- * import { Pipelines } from "./pipelines.ts";
- * import { StubBroker } from "../broker/stub.ts";
+ * import { Pipelines, StubBroker } from "@dramatis/dramatis";
  * const broker = new StubBroker({ middleware: [new Pipelines()] });
  * ```
  */

@@ -3,19 +3,20 @@
  *
  * @example
  * ```ts
- * import { Results } from "./results.ts";
- * import { MemoryResultBackend } from "../results/backend.ts";
+ * import { MemoryResultBackend, Results } from "@dramatis/dramatis";
  * const m = new Results({ backend: new MemoryResultBackend() });
  * ```
  * @module
  */
 import { Middleware, type ProcessOutcome } from "./middleware.ts";
-import type { Broker, MessageProxy } from "../broker/broker.ts";
-import type { AnyActor } from "../actor.ts";
+import type { Broker } from "../broker/broker.ts";
+import type { DeclaredActor } from "../broker/declared_actor.ts";
+import type { MessageProxy } from "../message.ts";
 import type { ResultBackend } from "../results/backend.ts";
 import { getOption } from "../_options.ts";
 import { _registerResultsClass, resultPassedOn, resultToJson } from "./_util.ts";
-import { _setResultLookup, brokerOf } from "../_message_broker.ts";
+import { brokerOf } from "../_message_broker.ts";
+import { _setResultLookup } from "../message.ts";
 import { getBroker } from "../broker/global.ts";
 import { getLogger } from "../_log.ts";
 
@@ -29,10 +30,7 @@ const logger = getLogger("dramatis.middleware.results.Results");
  *
  * @example
  * ```ts
- * import { actor } from "../actor.ts";
- * import { StubBroker } from "../broker/stub.ts";
- * import { Results } from "./results.ts";
- * import { MemoryResultBackend } from "../results/backend.ts";
+ * import { actor, MemoryResultBackend, Results, StubBroker } from "@dramatis/dramatis";
  * const broker = new StubBroker();
  * broker.addMiddleware(new Results({ backend: new MemoryResultBackend() }));
  * const add = actor((a: number, b: number) => a + b, { actorName: "add", storeResults: true, broker });
@@ -69,7 +67,7 @@ export class Results extends Middleware {
   #options(
     broker: Broker,
     message: MessageProxy,
-  ): { store: boolean; ttl: number; actor: AnyActor | undefined } {
+  ): { store: boolean; ttl: number; actor: DeclaredActor | undefined } {
     const actor = broker.hasActor(message.actorName)
       ? broker.getActor(message.actorName)
       : undefined;
@@ -133,7 +131,7 @@ _registerResultsClass(Results);
 
 _setResultLookup((message, options) => {
   const broker = options.broker ?? brokerOf(message) ?? getBroker();
-  const results = broker.middleware.find((m): m is Results => m instanceof Results);
+  const results = broker.middleware.find((m) => m instanceof Results) as Results | undefined;
   if (!results) {
     return Promise.reject(
       new TypeError(

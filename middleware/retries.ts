@@ -3,13 +3,14 @@
  *
  * @example
  * ```ts
- * import { Retries } from "./retries.ts";
+ * import { Retries } from "@dramatis/dramatis";
  * const m = new Retries({ maxRetries: 5 });
  * ```
  * @module
  */
 import { Middleware, type ProcessOutcome } from "./middleware.ts";
-import type { Broker, MessageProxy } from "../broker/broker.ts";
+import type { Broker } from "../broker/broker.ts";
+import type { MessageProxy } from "../message.ts";
 import { RateLimitExceeded, Retry } from "../errors.ts";
 import { getOption, isExpectedError } from "../_options.ts";
 import { formatError, getLogger } from "../_log.ts";
@@ -25,7 +26,7 @@ const SEVEN_DAYS = 7 * 24 * 3600 * 1000;
  *
  * @example
  * ```ts
- * import { computeBackoff } from "./retries.ts";
+ * import { computeBackoff } from "@dramatis/dramatis";
  * const ms = computeBackoff(0, { minBackoff: 1000, maxBackoff: 60_000 }); // 1000..1999
  * ```
  */
@@ -45,7 +46,7 @@ export function computeBackoff(
  *
  * @example
  * ```ts
- * import type { RetriesOptions } from "./retries.ts";
+ * import type { RetriesOptions } from "@dramatis/dramatis";
  * const o: RetriesOptions = { maxRetries: 3, minBackoff: 1000 };
  * ```
  */
@@ -71,8 +72,7 @@ export interface RetriesOptions {
  *
  * @example
  * ```ts
- * import { Retries } from "./retries.ts";
- * import { StubBroker } from "../broker/stub.ts";
+ * import { Retries, StubBroker } from "@dramatis/dramatis";
  * const broker = new StubBroker({ middleware: [new Retries({ maxRetries: 3, minBackoff: 100 })] });
  * ```
  */
@@ -139,7 +139,7 @@ export class Retries extends Middleware {
     message.options.traceback = formatError(error).slice(0, 8000);
     message.options.requeue_timestamp = Date.now();
     const maxRetries = getOption<number | null>(message, actor, "maxRetries", this.maxRetries);
-    const retryWhen = actor.options.retryWhen ?? this.retryWhen;
+    const retryWhen = (actor.options.retryWhen as RetriesOptions["retryWhen"]) ?? this.retryWhen;
     const giveUp = retryWhen ? !retryWhen(r, error) : maxRetries !== null && r >= maxRetries;
     if (giveUp) {
       logger.warning(`Retries exceeded for message ${message.messageId}.`);

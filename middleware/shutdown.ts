@@ -3,7 +3,7 @@
  *
  * @example
  * ```ts
- * import { ShutdownNotifications } from "./shutdown.ts";
+ * import { ShutdownNotifications } from "@dramatis/dramatis";
  * const m = new ShutdownNotifications();
  * ```
  * @module
@@ -21,8 +21,7 @@ import { Shutdown } from "../errors.ts";
  *
  * @example
  * ```ts
- * import { ShutdownNotifications } from "./shutdown.ts";
- * import { StubBroker } from "../broker/stub.ts";
+ * import { ShutdownNotifications, StubBroker } from "@dramatis/dramatis";
  * const broker = new StubBroker({ middleware: [new ShutdownNotifications({ notifyShutdown: true })] });
  * ```
  */

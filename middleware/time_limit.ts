@@ -3,13 +3,14 @@
  *
  * @example
  * ```ts
- * import { TimeLimit } from "./time_limit.ts";
+ * import { TimeLimit } from "@dramatis/dramatis";
  * const m = new TimeLimit({ timeLimit: 60_000 });
  * ```
  * @module
  */
 import { Middleware } from "./middleware.ts";
-import type { Broker, MessageProxy } from "../broker/broker.ts";
+import type { Broker } from "../broker/broker.ts";
+import type { MessageProxy } from "../message.ts";
 import { TimeLimitExceeded } from "../errors.ts";
 import { getLogger } from "../_log.ts";
 
@@ -44,8 +45,7 @@ type Tracked = MessageProxy & { [NODE]?: Node };
  *
  * @example
  * ```ts
- * import { TimeLimit } from "./time_limit.ts";
- * import { StubBroker } from "../broker/stub.ts";
+ * import { StubBroker, TimeLimit } from "@dramatis/dramatis";
  * const broker = new StubBroker({ middleware: [new TimeLimit({ timeLimit: 5_000 })] });
  * ```
  */

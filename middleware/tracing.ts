@@ -5,17 +5,21 @@
  *
  * @example
  * ```ts
- * import { Tracing } from "./tracing.ts";
- * import { StubBroker } from "../broker/stub.ts";
- * import type { Tracer } from "../telemetry/otel.ts";
- * declare const tracer: Tracer; // trace.getTracer("app") from @opentelemetry/api
- * const broker = new StubBroker();
- * broker.addMiddleware(new Tracing({ tracer }));
+ * import { type Tracer, Tracing } from "../telemetry/mod.ts";
+ * import { StubBroker } from "@dramatis/dramatis";
+ * // The tracer: trace.getTracer("app") from @opentelemetry/api.
+ * function traced(tracer: Tracer): StubBroker {
+ *   const broker = new StubBroker();
+ *   broker.addMiddleware(new Tracing({ tracer }));
+ *   return broker;
+ * }
  * ```
  * @module
  */
 import { Middleware, type ProcessOutcome } from "./middleware.ts";
-import { type Broker, type MessageProxy, qName } from "../broker/broker.ts";
+import type { Broker } from "../broker/broker.ts";
+import { qName } from "../broker/queue_name.ts";
+import type { MessageProxy } from "../message.ts";
 import type { Message } from "../message.ts";
 import { currentMessage } from "../worker/context.ts";
 import {
@@ -41,10 +45,8 @@ import { type Classified, DeliveryTracker, type Tracked } from "../telemetry/_tr
  *
  * @example
  * ```ts
- * import type { TracingOptions } from "./tracing.ts";
- * import type { Tracer } from "../telemetry/otel.ts";
- * declare const tracer: Tracer;
- * const o: TracingOptions = { tracer, parentFromMessage: false };
+ * import type { Tracer, TracingOptions } from "../telemetry/mod.ts";
+ * const options = (tracer: Tracer): TracingOptions => ({ tracer, parentFromMessage: false });
  * ```
  */
 export interface TracingOptions {
@@ -89,7 +91,7 @@ const processSpans = new WeakMap<MessageProxy, Span>();
  *
  * @example
  * ```ts
- * import { currentProcessSpan } from "./tracing.ts";
+ * import { currentProcessSpan } from "../telemetry/mod.ts";
  * function work() {
  *   currentProcessSpan()?.setAttribute("app.items", 3);
  * }
@@ -121,16 +123,16 @@ export function currentProcessSpan(message = currentMessage()): Span | undefined
  *
  * @example
  * ```ts
- * import { actor } from "../actor.ts";
- * import { StubBroker } from "../broker/stub.ts";
- * import { Tracing } from "./tracing.ts";
- * import type { Tracer } from "../telemetry/otel.ts";
+ * import { actor, StubBroker } from "@dramatis/dramatis";
+ * import { type Tracer, Tracing } from "../telemetry/mod.ts";
  *
- * declare const tracer: Tracer; // import { trace } from "@opentelemetry/api"; trace.getTracer("app")
- * const broker = new StubBroker();
- * broker.addMiddleware(new Tracing({ tracer }));
- * const hello = actor((name: string) => `hello ${name}`, { actorName: "hello", broker });
- * // await hello.send("ada"); // a "send default" span; the worker's run: "process default"
+ * // With import { trace } from "@opentelemetry/api": traced(trace.getTracer("app")).
+ * function traced(tracer: Tracer) {
+ *   const broker = new StubBroker();
+ *   broker.addMiddleware(new Tracing({ tracer }));
+ *   const hello = actor((name: string) => `hello ${name}`, { actorName: "hello", broker });
+ *   return hello.send("ada"); // a "send default" span; the worker's run: "process default"
+ * }
  * ```
  */
 export class Tracing extends Middleware {
@@ -351,8 +353,8 @@ function errorType(error: unknown): string {
  *
  * @example
  * ```ts
- * import { messagingSystem } from "./tracing.ts";
- * import { StubBroker } from "../broker/stub.ts";
+ * import { messagingSystem } from "../telemetry/mod.ts";
+ * import { StubBroker } from "@dramatis/dramatis";
  * console.log(messagingSystem(new StubBroker())); // dramatis
  * ```
  */

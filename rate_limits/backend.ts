@@ -3,7 +3,7 @@
  *
  * @example
  * ```ts
- * import { MemoryRateLimiterBackend } from "./backend.ts";
+ * import { MemoryRateLimiterBackend } from "@dramatis/dramatis";
  * const backend = new MemoryRateLimiterBackend();
  * console.log(await backend.add("k", 1, 1000)); // true
  * ```
@@ -16,7 +16,7 @@
  *
  * @example
  * ```ts
- * import type { RateLimiterBackend } from "./backend.ts";
+ * import type { RateLimiterBackend } from "@dramatis/dramatis";
  * async function tryOnce(b: RateLimiterBackend) {
  *   return await b.add("lock", 1, 10_000) || await b.incr("lock", 1, 2, 10_000);
  * }
@@ -56,8 +56,7 @@ interface Entry {
  *
  * @example
  * ```ts
- * import { MemoryRateLimiterBackend } from "./backend.ts";
- * import { ConcurrentRateLimiter } from "./limiters.ts";
+ * import { ConcurrentRateLimiter, MemoryRateLimiterBackend } from "@dramatis/dramatis";
  * const mutex = new ConcurrentRateLimiter(new MemoryRateLimiterBackend(), "mutex", { limit: 1 });
  * ```
  */

@@ -4,8 +4,7 @@
  *
  * @example
  * ```ts
- * import { ConcurrentRateLimiter } from "./limiters.ts";
- * import { MemoryRateLimiterBackend } from "./backend.ts";
+ * import { ConcurrentRateLimiter, MemoryRateLimiterBackend } from "@dramatis/dramatis";
  * const mutex = new ConcurrentRateLimiter(new MemoryRateLimiterBackend(), "mutex", { limit: 1 });
  * await mutex.acquire(async () => console.log("one at a time"));
  * ```
@@ -19,8 +18,7 @@ import { RateLimitExceeded } from "../errors.ts";
  *
  * @example
  * ```ts
- * import { ConcurrentRateLimiter } from "./limiters.ts";
- * import { MemoryRateLimiterBackend } from "./backend.ts";
+ * import { ConcurrentRateLimiter, MemoryRateLimiterBackend } from "@dramatis/dramatis";
  * const limiter = new ConcurrentRateLimiter(new MemoryRateLimiterBackend(), "k", { limit: 2 });
  * await using lease = await limiter.lease();
  * console.log(lease.acquired); // true
@@ -38,7 +36,7 @@ export interface Lease extends AsyncDisposable {
  *
  * @example
  * ```ts
- * import type { AcquireOptions } from "./limiters.ts";
+ * import type { AcquireOptions } from "@dramatis/dramatis";
  * const o: AcquireOptions = { raiseOnFailure: false };
  * ```
  */
@@ -52,7 +50,7 @@ export interface AcquireOptions {
  *
  * @example
  * ```ts
- * import { RateLimiter } from "./limiters.ts";
+ * import { RateLimiter } from "@dramatis/dramatis";
  * class Always extends RateLimiter {
  *   protected _acquire() { return Promise.resolve(true); }
  *   protected _release() { return Promise.resolve(); }
@@ -63,7 +61,9 @@ export abstract class RateLimiter {
   /** Creates a limiter over `backend` for `key`. */
   constructor(readonly backend: RateLimiterBackend, readonly key: string) {
     if (typeof key !== "string" || key === "") {
-      throw new TypeError("A rate limiter needs a non-empty string key.");
+      throw new TypeError(
+        `new ${new.target.name}(): the key must be a non-empty string, got ${JSON.stringify(key)}.`,
+      );
     }
   }
 
@@ -105,7 +105,7 @@ export abstract class RateLimiter {
 
 function positive(cls: string, name: string, v: unknown): number {
   if (typeof v !== "number" || !Number.isInteger(v) || v < 1) {
-    throw new TypeError(`${cls}: ${name} must be a positive integer, got ${v}.`);
+    throw new TypeError(`new ${cls}(): ${name} must be a positive integer, got ${v}.`);
   }
   return v;
 }
@@ -116,8 +116,7 @@ function positive(cls: string, name: string, v: unknown): number {
  *
  * @example
  * ```ts
- * import { ConcurrentRateLimiter } from "./limiters.ts";
- * import { MemoryRateLimiterBackend } from "./backend.ts";
+ * import { ConcurrentRateLimiter, MemoryRateLimiterBackend } from "@dramatis/dramatis";
  * const limiter = new ConcurrentRateLimiter(new MemoryRateLimiterBackend(), "api", { limit: 2 });
  * await limiter.acquire(() => fetch("http://127.0.0.1:1").catch(() => {}));
  * ```
@@ -150,8 +149,7 @@ export class ConcurrentRateLimiter extends RateLimiter {
  *
  * @example
  * ```ts
- * import { WindowRateLimiter } from "./limiters.ts";
- * import { MemoryRateLimiterBackend } from "./backend.ts";
+ * import { MemoryRateLimiterBackend, WindowRateLimiter } from "@dramatis/dramatis";
  * const limiter = new WindowRateLimiter(new MemoryRateLimiterBackend(), "sms", { limit: 10, window: 1000 });
  * ```
  */
@@ -172,7 +170,7 @@ export class WindowRateLimiter extends RateLimiter {
     this.window = positive("WindowRateLimiter", "window", options.window);
     if (this.window % 1000 !== 0) {
       throw new TypeError(
-        `WindowRateLimiter: window must be a multiple of 1000 ms, got ${this.window}.`,
+        `new WindowRateLimiter(): window must be a multiple of 1000 ms, got ${this.window}.`,
       );
     }
     this.#seconds = this.window / 1000;
@@ -199,8 +197,7 @@ export class WindowRateLimiter extends RateLimiter {
  *
  * @example
  * ```ts
- * import { BucketRateLimiter } from "./limiters.ts";
- * import { MemoryRateLimiterBackend } from "./backend.ts";
+ * import { BucketRateLimiter, MemoryRateLimiterBackend } from "@dramatis/dramatis";
  * const limiter = new BucketRateLimiter(new MemoryRateLimiterBackend(), "calls", { limit: 100, bucket: 60_000 });
  * ```
  */
@@ -238,8 +235,7 @@ export class BucketRateLimiter extends RateLimiter {
  *
  * @example
  * ```ts
- * import { Barrier } from "./limiters.ts";
- * import { MemoryRateLimiterBackend } from "./backend.ts";
+ * import { Barrier, MemoryRateLimiterBackend } from "@dramatis/dramatis";
  * const barrier = new Barrier(new MemoryRateLimiterBackend(), "batch-1", { ttl: 60_000 });
  * await barrier.create(2);
  * const first = barrier.wait({ timeout: 1000 });

@@ -4,7 +4,7 @@
  *
  * @example
  * ```ts
- * import { RedisRateLimiterBackend } from "./redis.ts";
+ * import { RedisRateLimiterBackend } from "@dramatis/dramatis";
  * const backend = new RedisRateLimiterBackend({ url: "redis://127.0.0.1:6379/0" });
  * console.log(await backend.add("app:lock", 1, 10_000)); // true
  * await backend.close();
@@ -12,30 +12,19 @@
  * @module
  */
 import type { RateLimiterBackend } from "./backend.ts";
-import { RedisClient, type RedisClientOptions, type Reply } from "../broker/redis/client.ts";
-import { BlockingPool } from "../broker/redis/_blocking.ts";
+import type { Arg, RedisClient, Reply } from "../broker/redis/client.ts";
+import { RedisBackendConnection, type RedisBackendOptions } from "../broker/redis/_backend.ts";
 
 /**
  * Options of `new RedisRateLimiterBackend()`.
  *
  * @example
  * ```ts
- * import type { RedisRateLimiterBackendOptions } from "./redis.ts";
+ * import type { RedisRateLimiterBackendOptions } from "@dramatis/dramatis";
  * const o: RedisRateLimiterBackendOptions = { url: "redis://127.0.0.1:6379/0" };
  * ```
  */
-export interface RedisRateLimiterBackendOptions {
-  /** `redis://[user:password@]host[:port][/db]` or `rediss://...`. Default `redis://127.0.0.1:6379/0`. */
-  url?: string;
-  /** Use this client instead of opening one (it is not closed by `close()`). */
-  client?: RedisClient;
-  /** More client settings (TLS, reconnection, ...), merged over `url`. */
-  clientOptions?: Omit<RedisClientOptions, "url">;
-  /** Limit for one (non-blocking) command, in ms. Default 10_000. */
-  commandTimeout?: number;
-  /** Most blocking `wait`s in flight at once, each on its own connection. Default 16. */
-  maxBlockingConnections?: number;
-}
+export type RedisRateLimiterBackendOptions = RedisBackendOptions;
 
 // KEYS[1]; ARGV: amount, limit, ttl, sign (1 = incr: fail above limit; -1 = decr: fail below).
 const STEP_LUA = `
@@ -86,8 +75,7 @@ function isX(reply: Reply): boolean {
  *
  * @example
  * ```ts
- * import { RedisRateLimiterBackend } from "./redis.ts";
- * import { ConcurrentRateLimiter } from "./limiters.ts";
+ * import { ConcurrentRateLimiter, RedisRateLimiterBackend } from "@dramatis/dramatis";
  *
  * const backend = new RedisRateLimiterBackend({ url: "redis://127.0.0.1:6379/0" });
  * const mutex = new ConcurrentRateLimiter(backend, "app:mutex", { limit: 1 });
@@ -96,34 +84,21 @@ function isX(reply: Reply): boolean {
  * ```
  */
 export class RedisRateLimiterBackend implements RateLimiterBackend {
-  /** The client used for every non-blocking command. */
-  readonly client: RedisClient;
-  readonly #ownsClient: boolean;
-  readonly #timeout: number;
-  readonly #pool: BlockingPool;
+  readonly #redis: RedisBackendConnection;
 
   /** Creates the backend; it connects on first use. */
   constructor(options: RedisRateLimiterBackendOptions = {}) {
-    this.#timeout = options.commandTimeout ?? 10_000;
-    const base: RedisClientOptions = {
-      ...options.clientOptions,
-      url: options.url ?? "redis://127.0.0.1:6379/0",
-    };
-    this.#ownsClient = options.client === undefined;
-    const client = options.client ?? new RedisClient(base);
-    this.client = client;
-    this.#pool = new BlockingPool(
-      () => options.client ? client.duplicate() : Promise.resolve(new RedisClient(base)),
-      options.maxBlockingConnections ?? 16,
-    );
+    this.#redis = new RedisBackendConnection(options);
+  }
+
+  /** The client used for every non-blocking command. */
+  get client(): RedisClient {
+    return this.#redis.client;
   }
 
   /** `SET key value PX ttl NX`: true if the key was set. */
   async add(key: string, value: number, ttl: number): Promise<boolean> {
-    const reply = await this.client.send(["SET", key, value, "PX", ms(ttl), "NX"], {
-      timeout: this.#timeout,
-    });
-    return reply !== null;
+    return await this.#redis.send(["SET", key, value, "PX", ms(ttl), "NX"]) !== null;
   }
 
   /** Adds `amount` unless the result would exceed `maximum`; refreshes the TTL. */
@@ -149,13 +124,8 @@ export class RedisRateLimiterBackend implements RateLimiterBackend {
 
   /** Waits up to `timeout` ms for `waitNotify(key)`; true if notified (now or before). */
   async wait(key: string, timeout: number): Promise<boolean> {
-    if (!(timeout >= 1)) {
-      return isX(
-        await this.client.send(["LMOVE", key, key, "RIGHT", "LEFT"], { timeout: this.#timeout }),
-      );
-    }
-    const seconds = (Math.round(timeout) / 1000).toFixed(3);
-    return isX(await this.#pool.send(["BLMOVE", key, key, "RIGHT", "LEFT", seconds], timeout));
+    if (!(timeout >= 1)) return isX(await this.#redis.send(["LMOVE", key, key, "RIGHT", "LEFT"]));
+    return isX(await this.#redis.waitForLast(key, timeout));
   }
 
   /** Wakes every waiter on `key`, now and for `ttl` ms. */
@@ -163,13 +133,12 @@ export class RedisRateLimiterBackend implements RateLimiterBackend {
     await this.#run(NOTIFY_LUA, [key], [ms(ttl)]);
   }
 
-  #run(lua: string, keys: string[], args: (string | number)[]): Promise<Reply> {
-    return this.client.script(lua).run(keys, args, { timeout: this.#timeout });
+  #run(lua: string, keys: readonly Arg[], args: readonly Arg[]): Promise<Reply> {
+    return this.#redis.run(lua, keys, args);
   }
 
   /** Closes the connections this backend opened. */
-  async close(): Promise<void> {
-    await this.#pool.close();
-    if (this.#ownsClient) await this.client.close();
+  close(): Promise<void> {
+    return this.#redis.close();
   }
 }

@@ -4,23 +4,24 @@
  *
  * @example
  * ```ts
- * import { MemoryResultBackend } from "./backend.ts";
+ * import { MemoryResultBackend } from "@dramatis/dramatis";
  * const backend = new MemoryResultBackend();
  * ```
  * @module
  */
 import type { Message } from "../message.ts";
 import type { JsonValue } from "../message.ts";
-import { qName } from "../broker/broker.ts";
+import { qName } from "../broker/queue_name.ts";
 import { ResultFailure, ResultMissing, ResultTimeout } from "../errors.ts";
 import { md5Hex } from "../_md5.ts";
+import { sleep } from "../_async.ts";
 
 /**
  * How a failure is stored: Dramatiq's wrapper object.
  *
  * @example
  * ```ts
- * import type { StoredFailure } from "./backend.ts";
+ * import type { StoredFailure } from "@dramatis/dramatis";
  * const f: StoredFailure = { __t: "dramatiq.results.Result", exn: { type: "Error", msg: "boom" } };
  * ```
  */
@@ -36,7 +37,7 @@ export interface StoredFailure {
  *
  * @example
  * ```ts
- * import type { ResultGetOptions } from "./backend.ts";
+ * import type { ResultGetOptions } from "@dramatis/dramatis";
  * const o: ResultGetOptions = { block: true, timeout: 1000 };
  * ```
  */
@@ -52,7 +53,7 @@ export interface ResultGetOptions {
  *
  * @example
  * ```ts
- * import type { ResultBackendOptions } from "./backend.ts";
+ * import type { ResultBackendOptions } from "@dramatis/dramatis";
  * const o: ResultBackendOptions = { namespace: "billing-results", useNamespacePrefixKeys: true };
  * ```
  */
@@ -75,7 +76,7 @@ export interface ResultBackendOptions {
  *
  * @example
  * ```ts
- * import { ResultBackend } from "./backend.ts";
+ * import { ResultBackend } from "@dramatis/dramatis";
  * class MyBackend extends ResultBackend {
  *   #m = new Map<string, string>();
  *   protected _store(key: string, value: string) { this.#m.set(key, value); return Promise.resolve(); }
@@ -155,7 +156,7 @@ export abstract class ResultBackend {
       const left = deadline - Date.now();
       if (left <= 0) return undefined;
       const backoff = Math.min(2000, 100 * 2 ** attempt) * (0.5 + Math.random() / 2);
-      await new Promise((r) => setTimeout(r, Math.min(left, backoff)));
+      await sleep(Math.min(left, backoff));
     }
   }
 }
@@ -165,7 +166,7 @@ export abstract class ResultBackend {
  *
  * @example
  * ```ts
- * import { unwrap } from "./backend.ts";
+ * import { unwrap } from "@dramatis/dramatis";
  * console.log(unwrap(42)); // 42
  * ```
  */
@@ -189,9 +190,7 @@ export function unwrap(value: unknown): unknown {
  *
  * @example
  * ```ts
- * import { MemoryResultBackend } from "./backend.ts";
- * import { Results } from "../middleware/results.ts";
- * import { StubBroker } from "../broker/stub.ts";
+ * import { MemoryResultBackend, Results, StubBroker } from "@dramatis/dramatis";
  * const broker = new StubBroker();
  * broker.addMiddleware(new Results({ backend: new MemoryResultBackend() }));
  * ```

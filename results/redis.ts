@@ -4,32 +4,26 @@
  *
  * @example
  * ```ts
- * import { RedisResultBackend } from "./redis.ts";
+ * import { RedisResultBackend } from "@dramatis/dramatis";
  * const backend = new RedisResultBackend({ url: "redis://127.0.0.1:6379/0" });
  * await backend.close();
  * ```
  * @module
  */
 import { ResultBackend } from "./backend.ts";
-import { RedisClient, type RedisClientOptions, type Reply } from "../broker/redis/client.ts";
-import { BlockingPool } from "../broker/redis/_blocking.ts";
+import type { RedisClient, Reply } from "../broker/redis/client.ts";
+import { RedisBackendConnection, type RedisBackendOptions } from "../broker/redis/_backend.ts";
 
 /**
  * Options of `new RedisResultBackend()`.
  *
  * @example
  * ```ts
- * import type { RedisResultBackendOptions } from "./redis.ts";
+ * import type { RedisResultBackendOptions } from "@dramatis/dramatis";
  * const o: RedisResultBackendOptions = { url: "redis://127.0.0.1:6379/0" };
  * ```
  */
-export interface RedisResultBackendOptions {
-  /** `redis://[user:password@]host[:port][/db]` or `rediss://...`. Default `redis://127.0.0.1:6379/0`. */
-  url?: string;
-  /** Use this client instead of opening one (it is not closed by `close()`). */
-  client?: RedisClient;
-  /** More client settings (TLS, reconnection, ...), merged over `url`. */
-  clientOptions?: Omit<RedisClientOptions, "url">;
+export interface RedisResultBackendOptions extends RedisBackendOptions {
   /** Key namespace. Default `"dramatiq-results"`, as in Dramatiq. */
   namespace?: string;
   /**
@@ -37,10 +31,6 @@ export interface RedisResultBackendOptions {
    * `use_namespace_prefix_keys`). Default false.
    */
   useNamespacePrefixKeys?: boolean;
-  /** Limit for one (non-blocking) command, in ms. Default 10_000. */
-  commandTimeout?: number;
-  /** Most blocking reads in flight at once, each on its own connection. Default 16. */
-  maxBlockingConnections?: number;
 }
 
 // DEL + LPUSH + PEXPIRE in one step, as Dramatiq's MULTI/EXEC does.
@@ -67,9 +57,7 @@ function text(reply: Reply): string | undefined {
  *
  * @example
  * ```ts
- * import { RedisResultBackend } from "./redis.ts";
- * import { Results } from "../middleware/results.ts";
- * import { RedisBroker } from "../broker/redis/broker.ts";
+ * import { RedisBroker, RedisResultBackend, Results } from "@dramatis/dramatis";
  *
  * const broker = new RedisBroker({ url: "redis://127.0.0.1:6379/0" });
  * const backend = new RedisResultBackend({ client: broker.client });
@@ -79,11 +67,7 @@ function text(reply: Reply): string | undefined {
  * ```
  */
 export class RedisResultBackend extends ResultBackend {
-  /** The client used for stores and non-blocking reads. */
-  readonly client: RedisClient;
-  readonly #ownsClient: boolean;
-  readonly #timeout: number;
-  readonly #pool: BlockingPool;
+  readonly #redis: RedisBackendConnection;
 
   /** Creates the backend; it connects on first use. */
   constructor(options: RedisResultBackendOptions = {}) {
@@ -91,42 +75,32 @@ export class RedisResultBackend extends ResultBackend {
       namespace: options.namespace,
       useNamespacePrefixKeys: options.useNamespacePrefixKeys,
     });
-    this.#timeout = options.commandTimeout ?? 10_000;
-    const base: RedisClientOptions = {
-      ...options.clientOptions,
-      url: options.url ?? "redis://127.0.0.1:6379/0",
-    };
-    this.#ownsClient = options.client === undefined;
-    const client = options.client ?? new RedisClient(base);
-    this.client = client;
-    this.#pool = new BlockingPool(
-      () => options.client ? client.duplicate() : Promise.resolve(new RedisClient(base)),
-      options.maxBlockingConnections ?? 16,
-    );
+    this.#redis = new RedisBackendConnection(options);
+  }
+
+  /** The client used for stores and non-blocking reads. */
+  get client(): RedisClient {
+    return this.#redis.client;
   }
 
   /** Replaces the value under `key` and sets its TTL, in one step. */
   protected async _store(key: string, value: string, ttl: number): Promise<void> {
-    await this.client.script(STORE_LUA).run([key], [value, Math.max(1, Math.round(ttl))], {
-      timeout: this.#timeout,
-    });
+    await this.#redis.run(STORE_LUA, [key], [value, Math.max(1, Math.round(ttl))]);
   }
 
   /** `LINDEX key 0`: the stored value, or undefined. */
   protected async _get(key: string): Promise<string | undefined> {
-    return text(await this.client.send(["LINDEX", key, 0], { timeout: this.#timeout }));
+    return text(await this.#redis.send(["LINDEX", key, 0]));
   }
 
   /** Waits up to `timeout` ms for `key` without removing it (and without polling). */
   protected override async _wait(key: string, timeout: number): Promise<string | undefined> {
     if (!(timeout >= 1)) return await this._get(key);
-    const seconds = (Math.round(timeout) / 1000).toFixed(3);
-    return text(await this.#pool.send(["BLMOVE", key, key, "RIGHT", "LEFT", seconds], timeout));
+    return text(await this.#redis.waitForLast(key, timeout));
   }
 
   /** Closes the connections this backend opened. */
-  async close(): Promise<void> {
-    await this.#pool.close();
-    if (this.#ownsClient) await this.client.close();
+  close(): Promise<void> {
+    return this.#redis.close();
   }
 }

@@ -4,14 +4,14 @@
  *
  * @example
  * ```ts
- * import { currentMessage, currentSignal } from "./context.ts";
+ * import { currentMessage, currentSignal } from "@dramatis/dramatis";
  * console.log(currentMessage()); // undefined outside an actor
  * console.log(currentSignal().aborted); // false
  * ```
  * @module
  */
 import { AsyncLocalStorage } from "node:async_hooks";
-import type { MessageProxy } from "../broker/broker.ts";
+import type { MessageProxy } from "../message.ts";
 
 const storage = new AsyncLocalStorage<MessageProxy>();
 const NEVER = new AbortController().signal;
@@ -22,9 +22,7 @@ const NEVER = new AbortController().signal;
  *
  * @example
  * ```ts
- * import { actor } from "../actor.ts";
- * import { StubBroker } from "../broker/stub.ts";
- * import { currentMessage } from "./context.ts";
+ * import { actor, currentMessage, StubBroker } from "@dramatis/dramatis";
  * const whoAmI = actor(() => currentMessage()?.messageId, { actorName: "whoAmI", broker: new StubBroker() });
  * ```
  */
@@ -39,7 +37,7 @@ export function currentMessage(): MessageProxy | undefined {
  *
  * @example
  * ```ts
- * import { currentSignal } from "./context.ts";
+ * import { currentSignal } from "@dramatis/dramatis";
  * async function download(url: string) {
  *   const res = await fetch(url, { signal: currentSignal() });
  *   return await res.text();

@@ -4,9 +4,7 @@
  *
  * @example
  * ```ts
- * import { actor } from "../actor.ts";
- * import { StubBroker } from "../broker/stub.ts";
- * import { Worker } from "./worker.ts";
+ * import { actor, StubBroker, Worker } from "@dramatis/dramatis";
  *
  * const broker = new StubBroker();
  * const hello = actor((name: string) => console.log(`hello ${name}`), {
@@ -21,32 +19,26 @@
  * ```
  * @module
  */
-import type { Broker, Consumer, MessageProxy } from "../broker/broker.ts";
-import { dqName, qName } from "../broker/broker.ts";
-import type { AnyActor } from "../actor.ts";
-import { RateLimitExceeded, Retry, Shutdown, SkipMessage } from "../errors.ts";
-import { isExpectedError } from "../_options.ts";
-import { hasResultsMiddleware, resultPassedOn } from "../middleware/_util.ts";
+import type { Broker } from "../broker/broker.ts";
+import type { DeclaredActor } from "../broker/declared_actor.ts";
+import type { Consumer } from "../broker/consumer.ts";
+import type { MessageProxy } from "../message.ts";
+import { dqName, qName } from "../broker/queue_name.ts";
+import { Shutdown, SkipMessage } from "../errors.ts";
 import { Heap } from "../_queue.ts";
+import { Delays } from "./_delays.ts";
+import { invoke, logCompleted, logFailure, logReceived, settle, warnIfDiscarded } from "./_run.ts";
+import { receiveBackoff, sleep } from "../_async.ts";
 import { formatError, getLogger } from "../_log.ts";
-import { runWithMessage } from "./context.ts";
 
 const logger = getLogger("dramatis.worker.Worker");
-const actorLogger = getLogger("dramatis.actor");
-
-function describeArgs(m: MessageProxy): string {
-  const args = JSON.stringify(m.args);
-  return `args=${args.length > 200 ? args.slice(0, 200) + "..." : args} kwargs=${
-    JSON.stringify(m.kwargs)
-  }`;
-}
 
 /**
  * Options of `new Worker()`.
  *
  * @example
  * ```ts
- * import type { WorkerOptions } from "./worker.ts";
+ * import type { WorkerOptions } from "@dramatis/dramatis";
  * const o: WorkerOptions = { queues: ["default", "emails"], concurrency: 16 };
  * ```
  */
@@ -75,7 +67,7 @@ export interface WorkerOptions {
  *
  * @example
  * ```ts
- * import type { WorkerMonitor } from "./worker.ts";
+ * import type { WorkerMonitor } from "@dramatis/dramatis";
  * const monitor: WorkerMonitor = { started: (m) => console.log("start", m.messageId) };
  * ```
  */
@@ -89,7 +81,7 @@ export interface WorkerMonitor {
  *
  * @example
  * ```ts
- * import type { StopOptions } from "./worker.ts";
+ * import type { StopOptions } from "@dramatis/dramatis";
  * const o: StopOptions = { timeout: 30_000 };
  * ```
  */
@@ -117,8 +109,7 @@ interface Ready {
  *
  * @example
  * ```ts
- * import { StubBroker } from "../broker/stub.ts";
- * import { Worker } from "./worker.ts";
+ * import { StubBroker, Worker } from "@dramatis/dramatis";
  * const broker = new StubBroker();
  * broker.declareQueue("default");
  * const worker = new Worker(broker, { queues: ["default"], concurrency: 8, workerTimeout: 100 });
@@ -142,12 +133,7 @@ export class Worker {
   #ready = new Heap<Ready>((a, b) =>
     a.priority < b.priority || (a.priority === b.priority && a.seq < b.seq)
   );
-  #delayed = new Heap<MessageProxy>((a, b) =>
-    (a.options.eta as number) < (b.options.eta as number)
-  );
-  #delayTimer: ReturnType<typeof setTimeout> | undefined;
-  #delayTimerAt = Infinity;
-  #moving = 0;
+  #delays = new Delays((m) => this.#moveToQueue(m), () => this.#wake());
   #seq = 0;
   #inFlight = new Set<MessageProxy>();
   #running = false;
@@ -178,7 +164,9 @@ export class Worker {
     this.workerTimeout = positiveInt("workerTimeout", options.workerTimeout ?? 1000);
     this.prefetch = options.prefetch ?? this.concurrency;
     if (!Number.isInteger(this.prefetch) || this.prefetch < 0) {
-      throw new TypeError(`Worker: prefetch must be a non-negative integer, got ${this.prefetch}.`);
+      throw new TypeError(
+        `new Worker(): prefetch must be a non-negative integer, got ${this.prefetch}.`,
+      );
     }
     this.#queueNames = options.queues?.map(qName);
     this.#monitor = options.monitor;
@@ -226,7 +214,7 @@ export class Worker {
   }
 
   get #held(): number {
-    return this.#ready.length + this.#inFlight.size + this.#delayed.length + this.#moving;
+    return this.#ready.length + this.#inFlight.size + this.#delays.size;
   }
 
   async #consumeLoop(consumer: Consumer): Promise<void> {
@@ -250,7 +238,7 @@ export class Worker {
         failures = 0;
       } catch (e) {
         failures++;
-        const wait = Math.min(30_000, 100 * 2 ** Math.min(failures, 9));
+        const wait = receiveBackoff(failures);
         logger.error(`Consumer failed to receive (retrying in ${wait} ms): ${formatError(e)}`);
         if (refilling) this.#refilled(consumer);
         await sleep(wait, this.#stopController.signal);
@@ -291,42 +279,10 @@ export class Worker {
     if (delayed || (typeof eta === "number" && eta > Date.now())) {
       const r = this.broker.emitBefore("delayMessage", m);
       if (r) r.catch((e) => logger.error(`beforeDelayMessage failed: ${formatError(e)}`));
-      this.#delayed.push(m);
-      this.#armDelayTimer();
+      this.#delays.add(m);
       return;
     }
-    let priority = m.options.priority;
-    if (typeof priority !== "number") {
-      priority = this.broker.hasActor(m.actorName) ? this.broker.getActor(m.actorName).priority : 0;
-    }
-    this.#ready.push({ message: m, priority, seq: this.#seq++ });
-  }
-
-  #armDelayTimer(): void {
-    const head = this.#delayed.peek();
-    if (!head) return;
-    const at = head.options.eta as number;
-    if (this.#delayTimer !== undefined && this.#delayTimerAt <= at) return;
-    clearTimeout(this.#delayTimer);
-    this.#delayTimerAt = at;
-    this.#delayTimer = setTimeout(() => {
-      this.#delayTimer = undefined;
-      this.#delayTimerAt = Infinity;
-      this.#moveDueMessages();
-    }, Math.max(0, at - Date.now()));
-  }
-
-  #moveDueMessages(): void {
-    const now = Date.now();
-    while (this.#delayed.length > 0 && (this.#delayed.peek()!.options.eta as number) <= now) {
-      const m = this.#delayed.pop()!;
-      this.#moving++;
-      this.#moveToQueue(m).finally(() => {
-        this.#moving--;
-        this.#wake();
-      });
-    }
-    this.#armDelayTimer();
+    this.#ready.push({ message: m, priority: this.broker.priorityOf(m), seq: this.#seq++ });
   }
 
   /** Moves a due delayed message to its queue: enqueue a copy first, then ack the original. */
@@ -370,7 +326,7 @@ export class Worker {
     const broker = this.broker;
     let requeue = false;
     try {
-      let actor: AnyActor | undefined;
+      let actor: DeclaredActor | undefined;
       try {
         actor = broker.getActor(m.actorName);
       } catch (e) {
@@ -386,19 +342,13 @@ export class Worker {
         try {
           const before = broker.emitBefore("processMessage", m);
           if (before) await before;
-          const debug = actorLogger.isEnabledFor(10);
-          const t0 = debug ? performance.now() : 0;
-          if (debug) {
-            getLogger(`dramatis.actor.${m.actorName}`).debug(`Received ${describeArgs(m)}.`);
-          }
+          const t0 = logReceived(m);
           this.#monitor?.started(m);
-          const result = await this.#invoke(actor, m);
-          if (debug) {
-            getLogger(`dramatis.actor.${m.actorName}`).debug(
-              `Completed after ${(performance.now() - t0).toFixed(2)} ms.`,
-            );
+          const result = await invoke(actor, m);
+          if (t0 !== undefined) logCompleted(m, t0);
+          if (result !== undefined) {
+            warnIfDiscarded(m, { broker, actor, checked: this.#discardChecked });
           }
-          if (result !== undefined) this.#checkDiscarded(actor, m);
           const after = broker.emitAfter("processMessage", m, { result });
           if (after) await after;
         } catch (e) {
@@ -412,23 +362,7 @@ export class Worker {
             requeue = true;
           } else {
             m.error = e;
-            if (e instanceof RateLimitExceeded) {
-              logger.debug(`Rate limit exceeded in message ${m} (${m.messageId}): ${e.message}`);
-            } else if (isExpectedError(actor, e)) {
-              logger.info(
-                `Failed to process message ${m} (${m.messageId}) with expected exception ${
-                  e instanceof Error ? e.name : typeof e
-                }.`,
-              );
-            } else if (e instanceof Retry) {
-              logger.debug(`Message ${m} asked for a retry.`);
-            } else {
-              logger.warning(
-                `Failed to process message ${m} (${m.messageId}) with unhandled exception.\n${
-                  formatError(e)
-                }`,
-              );
-            }
+            logFailure(actor, m, e);
             const after = broker.emitAfter("processMessage", m, { error: e });
             if (after) await after;
           }
@@ -437,80 +371,10 @@ export class Worker {
     } finally {
       m.done = true;
       m.onAbort(undefined);
-      await this.#settle(m, requeue);
+      await settle(m, { broker, consumer: this.#consumers.get(m.queueName), requeue });
       this.#inFlight.delete(m);
       this.#dispatch();
       this.#wake();
-    }
-  }
-
-  /**
-   * Warns, once per actor, that a returned value is discarded because no `Results` middleware
-   * would store it (as Dramatiq does). The `Results` middleware warns when it is there but the
-   * actor does not store results.
-   */
-  #checkDiscarded(actor: AnyActor, m: MessageProxy): void {
-    if (this.#discardChecked.has(actor.actorName) || resultPassedOn(m, actor)) return;
-    // Middleware is only ever added: once a Results middleware is there, it stays.
-    this.#discardChecked.add(actor.actorName);
-    if (hasResultsMiddleware(this.broker)) return;
-    logger.warning(
-      `Actor ${JSON.stringify(actor.actorName)} returned a value, but the broker has no ` +
-        `Results middleware, so the value has been discarded. Add one ` +
-        `(broker.addMiddleware(new Results({ backend }))) and set storeResults: true on the ` +
-        `actor, or pipe the result into another actor. (Logged once per actor.)`,
-    );
-  }
-
-  #invoke(actor: AnyActor, m: MessageProxy): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      if (m.aborted) return reject(m.signal.reason);
-      m.onAbort(reject);
-      const args = Object.keys(m.kwargs).length === 0 ? m.args : [...m.args, m.kwargs];
-      let r: unknown;
-      try {
-        r = runWithMessage(m, actor.fn, args);
-      } catch (e) {
-        return reject(e);
-      }
-      if (
-        r !== null && typeof r === "object" && typeof (r as Promise<unknown>).then === "function"
-      ) {
-        (r as Promise<unknown>).then(resolve, reject);
-      } else {
-        resolve(r);
-      }
-    });
-  }
-
-  async #settle(m: MessageProxy, requeue: boolean): Promise<void> {
-    const consumer = this.#consumers.get(m.queueName);
-    if (!consumer) {
-      logger.error(`No consumer for queue ${m.queueName}: message ${m.messageId} left in flight.`);
-      return;
-    }
-    const broker = this.broker;
-    try {
-      if (requeue) {
-        await consumer.requeue([m]);
-      } else if (m.failed) {
-        const b = broker.emitBefore("nack", m);
-        if (b) await b;
-        await consumer.nack(m);
-        const a = broker.emitAfter("nack", m);
-        if (a) await a;
-      } else {
-        const b = broker.emitBefore("ack", m);
-        if (b) await b;
-        await consumer.ack(m);
-        const a = broker.emitAfter("ack", m);
-        if (a) await a;
-      }
-    } catch (e) {
-      logger.error(
-        `Failed to ${requeue ? "requeue" : m.failed ? "nack" : "ack"} message ${m.messageId}; ` +
-          `the broker will deliver it again: ${formatError(e)}`,
-      );
     }
   }
 
@@ -566,10 +430,7 @@ export class Worker {
     this.#wake();
     await Promise.all(this.#loops);
     this.#loops = [];
-    clearTimeout(this.#delayTimer);
-    this.#delayTimer = undefined;
-    this.#delayTimerAt = Infinity;
-    const unstarted = [...this.#ready.clear().map((r) => r.message), ...this.#delayed.clear()];
+    const unstarted = [...this.#ready.clear().map((r) => r.message), ...this.#delays.stop()];
     await this.#requeue(unstarted);
     if (this.#inFlight.size > 0) {
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -587,7 +448,7 @@ export class Worker {
         await this.join();
       }
     }
-    while (this.#moving > 0) await sleep(1);
+    await this.#delays.settled();
     for (const consumer of this.#consumers.values()) {
       try {
         await consumer.close();
@@ -619,19 +480,7 @@ export class Worker {
 
 function positiveInt(name: string, v: number): number {
   if (!Number.isInteger(v) || v < 1) {
-    throw new TypeError(`Worker: ${name} must be a positive integer, got ${v}.`);
+    throw new TypeError(`new Worker(): ${name} must be a positive integer, got ${v}.`);
   }
   return v;
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-  });
 }

@@ -42,7 +42,7 @@ import {
 import { BrokerError, QueueJoinTimeout, QueueNotFound } from "../../errors.ts";
 import { type JsonObject, Message } from "../../message.ts";
 import { getLogger } from "../../_log.ts";
-import { registerActorOptions } from "../../_options.ts";
+import { sleep } from "../../_async.ts";
 import type { AmqpClient, AmqpClientOptions } from "../amqp/client.ts";
 import type { AmqpChannel, AmqpDelivery } from "../amqp/channel.ts";
 import { brokerPriority, Core } from "./_core.ts";
@@ -91,9 +91,6 @@ export interface RabbitmqBrokerOptions extends BrokerOptions {
 }
 
 const logger = getLogger("dramatis.broker.RabbitmqBroker");
-// The actor option `brokerPriority` (wire: broker_priority), legal from the moment this broker
-// can exist, so that actors declared before the broker is made may use it.
-registerActorOptions(["brokerPriority"]);
 const SEVEN_DAYS = 7 * 24 * 3600 * 1000;
 
 function integer(
@@ -116,8 +113,6 @@ function checked(queueName: string): string {
   validateQueueName(q);
   return q;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * A broker on RabbitMQ, wire-compatible with Python Dramatiq's `RabbitmqBroker`.
@@ -160,6 +155,8 @@ export class RabbitmqBroker extends Broker {
   /** Creates the broker. It connects on first use (or `connect()`). */
   constructor(options: RabbitmqBrokerOptions = {}) {
     super(options);
+    // The actor option `brokerPriority` (wire: broker_priority), for actors declared on it.
+    this.addActorOptions(["brokerPriority"]);
     this.maxPriority = integer("maxPriority", options.maxPriority, 1, 255);
     this.prefetch = integer("prefetch", options.prefetch, 0, 65535);
     this.delayPrefetch = integer("delayPrefetch", options.delayPrefetch, 0, 65535) ?? 8000;

@@ -42,6 +42,7 @@ import {
 import { BrokerError, ConnectionError, QueueJoinTimeout, QueueNotFound } from "../../errors.ts";
 import { findNonJson, type JsonObject, Message } from "../../message.ts";
 import { Heap } from "../../_queue.ts";
+import { sleep } from "../../_async.ts";
 import { formatError, getLogger } from "../../_log.ts";
 import {
   type Arg,
@@ -143,19 +144,6 @@ function positive(name: string, value: number | undefined, fallback: number): nu
     throw new TypeError(`RedisBroker: ${name} must be a positive number of ms, got ${value}.`);
   }
   return value;
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-  });
 }
 
 function str(reply: Reply): string {

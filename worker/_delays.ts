@@ -1,0 +1,73 @@
+// The delayed messages a worker holds: those of `q.DQ` (and any with a future eta), each handed
+// to `move` once its eta has passed. One timer, armed for the earliest eta.
+import type { MessageProxy } from "../message.ts";
+import { Heap } from "../_queue.ts";
+import { sleep } from "../_async.ts";
+
+/** Delayed messages ordered by eta (`options.eta`, a number by the time they get here). */
+export class Delays {
+  #heap = new Heap<MessageProxy>((a, b) => (a.options.eta as number) < (b.options.eta as number));
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerAt = Infinity;
+  #moving = 0;
+
+  /**
+   * `move(m)` takes a due message to its queue; `moved()` is called after each move has
+   * settled, when there is room for more.
+   */
+  constructor(
+    private readonly move: (m: MessageProxy) => Promise<void>,
+    private readonly moved: () => void,
+  ) {}
+
+  /** Messages held: waiting for their eta, or being moved. */
+  get size(): number {
+    return this.#heap.length + this.#moving;
+  }
+
+  /** Holds `m` until its eta. */
+  add(m: MessageProxy): void {
+    this.#heap.push(m);
+    this.#arm();
+  }
+
+  /** Stops the timer and returns the messages still waiting (to hand back to the broker). */
+  stop(): MessageProxy[] {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    return this.#heap.clear();
+  }
+
+  /** Resolves once no move is in progress. */
+  async settled(): Promise<void> {
+    while (this.#moving > 0) await sleep(1);
+  }
+
+  #arm(): void {
+    const head = this.#heap.peek();
+    if (!head) return;
+    const at = head.options.eta as number;
+    if (this.#timer !== undefined && this.#timerAt <= at) return;
+    clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#timerAt = Infinity;
+      this.#moveDue();
+    }, Math.max(0, at - Date.now()));
+  }
+
+  #moveDue(): void {
+    const now = Date.now();
+    while (this.#heap.length > 0 && (this.#heap.peek()!.options.eta as number) <= now) {
+      const m = this.#heap.pop()!;
+      this.#moving++;
+      this.move(m).finally(() => {
+        this.#moving--;
+        this.moved();
+      });
+    }
+    this.#arm();
+  }
+}
