@@ -253,3 +253,29 @@ export class ResultFailure extends ResultError {
  */
 // deno-lint-ignore no-explicit-any
 export type ErrorClass = abstract new (...args: any[]) => Error;
+
+/**
+ * Raised when a broker does not have an operation (`broker.capabilities` says which it has):
+ * for example `cancel()` on a broker that cannot cancel.
+ *
+ * @example
+ * ```ts
+ * import { Unsupported } from "@dramatis/dramatis";
+ * const e = new Unsupported("RabbitMQBroker cannot cancel a message: use the file or Redis broker.");
+ * console.log(e.name); // Unsupported
+ * ```
+ */
+export class Unsupported extends DramatisError {}
+
+/**
+ * The reason a cancelled message's signal aborts with, and the error its stored result holds:
+ * `broker.cancel(id)` was called. A cancelled message is not retried.
+ *
+ * @example
+ * ```ts
+ * import { Cancelled } from "@dramatis/dramatis";
+ * const e = new Cancelled("Message m1 was cancelled.");
+ * console.log(e.name); // Cancelled
+ * ```
+ */
+export class Cancelled extends DramatisError {}

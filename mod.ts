@@ -36,6 +36,7 @@ export type {
 export {
   ActorNotFound,
   BrokerError,
+  Cancelled,
   ConnectionError,
   DecodeError,
   DramatisError,
@@ -50,6 +51,7 @@ export {
   Shutdown,
   SkipMessage,
   TimeLimitExceeded,
+  Unsupported,
 } from "./errors.ts";
 export type { ErrorClass } from "./errors.ts";
 export { Broker } from "./broker/broker.ts";
@@ -62,6 +64,27 @@ export type {
   QueueStats,
 } from "./broker/broker.ts";
 export type { ConsumeOptions, Consumer, RawDelivery, ReceiveOptions } from "./broker/consumer.ts";
+export {
+  DEBOUNCE_OPTION,
+  NO_CAPABILITIES,
+  SCHEDULE_OPTION,
+  SCHEDULE_TICK_OPTION,
+  UNIQUE_FOR_OPTION,
+  UNIQUE_KEY_OPTION,
+} from "./broker/ops.ts";
+export type {
+  BrokerCapabilities,
+  BrokerEvent,
+  BrowseEntry,
+  BrowseOptions,
+  BrowsePage,
+  BrowseState,
+  CancelOutcome,
+  ProgressRecord,
+  RunningMessage,
+  WorkerRecord,
+} from "./broker/ops.ts";
+export type { HistogramSnapshot, MetricsSnapshot, SeriesSnapshot } from "./telemetry/registry.ts";
 export { StubBroker } from "./broker/stub.ts";
 export { FileBroker, fileBrokerOptionsFromUrl } from "./broker/file/broker.ts";
 export type { Durability, FileAccess, FileBrokerOptions } from "./broker/file/broker.ts";

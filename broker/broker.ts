@@ -15,8 +15,8 @@
  * ```
  * @module
  */
-import { ActorNotFound, QueueNotFound } from "../errors.ts";
-import type { JsonObject, Message } from "../message.ts";
+import { ActorNotFound, QueueNotFound, Unsupported } from "../errors.ts";
+import type { JsonObject, JsonValue, Message } from "../message.ts";
 import type { HookName, Middleware } from "../middleware/middleware.ts";
 import type { Awaitable } from "../_async.ts";
 import { getLogger } from "../_log.ts";
@@ -25,6 +25,18 @@ import { defaultMiddleware } from "../middleware/_default.ts";
 import { dqName, qName, validateQueueName } from "./queue_name.ts";
 import type { ConsumeOptions, Consumer } from "./consumer.ts";
 import type { DeclaredActor } from "./declared_actor.ts";
+import {
+  type BrokerCapabilities,
+  type BrokerEvent,
+  type BrowseEntry,
+  type BrowseOptions,
+  type BrowsePage,
+  type BrowseState,
+  type CancelOutcome,
+  NO_CAPABILITIES,
+  type ProgressRecord,
+  type WorkerRecord,
+} from "./ops.ts";
 
 // What brokers and workers use, importable from here too: the message as a worker holds it
 // (beside `Message`), queue names, and the consumer interface.
@@ -468,6 +480,149 @@ export abstract class Broker {
 
   /** Deletes the dead letters of `queueName`. Resolves with how many were deleted. */
   abstract purgeDeadLetters(queueName: string): Promise<number>;
+
+  // ---- Operations (broker/ops.ts). Each throws `Unsupported` unless the broker has it. ----
+
+  /**
+   * Which operations this broker has (cancel, unique, progress, pause, schedules, workers,
+   * events, browse). The base class has none.
+   *
+   * @example
+   * ```ts
+   * import { StubBroker } from "@dramatis/dramatis";
+   * const broker = new StubBroker();
+   * if (broker.capabilities.pause) await broker.pauseQueue("default");
+   * ```
+   */
+  get capabilities(): BrokerCapabilities {
+    return NO_CAPABILITIES;
+  }
+
+  /** Throws the `Unsupported` error for `operation` on this broker. */
+  protected unsupported(operation: string): never {
+    throw new Unsupported(
+      `${this.constructor.name} does not support ${operation}: use a broker whose ` +
+        `capabilities include it (the file and Redis brokers have them all).`,
+    );
+  }
+
+  /**
+   * Cancels a message by id: a queued or delayed one never runs; a running one has its signal
+   * aborted with `Cancelled` by the worker running it (which polls `cancelled()`). A cancelled
+   * message is not retried.
+   */
+  cancel(_messageId: string): Promise<CancelOutcome> {
+    return this.unsupported("cancel()");
+  }
+
+  /** Which of `messageIds` were cancelled (workers poll it for what they run). */
+  cancelled(_messageIds: readonly string[]): Promise<Set<string>> {
+    return this.unsupported("cancelled()");
+  }
+
+  /** Stores the progress of a message (the last value wins). */
+  setProgress(_messageId: string, _value: JsonValue): Promise<void> {
+    return this.unsupported("setProgress()");
+  }
+
+  /** The last progress stored for a message, or null. */
+  getProgress(_messageId: string): Promise<ProgressRecord | null> {
+    return this.unsupported("getProgress()");
+  }
+
+  /** Pauses a queue for every consumer of this broker (kept across restarts). */
+  pauseQueue(_queueName: string): Promise<void> {
+    return this.unsupported("pauseQueue()");
+  }
+
+  /** Resumes a paused queue. */
+  resumeQueue(_queueName: string): Promise<void> {
+    return this.unsupported("resumeQueue()");
+  }
+
+  /** The canonical names of the paused queues. */
+  pausedQueues(): Promise<Set<string>> {
+    return this.unsupported("pausedQueues()");
+  }
+
+  /**
+   * Enqueues a schedule's message for `tick` (ms since the epoch) unless that tick, or a later
+   * one, of schedule `name` was enqueued already, and records it as the last tick, atomically
+   * across processes. Resolves true when it enqueued.
+   */
+  enqueueTick(_name: string, _tick: number, _message: Message): Promise<boolean> {
+    return this.unsupported("enqueueTick()");
+  }
+
+  /** The last tick enqueued per schedule name. */
+  lastTicks(): Promise<Map<string, number>> {
+    return this.unsupported("lastTicks()");
+  }
+
+  /** Publishes a worker's registry record, kept for `ttl` ms unless published again. */
+  publishWorker(_record: WorkerRecord, _ttl: number): Promise<void> {
+    return this.unsupported("publishWorker()");
+  }
+
+  /** The live workers' records (those whose last heartbeat is within their ttl). */
+  workers(): Promise<WorkerRecord[]> {
+    return this.unsupported("workers()");
+  }
+
+  /** Removes a worker's record (at a clean stop). */
+  removeWorker(_workerId: string): Promise<void> {
+    return this.unsupported("removeWorker()");
+  }
+
+  /** Publishes events for `events()` readers in every process. */
+  publishEvents(_events: readonly BrokerEvent[]): Promise<void> {
+    return this.unsupported("publishEvents()");
+  }
+
+  /**
+   * The events published from now on by every process, until `signal` aborts.
+   *
+   * @example
+   * ```ts
+   * import { StubBroker } from "@dramatis/dramatis";
+   * const broker = new StubBroker();
+   * const stop = new AbortController();
+   * if (broker.capabilities.events) {
+   *   (async () => {
+   *     for await (const e of broker.events({ signal: stop.signal })) console.log(e.type);
+   *   })();
+   * }
+   * stop.abort();
+   * ```
+   */
+  events(_options: { signal?: AbortSignal } = {}): AsyncIterable<BrokerEvent> {
+    return this.unsupported("events()");
+  }
+
+  /** One page of the messages of `queueName` in `state`, newest first. */
+  browse(_queueName: string, _state: BrowseState, _options?: BrowseOptions): Promise<BrowsePage> {
+    return this.unsupported("browse()");
+  }
+
+  /** A message by id, wherever it is (ready, delayed, running or dead), or null. */
+  findMessage(_messageId: string): Promise<BrowseEntry | null> {
+    return this.unsupported("findMessage()");
+  }
+
+  /** Deletes ready, delayed or dead messages by id (not running ones). Resolves with how many. */
+  deleteMessages(_messageIds: readonly string[]): Promise<number> {
+    return this.unsupported("deleteMessages()");
+  }
+
+  /** Moves ready, delayed or dead messages to another queue (ready there). Resolves with how many. */
+  moveMessages(_messageIds: readonly string[], _queueName: string): Promise<number> {
+    return this.unsupported("moveMessages()");
+  }
+
+  /** Makes delayed messages ready now. Resolves with how many. */
+  runNow(_messageIds: readonly string[]): Promise<number> {
+    return this.unsupported("runNow()");
+  }
 
   /** True after `close()`. */
   get closed(): boolean {
