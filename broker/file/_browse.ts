@@ -1,0 +1,181 @@
+// Browsing the FileBroker's queues (the dashboard, `dramatis queues --running`, search): pages of
+// messages by state, one message by id, and the per-message actions (delete, move, run now).
+// Pages come from the replica (log ids of the queue's messages in that state, JSON read from the
+// log for the page only); totals are the replica's counters. A message id is found by scanning the
+// log (`_scan.ts`). Each action decides under the lock and writes its records in one append, so
+// each message is moved or deleted once however many processes try, and a running one is skipped.
+import { qName } from "../broker.ts";
+import { Message } from "../../message.ts";
+import type { BrowseEntry, BrowseOptions, BrowsePage, BrowseState } from "../ops.ts";
+import type { RecordWriter } from "./_format.ts";
+import type { Engine } from "./_engine.ts";
+import type { MessageState } from "./_ops_hooks.ts";
+import { encodeAck, encodeEnq, encodeUndead, encodeUnique } from "./_ops_records.ts";
+import type { OpsState } from "./_ops_state.ts";
+import { scanMessageIds } from "./_scan.ts";
+
+const DEFAULT_LIMIT = 100;
+
+/** The first line of a dead letter's traceback (the error), if any. */
+function errorOf(message: Message): string | undefined {
+  const tb = message.options.traceback;
+  return typeof tb === "string" && tb !== "" ? tb.split("\n", 1)[0] : undefined;
+}
+
+/** The live log id among `ids` (the newest), with its state. */
+function liveOf(
+  engine: Engine,
+  ids: readonly number[] | undefined,
+): { id: number; st: MessageState } | undefined {
+  if (!ids) return undefined;
+  for (let i = ids.length - 1; i >= 0; i--) {
+    const st = engine.messageState(ids[i]);
+    if (st) return { id: ids[i], st };
+  }
+  return undefined;
+}
+
+/** Message lookups and actions over one engine. */
+export class Browser {
+  constructor(private readonly engine: Engine, private readonly state: OpsState) {}
+
+  /** The message with log id `id` as a browse entry, or undefined when gone or undecodable. */
+  #entry(id: number, st: MessageState): BrowseEntry | undefined {
+    const json = this.engine.readJson(id);
+    if (!json) return undefined;
+    let message: Message;
+    try {
+      message = Message.decode(json);
+    } catch {
+      return undefined;
+    }
+    if (message.queueName !== st.queue) message = message.copy({ queueName: st.queue });
+    const entry: BrowseEntry = { message, state: st.state === "delayed" ? "delayed" : st.state };
+    if (st.state === "delayed") entry.eta = st.eta;
+    if (st.state === "dead") {
+      entry.since = st.deadAt;
+      const error = errorOf(message);
+      if (error) entry.error = error;
+    }
+    return entry;
+  }
+
+  /** One page of `queueName`'s messages in `state`, newest (highest log id) first. */
+  browse(queueName: string, state: BrowseState, options: BrowseOptions = {}): BrowsePage {
+    const limit = Math.max(1, options.limit ?? DEFAULT_LIMIT);
+    const below = options.cursor === undefined ? Infinity : Number(options.cursor);
+    if (!Number.isFinite(below) && options.cursor !== undefined) {
+      throw new TypeError(`browse(): ${JSON.stringify(options.cursor)} is not a cursor it gave.`);
+    }
+    this.engine.refresh();
+    const ids: number[] = [];
+    let total = 0;
+    this.engine.forEachId(queueName, state, (id) => {
+      total++;
+      if (id < below) ids.push(id);
+    });
+    ids.sort((a, b) => b - a);
+    const entries: BrowseEntry[] = [];
+    let i = 0;
+    for (; i < ids.length && entries.length < limit; i++) {
+      const st = this.engine.messageState(ids[i]);
+      const e = st && this.#entry(ids[i], st);
+      if (e) entries.push(e);
+    }
+    const page: BrowsePage = { entries, total };
+    if (i < ids.length) page.next = String(ids[i - 1]);
+    return page;
+  }
+
+  /** The message `messageId` wherever it is, or null. */
+  find(messageId: string): BrowseEntry | null {
+    this.engine.refresh();
+    const found = scanMessageIds(this.engine.segmentPaths(), new Set([messageId]));
+    const live = liveOf(this.engine, found.get(messageId));
+    return (live && this.#entry(live.id, live.st)) ?? null;
+  }
+
+  /**
+   * Runs `act` under the lock for each of `messageIds` that is live and not running (found by
+   * one scan); resolves with how many it acted on.
+   */
+  #each(
+    messageIds: readonly string[],
+    act: (id: number, st: MessageState, out: RecordWriter) => boolean,
+  ): Promise<number> {
+    try {
+      this.engine.refresh();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const found = scanMessageIds(this.engine.segmentPaths(), new Set(messageIds));
+    return this.engine.transact((out) => {
+      let n = 0;
+      for (const ids of found.values()) {
+        const live = liveOf(this.engine, ids);
+        if (live && live.st.state !== "running" && act(live.id, live.st, out)) n++;
+      }
+      return n;
+    });
+  }
+
+  /** Removes a pending message or a dead letter (locked). */
+  #remove(id: number, st: MessageState, out: RecordWriter): void {
+    if (st.state === "dead") encodeUndead(out, [id]);
+    else encodeAck(out, this.engine.owner, [id]);
+  }
+
+  /** Enqueues `message` (ready unless `eta`), keeping its unique key if it held one (locked). */
+  #reenqueue(oldId: number, message: Message, priority: number, out: RecordWriter): void {
+    const key = this.state.holderOf.get(oldId);
+    const h = key === undefined ? undefined : this.state.holders.get(key);
+    if (h) encodeUnique(out, { ...h, id: 0 }); // the key follows the message to its new place
+    const eta = typeof message.options.eta === "number" ? message.options.eta : 0;
+    encodeEnq(out, message.queueName, priority, eta, JSON.stringify(message.asDict()));
+  }
+
+  /** Deletes ready, delayed and dead messages by id. */
+  delete(messageIds: readonly string[]): Promise<number> {
+    return this.#each(messageIds, (id, st, out) => {
+      this.#remove(id, st, out);
+      return true;
+    });
+  }
+
+  /** Moves ready, delayed and dead messages to `queueName`, ready there. */
+  move(messageIds: readonly string[], queueName: string): Promise<number> {
+    const target = qName(queueName);
+    return this.#each(messageIds, (id, st, out) => {
+      const message = this.#decoded(id);
+      if (!message) return false;
+      const options = { ...message.options };
+      delete options.eta;
+      this.#remove(id, st, out);
+      this.#reenqueue(id, message.copy({ queueName: target, options }), st.priority, out);
+      return true;
+    });
+  }
+
+  /** Makes delayed messages ready now. */
+  runNow(messageIds: readonly string[]): Promise<number> {
+    return this.#each(messageIds, (id, st, out) => {
+      if (st.state !== "delayed") return false;
+      const message = this.#decoded(id);
+      if (!message) return false;
+      const options = { ...message.options };
+      delete options.eta;
+      this.#remove(id, st, out);
+      this.#reenqueue(id, message.copy({ queueName: st.queue, options }), st.priority, out);
+      return true;
+    });
+  }
+
+  #decoded(id: number): Message | undefined {
+    const json = this.engine.readJson(id);
+    try {
+      return json && Message.decode(json);
+    } catch {
+      return undefined;
+    }
+  }
+}

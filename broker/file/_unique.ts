@@ -1,0 +1,143 @@
+// Unique jobs on the FileBroker: a send whose `unique_key` option is a string is decided under the
+// directory's lock, on an up-to-date replica, so that any number of processes sending the same key
+// at once enqueue one message. The sends of one tick are decided together in one locked section
+// and one append (group commit, as plain sends): a UNIQUE record naming the key's new holder right
+// before the holder's ENQ, so that both reach the log in the same write.
+//
+// A key is held while its holder is queued, delayed or running (the replica's state of the
+// holder's log id), or until message_timestamp + unique_for; it is released lazily, when a
+// later send finds the holder finished, so nothing has to happen when a message is acked.
+import { dqName, qName } from "../broker.ts";
+import { Message } from "../../message.ts";
+import { DEBOUNCE_OPTION, UNIQUE_FOR_OPTION, UNIQUE_KEY_OPTION } from "../ops.ts";
+import type { RecordWriter } from "./_format.ts";
+import { setImmediate } from "./_fs.ts";
+import type { Engine } from "./_engine.ts";
+import { encodeAck, encodeEnq, encodeUnique } from "./_ops_records.ts";
+import type { Holder, OpsState } from "./_ops_state.ts";
+
+interface Pending {
+  message: Message;
+  priority: number;
+  resolve: (m: Message | void) => void;
+  reject: (e: unknown) => void;
+}
+
+/** A holder decided in this batch, not written yet. */
+interface NewHolder {
+  key: string;
+  message: Message;
+  priority: number;
+  until: number;
+}
+
+function ms(value: unknown): number {
+  return typeof value === "number" && Number.isFinite(value) && value > 0 ? value : 0;
+}
+
+/** The unique key of `message`, or undefined when it has none. */
+export function uniqueKeyOf(message: Message): string | undefined {
+  const key = message.options[UNIQUE_KEY_OPTION];
+  return typeof key === "string" ? key : undefined;
+}
+
+/** `message` on its delay queue, due in `delay` ms (keeping `messageId` when given). */
+function delayed(message: Message, delay: number, messageId?: string): Message {
+  return message.copy({
+    queueName: dqName(qName(message.queueName)),
+    options: { ...message.options, eta: Date.now() + delay },
+    messageId,
+  });
+}
+
+/** Decides and writes the unique sends of each tick, in one locked append. */
+export class UniqueSender {
+  #batch: Pending[] = [];
+  #scheduled = false;
+
+  constructor(private readonly engine: Engine, private readonly state: OpsState) {}
+
+  /**
+   * Sends `message` unless its key is held: resolves with the holder's message for a duplicate,
+   * with the message as stored when debounce changed it, and with nothing when stored as given.
+   */
+  send(message: Message, priority: number): Promise<Message | void> {
+    return new Promise((resolve, reject) => {
+      this.#batch.push({ message, priority, resolve, reject });
+      if (this.#scheduled) return;
+      this.#scheduled = true;
+      setImmediate(() => this.#run());
+    });
+  }
+
+  #run(): void {
+    this.#scheduled = false;
+    const batch = this.#batch;
+    this.#batch = [];
+    const results: (Message | void)[] = [];
+    this.engine.transact((out) => this.#decide(batch, results, out)).then(
+      () => batch.forEach((p, i) => p.resolve(results[i])),
+      (e) => batch.forEach((p) => p.reject(e)),
+    );
+  }
+
+  /** Locked: what each send does; encodes the records. */
+  #decide(batch: Pending[], results: (Message | void)[], out: RecordWriter): void {
+    const now = Date.now();
+    const fresh = new Map<string, NewHolder>();
+    const replaced: number[] = [];
+    for (const p of batch) {
+      const m = p.message;
+      const key = uniqueKeyOf(m)!;
+      const uniqueFor = ms(m.options[UNIQUE_FOR_OPTION]);
+      const debounce = ms(m.options[DEBOUNCE_OPTION]);
+      const until = m.messageTimestamp + uniqueFor;
+      const mine = fresh.get(key);
+      if (mine) {
+        // Its holder was decided in this batch: pending, so a debounce replaces it.
+        if (debounce > 0) {
+          mine.message = delayed(m, debounce, mine.message.messageId);
+          mine.priority = p.priority;
+          mine.until = until;
+        }
+        results.push(mine.message);
+        continue;
+      }
+      const h = this.state.holder(key, now);
+      const st = h && this.engine.messageState(h.id);
+      if (h && !(debounce > 0 && st && st.state !== "dead")) {
+        results.push(this.#holderMessage(h, m)); // a duplicate
+        continue;
+      }
+      const pending = st?.state === "ready" || st?.state === "delayed";
+      if (h && pending) replaced.push(h.id);
+      const message = debounce > 0 ? delayed(m, debounce, pending ? h!.messageId : undefined) : m;
+      fresh.set(key, { key, message, priority: p.priority, until });
+      results.push(message === m ? undefined : message);
+    }
+    if (replaced.length > 0) encodeAck(out, this.engine.owner, replaced);
+    for (const n of fresh.values()) {
+      const m = n.message;
+      encodeUnique(out, {
+        id: 0,
+        until: n.until,
+        timestamp: m.messageTimestamp,
+        key: n.key,
+        messageId: m.messageId,
+      });
+      const eta = typeof m.options.eta === "number" ? m.options.eta : 0;
+      encodeEnq(out, m.queueName, n.priority, eta, JSON.stringify(m.asDict()));
+    }
+  }
+
+  /** The holder's message as stored, or (once it finished) the send with the holder's id. */
+  #holderMessage(h: Holder, m: Message): Message {
+    const json = this.engine.readJson(h.id);
+    if (json) {
+      try {
+        return Message.decode(json);
+      } catch { /* fall through */ }
+    }
+    return m.copy({ messageId: h.messageId, messageTimestamp: h.timestamp });
+  }
+}

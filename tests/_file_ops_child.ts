@@ -1,0 +1,56 @@
+// A child process for tests/file_ops_test.ts (the FileBroker's operations across processes):
+//   _file_ops_child.ts <dir> unique <key> <count>   sends <count> messages with one unique key, at once
+//   _file_ops_child.ts <dir> tick <name> <tick>     enqueueTick once; prints true/false
+//   _file_ops_child.ts <dir> cancel <messageId>     prints the outcome
+//   _file_ops_child.ts <dir> state                  pauses "p", ticks "s"=5, holds key "k"; then
+//                                                   prints "ready" and waits to be killed
+// unique and tick take a last argument: the time (ms since the epoch) to start at.
+import { FileBroker } from "../broker/file/broker.ts";
+import { Message } from "../message.ts";
+import { emit, scriptArgs } from "./_file_lib.ts";
+
+const [dir, what, a, b, startAt] = scriptArgs();
+const broker = new FileBroker({ dir });
+broker.declareQueue("q");
+broker.declareQueue("p");
+
+/** Waits until the time (ms since the epoch) given as the last argument, so that all start at once. */
+async function go(): Promise<void> {
+  const at = Number(startAt ?? 0);
+  if (at > Date.now()) await new Promise((r) => setTimeout(r, at - Date.now()));
+}
+
+function unique(key: string, n: number): Message {
+  return new Message({ queueName: "q", actorName: "t", args: [n], options: { unique_key: key } });
+}
+
+switch (what) {
+  case "unique": {
+    await go();
+    const count = Number(b);
+    await Promise.all(Array.from({ length: count }, (_, i) => broker.enqueue(unique(a, i))));
+    emit("done\n");
+    break;
+  }
+  case "tick": {
+    await go();
+    const m = new Message({
+      queueName: "q",
+      actorName: "t",
+      options: { schedule: a, schedule_tick: Number(b) },
+    });
+    emit(`${await broker.enqueueTick(a, Number(b), m)}\n`);
+    break;
+  }
+  case "cancel":
+    emit(`${await broker.cancel(a)}\n`);
+    break;
+  case "state": {
+    await broker.pauseQueue("p");
+    await broker.enqueueTick("s", 5, new Message({ queueName: "q", actorName: "t" }));
+    await broker.enqueue(unique("k", 0));
+    emit("ready\n");
+    await new Promise(() => {}); // until SIGKILL
+  }
+}
+await broker.close();

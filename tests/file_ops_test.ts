@@ -1,0 +1,279 @@
+// FileBroker operations (broker/ops.ts): cancel, unique jobs, progress, pause, schedule ticks,
+// the worker registry, events and browsing; within one process, across real child processes, after
+// SIGKILL and across compaction. Runs on both runtimes:
+//   deno test -A tests/file_ops_test.ts        bun test tests/file_ops_test.ts
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import { tmpdir } from "node:os";
+import { FileBroker, type FileBrokerOptions } from "../broker/file/broker.ts";
+import { Message } from "../message.ts";
+import type { BrokerEvent, WorkerRecord } from "../broker/ops.ts";
+import { Child } from "./_file_child.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function tempDir(): string {
+  return fs.mkdtempSync(`${tmpdir()}/dramatis-ops-`);
+}
+
+/** Runs `fn` with a fresh directory and a broker on it (queues q, p, other); removes both. */
+async function withBroker(
+  fn: (broker: FileBroker, dir: string) => Promise<void>,
+  options: FileBrokerOptions = {},
+): Promise<void> {
+  const dir = tempDir();
+  const broker = open(dir, options);
+  try {
+    await fn(broker, dir);
+  } finally {
+    await broker.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function open(dir: string, options: FileBrokerOptions = {}): FileBroker {
+  const broker = new FileBroker({ dir, ...options });
+  for (const q of ["q", "p", "other"]) broker.declareQueue(q);
+  return broker;
+}
+
+function msg(n: number, options = {}, queueName = "q"): Message {
+  return new Message({ queueName, actorName: "t", args: [n], options });
+}
+
+async function receiveAll(broker: FileBroker, queue = "q", timeout = 50) {
+  const c = broker.consume(queue);
+  try {
+    return await c.receive(100, { timeout });
+  } finally {
+    c.close();
+  }
+}
+
+test("cancel: a queued and a delayed message never run; a running one is marked", async () => {
+  await withBroker(async (broker) => {
+    const a = await broker.enqueue(msg(1));
+    const b = await broker.enqueue(msg(2), { delay: 60_000 });
+    const c = await broker.enqueue(msg(3));
+    assert.equal(await broker.cancel(a.messageId), "cancelled");
+    assert.equal(await broker.cancel(b.messageId), "cancelled");
+    assert.deepEqual(await broker.stats("q"), {
+      queueName: "q",
+      ready: 1,
+      delayed: 0,
+      inFlight: 0,
+      dead: 0,
+    });
+    const consumer = broker.consume("q");
+    const got = await consumer.receive(10, { timeout: 100 });
+    assert.deepEqual(got.map((m) => m.messageId), [c.messageId]);
+    assert.equal(await broker.cancel(c.messageId), "running");
+    assert.equal(await broker.cancel(c.messageId), "running");
+    const marked = await broker.cancelled([a.messageId, b.messageId, c.messageId, "nope"]);
+    assert.deepEqual([...marked].sort(), [a.messageId, b.messageId, c.messageId].sort());
+    consumer.ack(got[0]);
+    consumer.close();
+    assert.equal(await broker.cancel(c.messageId), "finished");
+    assert.equal(await broker.cancel(a.messageId), "finished");
+    assert.equal(await broker.cancel("no-such-id"), "unknown");
+    assert.equal((await broker.stats("q")).dead, 0);
+  });
+});
+
+test("unique: a duplicate is not enqueued while the holder is pending, running or in unique_for", async () => {
+  await withBroker(async (broker) => {
+    const first = await broker.enqueue(msg(1, { unique_key: "k" }));
+    await broker.enqueue(msg(2, { unique_key: "k" }));
+    await broker.enqueue(msg(3, { unique_key: "other" }));
+    assert.equal((await broker.stats("q")).ready, 2);
+    const c = broker.consume("q");
+    const got = await c.receive(10, { timeout: 100 });
+    assert.equal(got.length, 2);
+    await broker.enqueue(msg(4, { unique_key: "k" })); // the holder runs
+    assert.equal((await broker.stats("q")).ready, 0);
+    for (const m of got) c.ack(m);
+    await broker.enqueue(msg(5, { unique_key: "k" })); // released
+    const again = await c.receive(10, { timeout: 100 });
+    assert.deepEqual(again.map((m) => m.args[0]), [5]);
+    assert.notEqual(again[0].messageId, first.messageId);
+    c.ack(again[0]);
+    // unique_for: held after the holder finished, until message_timestamp + unique_for.
+    await broker.enqueue(msg(6, { unique_key: "u", unique_for: 400 }));
+    const u = await c.receive(10, { timeout: 100 });
+    c.ack(u[0]);
+    await broker.enqueue(msg(7, { unique_key: "u", unique_for: 400 }));
+    assert.equal((await broker.stats("q")).ready, 0);
+    await sleep(500);
+    await broker.enqueue(msg(8, { unique_key: "u", unique_for: 400 }));
+    assert.equal((await broker.stats("q")).ready, 1);
+    c.close();
+  });
+});
+
+test("unique: a cancelled holder releases its key; debounce replaces a pending holder", async () => {
+  await withBroker(async (broker) => {
+    const a = await broker.enqueue(msg(1, { unique_key: "k" }));
+    assert.equal(await broker.cancel(a.messageId), "cancelled");
+    await broker.enqueue(msg(2, { unique_key: "k" }));
+    assert.equal((await broker.stats("q")).ready, 1);
+
+    const d1 = await broker.enqueue(msg(10, { unique_key: "d", debounce: 60_000 }));
+    await broker.enqueue(msg(11, { unique_key: "d", debounce: 60_000 }));
+    const s = await broker.stats("q");
+    assert.equal(s.delayed, 1);
+    const page = await broker.browse("q", "delayed");
+    assert.equal(page.total, 1);
+    assert.deepEqual(page.entries[0].message.args, [11]);
+    assert.ok(page.entries[0].eta! > Date.now() + 50_000);
+    const found = await broker.findMessage(page.entries[0].message.messageId);
+    assert.equal(found?.state, "delayed");
+    assert.equal(page.entries[0].message.messageId, d1.messageId); // replaced, same id
+  });
+});
+
+test("enqueueTick: once per tick; lastTicks", async () => {
+  await withBroker(async (broker) => {
+    const m = () => msg(0, { schedule: "s", schedule_tick: 1000 });
+    assert.equal(await broker.enqueueTick("s", 1000, m()), true);
+    assert.equal(await broker.enqueueTick("s", 1000, m()), false);
+    assert.equal(await broker.enqueueTick("s", 999, m()), false);
+    assert.equal(await broker.enqueueTick("s", 2000, m()), true);
+    assert.equal(await broker.enqueueTick("t", 5, m()), true);
+    assert.deepEqual([...(await broker.lastTicks())].sort(), [["s", 2000], ["t", 5]]);
+    assert.equal((await broker.stats("q")).ready, 3);
+  });
+});
+
+test("pause: no consumer gets a paused queue's messages; it survives a reopen", async () => {
+  const dir = tempDir();
+  try {
+    const a = open(dir);
+    await a.enqueue(msg(1, {}, "p"));
+    await a.pauseQueue("p");
+    assert.deepEqual([...(await a.pausedQueues())], ["p"]);
+    const b = open(dir);
+    assert.deepEqual(await receiveAll(b, "p", 200), []);
+    // A consumer waiting when the pause comes stops too.
+    await a.resumeQueue("p");
+    await a.enqueue(msg(2, {}, "p"));
+    await a.pauseQueue("p");
+    assert.deepEqual(await receiveAll(b, "p", 200), []);
+    await a.close();
+    await b.close();
+    const c = open(dir);
+    assert.deepEqual([...(await c.pausedQueues())], ["p"]);
+    const waiting = receiveAll(c, "p", 5000);
+    await sleep(100);
+    const d = open(dir);
+    await d.resumeQueue("p");
+    const got = await waiting;
+    assert.ok(got.length >= 1, "a waiting consumer gets messages within the poll after a resume");
+    await c.close();
+    await d.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("progress: set in one instance, read in another", async () => {
+  await withBroker(async (broker, dir) => {
+    assert.equal(await broker.getProgress("m1"), null);
+    await broker.setProgress("m1", { done: 1 });
+    await broker.setProgress("m1", { done: 2, of: 3 });
+    const other = open(dir);
+    const p = await other.getProgress("m1");
+    assert.deepEqual(p?.value, { done: 2, of: 3 });
+    assert.ok(Math.abs(p!.updatedAt - Date.now()) < 60_000);
+    await other.close();
+  });
+});
+
+test("worker registry: publish, list within ttl, remove", async () => {
+  await withBroker(async (broker, dir) => {
+    const rec = (id: string, heartbeatAt: number): WorkerRecord => ({
+      workerId: id,
+      host: "box",
+      pid: 1,
+      runtime: "test",
+      version: "0",
+      queues: ["q"],
+      concurrency: 1,
+      startedAt: 1,
+      heartbeatAt,
+      running: [],
+    });
+    await broker.publishWorker(rec("box:1/a", Date.now()), 10_000);
+    await broker.publishWorker(rec("box:2", Date.now() - 20_000), 10_000);
+    const other = open(dir);
+    assert.deepEqual((await other.workers()).map((w) => w.workerId), ["box:1/a"]);
+    await broker.removeWorker("box:1/a");
+    assert.deepEqual(await other.workers(), []);
+    await other.close();
+  });
+});
+
+test("events: what one instance publishes, another one's reader gets", async () => {
+  await withBroker(async (broker, dir) => {
+    const other = open(dir);
+    const stop = new AbortController();
+    const got: BrokerEvent[] = [];
+    const iter = other.events({ signal: stop.signal });
+    const reading = (async () => {
+      for await (const e of iter) {
+        got.push(e);
+        if (got.length === 3) stop.abort();
+      }
+    })();
+    const ev = (id: string): BrokerEvent => ({
+      type: "completed",
+      messageId: id,
+      actorName: "t",
+      queueName: "q",
+      at: Date.now(),
+    });
+    await broker.publishEvents([ev("a"), ev("b")]);
+    await broker.publishEvents([ev("c")]);
+    await reading;
+    assert.deepEqual(got.map((e) => e.messageId), ["a", "b", "c"]);
+    await other.close();
+  });
+});
+
+test("browse, findMessage, deleteMessages, moveMessages, runNow", async () => {
+  await withBroker(async (broker) => {
+    const ready = [];
+    for (let i = 0; i < 5; i++) ready.push(await broker.enqueue(msg(i)));
+    const late = await broker.enqueue(msg(9), { delay: 60_000 });
+    const p1 = await broker.browse("q", "ready", { limit: 2 });
+    assert.equal(p1.total, 5);
+    assert.deepEqual(p1.entries.map((e) => e.message.args[0]), [4, 3]);
+    const p2 = await broker.browse("q", "ready", { limit: 2, cursor: p1.next });
+    assert.deepEqual(p2.entries.map((e) => e.message.args[0]), [2, 1]);
+    const p3 = await broker.browse("q", "ready", { limit: 2, cursor: p2.next });
+    assert.deepEqual(p3.entries.map((e) => e.message.args[0]), [0]);
+    assert.equal(p3.next, undefined);
+    const d = await broker.browse("q", "delayed");
+    assert.equal(d.entries[0].message.queueName, "q");
+    assert.equal(d.entries[0].state, "delayed");
+
+    assert.equal((await broker.findMessage(ready[2].messageId))?.state, "ready");
+    assert.equal(await broker.findMessage("nope"), null);
+    assert.equal(await broker.deleteMessages([ready[0].messageId, "nope"]), 1);
+    assert.equal(await broker.deleteMessages([ready[0].messageId]), 0);
+    assert.equal(await broker.moveMessages([ready[1].messageId], "other"), 1);
+    assert.equal((await broker.findMessage(ready[1].messageId))?.message.queueName, "other");
+    assert.equal(await broker.runNow([late.messageId, ready[2].messageId]), 1);
+    const s = await broker.stats("q");
+    assert.equal(s.ready, 4);
+    assert.equal(s.delayed, 0);
+    const c = broker.consume("q");
+    const got = await c.receive(10, { timeout: 100 });
+    assert.deepEqual(got.map((m) => m.args[0]).sort(), [2, 3, 4, 9]);
+    // Running ones are skipped.
+    assert.equal(await broker.deleteMessages([got[0].messageId]), 0);
+    assert.equal((await broker.browse("q", "running")).total, 4);
+    for (const m of got) c.ack(m);
+    c.close();
+  });
+});
