@@ -6,10 +6,13 @@
 //
 // A key is held while its holder is queued, delayed or running (the replica's state of the
 // holder's log id), or until message_timestamp + unique_for; it is released lazily, when a
-// later send finds the holder finished, so nothing has to happen when a message is acked.
+// later send finds the holder finished, so nothing has to happen when a message is acked. As the
+// StubBroker does: a send with the holder's own message id (its retry) is enqueued and holds the
+// key; `debounce` replaces a pending holder (same id, eta now + debounce) and otherwise the
+// message is enqueued as given (a running holder: it becomes the new holder).
 import { dqName, qName } from "../broker.ts";
 import { Message } from "../../message.ts";
-import { DEBOUNCE_OPTION, UNIQUE_FOR_OPTION, UNIQUE_KEY_OPTION } from "../ops.ts";
+import { uniqueOf } from "../_unique.ts";
 import type { RecordWriter } from "./_format.ts";
 import { setImmediate } from "./_fs.ts";
 import type { Engine } from "./_engine.ts";
@@ -29,16 +32,6 @@ interface NewHolder {
   message: Message;
   priority: number;
   until: number;
-}
-
-function ms(value: unknown): number {
-  return typeof value === "number" && Number.isFinite(value) && value > 0 ? value : 0;
-}
-
-/** The unique key of `message`, or undefined when it has none. */
-export function uniqueKeyOf(message: Message): string | undefined {
-  const key = message.options[UNIQUE_KEY_OPTION];
-  return typeof key === "string" ? key : undefined;
 }
 
 /** `message` on its delay queue, due in `delay` ms (keeping `messageId` when given). */
@@ -88,14 +81,13 @@ export class UniqueSender {
     const replaced: number[] = [];
     for (const p of batch) {
       const m = p.message;
-      const key = uniqueKeyOf(m)!;
-      const uniqueFor = ms(m.options[UNIQUE_FOR_OPTION]);
-      const debounce = ms(m.options[DEBOUNCE_OPTION]);
-      const until = m.messageTimestamp + uniqueFor;
+      const u = uniqueOf(m)!;
+      const key = u.key, debounce = u.debounce;
+      const until = m.messageTimestamp + (u.uniqueFor ?? 0);
       const mine = fresh.get(key);
       if (mine) {
         // Its holder was decided in this batch: pending, so a debounce replaces it.
-        if (debounce > 0) {
+        if (debounce !== undefined && mine.message.messageId !== m.messageId) {
           mine.message = delayed(m, debounce, mine.message.messageId);
           mine.priority = p.priority;
           mine.until = until;
@@ -103,15 +95,20 @@ export class UniqueSender {
         results.push(mine.message);
         continue;
       }
+      // A holder other than this message itself (a retry of the holder keeps the key).
       const h = this.state.holder(key, now);
-      const st = h && this.engine.messageState(h.id);
-      if (h && !(debounce > 0 && st && st.state !== "dead")) {
-        results.push(this.#holderMessage(h, m)); // a duplicate
+      const other = h && h.messageId !== m.messageId ? h : undefined;
+      const st = other && this.engine.messageState(other.id);
+      if (other && (debounce === undefined || !st || st.state === "dead")) {
+        results.push(this.#holderMessage(other, m)); // a duplicate
         continue;
       }
-      const pending = st?.state === "ready" || st?.state === "delayed";
-      if (h && pending) replaced.push(h.id);
-      const message = debounce > 0 ? delayed(m, debounce, pending ? h!.messageId : undefined) : m;
+      let message = m;
+      if (other && (st!.state === "ready" || st!.state === "delayed")) {
+        // Debounce of a pending holder: replaced, same id, due `debounce` ms from now.
+        replaced.push(other.id);
+        message = delayed(m, debounce!, other.messageId);
+      }
       fresh.set(key, { key, message, priority: p.priority, until });
       results.push(message === m ? undefined : message);
     }

@@ -54,7 +54,7 @@ import type {
 import { type Durability, Engine, type FileReceipt } from "./_engine.ts";
 import { accessModes, type FileAccess } from "./_fs.ts";
 import { FileOps } from "./_ops.ts";
-import { uniqueKeyOf } from "./_unique.ts";
+import { uniqueOf } from "../_unique.ts";
 
 export type { Durability } from "./_engine.ts";
 export type { FileAccess } from "./_fs.ts";
@@ -214,11 +214,9 @@ export class FileBroker extends Broker {
    * Appends the message to the log; resolves per `durability`. A message with a `unique_key` is
    * decided under the lock (see docs/file-broker.md, "Operations").
    */
-  protected _enqueue(message: Message): Promise<void> {
+  protected _enqueue(message: Message): Promise<void | Message> {
     const priority = this.#priority(message);
-    if (uniqueKeyOf(message) !== undefined) {
-      return this.#ops.enqueueUnique(message, priority).then(() => {});
-    }
+    if (uniqueOf(message)) return this.#ops.enqueueUnique(message, priority);
     const eta = typeof message.options.eta === "number" ? message.options.eta : 0;
     return this.#engine.enqueue(
       message.queueName,
