@@ -2,11 +2,15 @@
 //   _file_ops_child.ts <dir> unique <key> <count>   sends <count> messages with one unique key, at once
 //   _file_ops_child.ts <dir> tick <name> <tick>     enqueueTick once; prints true/false
 //   _file_ops_child.ts <dir> cancel <messageId>     prints the outcome
+//   _file_ops_child.ts <dir> hold                   receives one message of "q", prints "got <id>",
+//                                                   polls cancelled() until it is marked, prints
+//                                                   "cancelled <id>" and acks it
 //   _file_ops_child.ts <dir> state                  pauses "p", ticks "s"=5, holds key "k"; then
 //                                                   prints "ready" and waits to be killed
 // unique and tick take a last argument: the time (ms since the epoch) to start at.
 import { FileBroker } from "../broker/file/broker.ts";
 import { Message } from "../message.ts";
+import type { MessageProxy } from "../broker/broker.ts";
 import { emit, scriptArgs } from "./_file_lib.ts";
 
 const [dir, what, a, b, startAt] = scriptArgs();
@@ -45,6 +49,18 @@ switch (what) {
   case "cancel":
     emit(`${await broker.cancel(a)}\n`);
     break;
+  case "hold": {
+    const c = broker.consume("q");
+    let got: MessageProxy[] = [];
+    while (got.length === 0) got = await c.receive(1, { timeout: 1000 });
+    const id = got[0].messageId;
+    emit(`got ${id}\n`);
+    while (!(await broker.cancelled([id])).has(id)) await new Promise((r) => setTimeout(r, 50));
+    emit(`cancelled ${id}\n`);
+    c.ack(got[0]);
+    c.close();
+    break;
+  }
   case "state": {
     await broker.pauseQueue("p");
     await broker.enqueueTick("s", 5, new Message({ queueName: "q", actorName: "t" }));

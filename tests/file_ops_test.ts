@@ -277,3 +277,134 @@ test("browse, findMessage, deleteMessages, moveMessages, runNow", async () => {
     c.close();
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// Across processes
+
+function child(dir: string, ...args: string[]): Child {
+  return new Child("./_file_ops_child.ts", [dir, ...args]);
+}
+
+async function finished(c: Child): Promise<string[]> {
+  const { code } = await c.exited;
+  assert.equal(code, 0, c.stderr.slice(-2000));
+  return c.lines;
+}
+
+test("cancel across processes: a queued one, and a running one whose holder polls cancelled()", async () => {
+  await withBroker(async (broker, dir) => {
+    const holder = child(dir, "hold");
+    const running = await broker.enqueue(msg(1));
+    await holder.waitFor("the child to get the message", () => holder.lines.length > 0);
+    assert.equal(holder.lines[0], `got ${running.messageId}`);
+    const queued = await broker.enqueue(msg(2));
+    const other = child(dir, "cancel", queued.messageId);
+    assert.deepEqual(await finished(other), ["cancelled"]);
+    assert.equal((await broker.stats("q")).ready, 0);
+    assert.equal(await broker.cancel(running.messageId), "running");
+    assert.deepEqual((await finished(holder)).slice(1), [`cancelled ${running.messageId}`]);
+    await broker.join("q", { timeout: 5000 });
+    assert.deepEqual(await receiveAll(broker), []);
+    assert.equal(await broker.cancel(running.messageId), "finished");
+  });
+});
+
+test("unique across processes: 8 processes send one key 1,000 times each at once: one message", {
+  timeout: 120_000,
+}, async () => {
+  await withBroker(async (broker, dir) => {
+    const at = String(Date.now() + 3000);
+    const children = Array.from({ length: 8 }, () => child(dir, "unique", "same", "1000", at));
+    for (const c of children) assert.deepEqual(await finished(c), ["done"]);
+    assert.equal(await broker.queueSize("q"), 1);
+    const got = await receiveAll(broker);
+    assert.equal(got.length, 1);
+    assert.equal(got[0].options.unique_key, "same");
+  });
+});
+
+test(
+  "enqueueTick across processes: 3 processes, the same tick, one message",
+  { timeout: 60_000 },
+  async () => {
+    await withBroker(async (broker, dir) => {
+      const at = String(Date.now() + 2000);
+      const children = Array.from({ length: 3 }, () => child(dir, "tick", "nightly", "1000", at));
+      const said = [];
+      for (const c of children) said.push(...await finished(c));
+      assert.deepEqual(said.sort(), ["false", "false", "true"]);
+      assert.equal(await broker.queueSize("q"), 1);
+      assert.deepEqual([...await broker.lastTicks()], [["nightly", 1000]]);
+    });
+  },
+);
+
+test(
+  "a SIGKILLed process's pause, tick and unique holder survive a reopen",
+  { timeout: 60_000 },
+  async () => {
+    const dir = tempDir();
+    try {
+      const c = child(dir, "state");
+      await c.waitFor("the child to set its state", () => c.lines.includes("ready"));
+      c.kill("SIGKILL");
+      await c.exited;
+      const broker = open(dir);
+      assert.deepEqual([...await broker.pausedQueues()], ["p"]);
+      assert.deepEqual([...await broker.lastTicks()], [["s", 5]]);
+      assert.equal(await broker.enqueueTick("s", 5, msg(0)), false);
+      const size = await broker.queueSize("q");
+      const dup = await broker.enqueue(msg(9, { unique_key: "k" }));
+      assert.deepEqual(dup.args, [0], "the key is held by the killed process's message");
+      assert.equal(await broker.queueSize("q"), size);
+      await broker.close();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
+
+test("compaction keeps the operations' live records (marks, holders, ticks, pause, progress)", {
+  timeout: 60_000,
+}, async () => {
+  const dir = tempDir();
+  try {
+    const broker = open(dir, { segmentSize: 64 * 1024 });
+    await broker.pauseQueue("p");
+    await broker.enqueueTick("s", 7, msg(0, {}, "other"));
+    await broker.enqueue(msg(1, { unique_key: "k" }, "other"));
+    const run = await broker.enqueue(msg(2));
+    const c = broker.consume("q");
+    const [held] = await c.receive(1, { timeout: 1000 });
+    assert.equal(held.messageId, run.messageId);
+    assert.equal(await broker.cancel(run.messageId), "running");
+    await broker.setProgress(run.messageId, 42);
+    // Fill several segments with messages that are then acked, and compact them away.
+    const filler = "x".repeat(2000);
+    for (let round = 0; round < 4; round++) {
+      await Promise.all(Array.from({ length: 50 }, (_, i) => broker.enqueue(msg(i, { filler }))));
+      let left = 50;
+      while (left > 0) {
+        const got = await c.receive(left, { timeout: 1000 });
+        for (const m of got) c.ack(m);
+        left -= got.length;
+      }
+    }
+    let deleted = 0;
+    for (let i = 0; i < 5; i++) deleted += await broker.compact();
+    assert.ok(deleted > 0, "compaction deleted segments");
+    const after = open(dir);
+    assert.deepEqual([...await after.pausedQueues()], ["p"]);
+    assert.deepEqual([...await after.lastTicks()], [["s", 7]]);
+    assert.deepEqual([...await after.cancelled([run.messageId])], [run.messageId]);
+    assert.equal((await after.getProgress(run.messageId))?.value, 42);
+    const dup = await after.enqueue(msg(3, { unique_key: "k" }, "other"));
+    assert.deepEqual(dup.args, [1]);
+    c.ack(held);
+    c.close();
+    await after.close();
+    await broker.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
