@@ -90,7 +90,12 @@ export class Browser {
   /** The message `messageId` wherever it is, or null. */
   find(messageId: string): BrowseEntry | null {
     this.engine.refresh();
-    const found = scanMessageIds(this.engine.segmentPaths(), new Set([messageId]));
+    const isLive = (id: number) => this.engine.messageState(id) !== undefined;
+    const found = scanMessageIds(
+      this.engine.segmentPaths(),
+      new Set([messageId]),
+      (f) => f.get(messageId)!.some(isLive),
+    );
     const live = liveOf(this.engine, found.get(messageId));
     return (live && this.#entry(live.id, live.st)) ?? null;
   }
@@ -108,7 +113,15 @@ export class Browser {
     } catch (e) {
       return Promise.reject(e);
     }
-    const found = scanMessageIds(this.engine.segmentPaths(), new Set(messageIds));
+    const wanted = new Set(messageIds);
+    const found = scanMessageIds(this.engine.segmentPaths(), wanted, (f) => {
+      // Every id found live: older segments only hold finished copies.
+      if (f.size < wanted.size) return false;
+      for (const ids of f.values()) {
+        if (!ids.some((id) => this.engine.messageState(id) !== undefined)) return false;
+      }
+      return true;
+    });
     return this.engine.transact((out) => {
       let n = 0;
       for (const ids of found.values()) {

@@ -67,7 +67,11 @@ export class FileOps {
     } catch (e) {
       return Promise.reject(e);
     }
-    const ids = scanMessageIds(this.engine.segmentPaths(), new Set([messageId])).get(messageId);
+    const ids = scanMessageIds(
+      this.engine.segmentPaths(),
+      new Set([messageId]),
+      (found) => found.get(messageId)!.some((id) => this.engine.messageState(id) !== undefined),
+    ).get(messageId);
     return this.engine.transact((out): CancelOutcome => {
       for (let i = (ids?.length ?? 0) - 1; i >= 0; i--) {
         const id = ids![i];
