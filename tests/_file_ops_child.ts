@@ -5,6 +5,8 @@
 //   _file_ops_child.ts <dir> hold                   receives one message of "q", prints "got <id>",
 //                                                   polls cancelled() until it is marked, prints
 //                                                   "cancelled <id>" and acks it
+//   _file_ops_child.ts <dir> consume                receives and acks the messages of "p", printing
+//                                                   "got <args[0]>" for each, until killed
 //   _file_ops_child.ts <dir> state                  pauses "p", ticks "s"=5, holds key "k"; then
 //                                                   prints "ready" and waits to be killed
 // unique and tick take a last argument: the time (ms since the epoch) to start at.
@@ -60,6 +62,16 @@ switch (what) {
     c.ack(got[0]);
     c.close();
     break;
+  }
+  case "consume": {
+    const c = broker.consume("p");
+    emit("ready\n");
+    for (;;) {
+      for (const m of await c.receive(10, { timeout: 1000 })) {
+        emit(`got ${m.args[0]}\n`);
+        c.ack(m);
+      }
+    }
   }
   case "state": {
     await broker.pauseQueue("p");

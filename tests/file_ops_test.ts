@@ -339,6 +339,30 @@ test(
   },
 );
 
+test("pause across processes: a consumer in another process stops within a second", {
+  timeout: 60_000,
+}, async () => {
+  await withBroker(async (broker, dir) => {
+    const c = child(dir, "consume");
+    try {
+      await c.waitFor("the consumer to start", () => c.lines.includes("ready"));
+      await broker.enqueue(msg(1, {}, "p"));
+      await c.waitFor("message 1", () => c.lines.includes("got 1"));
+      await broker.pauseQueue("p");
+      await sleep(1200); // the contract: consumers stop within ~1 s
+      await broker.enqueue(msg(2, {}, "p"));
+      await sleep(1500);
+      assert.ok(!c.lines.includes("got 2"), "a paused queue's message was delivered");
+      assert.equal((await broker.stats("p")).ready, 1);
+      await broker.resumeQueue("p");
+      await c.waitFor("message 2 after the resume", () => c.lines.includes("got 2"), 5000);
+    } finally {
+      c.kill();
+      await c.exited;
+    }
+  });
+});
+
 test(
   "a SIGKILLed process's pause, tick and unique holder survive a reopen",
   { timeout: 60_000 },
