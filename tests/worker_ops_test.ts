@@ -16,10 +16,7 @@ import {
   Worker,
 } from "../mod.ts";
 import { Metrics } from "../telemetry/mod.ts";
-import { opsWorkerSuite } from "./_ops_worker_suite.ts";
 import { sleep } from "./_helpers.ts";
-
-opsWorkerSuite("StubBroker", () => new StubBroker());
 
 function setup() {
   const broker = new StubBroker();
