@@ -2,7 +2,18 @@
 // messages it holds, publishes its registry record (the heartbeat) and sends its events in
 // batches. Each part runs only when the broker has the capability and the worker's options
 // leave it on.
-import type { BrokerCapabilities, BrokerEvent, WorkerRecord } from "../broker/ops.ts";
+import type {
+  BrokerCapabilities,
+  BrokerEvent,
+  RunningMessage,
+  WorkerRecord,
+} from "../broker/ops.ts";
+import type { MessageProxy } from "../message.ts";
+import { Cancelled } from "../errors.ts";
+import { qName } from "../broker/queue_name.ts";
+import { lastProgress } from "./_progress.ts";
+import type { MetricsSnapshot } from "../telemetry/registry.ts";
+import { VERSION } from "../version.ts";
 import { formatError, getLogger } from "../_log.ts";
 import { pid } from "../_runtime.ts";
 
@@ -182,4 +193,81 @@ export class WorkerOps {
     this.#logged.set(what, now);
     logger.warning(text);
   }
+}
+
+/** What happened to `m`, whose `retries` option was `retries` when it started. */
+export function eventOf(m: MessageProxy, retries: unknown, workerId: string): BrokerEvent {
+  const error = m.error;
+  const type: BrokerEvent["type"] = error instanceof Cancelled
+    ? "cancelled"
+    : m.failed
+    ? "dead-lettered"
+    : error === undefined
+    ? "completed"
+    : m.options.retries !== retries
+    ? "retried"
+    : "failed";
+  const e: BrokerEvent = {
+    type,
+    messageId: m.messageId,
+    actorName: m.actorName,
+    queueName: qName(m.queueName),
+    at: Date.now(),
+    workerId,
+  };
+  if (error !== undefined && type !== "cancelled") {
+    e.error = (error instanceof Error ? `${error.name}: ${error.message}` : String(error))
+      .split("\n")[0].slice(0, 500);
+  }
+  return e;
+}
+
+/** The registry entries of the messages in flight (message -> when it started). */
+export function runningOf(inFlight: Map<MessageProxy, number>): RunningMessage[] {
+  const out: RunningMessage[] = [];
+  for (const [m, since] of inFlight) {
+    const progress = lastProgress(m);
+    out.push({
+      messageId: m.messageId,
+      actorName: m.actorName,
+      queueName: qName(m.queueName),
+      since,
+      ...(progress !== undefined ? { progress } : {}),
+    });
+  }
+  return out;
+}
+
+/** What `recordOf` builds a worker's record from. */
+export interface RecordParts {
+  /** The broker's middleware: a `Metrics` one adds its snapshot. */
+  middleware: readonly object[];
+  workerId: string;
+  identity: { host: string; pid: number; runtime: string } | undefined;
+  queues: string[];
+  concurrency: number;
+  startedAt: number;
+  running: RunningMessage[];
+}
+
+/** A worker's registry record as of now. */
+export function recordOf(p: RecordParts): WorkerRecord {
+  const id = p.identity ?? { host: "unknown", pid: 0, runtime: "unknown" };
+  // Found by shape, not by class: importing the Metrics middleware here would close an import loop.
+  const metrics = p.middleware.find((m) =>
+    m.constructor.name === "Metrics" && typeof (m as { snapshot?: unknown }).snapshot === "function"
+  ) as { snapshot(): MetricsSnapshot } | undefined;
+  return {
+    workerId: p.workerId,
+    host: id.host,
+    pid: id.pid,
+    runtime: id.runtime,
+    version: VERSION,
+    queues: p.queues,
+    concurrency: p.concurrency,
+    startedAt: p.startedAt,
+    heartbeatAt: Date.now(),
+    running: p.running,
+    ...(metrics ? { metrics: metrics.snapshot() } : {}),
+  };
 }

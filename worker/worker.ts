@@ -40,17 +40,12 @@ import type { Consumer } from "../broker/consumer.ts";
 import type { MessageProxy } from "../message.ts";
 import { dqName, qName } from "../broker/queue_name.ts";
 import { Cancelled, Shutdown, SkipMessage } from "../errors.ts";
-import type { BrokerEvent, RunningMessage, WorkerRecord } from "../broker/ops.ts";
-import type { MetricsSnapshot } from "../telemetry/registry.ts";
-import { VERSION } from "../version.ts";
-import { processIdentity, WorkerOps } from "./_heartbeat.ts";
-import {
-  bindProgress,
-  flushProgress,
-  lastProgress,
-  PROGRESS_INTERVAL,
-  type ProgressSink,
-} from "./_progress.ts";
+import type { RunningMessage, WorkerRecord } from "../broker/ops.ts";
+import { eventOf, processIdentity, recordOf, runningOf, WorkerOps } from "./_heartbeat.ts";
+import { bindProgress, flushProgress, PROGRESS_INTERVAL, type ProgressSink } from "./_progress.ts";
+import type { StopOptions, WorkerMonitor, WorkerOptions } from "./_worker_options.ts";
+
+export type { StopOptions, WorkerMonitor, WorkerOptions };
 import { Heap } from "../_queue.ts";
 import { Delays } from "./_delays.ts";
 import { invoke, logCompleted, logFailure, logReceived, settle, warnIfDiscarded } from "./_run.ts";
@@ -58,87 +53,6 @@ import { receiveBackoff, sleep } from "../_async.ts";
 import { formatError, getLogger } from "../_log.ts";
 
 const logger = getLogger("dramatis.worker.Worker");
-
-/**
- * Options of `new Worker()`.
- *
- * @example
- * ```ts
- * import type { WorkerOptions } from "@dramatis/dramatis";
- * const o: WorkerOptions = { queues: ["default", "emails"], concurrency: 16 };
- * ```
- */
-export interface WorkerOptions {
-  /** Queues to consume. Default: every queue declared on the broker when `start()` runs. */
-  queues?: string[];
-  /** Messages processed at once (async concurrency in this isolate). Default 8. */
-  concurrency?: number;
-  /** How long a consumer waits for messages before checking for shutdown, in ms. Default 1000. */
-  workerTimeout?: number;
-  /** Messages held ready beyond `concurrency`, so the next one starts at once. Default: concurrency. */
-  prefetch?: number;
-  /**
-   * Called just before an actor starts. The CLI uses it to watch for actors that never yield.
-   */
-  monitor?: WorkerMonitor;
-  /**
-   * @internal How to consume a queue. Default: `broker.consume()`. The CLI's Web Workers get
-   * their messages from the worker process's main thread this way.
-   */
-  consume?: (queueName: string) => Consumer;
-  /**
-   * Poll `broker.cancelled()` for the messages held every this many ms (on a broker with the
-   * `cancel` capability), or `false` to leave it to someone else (who calls `worker.cancel()`).
-   * Default 50.
-   */
-  cancelPoll?: number | false;
-  /**
-   * Publish this worker's `WorkerRecord` every this many ms (on a broker with the `workers`
-   * capability), or `false`. Default 1000.
-   */
-  heartbeat?: number | false;
-  /** Publish events (on a broker with the `events` capability). Default true. */
-  events?: boolean;
-  /**
-   * Where `reportProgress()` values go (rate-limited to one per 250 ms per message, the last
-   * one always written). Default: `broker.setProgress` on a broker with the `progress`
-   * capability, else nowhere.
-   */
-  progress?: ProgressSink;
-  /** The id in the worker registry. Default: `host:pid:` and a random part. */
-  workerId?: string;
-}
-
-/**
- * Observes the messages a `Worker` runs (used by the CLI's hard time limits).
- *
- * @example
- * ```ts
- * import type { WorkerMonitor } from "@dramatis/dramatis";
- * const monitor: WorkerMonitor = { started: (m) => console.log("start", m.messageId) };
- * ```
- */
-export interface WorkerMonitor {
-  /** The actor of `message` is about to run (synchronously after this call). */
-  started(message: MessageProxy): void;
-}
-
-/**
- * Options of `worker.stop()`.
- *
- * @example
- * ```ts
- * import type { StopOptions } from "@dramatis/dramatis";
- * const o: StopOptions = { timeout: 30_000 };
- * ```
- */
-export interface StopOptions {
-  /**
-   * How long to let in-flight messages finish, in ms (default 600_000). Messages still running
-   * then are aborted (their signal fires with `Shutdown`) and handed back to the broker.
-   */
-  timeout?: number;
-}
 
 interface Ready {
   message: MessageProxy;
@@ -274,18 +188,7 @@ export class Worker {
    * ```
    */
   runningMessages(): RunningMessage[] {
-    const out: RunningMessage[] = [];
-    for (const [m, since] of this.#inFlight) {
-      const progress = lastProgress(m);
-      out.push({
-        messageId: m.messageId,
-        actorName: m.actorName,
-        queueName: qName(m.queueName),
-        since,
-        ...(progress !== undefined ? { progress } : {}),
-      });
-    }
-    return out;
+    return runningOf(this.#inFlight);
   }
 
   /**
@@ -300,24 +203,15 @@ export class Worker {
    * ```
    */
   record(): WorkerRecord {
-    const id = this.#identity ?? { host: "unknown", pid: 0, runtime: "unknown" };
-    const metrics = this.broker.middleware.find((m) =>
-      m.constructor.name === "Metrics" &&
-      typeof (m as { snapshot?: unknown }).snapshot === "function"
-    ) as { snapshot(): MetricsSnapshot } | undefined;
-    return {
+    return recordOf({
+      middleware: this.broker.middleware,
       workerId: this.workerId,
-      host: id.host,
-      pid: id.pid,
-      runtime: id.runtime,
-      version: VERSION,
+      identity: this.#identity,
       queues: this.#consumed,
       concurrency: this.concurrency,
       startedAt: this.#startedAt,
-      heartbeatAt: Date.now(),
       running: this.runningMessages(),
-      ...(metrics ? { metrics: metrics.snapshot() } : {}),
-    };
+    });
   }
 
   /**
@@ -688,33 +582,6 @@ export class Worker {
       }
     }
   }
-}
-
-/** What happened to `m`, whose `retries` option was `retries` when it started. */
-function eventOf(m: MessageProxy, retries: unknown, workerId: string): BrokerEvent {
-  const error = m.error;
-  const type: BrokerEvent["type"] = error instanceof Cancelled
-    ? "cancelled"
-    : m.failed
-    ? "dead-lettered"
-    : error === undefined
-    ? "completed"
-    : m.options.retries !== retries
-    ? "retried"
-    : "failed";
-  const e: BrokerEvent = {
-    type,
-    messageId: m.messageId,
-    actorName: m.actorName,
-    queueName: qName(m.queueName),
-    at: Date.now(),
-    workerId,
-  };
-  if (error !== undefined && type !== "cancelled") {
-    e.error = (error instanceof Error ? `${error.name}: ${error.message}` : String(error))
-      .split("\n")[0].slice(0, 500);
-  }
-  return e;
 }
 
 function positiveInt(name: string, v: number): number {
