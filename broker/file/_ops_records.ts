@@ -90,13 +90,21 @@ export function encodeUnique(out: RecordWriter, h: HolderFields): void {
   out.end();
 }
 
-/** Reads a UNIQUE body; `next` is the log id of the following record. */
-export function decodeUnique(r: BodyReader, end: number, next: number): HolderFields {
+/**
+ * Reads a UNIQUE body; `next` is the log id of the following record, `at` the record's own
+ * (kept with the holder, for compaction).
+ */
+export function decodeUnique(
+  r: BodyReader,
+  end: number,
+  next: number,
+  at: number,
+): HolderFields & { at: number } {
   const id = r.f64();
   const until = r.f64();
   const timestamp = r.f64();
   const key = readStr(r);
-  return { id: id === 0 ? next : id, until, timestamp, key, messageId: restText(r, end) };
+  return { id: id === 0 ? next : id, until, timestamp, key, messageId: restText(r, end), at };
 }
 
 /** TICK: schedule `name` enqueued its message for `tick`. */

@@ -60,10 +60,10 @@ export class OpsState implements EngineExtension {
         return;
       }
       case Kind.UNIQUE: {
-        const h = decodeUnique(r, end, next);
+        const h = decodeUnique(r, end, next, at);
         const old = this.holders.get(h.key);
         if (old) this.holderOf.delete(old.id);
-        this.holders.set(h.key, { ...h, at });
+        this.holders.set(h.key, h);
         this.holderOf.set(h.id, h.key);
         return;
       }
