@@ -73,7 +73,7 @@ export interface JoinOptions {
  */
 export interface EnqueueOptions {
   /** Deliver no sooner than this many ms from now (the message waits in `q.DQ`). */
-  delay?: number;
+  delay?: number | undefined;
 }
 
 /**
@@ -470,7 +470,10 @@ export abstract class Broker {
   }
 
   /** The dead-lettered messages of `queueName`, oldest first. */
-  abstract deadLetters(queueName: string, options?: { limit?: number }): Promise<Message[]>;
+  abstract deadLetters(
+    queueName: string,
+    options?: { limit?: number | undefined },
+  ): Promise<Message[]>;
 
   /**
    * Moves dead letters back onto their queue (all of them, or those whose ids are given).

@@ -606,7 +606,7 @@ export class Engine {
   receive(
     queueName: string,
     max: number,
-    options: { timeout: number; signal?: AbortSignal; closed: () => boolean },
+    options: { timeout: number; signal?: AbortSignal | undefined; closed: () => boolean },
   ): Promise<MessageProxy[]> {
     return this.#deliver(queueName, max, options, (m, bytes) => this.#decode(m, bytes));
   }
@@ -615,7 +615,7 @@ export class Engine {
   receiveRaw(
     queueName: string,
     max: number,
-    options: { timeout: number; signal?: AbortSignal; closed: () => boolean },
+    options: { timeout: number; signal?: AbortSignal | undefined; closed: () => boolean },
   ): Promise<RawDelivery[]> {
     return this.#deliver(queueName, max, options, (m, data) => {
       const receipt: FileReceipt = { id: m.id, owner: this.owner };
@@ -627,7 +627,7 @@ export class Engine {
   async #deliver<T>(
     queueName: string,
     max: number,
-    options: { timeout: number; signal?: AbortSignal; closed: () => boolean },
+    options: { timeout: number; signal?: AbortSignal | undefined; closed: () => boolean },
     make: (m: Msg, bytes: Uint8Array) => T | undefined,
   ): Promise<T[]> {
     const out: T[] = [];
@@ -642,7 +642,7 @@ export class Engine {
   async #receive(
     queueName: string,
     max: number,
-    options: { timeout: number; signal?: AbortSignal; closed: () => boolean },
+    options: { timeout: number; signal?: AbortSignal | undefined; closed: () => boolean },
   ): Promise<Msg[]> {
     const deadline = Date.now() + options.timeout;
     for (;;) {
@@ -906,7 +906,10 @@ export class Engine {
   // Queue-level operations
 
   /** Waits until `queueName` has no ready, delayed or in-flight message. */
-  async join(queueName: string, options: { timeout?: number; failFast?: boolean }): Promise<void> {
+  async join(
+    queueName: string,
+    options: { timeout?: number | undefined; failFast?: boolean },
+  ): Promise<void> {
     const deadline = options.timeout === undefined ? Infinity : Date.now() + options.timeout;
     const q = () => this.#state!.queue(queueName);
     const dq = () => this.#state!.queue(`${queueName}.DQ`);

@@ -66,28 +66,28 @@ export interface RabbitmqBrokerOptions extends BrokerOptions {
    * `amqp://[user:password@]host[:port][/vhost]` (`amqps://` for TLS), or several (an array or
    * `;`-separated) to fail over between. Default `amqp://guest:guest@127.0.0.1:5672/%2F`.
    */
-  url?: string | string[];
+  url?: string | string[] | undefined;
   /** More client settings (TLS, heartbeat, reconnection, `name`, ...), merged over `url`. */
-  clientOptions?: Omit<AmqpClientOptions, "url">;
+  clientOptions?: Omit<AmqpClientOptions, "url"> | undefined;
   /**
    * `x-max-priority` of every queue (1 to 255), for `broker_priority`. Every client of a queue,
    * Python included, must use the same value (or none). Default: none.
    */
-  maxPriority?: number;
+  maxPriority?: number | undefined;
   /**
    * Prefetch (unacked deliveries) of each `q` consumer. Default: what the worker asks for
    * (concurrency + its own prefetch), else 16. Use 1 for strict `broker_priority` order.
    */
-  prefetch?: number;
+  prefetch?: number | undefined;
   /** Delayed messages one `q.DQ` consumer holds until due (at most 65,535). Default 8,000. */
-  delayPrefetch?: number;
+  delayPrefetch?: number | undefined;
   /**
    * The server's `consumer_timeout` in ms (RabbitMQ's default: 30 min). Delayed messages held
    * this long are re-published before it fires; `Infinity` turns that off. Default 1,800,000.
    */
-  consumerTimeout?: number;
+  consumerTimeout?: number | undefined;
   /** `x-message-ttl` of the dead-letter queues, in ms. Default 7 days, as Dramatiq. */
-  deadMessageTtl?: number;
+  deadMessageTtl?: number | undefined;
 }
 
 const logger = getLogger("dramatis.broker.RabbitmqBroker");

@@ -163,9 +163,9 @@ export interface RedisClientOptions {
  */
 export interface SendOptions {
   /** Return bulk strings as `Uint8Array` (binary-safe) instead of UTF-8 strings. */
-  bytes?: boolean;
+  bytes?: boolean | undefined;
   /** Limit in ms from the call to the reply; overrides `commandTimeout`. 0 = none. */
-  timeout?: number;
+  timeout?: number | undefined;
 }
 
 /**
