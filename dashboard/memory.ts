@@ -49,12 +49,12 @@ interface Rec {
   state: MessageState;
   since: number;
   hay: string;
-  error?: string;
-  workerId?: string;
-  attempts?: Attempt[];
-  result?: ResultInfo;
-  progress?: ProgressInfo;
-  gone?: boolean;
+  error?: string | undefined;
+  workerId?: string | undefined;
+  attempts?: Attempt[] | undefined;
+  result?: ResultInfo | undefined;
+  progress?: ProgressInfo | undefined;
+  gone?: boolean | undefined;
 }
 
 type Counts = Record<MessageState, number>;

@@ -176,28 +176,28 @@ export interface QueueOverview extends QueueMetrics {
  */
 export interface MessageQuery {
   /** One canonical queue name. */
-  queue?: string;
+  queue?: string | undefined;
   /** Only these states (none or empty: all of the source's states). */
-  states?: readonly MessageState[];
+  states?: readonly MessageState[] | undefined;
   /** Exact actor name. */
-  actor?: string;
+  actor?: string | undefined;
   /** Exact message id. */
-  id?: string;
+  id?: string | undefined;
   /**
    * Case-insensitive substring of the arguments (args and kwargs as JSON) or of the last error,
    * as `textIn` says.
    */
-  text?: string;
+  text?: string | undefined;
   /** Where `text` is looked for: `all` (default: args, kwargs and error) or `error` only. */
-  textIn?: "all" | "error";
+  textIn?: "all" | "error" | undefined;
   /** `messageTimestamp` at or after this. */
-  from?: number;
+  from?: number | undefined;
   /** `messageTimestamp` at or before this. */
-  to?: number;
+  to?: number | undefined;
   /** Page size (the dashboard asks for 1 to 500; 0 asks for the total alone). */
   limit: number;
   /** A cursor from a previous page's `next` or `prev`. */
-  cursor?: string;
+  cursor?: string | undefined;
 }
 
 /**
@@ -216,11 +216,11 @@ export interface MessagePage {
   /** How many match the query (all pages). */
   total: number;
   /** True when `total` is a lower bound (a scan stopped early); the page shows "at least". */
-  totalIsLowerBound?: boolean;
+  totalIsLowerBound?: boolean | undefined;
   /** Cursor of the next (older) page; absent on the last page. */
-  next?: string;
+  next?: string | undefined;
   /** Cursor of the previous (newer) page; absent on the first page. */
-  prev?: string;
+  prev?: string | undefined;
 }
 
 /**
@@ -244,11 +244,11 @@ export interface MessageSummary {
   /** Where it is now. */
   state: MessageState;
   /** When it entered this state (ms since the epoch), where known. */
-  since?: number;
+  since?: number | undefined;
   /** The last error's first line, where known (dead letters, retries). */
-  error?: string;
+  error?: string | undefined;
   /** The worker running it (`running` only), where known. */
-  workerId?: string;
+  workerId?: string | undefined;
 }
 
 /**
@@ -262,11 +262,11 @@ export interface MessageSummary {
  */
 export interface Attempt {
   /** When the worker started the actor. */
-  startedAt?: number;
+  startedAt?: number | undefined;
   /** How long the actor ran, in ms. */
-  durationMs?: number;
+  durationMs?: number | undefined;
   /** The worker that ran it. */
-  workerId?: string;
+  workerId?: string | undefined;
   /** How it ended (`running` while it runs). */
   outcome:
     | "running"
@@ -278,7 +278,7 @@ export interface Attempt {
     | "failed"
     | "cancelled";
   /** The error, with its stack where known. */
-  error?: string;
+  error?: string | undefined;
 }
 
 /**
@@ -331,11 +331,11 @@ export interface ProgressInfo {
  */
 export interface MessageDetail extends MessageSummary {
   /** Every delivery, oldest first, where the broker keeps them (the file log does). */
-  attempts?: Attempt[];
+  attempts?: Attempt[] | undefined;
   /** The result, when a result backend is configured. */
-  result?: ResultInfo;
+  result?: ResultInfo | undefined;
   /** The last progress reported. */
-  progress?: ProgressInfo;
+  progress?: ProgressInfo | undefined;
 }
 
 /**
@@ -415,11 +415,11 @@ export interface MessageActionRequest {
   /** What to do. */
   action: MessageAction;
   /** These messages (single action, or a selection). */
-  ids?: readonly string[];
+  ids?: readonly string[] | undefined;
   /** Or every message matching this (bulk on a search result). */
-  query?: MessageQuery;
+  query?: MessageQuery | undefined;
   /** Target queue of `move`. */
-  target?: string;
+  target?: string | undefined;
 }
 
 /**
