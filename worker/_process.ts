@@ -36,7 +36,7 @@ import { describeBroker, redactUrls } from "../broker/url.ts";
 export interface ProcessConfig {
   index: number;
   modules: string[];
-  queues?: string[];
+  queues?: string[] | undefined;
   threads: number;
   concurrency: number;
   workerTimeout: number;
@@ -44,7 +44,7 @@ export interface ProcessConfig {
   /** How long past its time limit an actor may run before its Web Worker is replaced. */
   grace: number;
   logLevel: number;
-  logFile?: string;
+  logFile?: string | undefined;
   /** The Web Worker entry (a module URL). */
   webWorkerUrl: string;
 }
