@@ -78,7 +78,7 @@ export class Pipeline {
   }
 
   /** Enqueues the first step (after `delay` ms, if given). Returns the pipeline. */
-  async run(options: { delay?: number } = {}): Promise<this> {
+  async run(options: { delay?: number | undefined } = {}): Promise<this> {
     const first = this.messages[0]!;
     const delay = options.delay ?? (first.options.delay as number | undefined);
     await this.broker.enqueue(first, { delay });
@@ -213,7 +213,7 @@ export class Group {
   }
 
   /** Enqueues every member (after `delay` ms, if given). Returns the group. */
-  async run(options: { delay?: number } = {}): Promise<this> {
+  async run(options: { delay?: number | undefined } = {}): Promise<this> {
     this.#check(false);
     await this.#run(options.delay, []);
     return this;

@@ -56,15 +56,15 @@ export interface MessageFields {
   /** Name of the actor that handles it. */
   actorName: string;
   /** Positional arguments. */
-  args?: JsonValue[];
+  args?: JsonValue[] | undefined;
   /** Keyword arguments (passed to a TS actor as one trailing object when non-empty). */
-  kwargs?: JsonObject;
+  kwargs?: JsonObject | undefined;
   /** Options in their wire (snake_case) names: `eta`, `retries`, `max_retries`, ... */
-  options?: JsonObject;
+  options?: JsonObject | undefined;
   /** UUID; a new one when omitted. Stays the same across retries. */
-  messageId?: string;
+  messageId?: string | undefined;
   /** Milliseconds since the epoch; now when omitted. */
-  messageTimestamp?: number;
+  messageTimestamp?: number | undefined;
 }
 
 /**
@@ -120,11 +120,11 @@ export interface HasMiddleware {
  */
 export interface GetResultOptions {
   /** Wait for the result (up to `timeout`). Default false: throw `ResultMissing` at once. */
-  block?: boolean;
+  block?: boolean | undefined;
   /** How long to wait when blocking, in ms. Default 10_000. */
-  timeout?: number;
+  timeout?: number | undefined;
   /** The broker whose `Results` middleware to use. Default: the one the message was sent to. */
-  broker?: HasMiddleware;
+  broker?: HasMiddleware | undefined;
 }
 
 type ResultLookup = (message: Message, options: GetResultOptions) => Promise<unknown>;

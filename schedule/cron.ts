@@ -61,9 +61,9 @@ import { nextTick, previousTick } from "./_next.ts";
  */
 export interface CronOptions {
   /** IANA time zone the fields are read in. Default `"UTC"`. */
-  timezone?: string;
+  timezone?: string | undefined;
   /** A schedule name for error messages (`schedule "report": cron field ...`). */
-  name?: string;
+  name?: string | undefined;
 }
 
 /**

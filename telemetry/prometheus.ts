@@ -119,9 +119,9 @@ export interface PrometheusInput {
   /** The merged snapshot. */
   metrics: MetricsSnapshot;
   /** Queue depths. */
-  queues?: readonly QueueMetrics[];
+  queues?: readonly QueueMetrics[] | undefined;
   /** Live workers. */
-  workers?: readonly WorkerMetrics[];
+  workers?: readonly WorkerMetrics[] | undefined;
 }
 
 /**

@@ -377,7 +377,7 @@ export interface MetricsRegistryOptions {
    * one series labelled `(other)` / `(other)` and a warning is logged once, so a producer that
    * sends to thousands of made-up actor names cannot exhaust memory. About 0.5 KB per series.
    */
-  maxSeries?: number;
+  maxSeries?: number | undefined;
 }
 
 /**
