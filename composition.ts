@@ -213,7 +213,7 @@ export class Group {
   }
 
   /** Enqueues every member (after `delay` ms, if given). Returns the group. */
-  async run(options: { delay?: number | undefined } = {}): Promise<this> {
+  async run(options: { delay?: number } = {}): Promise<this> {
     this.#check(false);
     await this.#run(options.delay, []);
     return this;

@@ -56,11 +56,11 @@ export interface MessageFields {
   /** Name of the actor that handles it. */
   actorName: string;
   /** Positional arguments. */
-  args?: JsonValue[] | undefined;
+  args?: JsonValue[];
   /** Keyword arguments (passed to a TS actor as one trailing object when non-empty). */
-  kwargs?: JsonObject | undefined;
+  kwargs?: JsonObject;
   /** Options in their wire (snake_case) names: `eta`, `retries`, `max_retries`, ... */
-  options?: JsonObject | undefined;
+  options?: JsonObject;
   /** UUID; a new one when omitted. Stays the same across retries. */
   messageId?: string | undefined;
   /** Milliseconds since the epoch; now when omitted. */
@@ -120,11 +120,11 @@ export interface HasMiddleware {
  */
 export interface GetResultOptions {
   /** Wait for the result (up to `timeout`). Default false: throw `ResultMissing` at once. */
-  block?: boolean | undefined;
+  block?: boolean;
   /** How long to wait when blocking, in ms. Default 10_000. */
   timeout?: number | undefined;
   /** The broker whose `Results` middleware to use. Default: the one the message was sent to. */
-  broker?: HasMiddleware | undefined;
+  broker?: HasMiddleware;
 }
 
 type ResultLookup = (message: Message, options: GetResultOptions) => Promise<unknown>;

@@ -51,10 +51,10 @@ interface Rec {
   hay: string;
   error?: string | undefined;
   workerId?: string | undefined;
-  attempts?: Attempt[] | undefined;
-  result?: ResultInfo | undefined;
-  progress?: ProgressInfo | undefined;
-  gone?: boolean | undefined;
+  attempts?: Attempt[];
+  result?: ResultInfo;
+  progress?: ProgressInfo;
+  gone?: boolean;
 }
 
 type Counts = Record<MessageState, number>;

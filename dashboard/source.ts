@@ -176,22 +176,22 @@ export interface QueueOverview extends QueueMetrics {
  */
 export interface MessageQuery {
   /** One canonical queue name. */
-  queue?: string | undefined;
+  queue?: string;
   /** Only these states (none or empty: all of the source's states). */
-  states?: readonly MessageState[] | undefined;
+  states?: readonly MessageState[];
   /** Exact actor name. */
-  actor?: string | undefined;
+  actor?: string;
   /** Exact message id. */
-  id?: string | undefined;
+  id?: string;
   /**
    * Case-insensitive substring of the arguments (args and kwargs as JSON) or of the last error,
    * as `textIn` says.
    */
-  text?: string | undefined;
+  text?: string;
   /** Where `text` is looked for: `all` (default: args, kwargs and error) or `error` only. */
-  textIn?: "all" | "error" | undefined;
+  textIn?: "all" | "error";
   /** `messageTimestamp` at or after this. */
-  from?: number | undefined;
+  from?: number;
   /** `messageTimestamp` at or before this. */
   to?: number | undefined;
   /** Page size (the dashboard asks for 1 to 500; 0 asks for the total alone). */
@@ -216,7 +216,7 @@ export interface MessagePage {
   /** How many match the query (all pages). */
   total: number;
   /** True when `total` is a lower bound (a scan stopped early); the page shows "at least". */
-  totalIsLowerBound?: boolean | undefined;
+  totalIsLowerBound?: boolean;
   /** Cursor of the next (older) page; absent on the last page. */
   next?: string | undefined;
   /** Cursor of the previous (newer) page; absent on the first page. */
@@ -244,7 +244,7 @@ export interface MessageSummary {
   /** Where it is now. */
   state: MessageState;
   /** When it entered this state (ms since the epoch), where known. */
-  since?: number | undefined;
+  since?: number;
   /** The last error's first line, where known (dead letters, retries). */
   error?: string | undefined;
   /** The worker running it (`running` only), where known. */
@@ -262,11 +262,11 @@ export interface MessageSummary {
  */
 export interface Attempt {
   /** When the worker started the actor. */
-  startedAt?: number | undefined;
+  startedAt?: number;
   /** How long the actor ran, in ms. */
-  durationMs?: number | undefined;
+  durationMs?: number;
   /** The worker that ran it. */
-  workerId?: string | undefined;
+  workerId?: string;
   /** How it ended (`running` while it runs). */
   outcome:
     | "running"
@@ -331,9 +331,9 @@ export interface ProgressInfo {
  */
 export interface MessageDetail extends MessageSummary {
   /** Every delivery, oldest first, where the broker keeps them (the file log does). */
-  attempts?: Attempt[] | undefined;
+  attempts?: Attempt[];
   /** The result, when a result backend is configured. */
-  result?: ResultInfo | undefined;
+  result?: ResultInfo;
   /** The last progress reported. */
   progress?: ProgressInfo | undefined;
 }
@@ -415,9 +415,9 @@ export interface MessageActionRequest {
   /** What to do. */
   action: MessageAction;
   /** These messages (single action, or a selection). */
-  ids?: readonly string[] | undefined;
+  ids?: readonly string[];
   /** Or every message matching this (bulk on a search result). */
-  query?: MessageQuery | undefined;
+  query?: MessageQuery;
   /** Target queue of `move`. */
   target?: string | undefined;
 }

@@ -43,7 +43,7 @@ export interface StoredFailure {
  */
 export interface ResultGetOptions {
   /** Wait for the result. Default false. */
-  block?: boolean | undefined;
+  block?: boolean;
   /** How long to wait, in ms. Default 10_000. */
   timeout?: number | undefined;
 }

@@ -63,7 +63,7 @@ export interface CronOptions {
   /** IANA time zone the fields are read in. Default `"UTC"`. */
   timezone?: string | undefined;
   /** A schedule name for error messages (`schedule "report": cron field ...`). */
-  name?: string | undefined;
+  name?: string;
 }
 
 /**

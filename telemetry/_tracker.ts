@@ -44,7 +44,7 @@ export interface Classified<D, H> {
   /** The running delivery this send comes from (retry, requeue, pipeline, group, in-actor send). */
   origin?: D | undefined;
   /** For a delay release: what `hold` stored. */
-  held?: H | undefined;
+  held?: H;
 }
 
 /** How long a finished delivery may wait for its settle hook before `sweep` drops it, in ms. */

@@ -58,17 +58,17 @@ export interface SupervisorOptions {
   /** Messages in flight per Web Worker. Default 8. */
   concurrency?: number | undefined;
   /** Consumer wait timeout in ms. Default 1000. */
-  workerTimeout?: number | undefined;
+  workerTimeout?: number;
   /** How long a graceful stop lets in-flight messages finish, in ms. Default 600_000. */
   shutdownTimeout?: number | undefined;
   /** How long past its time limit an actor that does not yield may run. Default 1000 ms. */
-  hardLimitGrace?: number | undefined;
+  hardLimitGrace?: number;
   /** Log level number (10 DEBUG .. 50 CRITICAL). Default 20 (INFO). */
-  logLevel?: number | undefined;
+  logLevel?: number;
   /** Reload when a .ts/.js file under this directory changes. */
   watch?: string | undefined;
   /** With `watch`: look for changes every second instead of using file system events. */
-  watchPolling?: boolean | undefined;
+  watchPolling?: boolean;
   /** Write the supervisor's pid here. */
   pidFile?: string | undefined;
   /** Append log lines here instead of stderr (every process and Web Worker). */

@@ -46,20 +46,20 @@ export interface WorkerOptions {
   /** Queues to consume. Default: every queue declared on the broker when `start()` runs. */
   queues?: string[] | undefined;
   /** Messages processed at once (async concurrency in this isolate). Default 8. */
-  concurrency?: number | undefined;
+  concurrency?: number;
   /** How long a consumer waits for messages before checking for shutdown, in ms. Default 1000. */
-  workerTimeout?: number | undefined;
+  workerTimeout?: number;
   /** Messages held ready beyond `concurrency`, so the next one starts at once. Default: concurrency. */
-  prefetch?: number | undefined;
+  prefetch?: number;
   /**
    * Called just before an actor starts. The CLI uses it to watch for actors that never yield.
    */
-  monitor?: WorkerMonitor | undefined;
+  monitor?: WorkerMonitor;
   /**
    * @internal How to consume a queue. Default: `broker.consume()`. The CLI's Web Workers get
    * their messages from the worker process's main thread this way.
    */
-  consume?: ((queueName: string) => Consumer) | undefined;
+  consume?: (queueName: string) => Consumer;
 }
 
 /**

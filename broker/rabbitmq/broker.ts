@@ -68,26 +68,26 @@ export interface RabbitmqBrokerOptions extends BrokerOptions {
    */
   url?: string | string[] | undefined;
   /** More client settings (TLS, heartbeat, reconnection, `name`, ...), merged over `url`. */
-  clientOptions?: Omit<AmqpClientOptions, "url"> | undefined;
+  clientOptions?: Omit<AmqpClientOptions, "url">;
   /**
    * `x-max-priority` of every queue (1 to 255), for `broker_priority`. Every client of a queue,
    * Python included, must use the same value (or none). Default: none.
    */
-  maxPriority?: number | undefined;
+  maxPriority?: number;
   /**
    * Prefetch (unacked deliveries) of each `q` consumer. Default: what the worker asks for
    * (concurrency + its own prefetch), else 16. Use 1 for strict `broker_priority` order.
    */
-  prefetch?: number | undefined;
+  prefetch?: number;
   /** Delayed messages one `q.DQ` consumer holds until due (at most 65,535). Default 8,000. */
-  delayPrefetch?: number | undefined;
+  delayPrefetch?: number;
   /**
    * The server's `consumer_timeout` in ms (RabbitMQ's default: 30 min). Delayed messages held
    * this long are re-published before it fires; `Infinity` turns that off. Default 1,800,000.
    */
-  consumerTimeout?: number | undefined;
+  consumerTimeout?: number;
   /** `x-message-ttl` of the dead-letter queues, in ms. Default 7 days, as Dramatiq. */
-  deadMessageTtl?: number | undefined;
+  deadMessageTtl?: number;
 }
 
 const logger = getLogger("dramatis.broker.RabbitmqBroker");

@@ -165,7 +165,7 @@ export interface SendOptions {
   /** Return bulk strings as `Uint8Array` (binary-safe) instead of UTF-8 strings. */
   bytes?: boolean | undefined;
   /** Limit in ms from the call to the reply; overrides `commandTimeout`. 0 = none. */
-  timeout?: number | undefined;
+  timeout?: number;
 }
 
 /**
