@@ -290,7 +290,7 @@ class StubConsumer implements Consumer {
     const entries = q.take(max, now);
     const out: MessageProxy[] = new Array(entries.length);
     for (let i = 0; i < entries.length; i++) {
-      const m = MessageProxy.decode(entries[i].json) as MessageProxy;
+      const m = MessageProxy.decode(entries[i]!.json) as MessageProxy;
       m.receipt = entries[i];
       out[i] = m;
     }
@@ -307,7 +307,7 @@ class StubConsumer implements Consumer {
   }
 
   requeue(messages: MessageProxy[]): void {
-    for (let i = messages.length - 1; i >= 0; i--) this.q.put(messages[i].receipt as Entry, true);
+    for (let i = messages.length - 1; i >= 0; i--) this.q.put(messages[i]!.receipt as Entry, true);
   }
 
   close(): void {
