@@ -106,8 +106,8 @@ export function md5Hex(input: string | Uint8Array): string {
       const tmp = d;
       d = c;
       c = b;
-      const x = (a + f + K[i] + M[g]) >>> 0;
-      b = (b + ((x << S[i]) | (x >>> (32 - S[i])))) >>> 0;
+      const x = (a + f + K[i]! + M[g]!) >>> 0;
+      b = (b + ((x << S[i]!) | (x >>> (32 - S[i]!)))) >>> 0;
       a = tmp;
     }
     a0 = (a0 + a) >>> 0;

@@ -113,8 +113,8 @@ export class Heap<T> {
     const a = this.#a, less = this.#less;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (!less(item, a[p])) break;
-      this.#place(a[p], i);
+      if (!less(item, a[p]!)) break;
+      this.#place(a[p]!, i);
       i = p;
     }
     this.#place(item, i);
@@ -127,9 +127,9 @@ export class Heap<T> {
       const l = 2 * i + 1;
       if (l >= n) break;
       const r = l + 1;
-      const c = r < n && less(a[r], a[l]) ? r : l;
-      if (!less(a[c], item)) break;
-      this.#place(a[c], i);
+      const c = r < n && less(a[r]!, a[l]!) ? r : l;
+      if (!less(a[c]!, item)) break;
+      this.#place(a[c]!, i);
       i = c;
     }
     this.#place(item, i);

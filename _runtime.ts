@@ -138,9 +138,11 @@ export async function spawnProcess(
   command: string[],
   env: Record<string, string>,
 ): Promise<ChildHandle> {
+  const [program, ...rest] = command;
+  if (program === undefined) throw new TypeError("spawnProcess: the command is empty");
   if (deno) {
-    const child = new deno.Command(command[0], {
-      args: command.slice(1),
+    const child = new deno.Command(program, {
+      args: rest,
       env,
       clearEnv: true,
       stdin: "null",
@@ -151,7 +153,7 @@ export async function spawnProcess(
     return { pid: child.pid, exited };
   }
   const { spawn } = await import("node:child_process");
-  const proc = spawn(command[0], command.slice(1), {
+  const proc = spawn(program, rest, {
     stdio: ["ignore", "inherit", "inherit"],
     env,
   });

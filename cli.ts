@@ -57,7 +57,7 @@ export interface MainOptions {
 export async function main(args: string[], options: MainOptions = {}): Promise<number> {
   if (args[0] === "__process") {
     const { runWorkerProcess } = await import("./worker/_process.ts");
-    return await runWorkerProcess(JSON.parse(args[1]));
+    return await runWorkerProcess(JSON.parse(args[1] ?? ""));
   }
   try {
     return await run(args, options);
@@ -122,7 +122,7 @@ async function run(args: string[], options: MainOptions): Promise<number> {
     console.log(`dramatis ${VERSION}`);
     return EXIT.OK;
   }
-  const runCommand = await RUN[command.name]();
+  const runCommand = await RUN[command.name]!();
   return await runCommand(parsed, { ...options, cwd: workingDir(), bundled });
 }
 

@@ -68,18 +68,18 @@ export class Pipeline {
     if (flat.length === 0) throw new TypeError("pipeline() needs at least one message.");
     for (let i = flat.length - 2; i >= 0; i--) {
       const options: JsonObject = {
-        ...flat[i].options,
-        pipe_target: flat[i + 1].asDict() as never,
+        ...flat[i]!.options,
+        pipe_target: flat[i + 1]!.asDict() as never,
       };
-      flat[i] = flat[i].copy({ options });
+      flat[i] = flat[i]!.copy({ options });
     }
     this.messages = flat;
     this.broker = options.broker ?? resolveBroker(children.filter((c) => c instanceof Message), {});
   }
 
   /** Enqueues the first step (after `delay` ms, if given). Returns the pipeline. */
-  async run(options: { delay?: number } = {}): Promise<this> {
-    const first = this.messages[0];
+  async run(options: { delay?: number | undefined } = {}): Promise<this> {
+    const first = this.messages[0]!;
     const delay = options.delay ?? (first.options.delay as number | undefined);
     await this.broker.enqueue(first, { delay });
     return this;
@@ -87,7 +87,7 @@ export class Pipeline {
 
   /** The last step's result. */
   getResult(options: GetResultOptions = {}): Promise<unknown> {
-    return this.messages[this.messages.length - 1].getResult({ broker: this.broker, ...options });
+    return this.messages[this.messages.length - 1]!.getResult({ broker: this.broker, ...options });
   }
 
   /** Every step's result, in order. */
@@ -108,13 +108,13 @@ export class Pipeline {
    */
   async completedCount(): Promise<number> {
     let n = 0;
-    while (n < this.messages.length && await finished(this.messages[n], this.broker)) n++;
+    while (n < this.messages.length && await finished(this.messages[n]!, this.broker)) n++;
     return n;
   }
 
   /** True once the last step has finished (its result is stored). */
   completed(): Promise<boolean> {
-    return finished(this.messages[this.messages.length - 1], this.broker);
+    return finished(this.messages[this.messages.length - 1]!, this.broker);
   }
 }
 
@@ -254,7 +254,7 @@ export class Group {
         const c = this.children[i];
         if (c instanceof Pipeline) {
           const steps = c.messages.slice();
-          steps[steps.length - 1] = stamp(steps[steps.length - 1], chain);
+          steps[steps.length - 1] = stamp(steps[steps.length - 1]!, chain);
           this.children[i] = new Pipeline(steps, { broker: c.broker });
         } else if (c instanceof Message) {
           this.children[i] = stamp(c, chain);
@@ -335,8 +335,8 @@ function groupCallbacksOf(broker: Broker): GroupCallbacks {
 function stamp(m: Message, chain: Completion[]): Message {
   const options: JsonObject = {
     ...m.options,
-    group_completion_uuid: chain[0].uuid,
-    group_completion_callbacks: chain[0].callbacks,
+    group_completion_uuid: chain[0]!.uuid,
+    group_completion_callbacks: chain[0]!.callbacks,
   };
   if (chain.length > 1) options.group_completion_parents = chain.slice(1) as never;
   else delete options.group_completion_parents;

@@ -144,7 +144,7 @@ export class SkipMessage extends DramatisError {}
  */
 export class Retry extends DramatisError {
   /** The delay before the retry, in milliseconds; backoff is used when undefined. */
-  readonly delay?: number;
+  readonly delay?: number | undefined;
   /** Creates a retry request. */
   constructor(options: { delay?: number; message?: string } = {}) {
     super(options.message ?? "Retry requested by the actor.");

@@ -62,9 +62,9 @@ export interface MessageFields {
   /** Options in their wire (snake_case) names: `eta`, `retries`, `max_retries`, ... */
   options?: JsonObject;
   /** UUID; a new one when omitted. Stays the same across retries. */
-  messageId?: string;
+  messageId?: string | undefined;
   /** Milliseconds since the epoch; now when omitted. */
-  messageTimestamp?: number;
+  messageTimestamp?: number | undefined;
 }
 
 /**
@@ -122,7 +122,7 @@ export interface GetResultOptions {
   /** Wait for the result (up to `timeout`). Default false: throw `ResultMissing` at once. */
   block?: boolean;
   /** How long to wait when blocking, in ms. Default 10_000. */
-  timeout?: number;
+  timeout?: number | undefined;
   /** The broker whose `Results` middleware to use. Default: the one the message was sent to. */
   broker?: HasMiddleware;
 }

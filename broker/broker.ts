@@ -73,7 +73,7 @@ export interface JoinOptions {
  */
 export interface EnqueueOptions {
   /** Deliver no sooner than this many ms from now (the message waits in `q.DQ`). */
-  delay?: number;
+  delay?: number | undefined;
 }
 
 /**
@@ -233,7 +233,7 @@ export abstract class Broker {
     const cache = this.#hooks[when];
     let entry = cache.get(name);
     if (!entry) {
-      const hook = `${when}${name[0].toUpperCase()}${name.slice(1)}` as HookName;
+      const hook = `${when}${name[0]!.toUpperCase()}${name.slice(1)}` as HookName;
       const list = this.middleware.filter((m) =>
         typeof (m as unknown as Record<string, unknown>)[hook] === "function"
       );
@@ -250,7 +250,7 @@ export abstract class Broker {
   emitBefore(name: string, ...args: unknown[]): void | Promise<void> {
     const { hook, list } = this.#hookList("before", name);
     for (let i = 0; i < list.length; i++) {
-      const r = (list[i] as unknown as Record<string, HookFn>)[hook].call(list[i], this, ...args);
+      const r = (list[i] as unknown as Record<string, HookFn>)[hook]!.call(list[i]!, this, ...args);
       if (r) return this.#continueBefore(list, i + 1, hook, r, args);
     }
   }
@@ -264,7 +264,7 @@ export abstract class Broker {
   ): Promise<void> {
     await pending;
     for (let i = from; i < list.length; i++) {
-      await (list[i] as unknown as Record<string, HookFn>)[hook].call(list[i], this, ...args);
+      await (list[i] as unknown as Record<string, HookFn>)[hook]!.call(list[i]!, this, ...args);
     }
   }
 
@@ -277,9 +277,9 @@ export abstract class Broker {
     for (let i = 0; i < list.length; i++) {
       let r: Awaitable<void>;
       try {
-        r = (list[i] as unknown as Record<string, HookFn>)[hook].call(list[i], this, ...args);
+        r = (list[i] as unknown as Record<string, HookFn>)[hook]!.call(list[i]!, this, ...args);
       } catch (e) {
-        logAfterError(list[i], hook, e);
+        logAfterError(list[i]!, hook, e);
         continue;
       }
       if (r) return this.#continueAfter(list, i, hook, r, args);
@@ -296,13 +296,13 @@ export abstract class Broker {
     try {
       await pending;
     } catch (e) {
-      logAfterError(list[at], hook, e);
+      logAfterError(list[at]!, hook, e);
     }
     for (let i = at + 1; i < list.length; i++) {
       try {
-        await (list[i] as unknown as Record<string, HookFn>)[hook].call(list[i], this, ...args);
+        await (list[i] as unknown as Record<string, HookFn>)[hook]!.call(list[i]!, this, ...args);
       } catch (e) {
-        logAfterError(list[i], hook, e);
+        logAfterError(list[i]!, hook, e);
       }
     }
   }
@@ -478,7 +478,10 @@ export abstract class Broker {
   }
 
   /** The dead-lettered messages of `queueName`, oldest first. */
-  abstract deadLetters(queueName: string, options?: { limit?: number }): Promise<Message[]>;
+  abstract deadLetters(
+    queueName: string,
+    options?: { limit?: number | undefined },
+  ): Promise<Message[]>;
 
   /**
    * Moves dead letters back onto their queue (all of them, or those whose ids are given).

@@ -66,7 +66,7 @@ export function parse(command: Command, input: string[], others: Command[]): Par
   const positionals: string[] = [];
   const known = [...command.flags, ...GLOBAL_FLAGS];
   for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
+    const arg = args[i]!;
     if (arg === "--") {
       positionals.push(...args.slice(i + 1));
       break;
@@ -77,7 +77,7 @@ export function parse(command: Command, input: string[], others: Command[]): Par
     }
     const long = arg.startsWith("--");
     const eq = long ? arg.indexOf("=") : -1;
-    const key = long ? arg.slice(2, eq < 0 ? undefined : eq) : arg[1];
+    const key = long ? arg.slice(2, eq < 0 ? undefined : eq) : arg.slice(1, 2);
     const flag = known.find((f) => (long ? f.name : f.short) === key);
     const shown = long ? `--${key}` : `-${key}`;
     if (!flag) throw unknownFlag(shown, long, key, command, others);

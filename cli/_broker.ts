@@ -66,5 +66,5 @@ function isBrokerFailure(e: unknown): boolean {
 }
 
 function message(e: unknown): string {
-  return (e instanceof Error ? e.message : String(e)).split("\n")[0];
+  return (e instanceof Error ? e.message : String(e)).split("\n")[0]!;
 }

@@ -52,7 +52,7 @@ function paramList(source: string): string[] | undefined {
   s = s.replace(/^async\b\s*/, "");
   // `x => ...`: one parameter without parentheses.
   const single = /^([A-Za-z_$][\w$]*)\s*=>/.exec(s);
-  if (single) return [single[1]];
+  if (single) return [single[1]!];
   const open = s.indexOf("(");
   if (open < 0) return undefined;
   const close = matching(s, open);

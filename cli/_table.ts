@@ -2,10 +2,10 @@
 
 /** The rows as aligned columns, the first row being the header. */
 export function table(rows: (string | number)[][]): string {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
   return rows.map((r) =>
     r.map((c, i) =>
-      typeof c === "number" ? String(c).padStart(widths[i]) : String(c).padEnd(widths[i])
+      typeof c === "number" ? String(c).padStart(widths[i] ?? 0) : String(c).padEnd(widths[i] ?? 0)
     ).join("  ").trimEnd()
   ).join("\n");
 }

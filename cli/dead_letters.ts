@@ -11,7 +11,7 @@ const ACTIONS = ["list", "requeue", "purge"];
 
 export const run: Run = async (parsed, context) => {
   const [action, queue, ...modules] = parsed.positionals;
-  if (!ACTIONS.includes(action) || !queue) {
+  if (action === undefined || !ACTIONS.includes(action) || !queue) {
     throw new UsageError(
       action && !ACTIONS.includes(action)
         ? `unknown action ${JSON.stringify(action)}: use list, requeue or purge.`
@@ -74,7 +74,7 @@ export function retriesDone(m: Message): number {
 export function lastError(traceback: unknown): string {
   if (typeof traceback !== "string" || traceback.trim() === "") return "-";
   const lines = traceback.split("\n").map((l) => l.trim()).filter(Boolean);
-  return lines[0].startsWith("Traceback (most recent call last)")
-    ? lines[lines.length - 1]
-    : lines[0];
+  return lines[0]!.startsWith("Traceback (most recent call last)")
+    ? lines[lines.length - 1]!
+    : lines[0]!;
 }

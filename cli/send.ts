@@ -15,7 +15,7 @@ export const run: Run = async (parsed, context) => {
   let mod: string | undefined, actorName: string | undefined, json: string | undefined;
   if (context.bundled) {
     // A compiled binary holds its modules: `app send ACTOR [JSON_ARGS]`.
-    if (p.length === 3 && /\.(ts|tsx|js|mjs|jsx)(:\w+)?$|\//.test(p[0])) {
+    if (p.length === 3 && /\.(ts|tsx|js|mjs|jsx)(:\w+)?$|\//.test(p[0]!)) {
       throw new UsageError(
         `this binary holds its modules: give the actor, not ${p[0]}: ` +
           `send ${p[1]} '${p[2]}'.`,

@@ -21,7 +21,7 @@ const ESC: Record<string, string> = {
 
 /** Escapes text for an element or a quoted attribute. */
 export function esc(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ESC[c]);
+  return s.replace(/[&<>"']/g, (c) => ESC[c]!);
 }
 
 function part(p: Part): string {
@@ -33,8 +33,8 @@ function part(p: Part): string {
 
 /** A template tag: literal parts as they are, every value escaped (arrays joined). */
 export function h(strings: TemplateStringsArray, ...values: Part[]): Safe {
-  let out = strings[0];
-  for (let i = 0; i < values.length; i++) out += part(values[i]) + strings[i + 1];
+  let out = strings[0]!;
+  for (let i = 0; i < values.length; i++) out += part(values[i]) + strings[i + 1]!;
   return new Safe(out);
 }
 

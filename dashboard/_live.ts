@@ -38,8 +38,8 @@ function total(snap: MetricsSnapshot): Sample {
     s.enqueued += x.enqueued;
     s.processed += x.processed;
     s.errors += x.errors;
-    for (let i = 0; i < s.run.length; i++) s.run[i] += x.runMs.counts[i] ?? 0;
-    for (let i = 0; i < s.wait.length; i++) s.wait[i] += x.waitSeconds.counts[i] ?? 0;
+    for (let i = 0; i < s.run.length; i++) s.run[i]! += x.runMs.counts[i] ?? 0;
+    for (let i = 0; i < s.wait.length; i++) s.wait[i]! += x.waitSeconds.counts[i] ?? 0;
   }
   return s;
 }
@@ -59,14 +59,15 @@ export function quantile(
   const rank = q * n;
   let seen = 0;
   for (let i = 0; i < counts.length; i++) {
-    if (counts[i] > 0 && seen + counts[i] >= rank) {
-      if (i >= bounds.length) return bounds[bounds.length - 1];
-      const lo = i === 0 ? 0 : bounds[i - 1];
-      return lo + (bounds[i] - lo) * ((rank - seen) / counts[i]);
+    const c = counts[i]!;
+    if (c > 0 && seen + c >= rank) {
+      if (i >= bounds.length) return bounds[bounds.length - 1]!;
+      const lo = i === 0 ? 0 : bounds[i - 1]!;
+      return lo + (bounds[i]! - lo) * ((rank - seen) / c);
     }
-    seen += counts[i];
+    seen += c;
   }
-  return bounds[bounds.length - 1];
+  return bounds[bounds.length - 1]!;
 }
 
 /** An increase, reading a counter that went down as a restart from zero (as Prometheus does). */
@@ -105,13 +106,13 @@ export class MetricsSampler {
     const s = this.#samples;
     let w = 0;
     for (let i = 1; i < s.length; i++) {
-      if (s[i].t <= since) continue;
-      const a = s[i - 1], b = s[i];
+      const a = s[i - 1]!, b = s[i]!;
+      if (b.t <= since) continue;
       const dt = (b.t - a.t) / 1000;
-      while (w < i - 1 && b.t - s[w + 1].t >= this.windowMs) w++;
-      const from = s[w];
-      const run = b.run.map((c, k) => inc(c, from.run[k]));
-      const wait = b.wait.map((c, k) => inc(c, from.wait[k]));
+      while (w < i - 1 && b.t - s[w + 1]!.t >= this.windowMs) w++;
+      const from = s[w]!;
+      const run = b.run.map((c, k) => inc(c, from.run[k]!));
+      const wait = b.wait.map((c, k) => inc(c, from.wait[k]!));
       const q = (bounds: readonly number[], counts: number[], scale: number) =>
         [0.5, 0.95, 0.99].map((p) => {
           const v = quantile(p, bounds, counts);

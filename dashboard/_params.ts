@@ -28,7 +28,7 @@ export function parseTime(name: string, v: string, now: number): number {
   const s = v.trim();
   if (/^\d{10,}$/.test(s)) return Number(s);
   const d = DURATION.exec(s);
-  if (d) return now - Number(d[1]) * UNIT[d[2]];
+  if (d) return now - Number(d[1]) * UNIT[d[2]!]!;
   const iso = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$/.test(s)
     ? s + (s.length > 10 ? "Z" : "")
     : s;

@@ -27,7 +27,7 @@ export interface Ctx {
   readOnly: boolean;
   loggedIn: boolean;
   title: string;
-  sourceName?: string;
+  sourceName?: string | undefined;
   refreshMs: number;
   states: readonly MessageState[];
   actions: readonly MessageAction[];
@@ -217,7 +217,7 @@ export function listPage(
     active: string;
     query: MessageQuery;
     page: Got<MessagePage>;
-    queue?: QueueOverview;
+    queue?: QueueOverview | undefined;
     queues: readonly QueueOverview[];
   },
 ): string {

@@ -601,7 +601,7 @@ export function dashboardHandler(
         purge ? ` (${purge.join(", ")})` : ""
       }: ${res.done} done.`,
     );
-    return outcome(r, `${action[0].toUpperCase()}${action.slice(1)} ${queue}`, res, back);
+    return outcome(r, `${action[0]!.toUpperCase()}${action.slice(1)} ${queue}`, res, back);
   }
 
   async function scheduleAction(r: Req, fields: URLSearchParams): Promise<Response> {

@@ -49,8 +49,8 @@ interface Rec {
   state: MessageState;
   since: number;
   hay: string;
-  error?: string;
-  workerId?: string;
+  error?: string | undefined;
+  workerId?: string | undefined;
   attempts?: Attempt[];
   result?: ResultInfo;
   progress?: ProgressInfo;
@@ -206,7 +206,7 @@ export class MemoryDashboardSource implements DashboardSource {
 
   #insert(rec: Rec): void {
     const a = this.#recs;
-    if (a.length === 0 || !less(rec, a[a.length - 1].ts, a[a.length - 1].seq)) a.push(rec);
+    if (a.length === 0 || !less(rec, a[a.length - 1]!.ts, a[a.length - 1]!.seq)) a.push(rec);
     else a.splice(this.#lowerBound(rec.ts, rec.seq), 0, rec);
     this.#byId.set(rec.msg.message_id, rec);
   }
@@ -217,7 +217,7 @@ export class MemoryDashboardSource implements DashboardSource {
     let lo = 0, hi = a.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (less(a[mid], ts, seq)) lo = mid + 1;
+      if (less(a[mid]!, ts, seq)) lo = mid + 1;
       else hi = mid;
     }
     return lo;
@@ -290,7 +290,7 @@ export class MemoryDashboardSource implements DashboardSource {
     if (!rec || rec.state !== "running") {
       throw new TypeError(`finish: message ${id} is not running.`);
     }
-    const attempt = rec.attempts![rec.attempts!.length - 1];
+    const attempt = rec.attempts![rec.attempts!.length - 1]!;
     attempt.durationMs = options.durationMs ?? Date.now() - (attempt.startedAt ?? Date.now());
     attempt.outcome = outcome;
     attempt.error = options.error;
@@ -327,7 +327,7 @@ export class MemoryDashboardSource implements DashboardSource {
     let done = 0;
     for (const c of this.#counts.values()) done += c.done;
     for (let i = 0; done > this.maxDone && i < this.#recs.length; i++) {
-      const r = this.#recs[i];
+      const r = this.#recs[i]!;
       if (!r.gone && r.state === "done") {
         this.#remove(r);
         done--;
@@ -389,7 +389,7 @@ export class MemoryDashboardSource implements DashboardSource {
     for (const [q, c] of this.#counts) if (c.ready > 0) want.add(q);
     const oldest = new Map<string, number>();
     for (let i = 0; i < this.#recs.length && oldest.size < want.size; i++) {
-      const r = this.#recs[i];
+      const r = this.#recs[i]!;
       if (!r.gone && r.state === "ready" && !oldest.has(r.queue)) oldest.set(r.queue, r.ts);
     }
     const out: QueueOverview[] = [];
@@ -437,7 +437,7 @@ export class MemoryDashboardSource implements DashboardSource {
     const match = this.#matcher(q);
     const out: Rec[] = [];
     const [lo, hi] = this.#range(q);
-    for (let i = lo; i < hi; i++) if (match(this.#recs[i])) out.push(this.#recs[i]);
+    for (let i = lo; i < hi; i++) if (match(this.#recs[i]!)) out.push(this.#recs[i]!);
     return out;
   }
 
@@ -479,16 +479,16 @@ export class MemoryDashboardSource implements DashboardSource {
       let i = cur ? Math.min(this.#lowerBound(cur.ts, cur.seq), hi) - 1 : hi - 1;
       const start = i;
       for (; i >= lo; i--) {
-        if (!match(a[i])) continue;
+        if (!match(a[i]!)) continue;
         if (page.length === q.limit) {
           hasNext = true;
           break;
         }
-        page.push(a[i]);
+        page.push(a[i]!);
       }
       if (cur) {
         for (let j = start + 1; j < hi; j++) {
-          if (match(a[j])) {
+          if (match(a[j]!)) {
             hasPrev = true;
             break;
           }
@@ -499,16 +499,16 @@ export class MemoryDashboardSource implements DashboardSource {
       let i = Math.max(this.#lowerBound(cur.ts, cur.seq + 1), lo);
       const start = i;
       for (; i < hi; i++) {
-        if (!match(a[i])) continue;
+        if (!match(a[i]!)) continue;
         if (page.length === q.limit) {
           hasPrev = true;
           break;
         }
-        page.push(a[i]);
+        page.push(a[i]!);
       }
       page.reverse();
       for (let j = start - 1; j >= lo; j--) {
-        if (match(a[j])) {
+        if (match(a[j]!)) {
           hasNext = true;
           break;
         }
@@ -517,7 +517,7 @@ export class MemoryDashboardSource implements DashboardSource {
     let total = this.#quickTotal(q);
     if (total === undefined) {
       total = 0;
-      for (let i = lo; i < hi; i++) if (match(a[i])) total++;
+      for (let i = lo; i < hi; i++) if (match(a[i]!)) total++;
     }
     const last = page[page.length - 1], first = page[0];
     return Promise.resolve({

@@ -193,11 +193,11 @@ export interface MessageQuery {
   /** `messageTimestamp` at or after this. */
   from?: number;
   /** `messageTimestamp` at or before this. */
-  to?: number;
+  to?: number | undefined;
   /** Page size (the dashboard asks for 1 to 500; 0 asks for the total alone). */
   limit: number;
   /** A cursor from a previous page's `next` or `prev`. */
-  cursor?: string;
+  cursor?: string | undefined;
 }
 
 /**
@@ -218,9 +218,9 @@ export interface MessagePage {
   /** True when `total` is a lower bound (a scan stopped early); the page shows "at least". */
   totalIsLowerBound?: boolean;
   /** Cursor of the next (older) page; absent on the last page. */
-  next?: string;
+  next?: string | undefined;
   /** Cursor of the previous (newer) page; absent on the first page. */
-  prev?: string;
+  prev?: string | undefined;
 }
 
 /**
@@ -246,9 +246,9 @@ export interface MessageSummary {
   /** When it entered this state (ms since the epoch), where known. */
   since?: number;
   /** The last error's first line, where known (dead letters, retries). */
-  error?: string;
+  error?: string | undefined;
   /** The worker running it (`running` only), where known. */
-  workerId?: string;
+  workerId?: string | undefined;
 }
 
 /**
@@ -278,7 +278,7 @@ export interface Attempt {
     | "failed"
     | "cancelled";
   /** The error, with its stack where known. */
-  error?: string;
+  error?: string | undefined;
 }
 
 /**
@@ -335,7 +335,7 @@ export interface MessageDetail extends MessageSummary {
   /** The result, when a result backend is configured. */
   result?: ResultInfo;
   /** The last progress reported. */
-  progress?: ProgressInfo;
+  progress?: ProgressInfo | undefined;
 }
 
 /**
@@ -419,7 +419,7 @@ export interface MessageActionRequest {
   /** Or every message matching this (bulk on a search result). */
   query?: MessageQuery;
   /** Target queue of `move`. */
-  target?: string;
+  target?: string | undefined;
 }
 
 /**

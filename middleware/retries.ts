@@ -84,7 +84,7 @@ export class Retries extends Middleware {
   /** Default `maxBackoff` (ms). */
   readonly maxBackoff: number;
   /** Default retry predicate. */
-  readonly retryWhen?: (retriesSoFar: number, error: unknown) => boolean;
+  readonly retryWhen?: ((retriesSoFar: number, error: unknown) => boolean) | undefined;
 
   /** Creates the middleware. */
   constructor(options: RetriesOptions = {}) {

@@ -33,7 +33,7 @@ class Lane {
 }
 
 const NODE = Symbol("dramatis.timeLimitNode");
-type Tracked = MessageProxy & { [NODE]?: Node };
+type Tracked = MessageProxy & { [NODE]?: Node | undefined };
 
 /**
  * When an actor runs longer than its time limit (default 10 minutes), aborts its

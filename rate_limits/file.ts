@@ -87,7 +87,7 @@ export class FileRateLimiterBackend implements RateLimiterBackend {
         }
       }
       const now = Date.now();
-      for (const k of Object.keys(db)) if (db[k].e <= now) delete db[k];
+      for (const k of Object.keys(db)) if (db[k]!.e <= now) delete db[k];
       const { result, changed } = fn(db, now);
       if (changed || n > 0) {
         const bytes = encoder.encode(JSON.stringify(db));

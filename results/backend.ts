@@ -45,7 +45,7 @@ export interface ResultGetOptions {
   /** Wait for the result. Default false. */
   block?: boolean;
   /** How long to wait, in ms. Default 10_000. */
-  timeout?: number;
+  timeout?: number | undefined;
 }
 
 /**
@@ -59,14 +59,14 @@ export interface ResultGetOptions {
  */
 export interface ResultBackendOptions {
   /** The key namespace. Default `"dramatiq-results"`, as in Dramatiq. */
-  namespace?: string;
+  namespace?: string | undefined;
   /**
    * Store each result under the readable key `namespace:queue:actor:message_id` instead of its
    * MD5 (Dramatiq's `use_namespace_prefix_keys`), so keys can be listed or expired by namespace.
    * Python Dramatiq reads them when it is configured the same way. Default false: MD5 keys, as
    * Dramatiq's default.
    */
-  useNamespacePrefixKeys?: boolean;
+  useNamespacePrefixKeys?: boolean | undefined;
 }
 
 /**

@@ -97,7 +97,7 @@ function dayMatches(spec: CronSpec, y: number, m: number, d: number, days: numbe
   const wd = ((days + 4) % 7 + 7) % 7; // 1970-01-01 was a Thursday
   const dom = spec.dom[d] === 1 || (spec.domLast && d === dim);
   const dow = spec.dow[wd] === 1 || (spec.dowLast[wd] === 1 && d + 7 > dim) ||
-    (spec.dowNth[wd] & (1 << Math.ceil(d / 7))) !== 0;
+    (spec.dowNth[wd]! & (1 << Math.ceil(d / 7))) !== 0;
   // Vixie cron: when either field starts with `*`, both must match; else either may.
   return spec.domStar || spec.dowStar ? dom && dow : dom || dow;
 }
@@ -109,7 +109,7 @@ function nextWall(spec: CronSpec, from: number, limit: number): number {
   const { month, hour, minute, second } = spec;
   for (;;) {
     if (month.mask[m] !== 1) {
-      const nm = month.next[m];
+      const nm = month.next[m]!;
       if (nm < 0) {
         y++;
         m = month.first;
@@ -135,7 +135,7 @@ function nextWall(spec: CronSpec, from: number, limit: number): number {
       h = mi = s = 0;
       continue;
     }
-    const nh = hour.next[h];
+    const nh = hour.next[h]!;
     if (nh < 0) {
       d++;
       h = mi = s = 0;
@@ -145,7 +145,7 @@ function nextWall(spec: CronSpec, from: number, limit: number): number {
       h = nh;
       mi = s = 0;
     }
-    const nmi = minute.next[mi];
+    const nmi = minute.next[mi]!;
     if (nmi < 0) {
       h++;
       mi = s = 0;
@@ -155,7 +155,7 @@ function nextWall(spec: CronSpec, from: number, limit: number): number {
       mi = nmi;
       s = 0;
     }
-    const ns = second.next[s];
+    const ns = second.next[s]!;
     if (ns < 0) {
       mi++;
       s = 0;
@@ -173,7 +173,7 @@ function prevWall(spec: CronSpec, from: number, limit: number): number {
   const { month, hour, minute, second } = spec;
   for (;;) {
     if (month.mask[m] !== 1) {
-      const pm = month.prev[m];
+      const pm = month.prev[m]!;
       if (pm < 0) {
         y--;
         m = month.last;
@@ -202,7 +202,7 @@ function prevWall(spec: CronSpec, from: number, limit: number): number {
       mi = s = 59;
       continue;
     }
-    const ph = h < 0 ? -1 : hour.prev[h];
+    const ph = h < 0 ? -1 : hour.prev[h]!;
     if (ph < 0) {
       d--;
       h = 23;
@@ -213,7 +213,7 @@ function prevWall(spec: CronSpec, from: number, limit: number): number {
       h = ph;
       mi = s = 59;
     }
-    const pmi = mi < 0 ? -1 : minute.prev[mi];
+    const pmi = mi < 0 ? -1 : minute.prev[mi]!;
     if (pmi < 0) {
       h--;
       mi = s = 59;
@@ -223,7 +223,7 @@ function prevWall(spec: CronSpec, from: number, limit: number): number {
       mi = pmi;
       s = 59;
     }
-    const ps = s < 0 ? -1 : second.prev[s];
+    const ps = s < 0 ? -1 : second.prev[s]!;
     if (ps < 0) {
       mi--;
       s = 59;

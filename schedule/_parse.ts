@@ -112,10 +112,10 @@ function parseNickname(source: string, prefix: string): CronSpec {
   if (expansion) return build(source, ["0", ...expansion.split(" ")], prefix, 0);
   const every = /^@every\s+(\S+)$/i.exec(source);
   if (every) {
-    const text = every[1].toLowerCase();
+    const text = every[1]!.toLowerCase();
     let ms = 0;
     if (/^(\d+[dhms])+$/.test(text)) {
-      for (const [, n, unit] of text.matchAll(/(\d+)([dhms])/g)) ms += Number(n) * UNIT_MS[unit];
+      for (const [, n, unit] of text.matchAll(/(\d+)([dhms])/g)) ms += Number(n) * UNIT_MS[unit!]!;
     }
     if (ms < 1000 || !Number.isSafeInteger(ms)) {
       throw new TypeError(
@@ -134,17 +134,17 @@ function parseNickname(source: string, prefix: string): CronSpec {
 
 function build(source: string, f: string[], prefix: string, every: number): CronSpec {
   const ctx = (def: FieldDef, value: string) => ({ def, value, source, prefix });
-  const second = timeField(f[0], SECOND, ctx);
-  const minute = timeField(f[1], MINUTE, ctx);
-  const hour = timeField(f[2], HOUR, ctx);
-  const month = timeField(f[4], MONTH, ctx);
+  const second = timeField(f[0]!, SECOND, ctx);
+  const minute = timeField(f[1]!, MINUTE, ctx);
+  const hour = timeField(f[2]!, HOUR, ctx);
+  const month = timeField(f[4]!, MONTH, ctx);
 
   const dom = new Uint8Array(32);
   let domLast = false;
-  const domStar = isStar(f[3]);
+  const domStar = isStar(f[3]!);
   if (f[3] === "?") dom.fill(1, 1);
   else {
-    for (const item of items(f[3], DOM, ctx)) {
+    for (const item of items(f[3]!, DOM, ctx)) {
       if (item.toUpperCase() === "L") domLast = true;
       else setItem(dom, item, DOM, ctx);
     }
@@ -153,35 +153,35 @@ function build(source: string, f: string[], prefix: string, every: number): Cron
   const dow = new Uint8Array(7);
   const dowLast = new Uint8Array(7);
   const dowNth = new Uint8Array(7);
-  const dowStar = isStar(f[5]);
+  const dowStar = isStar(f[5]!);
   if (f[5] === "?") dow.fill(1);
   else {
     const mask = new Uint8Array(8);
-    for (const item of items(f[5], DOW, ctx)) {
+    for (const item of items(f[5]!, DOW, ctx)) {
       const upper = item.toUpperCase();
       const nth = /^(\w+)#(\w*)$/.exec(upper);
       const last = /^(\w+)L$/.exec(upper);
       if (nth) {
-        const day = single(nth[1], DOW, ctx(DOW, item)) % 7;
+        const day = single(nth[1]!, DOW, ctx(DOW, item)) % 7;
         const k = Number(nth[2]);
-        if (!/^[1-5]$/.test(nth[2])) {
+        if (!/^[1-5]$/.test(nth[2]!)) {
           throw fail(
             ctx(DOW, item),
             `has occurrence "${nth[2]}"; after # write 1-5 (FRI#2 is the second Friday)`,
           );
         }
-        dowNth[day] |= 1 << k;
+        dowNth[day]! |= 1 << k;
       } else if (last && upper !== "L") {
-        dowLast[single(last[1], DOW, ctx(DOW, item)) % 7] = 1;
+        dowLast[single(last[1]!, DOW, ctx(DOW, item)) % 7] = 1;
       } else if (upper === "L") {
         throw fail(ctx(DOW, item), "needs a day: 5L or FRIL is the last Friday of the month");
       } else setItem(mask, item, DOW, ctx);
     }
-    for (let d = 0; d < 7; d++) dow[d] = mask[d];
+    for (let d = 0; d < 7; d++) dow[d] = mask[d]!;
     if (mask[7]) dow[0] = 1;
   }
 
-  checkDaysExist(dom, domLast, domStar, dowStar, month, source, prefix, f[3]);
+  checkDaysExist(dom, domLast, domStar, dowStar, month, source, prefix, f[3]!);
   return {
     source,
     every,
@@ -244,7 +244,7 @@ function timeField(field: string, def: FieldDef, ctx: MakeCtx): TimeField {
     if (mask[v]) p = v;
     prev[v] = p;
   }
-  return { mask, next, prev, first: next[0], last: prev[def.max] };
+  return { mask, next, prev, first: next[0]!, last: prev[def.max]! };
 }
 
 /** Sets the values of one list item (`*`, `5`, `1-5`, `*\/15`, `1-10/2`, `5/10`, `MON-FRI`). */
@@ -259,12 +259,12 @@ function setItem(mask: Uint8Array, item: string, def: FieldDef, ctx: MakeCtx): v
     lo = def.min;
     hi = isDow ? 6 : def.max;
   } else {
-    const dash = base.split("-");
+    const dash = base!.split("-");
     if (dash.length > 2) throw fail(c, `is not a range; write a range as 1-5`);
-    lo = single(dash[0], def, c);
+    lo = single(dash[0]!, def, c);
     if (dash.length === 2) {
       // In day-of-week, SUN ends a range as 7: FRI-SUN is 5-7.
-      hi = isDow && dash[1].toUpperCase() === "SUN" ? 7 : single(dash[1], def, c);
+      hi = isDow && dash[1]!.toUpperCase() === "SUN" ? 7 : single(dash[1]!, def, c);
       if (hi < lo) {
         throw fail(
           c,
@@ -320,12 +320,12 @@ function checkDaysExist(
   if (domLast || domStar || !dowStar) return;
   let firstDay = 1;
   while (!dom[firstDay]) firstDay++;
-  for (let m = 1; m <= 12; m++) if (month.mask[m] && MAX_DAYS[m] >= firstDay) return;
+  for (let m = 1; m <= 12; m++) if (month.mask[m] && MAX_DAYS[m]! >= firstDay) return;
   const names = [];
-  for (let m = 1; m <= 12; m++) if (month.mask[m]) names.push(MONTHS[m - 1]);
+  for (let m = 1; m <= 12; m++) if (month.mask[m]) names.push(MONTHS[m - 1]!);
   throw new TypeError(
     `${prefix}cron field "day-of-month" value "${field}" never occurs in ${names.join(",")} ` +
-      `(the longest has ${Math.max(...names.map((n) => MAX_DAYS[MONTHS.indexOf(n) + 1]))} ` +
+      `(the longest has ${Math.max(...names.map((n) => MAX_DAYS[MONTHS.indexOf(n) + 1]!))} ` +
       `days), so the schedule would never fire; use L for the last day of the month (in "${source}")`,
   );
 }

@@ -60,7 +60,8 @@ export class Zone {
     const s = Math.floor(t / 1000) * 1000;
     // en-US: month/day/year, hour:minute:second
     const p = this.#format.format(s).match(DIGITS)!;
-    return daysFromCivil(+p[2], +p[0], +p[1]) * DAY + ((+p[3] * 60 + +p[4]) * 60 + +p[5]) * 1000 -
+    return daysFromCivil(+p[2]!, +p[0]!, +p[1]!) * DAY +
+      ((+p[3]! * 60 + +p[4]!) * 60 + +p[5]!) * 1000 -
       s;
   }
 
@@ -82,11 +83,11 @@ export class Zone {
     const year = yearOf(t);
     const y = this.#year(year);
     let i = -1;
-    while (i + 1 < y.transitions.length && y.transitions[i + 1].at <= t) i++;
-    const end = i + 1 < y.transitions.length ? y.transitions[i + 1].at : y.end;
+    while (i + 1 < y.transitions.length && y.transitions[i + 1]!.at <= t) i++;
+    const end = i + 1 < y.transitions.length ? y.transitions[i + 1]!.at : y.end;
     let seg: Segment;
     if (i >= 0) {
-      const tr = y.transitions[i];
+      const tr = y.transitions[i]!;
       seg = { start: tr.at, end, off: tr.after, prevOff: tr.before };
     } else {
       // When the gap or overlap of the previous year's last transition reaches into this year,

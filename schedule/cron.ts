@@ -61,7 +61,7 @@ import { nextTick, previousTick } from "./_next.ts";
  */
 export interface CronOptions {
   /** IANA time zone the fields are read in. Default `"UTC"`. */
-  timezone?: string;
+  timezone?: string | undefined;
   /** A schedule name for error messages (`schedule "report": cron field ...`). */
   name?: string;
 }

@@ -217,7 +217,7 @@ export function tickKey(name: string, tick: number): string {
  */
 export function tickMessageId(name: string, tick: number): string {
   const h = md5Hex(tickKey(name, tick));
-  const variant = ((parseInt(h[16], 16) & 0x3) | 0x8).toString(16);
+  const variant = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-3${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${
     h.slice(20, 32)
   }`;

@@ -31,9 +31,9 @@ export interface Tracked {
   /** Its `retries` option when it started. */
   readonly retries: number;
   /** @internal The tracker's list of live deliveries. */
-  prev?: Tracked;
+  prev?: Tracked | undefined;
   /** @internal */
-  next?: Tracked;
+  next?: Tracked | undefined;
   /** @internal When `sweep` first saw it finished without a settle hook. */
   doneSince?: number;
 }
@@ -42,7 +42,7 @@ export interface Tracked {
 export interface Classified<D, H> {
   reason: SendReason;
   /** The running delivery this send comes from (retry, requeue, pipeline, group, in-actor send). */
-  origin?: D;
+  origin?: D | undefined;
   /** For a delay release: what `hold` stored. */
   held?: H;
 }

@@ -119,9 +119,9 @@ export interface PrometheusInput {
   /** The merged snapshot. */
   metrics: MetricsSnapshot;
   /** Queue depths. */
-  queues?: readonly QueueMetrics[];
+  queues?: readonly QueueMetrics[] | undefined;
   /** Live workers. */
-  workers?: readonly WorkerMetrics[];
+  workers?: readonly WorkerMetrics[] | undefined;
 }
 
 /**
@@ -209,7 +209,7 @@ class Out {
     let acc = 0;
     let lines = "";
     for (let i = 0; i < les.length; i++) {
-      acc += h.counts[i];
+      acc += h.counts[i]!;
       lines += `${name}_bucket{${labels}${les[i]}} ${acc}\n`;
     }
     this.parts.push(
@@ -262,7 +262,7 @@ export function renderPrometheus(input: PrometheusInput, options: PrometheusOpti
   const out = new Out();
   const counter = (name: string, help: string, value: Counter, type = "counter") => {
     out.family(name, type, help);
-    for (let i = 0; i < series.length; i++) out.sample(name, labels[i], value(series[i]));
+    for (let i = 0; i < series.length; i++) out.sample(name, labels[i]!, value(series[i]!));
   };
 
   for (const [name, help, value] of DRAMATIQ_COUNTERS) counter(name, help, value);
@@ -281,7 +281,7 @@ export function renderPrometheus(input: PrometheusInput, options: PrometheusOpti
   const duration = "dramatiq_message_duration_milliseconds";
   out.family(duration, "histogram", "The time spent processing messages.");
   for (let i = 0; i < series.length; i++) {
-    out.histogram(duration, labels[i], series[i].runMs, RUN_LE);
+    out.histogram(duration, labels[i]!, series[i]!.runMs, RUN_LE);
   }
 
   counter(
@@ -297,7 +297,7 @@ export function renderPrometheus(input: PrometheusInput, options: PrometheusOpti
   );
   for (let i = 0; i < series.length; i++) {
     for (const [outcome, value] of OUTCOMES) {
-      out.sample(outcomes, `${labels[i]},outcome="${outcome}"`, value(series[i]));
+      out.sample(outcomes, `${labels[i]},outcome="${outcome}"`, value(series[i]!));
     }
   }
   counter(
@@ -308,7 +308,7 @@ export function renderPrometheus(input: PrometheusInput, options: PrometheusOpti
   const wait = "dramatis_message_wait_seconds";
   out.family(wait, "histogram", "Time from enqueue (or eta) to the start of the actor.");
   for (let i = 0; i < series.length; i++) {
-    out.histogram(wait, labels[i], series[i].waitSeconds, WAIT_LE);
+    out.histogram(wait, labels[i]!, series[i]!.waitSeconds, WAIT_LE);
   }
 
   const queues = [...(input.queues ?? [])].sort((a, b) =>
@@ -341,7 +341,7 @@ export function renderPrometheus(input: PrometheusInput, options: PrometheusOpti
     const ids = workers.map((w) => `worker_id="${escapeLabelValue(w.workerId)}"`);
     const gauge = (name: string, help: string, value: (w: WorkerMetrics) => number) => {
       out.family(name, "gauge", help);
-      for (let i = 0; i < workers.length; i++) out.sample(name, ids[i], value(workers[i]));
+      for (let i = 0; i < workers.length; i++) out.sample(name, ids[i]!, value(workers[i]!));
     };
     gauge("dramatis_worker_slots", "Messages each worker can run at once.", (w) => w.slots);
     gauge("dramatis_worker_slots_busy", "Messages each worker runs now.", (w) => w.busy);

@@ -277,8 +277,8 @@ export class Histogram {
   observe(value: number): void {
     const b = this.bounds;
     let i = 0;
-    while (i < b.length && value > b[i]) i++;
-    this.counts[i]++;
+    while (i < b.length && value > b[i]!) i++;
+    this.counts[i]!++;
     this.sum += value;
   }
 
@@ -377,7 +377,7 @@ export interface MetricsRegistryOptions {
    * one series labelled `(other)` / `(other)` and a warning is logged once, so a producer that
    * sends to thousands of made-up actor names cannot exhaust memory. About 0.5 KB per series.
    */
-  maxSeries?: number;
+  maxSeries?: number | undefined;
 }
 
 /**
@@ -540,7 +540,7 @@ function addSeries(into: SeriesSnapshot, s: SeriesSnapshot, countersOnly: boolea
 }
 
 function addHistogram(into: HistogramSnapshot, h: HistogramSnapshot): void {
-  for (let i = 0; i < into.counts.length; i++) into.counts[i] += h.counts[i];
+  for (let i = 0; i < into.counts.length; i++) into.counts[i]! += h.counts[i]!;
   into.sum += h.sum;
 }
 

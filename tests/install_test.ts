@@ -42,7 +42,13 @@ test("package.json: the npm package of the library, matching deno.json", () => {
   );
   assert.equal(pkg.types, denoJson.exports["."]);
   assert.equal(pkg.dependencies, undefined, "the library has no runtime dependencies");
-  assert.deepEqual(Object.keys(pkg.devDependencies).sort(), ["bun", "deno", "playwright-core"]);
+  assert.deepEqual(Object.keys(pkg.devDependencies).sort(), [
+    "@types/bun",
+    "bun",
+    "deno",
+    "playwright-core",
+    "typescript",
+  ]);
   const bin = readFileSync(join(root, pkg.bin.dramatis), "utf8");
   assert.match(bin, /^#!\/usr\/bin\/env bun\n/);
 });

@@ -36,7 +36,7 @@ import { describeBroker, redactUrls } from "../broker/url.ts";
 export interface ProcessConfig {
   index: number;
   modules: string[];
-  queues?: string[];
+  queues?: string[] | undefined;
   threads: number;
   concurrency: number;
   workerTimeout: number;
@@ -44,7 +44,7 @@ export interface ProcessConfig {
   /** How long past its time limit an actor may run before its Web Worker is replaced. */
   grace: number;
   logLevel: number;
-  logFile?: string;
+  logFile?: string | undefined;
   /** The Web Worker entry (a module URL). */
   webWorkerUrl: string;
 }
@@ -209,7 +209,7 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
     // Share them evenly, roomiest Web Worker first.
     open.sort((a, b) => a.held.size - b.held.size);
     for (let i = 0; i < open.length && pending.length > 0; i++) {
-      const slot = open[i];
+      const slot = open[i]!;
       const n = Math.min(
         slot.capacity - slot.held.size,
         Math.ceil(pending.length / (open.length - i)),
@@ -225,7 +225,7 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
       const bytes = new Uint8Array(size);
       let at = 0;
       for (let k = 0; k < batch.length; k++) {
-        const r = batch[k];
+        const r = batch[k]!;
         const cell = slot.free.pop()!;
         const tag = ++slot.seq * maxCapacity + cell;
         Atomics.store(slot.states, cell, MessageState.DELIVERED);
@@ -292,8 +292,8 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
   function onSettle(slot: Slot, msg: SettleMessage): void {
     const { started } = msg, held = slot.held;
     for (let i = 0; i < started.length; i += 2) {
-      const h = held.get(started[i]);
-      if (h) h.deadline = started[i + 1];
+      const h = held.get(started[i]!);
+      if (h) h.deadline = started[i + 1]!;
     }
     for (const tag of msg.acks) {
       const h = release(slot, tag);
@@ -469,8 +469,8 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
     const now = Date.now();
     for (const slot of slots) {
       if (!slot || !watched.has(slot.state)) continue;
-      const current = slot.held.get(slot.current[0]);
-      if (current && current.deadline === Infinity) current.deadline = slot.current[1];
+      const current = slot.held.get(slot.current[0]!);
+      if (current && current.deadline === Infinity) current.deadline = slot.current[1]!;
       for (const h of slot.held.values()) {
         if (now > h.deadline + config.grace) {
           void onStuck(slot, h);
@@ -670,7 +670,7 @@ async function withDeadline(
 /** The message id of a held message, for log lines (without decoding it for good). */
 function idOf(h: Received): string {
   const m = /"message_id"\s*:\s*"([^"]*)"/.exec(decoder.decode(h.delivery.data));
-  return m ? m[1] : "(without an id)";
+  return m ? m[1]! : "(without an id)";
 }
 
 /** One line saying why a Web Worker died (Bun puts a code frame in the event's message). */

@@ -24,7 +24,7 @@ export interface InitMessage {
   type: "init";
   /** Module URLs to import (the user's actors). */
   modules: string[];
-  queues?: string[];
+  queues?: string[] | undefined;
   concurrency: number;
   /** Messages its Worker holds beyond `concurrency` (what the main thread delivers ahead). */
   prefetch: number;
@@ -32,7 +32,7 @@ export interface InitMessage {
   /** Thread name in log lines, e.g. "Worker-1". */
   thread: string;
   logLevel: number;
-  logFile?: string;
+  logFile?: string | undefined;
   /**
    * Shared with the main thread: [tag, deadline] of the actor that started last, written before
    * it runs, so that an actor that never yields is known even if no message could be posted.

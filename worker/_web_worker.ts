@@ -127,17 +127,17 @@ self.onmessage = async (e: MessageEvent<ToWebWorker>) => {
   if (msg.type === "deliver") {
     // May come before the Worker started: its consumers then find the messages waiting.
     const { tags, queues, queueOf, bytes, ends } = msg;
-    for (let i = 0, start = 0; i < tags.length; start = ends[i++]) {
+    for (let i = 0, start = 0; i < tags.length; start = ends[i++]!) {
       let m: MessageProxy;
       try {
-        m = MessageProxy.decode(bytes.subarray(start, ends[i])) as MessageProxy;
+        m = MessageProxy.decode(bytes.subarray(start, ends[i]!)) as MessageProxy;
       } catch (err) {
-        report.bad.push([tags[i], (err as Error).message]);
+        report.bad.push([tags[i]!, (err as Error).message]);
         scheduleReport();
         continue;
       }
       m.receipt = tags[i];
-      consumerFor(queues[queueOf[i]]).push(m);
+      consumerFor(queues[queueOf[i]!]!).push(m);
     }
   } else if (msg.type === "init") {
     states = msg.states;

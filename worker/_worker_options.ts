@@ -15,7 +15,7 @@ import type { ProgressSink } from "./_progress.ts";
  */
 export interface WorkerOptions {
   /** Queues to consume. Default: every queue declared on the broker when `start()` runs. */
-  queues?: string[];
+  queues?: string[] | undefined;
   /** Messages processed at once (async concurrency in this isolate). Default 8. */
   concurrency?: number;
   /** How long a consumer waits for messages before checking for shutdown, in ms. Default 1000. */

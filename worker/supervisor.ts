@@ -50,33 +50,33 @@ export interface SupervisorOptions {
   /** Module URLs holding the actors. */
   modules: string[];
   /** Queues to consume (default: every queue the modules declare). */
-  queues?: string[];
+  queues?: string[] | undefined;
   /** Worker processes. Default 1. */
-  processes?: number;
+  processes?: number | undefined;
   /** Web Workers per process. Default: the number of CPU cores. */
-  threads?: number;
+  threads?: number | undefined;
   /** Messages in flight per Web Worker. Default 8. */
-  concurrency?: number;
+  concurrency?: number | undefined;
   /** Consumer wait timeout in ms. Default 1000. */
   workerTimeout?: number;
   /** How long a graceful stop lets in-flight messages finish, in ms. Default 600_000. */
-  shutdownTimeout?: number;
+  shutdownTimeout?: number | undefined;
   /** How long past its time limit an actor that does not yield may run. Default 1000 ms. */
   hardLimitGrace?: number;
   /** Log level number (10 DEBUG .. 50 CRITICAL). Default 20 (INFO). */
   logLevel?: number;
   /** Reload when a .ts/.js file under this directory changes. */
-  watch?: string;
+  watch?: string | undefined;
   /** With `watch`: look for changes every second instead of using file system events. */
   watchPolling?: boolean;
   /** Write the supervisor's pid here. */
-  pidFile?: string;
+  pidFile?: string | undefined;
   /** Append log lines here instead of stderr (every process and Web Worker). */
-  logFile?: string;
+  logFile?: string | undefined;
   /** How to start a worker process: the command and its leading arguments. */
-  processCommand?: string[];
+  processCommand?: string[] | undefined;
   /** The Web Worker entry module URL. */
-  webWorkerUrl?: string;
+  webWorkerUrl?: string | undefined;
 }
 
 /**

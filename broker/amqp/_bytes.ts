@@ -135,7 +135,7 @@ export class ByteReader {
 
   u8(what = "octet"): number {
     this.need(1, what);
-    return this.bytes[this.pos++];
+    return this.bytes[this.pos++]!;
   }
 
   i8(): number {
@@ -225,7 +225,7 @@ export function decodeText(b: Uint8Array, what = "string"): string {
   if (b.length < 64) {
     let s = "";
     for (let i = 0; i < b.length; i++) {
-      const c = b[i];
+      const c = b[i]!;
       if (c > 0x7f) return strict(b, what);
       s += String.fromCharCode(c);
     }

@@ -27,16 +27,16 @@ export interface ChannelLink {
 export interface ConnectionParams {
   hostname: string;
   port: number;
-  tls?: AmqpTlsOptions;
+  tls?: AmqpTlsOptions | undefined;
   username: string;
   password: string;
   vhost: string;
   /** Seconds; undefined takes the server's, 0 disables. */
-  heartbeat?: number;
+  heartbeat?: number | undefined;
   frameMax: number;
   channelMax: number;
   connectTimeout: number;
-  name?: string;
+  name?: string | undefined;
 }
 
 /** What the connection tells its owner. */

@@ -108,7 +108,7 @@ export class Demux {
     this.#incoming.delete(channel);
     const parts = incoming.parts;
     let body: Uint8Array;
-    if (parts.length === 1) body = parts[0];
+    if (parts.length === 1) body = parts[0]!;
     else {
       body = new Uint8Array(incoming.size);
       let at = 0;

@@ -59,7 +59,7 @@ export class FrameReader {
       if (this.#buffered === 0) return;
       // The rest may hold many whole frames: parse them in place.
       if (this.#chunks.length === 1) {
-        const rest = this.#chunks[0];
+        const rest = this.#chunks[0]!;
         this.#chunks = [];
         this.#buffered = 0;
         const n = this.#parse(rest, onFrame);
@@ -78,11 +78,11 @@ export class FrameReader {
       if (end + 1 > b.length) break;
       if (b[end] !== FRAME_END) {
         throw new AmqpProtocolError(
-          `frame end octet is 0x${b[end].toString(16).padStart(2, "0")}, expected 0xCE ` +
-            `(frame type ${b[pos]}, channel ${(b[pos + 1] << 8) | b[pos + 2]}, size ${size})`,
+          `frame end octet is 0x${b[end]!.toString(16).padStart(2, "0")}, expected 0xCE ` +
+            `(frame type ${b[pos]}, channel ${(b[pos + 1]! << 8) | b[pos + 2]!}, size ${size})`,
         );
       }
-      onFrame(b[pos], (b[pos + 1] << 8) | b[pos + 2], b.subarray(pos + FRAME_HEADER_SIZE, end));
+      onFrame(b[pos]!, (b[pos + 1]! << 8) | b[pos + 2]!, b.subarray(pos + FRAME_HEADER_SIZE, end));
       pos = end + 1;
     }
     return pos;
@@ -102,7 +102,7 @@ export class FrameReader {
       }
       if (type !== FRAME_HEARTBEAT) throw new AmqpProtocolError(`unknown frame type ${type}`);
     }
-    const size = ((b[at + 3] << 24) >>> 0) + (b[at + 4] << 16) + (b[at + 5] << 8) + b[at + 6];
+    const size = ((b[at + 3]! << 24) >>> 0) + (b[at + 4]! << 16) + (b[at + 5]! << 8) + b[at + 6]!;
     if (size + FRAME_OVERHEAD > this.maxFrameSize) {
       throw new AmqpProtocolError(
         `frame of ${size + FRAME_OVERHEAD} bytes is larger than frame_max ${this.maxFrameSize}`,
@@ -118,7 +118,7 @@ export class FrameReader {
 
   /** The first `n` buffered bytes (n <= buffered), copied only if they span chunks. */
   #peek(n: number): Uint8Array {
-    const first = this.#chunks[0];
+    const first = this.#chunks[0]!;
     if (first.length >= n) return first;
     const out = new Uint8Array(n);
     let at = 0;
@@ -136,7 +136,7 @@ export class FrameReader {
     const out = this.#peek(n);
     let left = n;
     while (left > 0) {
-      const c = this.#chunks[0];
+      const c = this.#chunks[0]!;
       if (c.length <= left) {
         this.#chunks.shift();
         left -= c.length;

@@ -204,7 +204,7 @@ function writeArgs(w: ByteWriter, spec: MethodSpec, args: Record<string, unknown
         w.u8(0);
         bit = 0;
       }
-      if (v) w.buf[bitAt] |= 1 << bit;
+      if (v) w.buf[bitAt]! |= 1 << bit;
       bit++;
       continue;
     }

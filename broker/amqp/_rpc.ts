@@ -14,10 +14,10 @@ interface Rpc {
   args: Record<string, unknown>;
   /** The method names that answer it; emptied once settled (skipped then). */
   reply: string[];
-  onReply?: (m: Method) => void;
+  onReply?: ((m: Method) => void) | undefined;
   resolve: (m: Reply | undefined) => void;
   reject: (e: Error) => void;
-  timer?: ReturnType<typeof setTimeout>;
+  timer?: ReturnType<typeof setTimeout> | undefined;
 }
 
 /** What the queue needs from its channel. */
@@ -50,7 +50,7 @@ export class RpcQueue {
     name: string,
     args: Record<string, unknown>,
     reply: string[],
-    options: { setup?: boolean; onReply?: (m: Method) => void } = {},
+    options: { setup?: boolean; onReply?: ((m: Method) => void) | undefined } = {},
   ): Promise<Reply | undefined> {
     return new Promise((resolve, reject) => {
       const rpc: Rpc = { name, args, reply, resolve, reject, onReply: options.onReply };

@@ -52,7 +52,12 @@ let tlsModule: Promise<typeof Tls> | undefined;
  * with `signal`'s reason when it aborts first.
  */
 export async function openSocket(
-  target: { hostname: string; port: number; tls?: AmqpTlsOptions; signal?: AbortSignal },
+  target: {
+    hostname: string;
+    port: number;
+    tls?: AmqpTlsOptions | undefined;
+    signal?: AbortSignal;
+  },
   events: SocketEvents,
 ): Promise<Socket> {
   const net = await (netModule ??= import("node:net").then((m) => (m.default ?? m) as typeof Net));

@@ -99,7 +99,7 @@ export class AmqpClient {
 
   /** `host:port` of the server in use (the first one before connecting). */
   get address(): string {
-    return this.#options.targets[this.#target].address;
+    return this.#options.targets[this.#target]!.address;
   }
 
   /** True while connected. */
@@ -198,7 +198,7 @@ export class AmqpClient {
   async #open(offset: number): Promise<Connection> {
     const targets = this.#options.targets;
     this.#target = (this.#target + offset) % targets.length;
-    const target = targets[this.#target];
+    const target = targets[this.#target]!;
     try {
       return await Connection.open(target, {
         lost: (error) => this.#lost(error),

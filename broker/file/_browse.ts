@@ -29,8 +29,9 @@ function liveOf(
 ): { id: number; st: MessageState } | undefined {
   if (!ids) return undefined;
   for (let i = ids.length - 1; i >= 0; i--) {
-    const st = engine.messageState(ids[i]);
-    if (st) return { id: ids[i], st };
+    const id = ids[i]!;
+    const st = engine.messageState(id);
+    if (st) return { id, st };
   }
   return undefined;
 }
@@ -78,8 +79,9 @@ export class Browser {
     const entries: BrowseEntry[] = [];
     let i = 0;
     for (; i < ids.length && entries.length < limit; i++) {
-      const st = this.engine.messageState(ids[i]);
-      const e = st && this.#entry(ids[i], st);
+      const id = ids[i]!;
+      const st = this.engine.messageState(id);
+      const e = st && this.#entry(id, st);
       if (e) entries.push(e);
     }
     const page: BrowsePage = { entries, total };

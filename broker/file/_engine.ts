@@ -88,7 +88,7 @@ const RETRY_MIN_MS = 50;
 
 function randomOwnerId(): number {
   const r = crypto.getRandomValues(new Uint32Array(2));
-  return (r[0] & 0x1fffff) * 2 ** 32 + r[1] + 1;
+  return (r[0]! & 0x1fffff) * 2 ** 32 + r[1]! + 1;
 }
 
 /** Everything a FileBroker does with its directory. */
@@ -616,7 +616,7 @@ export class Engine {
   receive(
     queueName: string,
     max: number,
-    options: { timeout: number; signal?: AbortSignal; closed: () => boolean },
+    options: { timeout: number; signal?: AbortSignal | undefined; closed: () => boolean },
   ): Promise<MessageProxy[]> {
     return this.#deliver(queueName, max, options, (m, bytes) => this.#decode(m, bytes));
   }
@@ -625,7 +625,7 @@ export class Engine {
   receiveRaw(
     queueName: string,
     max: number,
-    options: { timeout: number; signal?: AbortSignal; closed: () => boolean },
+    options: { timeout: number; signal?: AbortSignal | undefined; closed: () => boolean },
   ): Promise<RawDelivery[]> {
     return this.#deliver(queueName, max, options, (m, data) => {
       const receipt: FileReceipt = { id: m.id, owner: this.owner };
@@ -637,7 +637,7 @@ export class Engine {
   async #deliver<T>(
     queueName: string,
     max: number,
-    options: { timeout: number; signal?: AbortSignal; closed: () => boolean },
+    options: { timeout: number; signal?: AbortSignal | undefined; closed: () => boolean },
     make: (m: Msg, bytes: Uint8Array) => T | undefined,
   ): Promise<T[]> {
     const out: T[] = [];
@@ -652,7 +652,7 @@ export class Engine {
   async #receive(
     queueName: string,
     max: number,
-    options: { timeout: number; signal?: AbortSignal; closed: () => boolean },
+    options: { timeout: number; signal?: AbortSignal | undefined; closed: () => boolean },
   ): Promise<Msg[]> {
     const deadline = Date.now() + options.timeout;
     for (;;) {
@@ -748,28 +748,28 @@ export class Engine {
    */
   #load(msgs: Msg[], each: (m: Msg, bytes: Uint8Array) => void): void {
     const order = msgs.map((_, i) => i).sort((a, b) =>
-      msgs[a].seg.base - msgs[b].seg.base || msgs[a].poff - msgs[b].poff
+      msgs[a]!.seg.base - msgs[b]!.seg.base || msgs[a]!.poff - msgs[b]!.poff
     );
     const bytes: Uint8Array[] = new Array(msgs.length);
     let i = 0;
     while (i < order.length) {
-      const first = msgs[order[i]];
+      const first = msgs[order[i]!]!;
       let j = i + 1;
       let end = first.poff + first.plen;
       while (j < order.length) {
-        const m = msgs[order[j]];
+        const m = msgs[order[j]!]!;
         if (m.seg !== first.seg || m.poff + m.plen - first.poff > SPAN_BYTES) break;
         end = Math.max(end, m.poff + m.plen);
         j++;
       }
       const span = readExactly(first.seg, first.poff, end - first.poff);
       for (let k = i; k < j; k++) {
-        const m = msgs[order[k]];
-        bytes[order[k]] = span.subarray(m.poff - first.poff, m.poff - first.poff + m.plen);
+        const o = order[k]!, m = msgs[o]!;
+        bytes[o] = span.subarray(m.poff - first.poff, m.poff - first.poff + m.plen);
       }
       i = j;
     }
-    for (let k = 0; k < msgs.length; k++) each(msgs[k], bytes[k]);
+    for (let k = 0; k < msgs.length; k++) each(msgs[k]!, bytes[k]!);
   }
 
   #decode(m: Msg, bytes: Uint8Array): MessageProxy | undefined {
@@ -922,7 +922,10 @@ export class Engine {
   // Queue-level operations
 
   /** Waits until `queueName` has no ready, delayed or in-flight message. */
-  async join(queueName: string, options: { timeout?: number; failFast?: boolean }): Promise<void> {
+  async join(
+    queueName: string,
+    options: { timeout?: number | undefined; failFast?: boolean },
+  ): Promise<void> {
     const deadline = options.timeout === undefined ? Infinity : Date.now() + options.timeout;
     const q = () => this.#state!.queue(queueName);
     const dq = () => this.#state!.queue(`${queueName}.DQ`);
@@ -1252,8 +1255,9 @@ export class Engine {
         const bases = log.listSegments().filter((b) => b < head);
         let cut = -1, size = 0, live = 0;
         for (let i = 0; i < bases.length; i++) {
-          size += (bases[i + 1] ?? head) - bases[i];
-          live += this.#reader!.segs.get(bases[i])?.liveBytes ?? 0;
+          const base = bases[i]!;
+          size += (bases[i + 1] ?? head) - base;
+          live += this.#reader!.segs.get(base)?.liveBytes ?? 0;
           if (live > MAX_COPY_BYTES) break;
           if (live * 2 <= size) cut = i;
         }
@@ -1265,7 +1269,7 @@ export class Engine {
         const movers = [...this.#state!.msgs.values()].filter((m) => m.seg.base < cutBase);
         for (let i = 0; i < movers.length;) {
           this.#writeOwn(() => {
-            for (; i < movers.length && this.#out.length < SPAN_BYTES; i++) this.#snap(movers[i]);
+            for (; i < movers.length && this.#out.length < SPAN_BYTES; i++) this.#snap(movers[i]!);
           });
         }
         if (this.extension) this.#writeOwn(() => this.extension!.snapshot(cutBase, this.#out));

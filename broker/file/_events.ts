@@ -132,7 +132,7 @@ export class EventLog {
         }
         file?.close();
         file = undefined;
-        seq = later.includes(seq + 1) ? seq + 1 : later[0];
+        seq = later.includes(seq + 1) ? seq + 1 : later[0]!;
         off = 0;
       }
     } finally {

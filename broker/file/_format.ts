@@ -184,13 +184,13 @@ export function checkRecord(buf: Uint8Array, at: number, end: number): number {
     return Check.SHORT;
   }
   if (buf[at] !== SYNC0 || buf[at + 1] !== SYNC1) return Check.BAD;
-  const kind = buf[at + 2];
+  const kind = buf[at + 2]!;
   if (kind === 0 || kind > MAX_KIND || buf[at + 3] !== 0) return Check.BAD;
   const len = bodyLength(buf, at);
   if (len > MAX_BODY) return Check.BAD;
   if (at + REC_HEADER + len > end) return Check.SHORT;
   const stored =
-    (buf[at + 8] | (buf[at + 9] << 8) | (buf[at + 10] << 16) | (buf[at + 11] << 24)) >>>
+    (buf[at + 8]! | (buf[at + 9]! << 8) | (buf[at + 10]! << 16) | (buf[at + 11]! << 24)) >>>
     0;
   const crc = crc32c(buf, at + REC_HEADER, at + REC_HEADER + len, crc32c(buf, at + 2, at + 8));
   return crc === stored ? Check.OK : Check.BAD;
@@ -198,7 +198,7 @@ export function checkRecord(buf: Uint8Array, at: number, end: number): number {
 
 /** The body length field of the record at `buf[at]`. */
 export function bodyLength(buf: Uint8Array, at: number): number {
-  return (buf[at + 4] | (buf[at + 5] << 8) | (buf[at + 6] << 16) | (buf[at + 7] << 24)) >>> 0;
+  return (buf[at + 4]! | (buf[at + 5]! << 8) | (buf[at + 6]! << 16) | (buf[at + 7]! << 24)) >>> 0;
 }
 
 /**
@@ -348,7 +348,7 @@ export class BodyReader {
     this.pos = start;
   }
   u8(): number {
-    return this.buf[this.pos++];
+    return this.buf[this.pos++]!;
   }
   u32(): number {
     const v = this.#view.getUint32(this.pos, true);
@@ -361,7 +361,7 @@ export class BodyReader {
     return v;
   }
   queue(): string {
-    const n = this.buf[this.pos++];
+    const n = this.buf[this.pos++]!;
     const s = asciiString(this.buf, this.pos, this.pos + n);
     this.pos += n;
     return s;
@@ -370,6 +370,6 @@ export class BodyReader {
 
 function asciiString(b: Uint8Array, start: number, end: number): string {
   let s = "";
-  for (let i = start; i < end; i++) s += String.fromCharCode(b[i]);
+  for (let i = start; i < end; i++) s += String.fromCharCode(b[i]!);
   return s;
 }

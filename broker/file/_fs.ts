@@ -17,6 +17,51 @@ const fs: typeof NodeFs = isBun
   ? (import.meta as unknown as { require(s: string): typeof NodeFs }).require("node:fs")
   : undefined as unknown as typeof NodeFs;
 
+/** The parts of Deno's file API used here (declared here, so that tsc needs no Deno types). */
+interface DenoFsFile {
+  seekSync(offset: number, whence: number): number;
+  readSync(buf: Uint8Array): number | null;
+  writeSync(buf: Uint8Array): number;
+  statSync(): { size: number; nlink: number | null };
+  truncateSync(length?: number): void;
+  syncData(): Promise<void>;
+  syncDataSync(): void;
+  syncSync(): void;
+  lockSync(exclusive?: boolean): void;
+  tryLockSync(exclusive?: boolean): boolean;
+  unlockSync(): void;
+  close(): void;
+}
+interface DenoFsApi {
+  errors: { NotFound: new () => Error; AlreadyExists: new () => Error };
+  SeekMode: { Start: number };
+  openSync(path: string, options: {
+    read?: boolean;
+    write?: boolean;
+    create?: boolean;
+    createNew?: boolean;
+    mode?: number;
+  }): DenoFsFile;
+  chmodSync(path: string, mode: number): void;
+  readDirSync(path: string): Iterable<{ name: string }>;
+  removeSync(path: string): void;
+  mkdirSync(path: string, options: { recursive?: boolean; mode?: number }): void;
+  statSync(path: string): {
+    size: number;
+    mode: number | null;
+    mtime: Date | null;
+    isFile: boolean;
+  };
+  readTextFileSync(path: string): string;
+  writeTextFileSync(path: string, text: string, options: { append?: boolean; mode?: number }): void;
+  renameSync(from: string, to: string): void;
+  watchFs(path: string, options: { recursive: boolean }): AsyncIterable<{ paths: string[] }> & {
+    close(): void;
+  };
+}
+/** Deno's API, on Deno only (read only where `isBun` is false). */
+const Deno = (globalThis as unknown as { Deno: DenoFsApi }).Deno;
+
 /** A file opened for positional reads and writes. */
 export interface RawFile {
   readonly path: string;
@@ -57,7 +102,7 @@ class DenoFile implements RawFile {
   readonly fd = -1;
   /** The file offset, when known: Deno has no pread, and a seek to where we are is wasted. */
   #pos = -1;
-  constructor(readonly path: string, private readonly f: Deno.FsFile) {}
+  constructor(readonly path: string, private readonly f: DenoFsFile) {}
   #seek(pos: number): void {
     if (this.#pos === pos) return;
     this.#pos = -1;
@@ -210,7 +255,7 @@ class BunFile implements RawFile {
   #breakStaleLock(): void {
     const h = new Float64Array(3);
     if (this.read(new Uint8Array(h.buffer), HOLDER_AT) < 24) return;
-    const [holderPid, holderFd, since] = h;
+    const holderPid = h[0]!, holderFd = h[1]!, since = h[2]!;
     if (holderPid !== pid || holderFd === this.fd || Date.now() - since < STALE_LOCK_MS) return;
     getLogger("dramatis.broker.FileBroker").error(
       `${this.path} has been locked for ${Date.now() - since} ms by descriptor ${holderFd} of ` +

@@ -55,7 +55,7 @@ export class IndexedHeap<T extends HeapItem> {
 
   #removeAt(i: number): void {
     const a = this.#a;
-    const item = a[i];
+    const item = a[i]!;
     item.hi = -1;
     const last = a.pop()!;
     if (i < a.length) {
@@ -68,12 +68,13 @@ export class IndexedHeap<T extends HeapItem> {
 
   #up(i: number): void {
     const a = this.#a, less = this.less;
-    const item = a[i];
+    const item = a[i]!;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (!less(item, a[p])) break;
-      a[i] = a[p];
-      a[i].hi = i;
+      const parent = a[p]!;
+      if (!less(item, parent)) break;
+      a[i] = parent;
+      parent.hi = i;
       i = p;
     }
     a[i] = item;
@@ -82,15 +83,16 @@ export class IndexedHeap<T extends HeapItem> {
 
   #down(i: number): void {
     const a = this.#a, less = this.less, n = a.length;
-    const item = a[i];
+    const item = a[i]!;
     for (;;) {
       const l = 2 * i + 1;
       if (l >= n) break;
       const r = l + 1;
-      const c = r < n && less(a[r], a[l]) ? r : l;
-      if (!less(a[c], item)) break;
-      a[i] = a[c];
-      a[i].hi = i;
+      const c = r < n && less(a[r]!, a[l]!) ? r : l;
+      const child = a[c]!;
+      if (!less(child, item)) break;
+      a[i] = child;
+      child.hi = i;
       i = c;
     }
     a[i] = item;

@@ -74,7 +74,7 @@ export class FileOps {
     ).get(messageId);
     return this.engine.transact((out): CancelOutcome => {
       for (let i = (ids?.length ?? 0) - 1; i >= 0; i--) {
-        const id = ids![i];
+        const id = ids![i]!;
         const st = this.engine.messageState(id);
         if (!st || st.state === "dead") continue;
         const marked = this.state.cancelled([messageId]).size > 0;

@@ -80,10 +80,10 @@ export function heldSends(out: RecordWriter): { count: number; ids: string[] } {
     count++;
     if (ids.length >= 100) continue;
     // Body: queue (length byte + name), priority, eta, then the message's JSON.
-    const json = p + REC_HEADER + 1 + b[p + REC_HEADER] + 16;
+    const json = p + REC_HEADER + 1 + b[p + REC_HEADER]! + 16;
     const end = p + REC_HEADER + bodyLength(b, p);
     const m = /"message_id":"([^"]*)"/.exec(decoder.decode(b.subarray(json, end)));
-    if (m) ids.push(m[1]);
+    if (m) ids.push(m[1]!);
   }
   return { count, ids };
 }

@@ -31,16 +31,16 @@ function jsonStart(buf: Uint8Array, v: DataView, kind: number, bs: number, id: n
   switch (kind) {
     case Kind.ENQ:
       logId[0] = id;
-      return bs + 1 + buf[bs] + 16; // queue, priority, eta
+      return bs + 1 + buf[bs]! + 16; // queue, priority, eta
     case Kind.SNAP: {
       const q = bs + 65; // id, state, order key, owner, lease end, dead time, priority, eta
       logId[0] = v.getFloat64(bs, true);
-      return q + 1 + buf[q];
+      return q + 1 + buf[q]!;
     }
     case Kind.NACK: {
       const q = bs + 24; // owner, id, time; then queue, priority
       logId[0] = v.getFloat64(bs + 8, true);
-      return q + 1 + buf[q] + 8;
+      return q + 1 + buf[q]! + 8;
     }
   }
   return -1;
@@ -69,7 +69,7 @@ function sameId(buf: Uint8Array, at: number, id: Uint8Array): boolean {
  */
 function frame(buf: Uint8Array, p: number, n: number): number {
   if (n - p < REC_HEADER) return -1;
-  const kind = buf[p + 2];
+  const kind = buf[p + 2]!;
   if (buf[p] !== SYNC0 || buf[p + 1] !== SYNC1 || kind === 0 || kind > MAX_KIND) return -2;
   const len = bodyLength(buf, p);
   if (len > MAX_BODY) return -2;
@@ -120,14 +120,14 @@ export function scanMessageIds(
             continue;
           }
           const bs = p + REC_HEADER, be = bs + len;
-          const js = jsonStart(buf, view, buf[p + 2], bs, base + pos + p);
+          const js = jsonStart(buf, view, buf[p + 2]!, bs, base + pos + p);
           const s = js >= 0 && js < be ? messageIdAt(buf, js, be) : -1;
           if (s >= 0 && oneBytes) {
-            if (sameId(buf, s, oneBytes)) note(one!, logId[0]);
+            if (sameId(buf, s, oneBytes)) note(one!, logId[0]!);
           } else if (s >= 0) {
             const e = buf.indexOf(0x22, s);
             const id = e < 0 || e > be ? undefined : decoder.decode(buf.subarray(s, e));
-            if (id !== undefined && wanted.has(id)) note(id, logId[0]);
+            if (id !== undefined && wanted.has(id)) note(id, logId[0]!);
           }
           p = be;
         }

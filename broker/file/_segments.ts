@@ -175,7 +175,7 @@ export class Log {
     const head = this.readHead();
     if (head >= 0) return head;
     const bases = this.listSegments();
-    const recovered = bases.length > 0 ? bases[bases.length - 1] : 0;
+    const recovered = bases[bases.length - 1] ?? 0;
     logger.warning(
       `${this.lockPath} had no valid head pointer; using the newest segment, ` +
         `${segmentName(recovered)}.`,
@@ -562,7 +562,7 @@ export class LogReader {
         c = checkRecord(buf, p, n);
         if (c !== Check.OK) break;
         const len = bodyLength(buf, p);
-        this.apply(buf[p + 2], buf, p + REC_HEADER, p + REC_HEADER + len, seg, this.#off + p);
+        this.apply(buf[p + 2]!, buf, p + REC_HEADER, p + REC_HEADER + len, seg, this.#off + p);
         applied++;
         p += REC_HEADER + len;
       }

@@ -66,7 +66,7 @@ export interface RabbitmqBrokerOptions extends BrokerOptions {
    * `amqp://[user:password@]host[:port][/vhost]` (`amqps://` for TLS), or several (an array or
    * `;`-separated) to fail over between. Default `amqp://guest:guest@127.0.0.1:5672/%2F`.
    */
-  url?: string | string[];
+  url?: string | string[] | undefined;
   /** More client settings (TLS, heartbeat, reconnection, `name`, ...), merged over `url`. */
   clientOptions?: Omit<AmqpClientOptions, "url">;
   /**

@@ -173,7 +173,7 @@ function decodeUtf8(buf: Uint8Array, from: number, to: number): string {
   if (length <= 16) {
     let s = "";
     for (let i = from; i < to; i++) {
-      const b = buf[i];
+      const b = buf[i]!;
       if (b >= 0x80) return decoder.decode(buf.subarray(from, to));
       s += String.fromCharCode(b);
     }
@@ -421,8 +421,8 @@ export class RespParser {
     if (to - i > 15) return NaN; // caller falls back to BigInt
     let n = 0;
     for (; i < to; i++) {
-      const d = buf[i] - 0x30;
-      if (d < 0 || d > 9) this.#fail(`invalid digit ${describeByte(buf[i])} in a number`, i);
+      const d = buf[i]! - 0x30;
+      if (d < 0 || d > 9) this.#fail(`invalid digit ${describeByte(buf[i]!)} in a number`, i);
       n = n * 10 + d;
     }
     return negative ? -n : n;
@@ -471,7 +471,7 @@ export class RespParser {
     const start = this.#start;
     if (start >= this.#end) return NEED_MORE;
     const buf = this.#buf;
-    const type = buf[start];
+    const type = buf[start]!;
     const isText = type === 0x2b || type === 0x2d || type === 0x28 || type === 0x2c; // + - ( ,
     const lf = this.#lineEnd(start + 1, isText ? this.#maxLine : MAX_NUMBER_LINE);
     if (lf === -1) return NEED_MORE;

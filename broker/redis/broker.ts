@@ -117,6 +117,8 @@ export interface RedisReceipt {
 }
 
 const logger = getLogger("dramatis.broker.RedisBroker");
+/** The "stats" script's reply: LLEN and HLEN of the queue, then of its delay queue, dead count. */
+type Stats = [number, number, number, number, number];
 const SEVEN_DAYS = 7 * 24 * 3600 * 1000;
 /** Most messages taken or written by one script call. */
 const BATCH = 1000;
@@ -429,7 +431,7 @@ class Core {
   ): Promise<Reply> {
     const call = () => {
       const argv: Arg[] = [command, Date.now(), queue, this.id];
-      for (let i = 0; i < args.length; i++) argv.push(args[i]);
+      for (let i = 0; i < args.length; i++) argv.push(args[i]!);
       return this.script.run(this.keys, argv, {
         bytes: options.bytes,
         timeout: options.timeout ?? this.commandTimeout,
@@ -511,7 +513,7 @@ class Core {
     const held = this.#heldIn(queue);
     const out: T[] = [];
     for (let i = 0; i < reply.length; i += 2) {
-      const receipt: RedisReceipt = { rid: str(reply[i]), owner: this.id, queue };
+      const receipt: RedisReceipt = { rid: str(reply[i]!), owner: this.id, queue };
       held.set(receipt.rid, receipt);
       const x = make(receipt, reply[i + 1] as Uint8Array);
       if (x !== undefined) out.push(x);
@@ -550,7 +552,7 @@ class Core {
     for (const list of groups.values()) {
       for (let i = 0; i < list.length; i += BATCH) {
         const part = list.slice(i, i + BATCH);
-        await this.settle("requeue", part[0].queue, [part[0].owner, ...part.map((r) => r.rid)]);
+        await this.settle("requeue", part[0]!.queue, [part[0]!.owner, ...part.map((r) => r.rid)]);
       }
     }
   }
@@ -590,7 +592,7 @@ class Core {
         b.heartbeatTimeout,
         b.deadMessageTtl,
         ...queues,
-      ]) as number[];
+      ]) as [number, number];
       this.#recovered();
       if (recovered > 0) {
         logger.warning(
@@ -759,7 +761,7 @@ export class RedisBroker extends Broker {
     const deadline = options.timeout === undefined ? Infinity : start + options.timeout;
     let pause = 1;
     for (;;) {
-      const [, hlen, , dqhlen, dead] = await this.#core.run("stats", q) as number[];
+      const [, hlen, , dqhlen, dead] = await this.#core.run("stats", q) as Stats;
       if (options.failFast && dead > 0) {
         const [letter] = await this.#dead(q, 1, start - 1);
         if (letter) throw deadLetterError(q, letter);
@@ -813,7 +815,7 @@ export class RedisBroker extends Broker {
   /** Counters of `queueName`, counting every worker's in-flight messages. */
   async stats(queueName: string): Promise<QueueStats> {
     const q = checked(queueName);
-    const [llen, hlen, , dqhlen, dead] = await this.#core.run("stats", q) as number[];
+    const [llen, hlen, , dqhlen, dead] = await this.#core.run("stats", q) as Stats;
     return {
       queueName: q,
       ready: llen,
@@ -831,7 +833,9 @@ export class RedisBroker extends Broker {
     const reply = await this.#core.run("dead", q, [limit, since], { bytes: true }) as Reply[];
     const out: { rid: string; message: Message; at: number }[] = [];
     for (let i = 0; i < reply.length; i += 3) {
-      const rid = str(reply[i]), data = reply[i + 1] as Uint8Array, at = Number(str(reply[i + 2]));
+      const rid = str(reply[i]!),
+        data = reply[i + 1] as Uint8Array,
+        at = Number(str(reply[i + 2]!));
       let message: Message;
       try {
         if (data.length === 0) throw new Error(`its payload is missing from ${q}.XQ.msgs`);

@@ -163,7 +163,7 @@ export interface RedisClientOptions {
  */
 export interface SendOptions {
   /** Return bulk strings as `Uint8Array` (binary-safe) instead of UTF-8 strings. */
-  bytes?: boolean;
+  bytes?: boolean | undefined;
   /** Limit in ms from the call to the reply; overrides `commandTimeout`. 0 = none. */
   timeout?: number;
 }
@@ -1271,8 +1271,8 @@ export class RedisScript {
     if (sha === undefined) return this.sha1().then(() => this.run<T>(keys, args, options));
     const client = this.#client;
     const command: Arg[] = ["EVALSHA", sha, keys.length];
-    for (let i = 0; i < keys.length; i++) command.push(keys[i]);
-    for (let i = 0; i < args.length; i++) command.push(args[i]);
+    for (let i = 0; i < keys.length; i++) command.push(keys[i]!);
+    for (let i = 0; i < args.length; i++) command.push(args[i]!);
     return new Promise<T>((resolve, reject) => {
       sendWith(client, command, options, resolve as (reply: Reply) => void, (error) => {
         if (error instanceof RedisError && error.code === "NOSCRIPT") {
