@@ -240,6 +240,36 @@ test("events: what one instance publishes, another one's reader gets", async () 
   });
 });
 
+test("events: a reader follows the file across rotations; the directory keeps two files", async () => {
+  await withBroker(async (broker, dir) => {
+    const stop = new AbortController();
+    const seen: string[] = [];
+    const reading = (async () => {
+      for await (const e of broker.events({ signal: stop.signal })) {
+        seen.push(e.messageId);
+        if (seen.length === 12_000) stop.abort();
+      }
+    })();
+    const pad = "y".repeat(100);
+    for (let b = 0; b < 24; b++) {
+      await broker.publishEvents(Array.from({ length: 500 }, (_, i) => ({
+        type: "failed" as const,
+        messageId: String(b * 500 + i),
+        actorName: "t",
+        queueName: "q",
+        at: Date.now(),
+        error: pad,
+      })));
+      await sleep(5);
+    }
+    await reading;
+    assert.equal(seen.length, 12_000);
+    assert.ok(seen.every((id, i) => id === String(i)), "in order, none lost");
+    const files = fs.readdirSync(`${dir}/events`);
+    assert.ok(files.length <= 2, `files: ${files}`);
+  });
+});
+
 test("browse, findMessage, deleteMessages, moveMessages, runNow", async () => {
   await withBroker(async (broker) => {
     const ready = [];
