@@ -1109,9 +1109,10 @@ export class Engine {
   // Hooks of the operations (_ops.ts): they reach the replica only through these.
 
   /**
-   * Under the lock, on an up-to-date replica: runs `fn`, writes the records it encodes into the
-   * writer (dropped, and the error thrown, if the write fails) and applies them. Resolves with
-   * what `fn` returned once they are as durable as the mode promises.
+   * Under the lock, on an up-to-date replica: runs `fn` and writes the records it encodes into
+   * the writer (dropped, and the error thrown, if the write fails); the replica applies them at
+   * its next catch-up, as every reader does first. Resolves with what `fn` returned once they are
+   * as durable as the mode promises.
    */
   transact<T>(fn: (out: RecordWriter) => T): Promise<T> {
     let result!: T;
@@ -1132,7 +1133,6 @@ export class Engine {
           wrote = this.#out.length > mark;
           if (wrote) this.#needsSync = true;
         });
-        if (wrote) this.#catchUp(true);
       });
     } catch (e) {
       return Promise.reject(e);

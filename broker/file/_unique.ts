@@ -21,6 +21,8 @@ import type { Holder, OpsState } from "./_ops_state.ts";
 
 interface Pending {
   message: Message;
+  /** Its JSON, made before the lock is taken. */
+  json: string;
   priority: number;
   resolve: (m: Message | void) => void;
   reject: (e: unknown) => void;
@@ -30,6 +32,8 @@ interface Pending {
 interface NewHolder {
   key: string;
   message: Message;
+  /** Its JSON, when it is the message as sent. */
+  json: string | undefined;
   priority: number;
   until: number;
 }
@@ -56,7 +60,8 @@ export class UniqueSender {
    */
   send(message: Message, priority: number): Promise<Message | void> {
     return new Promise((resolve, reject) => {
-      this.#batch.push({ message, priority, resolve, reject });
+      const json = JSON.stringify(message.asDict());
+      this.#batch.push({ message, json, priority, resolve, reject });
       if (this.#scheduled) return;
       this.#scheduled = true;
       setImmediate(() => this.#run());
@@ -89,6 +94,7 @@ export class UniqueSender {
         // Its holder was decided in this batch: pending, so a debounce replaces it.
         if (debounce !== undefined && mine.message.messageId !== m.messageId) {
           mine.message = delayed(m, debounce, mine.message.messageId);
+          mine.json = undefined;
           mine.priority = p.priority;
           mine.until = until;
         }
@@ -109,7 +115,8 @@ export class UniqueSender {
         replaced.push(other.id);
         message = delayed(m, debounce!, other.messageId);
       }
-      fresh.set(key, { key, message, priority: p.priority, until });
+      const json = message === m ? p.json : undefined;
+      fresh.set(key, { key, message, json, priority: p.priority, until });
       results.push(message === m ? undefined : message);
     }
     if (replaced.length > 0) encodeAck(out, this.engine.owner, replaced);
@@ -123,7 +130,7 @@ export class UniqueSender {
         messageId: m.messageId,
       });
       const eta = typeof m.options.eta === "number" ? m.options.eta : 0;
-      encodeEnq(out, m.queueName, n.priority, eta, JSON.stringify(m.asDict()));
+      encodeEnq(out, m.queueName, n.priority, eta, n.json ?? JSON.stringify(m.asDict()));
     }
   }
 
