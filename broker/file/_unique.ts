@@ -30,6 +30,10 @@ interface Pending {
 
 /** A holder decided in this batch, not written yet. */
 interface NewHolder {
+  /** Where its result goes in the batch. */
+  index: number;
+  /** The log id of the pending holder it replaces (debounce), if any. */
+  replaces: number | undefined;
   key: string;
   message: Message;
   /** Its JSON, when it is the message as sent. */
@@ -45,6 +49,11 @@ function delayed(message: Message, delay: number, messageId?: string): Message {
     options: { ...message.options, eta: Date.now() + delay },
     messageId,
   });
+}
+
+/** A send of the batch that could not be encoded. */
+class Failed {
+  constructor(readonly error: unknown) {}
 }
 
 /** Decides and writes the unique sends of each tick, in one locked append. */
@@ -72,18 +81,22 @@ export class UniqueSender {
     this.#scheduled = false;
     const batch = this.#batch;
     this.#batch = [];
-    const results: (Message | void)[] = [];
+    const results: (Message | void | Failed)[] = [];
     this.engine.transact((out) => this.#decide(batch, results, out)).then(
-      () => batch.forEach((p, i) => p.resolve(results[i])),
+      () =>
+        batch.forEach((p, i) => {
+          const r = results[i];
+          if (r instanceof Failed) p.reject(r.error);
+          else p.resolve(r);
+        }),
       (e) => batch.forEach((p) => p.reject(e)),
     );
   }
 
   /** Locked: what each send does; encodes the records. */
-  #decide(batch: Pending[], results: (Message | void)[], out: RecordWriter): void {
+  #decide(batch: Pending[], results: (Message | void | Failed)[], out: RecordWriter): void {
     const now = Date.now();
     const fresh = new Map<string, NewHolder>();
-    const replaced: number[] = [];
     for (const p of batch) {
       const m = p.message;
       const u = uniqueOf(m)!;
@@ -109,28 +122,37 @@ export class UniqueSender {
         results.push(this.#holderMessage(other, m)); // a duplicate
         continue;
       }
-      let message = m;
+      let message = m, replaces: number | undefined;
       if (other && (st!.state === "ready" || st!.state === "delayed")) {
         // Debounce of a pending holder: replaced, same id, due `debounce` ms from now.
-        replaced.push(other.id);
+        replaces = other.id;
         message = delayed(m, debounce!, other.messageId);
       }
       const json = message === m ? p.json : undefined;
-      fresh.set(key, { key, message, json, priority: p.priority, until });
+      const index = results.length;
+      fresh.set(key, { index, replaces, key, message, json, priority: p.priority, until });
       results.push(message === m ? undefined : message);
     }
-    if (replaced.length > 0) encodeAck(out, this.engine.owner, replaced);
     for (const n of fresh.values()) {
       const m = n.message;
-      encodeUnique(out, {
-        id: 0,
-        until: n.until,
-        timestamp: m.messageTimestamp,
-        key: n.key,
-        messageId: m.messageId,
-      });
-      const eta = typeof m.options.eta === "number" ? m.options.eta : 0;
-      encodeEnq(out, m.queueName, n.priority, eta, n.json ?? JSON.stringify(m.asDict()));
+      const mark = out.length;
+      try {
+        if (n.replaces !== undefined) encodeAck(out, this.engine.owner, [n.replaces]);
+        encodeUnique(out, {
+          id: 0,
+          until: n.until,
+          timestamp: m.messageTimestamp,
+          key: n.key,
+          messageId: m.messageId,
+        });
+        const eta = typeof m.options.eta === "number" ? m.options.eta : 0;
+        encodeEnq(out, m.queueName, n.priority, eta, n.json ?? JSON.stringify(m.asDict()));
+      } catch (e) {
+        // This send only (a message over the record size limit): the others are written.
+        out.abort();
+        out.length = mark;
+        results[n.index] = new Failed(e);
+      }
     }
   }
 
