@@ -132,6 +132,24 @@ test("unique: a cancelled holder releases its key; debounce replaces a pending h
   });
 });
 
+test("runNow and moveMessages take a unique key along with its message", async () => {
+  await withBroker(async (broker) => {
+    const a = await broker.enqueue(msg(1, { unique_key: "k" }), { delay: 60_000 });
+    assert.equal(await broker.runNow([a.messageId]), 1);
+    assert.equal((await broker.findMessage(a.messageId))?.state, "ready");
+    const dup = await broker.enqueue(msg(2, { unique_key: "k" }));
+    assert.equal(dup.messageId, a.messageId, "still held after runNow");
+    assert.equal(await broker.moveMessages([a.messageId], "other"), 1);
+    const dup2 = await broker.enqueue(msg(3, { unique_key: "k" }));
+    assert.equal(dup2.messageId, a.messageId, "still held after the move");
+    assert.equal(await broker.queueSize("q"), 0);
+    assert.equal(await broker.queueSize("other"), 1);
+    assert.equal(await broker.deleteMessages([a.messageId]), 1);
+    const fresh = await broker.enqueue(msg(4, { unique_key: "k" }));
+    assert.notEqual(fresh.messageId, a.messageId, "released once deleted");
+  });
+});
+
 test("enqueueTick: once per tick; lastTicks", async () => {
   await withBroker(async (broker) => {
     const m = () => msg(0, { schedule: "s", schedule_tick: 1000 });
