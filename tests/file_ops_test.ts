@@ -81,6 +81,21 @@ test("cancel: a queued and a delayed message never run; a running one is marked"
   });
 });
 
+test("cancel: a retry pending while its first delivery still runs is removed", async () => {
+  await withBroker(async (broker) => {
+    const a = await broker.enqueue(msg(1));
+    const c = broker.consume("q");
+    const [got] = await c.receive(1, { timeout: 1000 });
+    // As Retries does: the same message again, delayed, before the delivery is acked.
+    await broker.enqueue(got!.copy({ options: { ...got!.options } }), { delay: 60_000 });
+    assert.equal(await broker.cancel(a.messageId), "cancelled");
+    assert.equal((await broker.stats("q")).delayed, 0);
+    assert.deepEqual([...await broker.cancelled([a.messageId])], [a.messageId]);
+    c.ack(got!);
+    c.close();
+  });
+});
+
 test("unique: a duplicate is not enqueued while the holder is pending, running or in unique_for", async () => {
   await withBroker(async (broker) => {
     const first = await broker.enqueue(msg(1, { unique_key: "k" }));

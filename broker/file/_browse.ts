@@ -22,18 +22,17 @@ function errorOf(message: Message): string | undefined {
   return typeof tb === "string" && tb !== "" ? tb.split("\n", 1)[0] : undefined;
 }
 
-/** The live log id among `ids` (the newest), with its state. */
+/** The live copy among `ids` (a pending one before a running one), with its state. */
 function liveOf(
   engine: Engine,
   ids: readonly number[] | undefined,
 ): { id: number; st: MessageState } | undefined {
-  if (!ids) return undefined;
-  for (let i = ids.length - 1; i >= 0; i--) {
-    const id = ids[i]!;
+  let found: { id: number; st: MessageState } | undefined;
+  for (const id of ids ?? []) {
     const st = engine.messageState(id);
-    if (st) return { id, st };
+    if (st && (!found || found.st.state === "running")) found = { id, st };
   }
-  return undefined;
+  return found;
 }
 
 /** Message lookups and actions over one engine. */

@@ -21,6 +21,7 @@ import type {
   WorkerRecord,
 } from "../ops.ts";
 import type { Engine } from "./_engine.ts";
+import type { RecordWriter } from "./_format.ts";
 import { accessModes } from "./_fs.ts";
 import { Browser } from "./_browse.ts";
 import { EventLog } from "./_events.ts";
@@ -60,34 +61,42 @@ export class FileOps {
     return this.#unique.send(message, priority);
   }
 
-  /** Cancels the message `messageId` (see `Broker.cancel`). */
-  cancel(messageId: string): Promise<CancelOutcome> {
-    try {
+  /**
+   * Cancels the message `messageId` (see `Broker.cancel`): pending copies are removed, a running
+   * one is marked. When the copies the scan found are all gone by the time the lock is held (a
+   * delayed message moved to its queue meanwhile, a retry), it looks once more.
+   */
+  async cancel(messageId: string): Promise<CancelOutcome> {
+    let outcome: CancelOutcome = "unknown";
+    for (let attempt = 0; attempt < 2; attempt++) {
       this.engine.refresh();
-    } catch (e) {
-      return Promise.reject(e);
+      const ids = scanMessageIds(
+        this.engine.segmentPaths(),
+        new Set([messageId]),
+        (found) => found.get(messageId)!.some((id) => this.engine.messageState(id) !== undefined),
+      ).get(messageId);
+      if (!ids) return "unknown";
+      outcome = await this.engine.transact((out) => this.#cancelLocked(messageId, ids, out));
+      if (outcome !== "finished") return outcome;
     }
-    const ids = scanMessageIds(
-      this.engine.segmentPaths(),
-      new Set([messageId]),
-      (found) => found.get(messageId)!.some((id) => this.engine.messageState(id) !== undefined),
-    ).get(messageId);
-    return this.engine.transact((out): CancelOutcome => {
-      for (let i = (ids?.length ?? 0) - 1; i >= 0; i--) {
-        const id = ids![i]!;
-        const st = this.engine.messageState(id);
-        if (!st || st.state === "dead") continue;
-        const marked = this.state.cancelled([messageId]).size > 0;
-        if (st.state === "running") {
-          if (!marked) encodeMark(out, messageId, id, Date.now() + MARK_TTL);
-          return "running";
-        }
-        encodeAck(out, this.engine.owner, [id]);
-        encodeMark(out, messageId, id, Date.now() + MARK_TTL);
-        return "cancelled";
-      }
-      return ids ? "finished" : "unknown";
-    });
+    return outcome;
+  }
+
+  /** Locked: removes the pending copies among `ids`, marks the message if any copy is live. */
+  #cancelLocked(messageId: string, ids: readonly number[], out: RecordWriter): CancelOutcome {
+    const pending: number[] = [];
+    let running = -1;
+    for (const id of ids) {
+      const st = this.engine.messageState(id);
+      if (st?.state === "running") running = id;
+      else if (st && st.state !== "dead") pending.push(id);
+    }
+    if (pending.length === 0 && running < 0) return "finished";
+    if (pending.length > 0) encodeAck(out, this.engine.owner, pending);
+    if (this.state.cancelled([messageId]).size === 0 || pending.length > 0) {
+      encodeMark(out, messageId, running >= 0 ? running : pending[0]!, Date.now() + MARK_TTL);
+    }
+    return pending.length > 0 ? "cancelled" : "running";
   }
 
   /** The ids among `messageIds` with a cancel mark: a catch-up (two small reads) and lookups. */
