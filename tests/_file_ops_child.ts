@@ -7,6 +7,7 @@
 //                                                   "cancelled <id>" and acks it
 //   _file_ops_child.ts <dir> consume                receives and acks the messages of "p", printing
 //                                                   "got <args[0]>" for each, until killed
+//   _file_ops_child.ts <dir> events <n>             publishes events "0".."n-1", one batch each
 //   _file_ops_child.ts <dir> state                  pauses "p", ticks "s"=5, holds key "k"; then
 //                                                   prints "ready" and waits to be killed
 // unique and tick take a last argument: the time (ms since the epoch) to start at.
@@ -73,6 +74,18 @@ switch (what) {
       }
     }
   }
+  case "events":
+    for (let i = 0; i < Number(a); i++) {
+      await broker.publishEvents([{
+        type: "completed",
+        messageId: String(i),
+        actorName: "t",
+        queueName: "q",
+        at: Date.now(),
+      }]);
+    }
+    emit("done\n");
+    break;
   case "state": {
     await broker.pauseQueue("p");
     await broker.enqueueTick("s", 5, new Message({ queueName: "q", actorName: "t" }));

@@ -372,6 +372,26 @@ test("cancel across processes: a queued one, and a running one whose holder poll
   });
 });
 
+test("events across processes: a reader here gets what another process publishes", {
+  timeout: 60_000,
+}, async () => {
+  await withBroker(async (broker, dir) => {
+    const stop = new AbortController();
+    const seen: string[] = [];
+    const events = broker.events({ signal: stop.signal });
+    const reading = (async () => {
+      for await (const e of events) {
+        seen.push(e.messageId);
+        if (seen.length === 20) stop.abort();
+      }
+    })();
+    assert.deepEqual(await finished(child(dir, "events", "20")), ["done"]);
+    await Promise.race([reading, sleep(10_000)]);
+    stop.abort();
+    assert.deepEqual(seen, Array.from({ length: 20 }, (_, i) => String(i)));
+  });
+});
+
 test("unique across processes: 8 processes send one key 1,000 times each at once: one message", {
   timeout: 120_000,
 }, async () => {
