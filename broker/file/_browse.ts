@@ -35,6 +35,50 @@ function liveOf(
   return found;
 }
 
+/** The `k` largest numbers added (a min-heap of them). */
+class TopIds {
+  readonly #a: Float64Array;
+  #n = 0;
+  constructor(readonly k: number) {
+    this.#a = new Float64Array(k);
+  }
+
+  add(x: number): void {
+    const a = this.#a;
+    if (this.#n < this.k) {
+      let i = this.#n++;
+      while (i > 0) {
+        const p = (i - 1) >> 1;
+        if (a[p]! <= x) break;
+        a[i] = a[p]!;
+        i = p;
+      }
+      a[i] = x;
+      return;
+    }
+    if (x <= a[0]!) return;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1, r = l + 1;
+      let m = i, v = x;
+      if (l < this.#n && a[l]! < v) {
+        m = l;
+        v = a[l]!;
+      }
+      if (r < this.#n && a[r]! < v) m = r;
+      if (m === i) break;
+      a[i] = a[m]!;
+      i = m;
+    }
+    a[i] = x;
+  }
+
+  /** The numbers, largest first. */
+  sorted(): number[] {
+    return Array.from(this.#a.subarray(0, this.#n)).sort((x, y) => y - x);
+  }
+}
+
 /** Message lookups and actions over one engine. */
 export class Browser {
   constructor(private readonly engine: Engine, private readonly state: OpsState) {}
@@ -68,23 +112,27 @@ export class Browser {
       throw new TypeError(`browse(): ${JSON.stringify(options.cursor)} is not a cursor it gave.`);
     }
     this.engine.refresh();
-    const ids: number[] = [];
-    let total = 0;
+    // The newest `limit + 1` ids below the cursor: O(n log limit), not a sort of the queue.
+    const top = new TopIds(limit + 1);
+    let total = 0, belowCursor = 0;
     this.engine.forEachId(queueName, state, (id) => {
       total++;
-      if (id < below) ids.push(id);
+      if (id < below) {
+        belowCursor++;
+        top.add(id);
+      }
     });
-    ids.sort((a, b) => b - a);
+    const ids = top.sorted();
     const entries: BrowseEntry[] = [];
     let i = 0;
-    for (; i < ids.length && entries.length < limit; i++) {
+    for (; i < ids.length && i < limit; i++) {
       const id = ids[i]!;
       const st = this.engine.messageState(id);
       const e = st && this.#entry(id, st);
-      if (e) entries.push(e);
+      if (e) entries.push(e); // an undecodable one is left out of the page
     }
     const page: BrowsePage = { entries, total };
-    if (i < ids.length) page.next = String(ids[i - 1]);
+    if (belowCursor > limit) page.next = String(ids[limit - 1]);
     return page;
   }
 
