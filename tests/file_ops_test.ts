@@ -303,6 +303,24 @@ test("events: a reader follows the file across rotations; the directory keeps tw
   });
 });
 
+test("browse: small pages over 3,000 messages list each once, newest first", async () => {
+  await withBroker(async (broker) => {
+    for (let i = 0; i < 3000; i += 500) {
+      await Promise.all(Array.from({ length: 500 }, (_, k) => broker.enqueue(msg(i + k))));
+    }
+    const seen: number[] = [];
+    let cursor: string | undefined;
+    for (let pages = 0; pages < 1000; pages++) {
+      const page = await broker.browse("q", "ready", { limit: 7, cursor });
+      assert.equal(page.total, 3000);
+      seen.push(...page.entries.map((e) => e.message.args[0] as number));
+      if (!page.next) break;
+      cursor = page.next;
+    }
+    assert.deepEqual(seen, Array.from({ length: 3000 }, (_, i) => 2999 - i));
+  }, { durability: "none" });
+});
+
 test("browse, findMessage, deleteMessages, moveMessages, runNow", async () => {
   await withBroker(async (broker) => {
     const ready = [];
