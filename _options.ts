@@ -4,7 +4,16 @@ import type { Message } from "./message.ts";
 import type { ErrorClass } from "./errors.ts";
 
 /** The options `actor()` itself reads; every other option belongs to a middleware. */
-const OWN_OPTIONS: readonly string[] = ["actorName", "queueName", "priority", "broker"];
+const OWN_OPTIONS: readonly string[] = [
+  "actorName",
+  "queueName",
+  "priority",
+  "broker",
+  // Unique jobs (broker/ops.ts): the broker reads them off the message.
+  "uniqueKey",
+  "uniqueFor",
+  "debounce",
+];
 
 /** Where `checkActorOptions` checks: what the user called, for which actor, against what. */
 export interface OptionCheck {

@@ -19,10 +19,16 @@
 import type { Broker } from "./broker/broker.ts";
 import type { DeclaredActor, SendOptions } from "./broker/declared_actor.ts";
 import { getBroker, onGlobalBroker } from "./broker/global.ts";
-import { findNonJson, type JsonObject, type JsonValue, Message } from "./message.ts";
+import {
+  _setBrokerFinder,
+  findNonJson,
+  type JsonObject,
+  type JsonValue,
+  Message,
+} from "./message.ts";
 import { checkActorOptions, snake } from "./_options.ts";
 import { defaultMiddleware } from "./middleware/_default.ts";
-import { _attachBroker } from "./_message_broker.ts";
+import { _attachBroker, brokerOf } from "./_message_broker.ts";
 import type { ErrorClass } from "./errors.ts";
 
 export type { ErrorClass, SendOptions };
@@ -79,6 +85,20 @@ export interface ActorOptions {
    * 1.5x), without counting a retry. Default: treat it like any other error.
    */
   rateLimitDelay?: number;
+  /**
+   * Makes the actor's messages unique jobs (on a broker with the `unique` capability): a send
+   * whose key is held by a message still queued, delayed or running (or sent less than
+   * `uniqueFor` ms ago) enqueues nothing and resolves to that message. A function computes the
+   * key from the send's arguments; per message (`sendWithOptions`) it is a string.
+   */
+  uniqueKey?: string | ((...args: never[]) => string);
+  /** Keep the unique key this many ms after the send, even once the message finished. */
+  uniqueFor?: number;
+  /**
+   * With `uniqueKey`: deliver this many ms after the last send; a send while the holder still
+   * waits replaces it (its arguments, its eta) instead of being dropped.
+   */
+  debounce?: number;
   /** Options declared by middleware (`actorOptions`). */
   [option: string]: unknown;
 }
@@ -157,6 +177,9 @@ const pendingGlobal = new Map<string, AnyActor>();
 onGlobalBroker((broker) => {
   for (const a of pendingGlobal.values()) broker.declareActor(a);
 });
+
+// `message.cancel()` and `message.getProgress()` ask the broker the message was sent to.
+_setBrokerFinder((m) => brokerOf(m) ?? getBroker());
 
 const NOT_PER_MESSAGE = new Set(["actorName", "queueName", "broker", "retryWhen", "throws"]);
 
@@ -270,8 +293,18 @@ export function _declareActor<A extends unknown[], R>(
     } catch (e) {
       return Promise.reject(e);
     }
-    const delay = msg.options.delay as number | undefined;
+    let delay = msg.options.delay as number | undefined;
     if (delay !== undefined) delete msg.options.delay;
+    try {
+      applyUnique(self, msg, o.args ?? []);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    // A debounced job waits `debounce` ms (the broker moves the eta of a holder it replaces).
+    const debounce = msg.options.debounce;
+    if (delay === undefined && typeof debounce === "number" && UNIQUE_KEY in msg.options) {
+      delay = debounce;
+    }
     const broker = self.broker;
     return broker.enqueue(msg, { delay }).then((m) =>
       _attachBroker(m as Message<Awaited<R>>, broker)
@@ -379,6 +412,28 @@ function checkDelay(call: string, delay: unknown): number {
   return Math.round(delay);
 }
 
+const UNIQUE_KEY = "unique_key";
+
+/** Sets the unique options of a message about to be sent from the actor's options. */
+function applyUnique(self: AnyActor, msg: Message, args: readonly unknown[]): void {
+  const o = msg.options;
+  const { uniqueKey, uniqueFor, debounce } = self.options;
+  if (!(UNIQUE_KEY in o) && uniqueKey !== undefined) {
+    const key = typeof uniqueKey === "function"
+      ? (uniqueKey as (...a: unknown[]) => unknown)(...args)
+      : uniqueKey;
+    if (typeof key !== "string") {
+      throw new TypeError(
+        `${self.actorName}: the uniqueKey option must return a string, got ${typeof key}.`,
+      );
+    }
+    o[UNIQUE_KEY] = key;
+  }
+  if (!(UNIQUE_KEY in o)) return;
+  if (!("unique_for" in o) && typeof uniqueFor === "number") o.unique_for = uniqueFor;
+  if (!("debounce" in o) && typeof debounce === "number") o.debounce = debounce;
+}
+
 function toWire(call: string, key: string, value: unknown): JsonValue {
   if (key === "onSuccess" || key === "onFailure" || key === "onRetryExhausted") {
     if (typeof value === "function" && typeof (value as AnyActor).actorName === "string") {
@@ -388,6 +443,9 @@ function toWire(call: string, key: string, value: unknown): JsonValue {
       throw new TypeError(`${call}: option ${key} must be an actor or an actor name.`);
     }
     return value;
+  }
+  if (key === "uniqueKey" && typeof value !== "string") {
+    throw new TypeError(`${call}: option uniqueKey must be a string per message.`);
   }
   const bad = findNonJson(value, key);
   if (bad) {
@@ -416,6 +474,14 @@ function checkOptionTypes(call: string, actorName: string, o: ActorOptions): voi
   num("maxAge");
   num("timeLimit");
   num("resultTtl");
+  num("uniqueFor");
+  num("debounce");
+  if (
+    o.uniqueKey !== undefined && typeof o.uniqueKey !== "string" &&
+    typeof o.uniqueKey !== "function"
+  ) {
+    fail("uniqueKey must be a string or a function of the arguments returning one");
+  }
   if (o.retryWhen !== undefined && typeof o.retryWhen !== "function") {
     fail("retryWhen must be a function");
   }

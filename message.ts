@@ -127,6 +127,52 @@ export interface GetResultOptions {
   broker?: HasMiddleware;
 }
 
+/**
+ * A broker, as `message.cancel({ broker })` and `message.getProgress({ broker })` take it: any
+ * `Broker` with the `cancel` / `progress` capability.
+ *
+ * @example
+ * ```ts
+ * import { type OpsBroker, StubBroker } from "@dramatis/dramatis";
+ * const b: OpsBroker = new StubBroker();
+ * ```
+ */
+export interface OpsBroker {
+  /** `broker.cancel(id)`. */
+  cancel(messageId: string): Promise<"cancelled" | "running" | "finished" | "unknown">;
+  /** `broker.getProgress(id)`. */
+  getProgress(messageId: string): Promise<{ value: JsonValue; updatedAt: number } | null>;
+}
+
+/**
+ * Options of `message.cancel()` and `message.getProgress()`.
+ *
+ * @example
+ * ```ts
+ * import { type MessageOpsOptions, StubBroker } from "@dramatis/dramatis";
+ * const o: MessageOpsOptions = { broker: new StubBroker() };
+ * ```
+ */
+export interface MessageOpsOptions {
+  /** The broker to ask. Default: the one the message was sent to, else the global broker. */
+  broker?: OpsBroker;
+}
+
+type BrokerFinder = (message: Message) => OpsBroker;
+let brokerFinder: BrokerFinder | undefined;
+type CancelledHook = (message: Message, broker: OpsBroker) => Promise<void>;
+let cancelledHook: CancelledHook | undefined;
+
+/** @internal Installed by `actor.ts`: the broker a message was sent to, else the global one. */
+export function _setBrokerFinder(fn: BrokerFinder): void {
+  brokerFinder = fn;
+}
+
+/** @internal Installed by `middleware/results.ts`: stores the result of a message cancelled while queued. */
+export function _setCancelledHook(fn: CancelledHook): void {
+  cancelledHook = fn;
+}
+
 type ResultLookup = (message: Message, options: GetResultOptions) => Promise<unknown>;
 let resultLookup: ResultLookup | undefined;
 
@@ -280,6 +326,60 @@ export class Message<R = unknown> {
       );
     }
     return resultLookup(this, options) as Promise<R>;
+  }
+
+  /**
+   * Cancels this message (`broker.cancel(messageId)`, on a broker with the `cancel`
+   * capability): a queued or delayed one never runs (`"cancelled"`); a running one sees its
+   * `currentSignal()` abort with `Cancelled` (`"running"`); `"finished"` or `"unknown"` when
+   * it is gone. It is not retried, and its result (with `Results`) is a `ResultFailure` whose
+   * `errorName` is `Cancelled`.
+   *
+   * @example
+   * ```ts
+   * import { actor, StubBroker } from "@dramatis/dramatis";
+   * const broker = new StubBroker();
+   * const slow = actor(async () => {}, { actorName: "slow", broker });
+   * const msg = await slow.sendWithOptions({ delay: 60_000 });
+   * console.log(await msg.cancel()); // cancelled
+   * ```
+   */
+  async cancel(options: MessageOpsOptions = {}): Promise<
+    "cancelled" | "running" | "finished" | "unknown"
+  > {
+    const broker = this.#opsBroker(options);
+    const outcome = await broker.cancel(this.messageId);
+    if (outcome === "cancelled" && cancelledHook) await cancelledHook(this, broker);
+    return outcome;
+  }
+
+  /**
+   * The last progress its actor reported with `reportProgress()` (`{ value, updatedAt }`), or
+   * null: from any process, on a broker with the `progress` capability.
+   *
+   * @example
+   * ```ts
+   * import { actor, StubBroker } from "@dramatis/dramatis";
+   * const broker = new StubBroker();
+   * const job = actor(() => {}, { actorName: "job", broker });
+   * const msg = await job.send();
+   * console.log(await msg.getProgress()); // null: not started yet
+   * ```
+   */
+  getProgress(
+    options: MessageOpsOptions = {},
+  ): Promise<{ value: JsonValue; updatedAt: number } | null> {
+    return this.#opsBroker(options).getProgress(this.messageId);
+  }
+
+  #opsBroker(options: MessageOpsOptions): OpsBroker {
+    const broker = options.broker ?? brokerFinder?.(this);
+    if (!broker) {
+      throw new TypeError(
+        "This message has no broker to ask: pass { broker } or set a global broker (setBroker()).",
+      );
+    }
+    return broker;
   }
 
   /** A short readable form: `actorName(arg, ...)`. */

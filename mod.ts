@@ -31,6 +31,8 @@ export type {
   JsonObject,
   JsonValue,
   MessageFields,
+  MessageOpsOptions,
+  OpsBroker,
   WireMessage,
 } from "./message.ts";
 export {
@@ -131,7 +133,8 @@ export { getBroker, setBroker } from "./broker/global.ts";
 export { brokerFromUrl } from "./broker/url.ts";
 export { Worker } from "./worker/worker.ts";
 export type { StopOptions, WorkerMonitor, WorkerOptions } from "./worker/worker.ts";
-export { currentMessage, currentSignal } from "./worker/context.ts";
+export { currentMessage, currentSignal, reportProgress } from "./worker/context.ts";
+export type { ProgressSink } from "./worker/_progress.ts";
 export { HOOKS, Middleware } from "./middleware/middleware.ts";
 export type { Awaitable, HookName, ProcessOutcome } from "./middleware/middleware.ts";
 export { AgeLimit } from "./middleware/age_limit.ts";

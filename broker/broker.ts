@@ -391,7 +391,8 @@ export abstract class Broker {
   /**
    * Enqueues a message. With `delay`, the message goes to `q.DQ` with `options.eta` set and is
    * delivered once due. Resolves once the broker has accepted (and, for durable brokers,
-   * stored) it, with the message as enqueued.
+   * stored) it, with the message as enqueued. A unique job (option `unique_key`, on a broker
+   * whose capabilities include `unique`) whose key is held resolves to the holder's message.
    */
   async enqueue(message: Message, options: EnqueueOptions = {}): Promise<Message> {
     if (this.#closed) {
@@ -413,7 +414,9 @@ export abstract class Broker {
     }
     const before = this.emitBefore("enqueue", message, delay);
     if (before) await before;
-    await this._enqueue(message);
+    const holder = await this._enqueue(message);
+    // A unique job's duplicate: nothing was enqueued, the holder of its key answers for it.
+    if (holder) return holder;
     const after = this.emitAfter("enqueue", message, delay);
     if (after) await after;
     return message;
@@ -422,8 +425,13 @@ export abstract class Broker {
   /** Called once per new queue; create storage here. `queueName` is canonical. */
   protected _declareQueue(_queueName: string): void {}
 
-  /** Stores `message` on `message.queueName` (`q` or `q.DQ`). */
-  protected abstract _enqueue(message: Message): Promise<void>;
+  /**
+   * Stores `message` on `message.queueName` (`q` or `q.DQ`). A broker with the `unique`
+   * capability resolves to the holder of the message's `unique_key` instead when it enqueued
+   * nothing (or replaced the pending holder, with `debounce`); `enqueue` then returns that
+   * message as is, without the `afterEnqueue` hooks.
+   */
+  protected abstract _enqueue(message: Message): Promise<void | Message>;
 
   /** Returns a consumer of `queueName` (`q` or `q.DQ`). */
   abstract consume(queueName: string, options?: ConsumeOptions): Consumer;

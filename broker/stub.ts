@@ -19,83 +19,48 @@
  * @module
  */
 import { Broker, type BrokerOptions, type JoinOptions, type QueueStats } from "./broker.ts";
-import type { Consumer, ReceiveOptions } from "./consumer.ts";
+import type { Consumer } from "./consumer.ts";
 import { dqName, qName } from "./queue_name.ts";
-import { MessageProxy } from "../message.ts";
+import { type JsonValue, Message, type MessageProxy } from "../message.ts";
 import { QueueJoinTimeout, QueueNotFound } from "../errors.ts";
-import type { Message } from "../message.ts";
-import { Deque, Heap } from "../_queue.ts";
+import type {
+  BrokerCapabilities,
+  BrokerEvent,
+  BrowseEntry,
+  BrowseOptions,
+  BrowsePage,
+  BrowseState,
+  CancelOutcome,
+  ProgressRecord,
+  WorkerRecord,
+} from "./ops.ts";
+import { type Entry, StubQueue } from "./_stub_queue.ts";
+import { StubOpsState } from "./_stub_ops.ts";
+import { StubConsumer } from "./_stub_consumer.ts";
+import { deadEntry, liveEntry, readyCopy } from "./_stub_browse.ts";
+import { debounced, uniqueOf } from "./_unique.ts";
 
-interface Entry {
-  json: string;
-  priority: number;
-  eta: number;
-  seq: number;
-}
+const HOUR = 3_600_000;
+/** How many finished message ids the stub remembers (for `cancel()` saying `finished`). */
+const FINISHED_KEPT = 10_000;
+const ALL_CAPABILITIES: BrokerCapabilities = Object.freeze({
+  cancel: true,
+  unique: true,
+  progress: true,
+  pause: true,
+  schedules: true,
+  workers: true,
+  events: true,
+  browse: true,
+});
 
-class StubQueue {
-  /** Ready entries by priority (a FIFO per priority level). Used by normal queues. */
-  readonly buckets: Map<number, Deque<Entry>> = new Map();
-  priorities: number[] = [];
-  /** Entries ordered by eta. Used by delay queues. */
-  readonly byEta: Heap<Entry> = new Heap<Entry>((a, b) =>
-    a.eta < b.eta || (a.eta === b.eta && a.seq < b.seq)
-  );
-  ready = 0;
-  /** Enqueued and not yet acked or nacked (ready + in flight). */
-  pending = 0;
-  readonly waiters: Set<() => void> = new Set();
-
-  constructor(readonly name: string, readonly delayed: boolean) {}
-
-  put(entry: Entry, front = false): void {
-    this.ready++;
-    if (this.delayed) {
-      this.byEta.push(entry);
-    } else {
-      let bucket = this.buckets.get(entry.priority);
-      if (!bucket) {
-        this.buckets.set(entry.priority, bucket = new Deque());
-        this.priorities = [...this.buckets.keys()].sort((a, b) => a - b);
-      }
-      if (front) bucket.unshift(entry);
-      else bucket.push(entry);
-    }
-    for (const w of this.waiters) w();
-  }
-
-  /** Up to `max` entries that may be delivered now. */
-  take(max: number, now: number): Entry[] {
-    const out: Entry[] = [];
-    if (this.delayed) {
-      while (out.length < max && this.byEta.length > 0 && this.byEta.peek()!.eta <= now) {
-        out.push(this.byEta.pop()!);
-      }
-    } else {
-      for (const p of this.priorities) {
-        const bucket = this.buckets.get(p)!;
-        while (out.length < max && bucket.length > 0) out.push(bucket.shift()!);
-        if (out.length >= max) break;
-      }
-    }
-    this.ready -= out.length;
-    return out;
-  }
-
-  /** Ms until the next delayed entry is due (Infinity when none). */
-  nextDue(now: number): number {
-    const head = this.byEta.peek();
-    return head ? Math.max(0, head.eta - now) : Infinity;
-  }
-
-  clear(): number {
-    let n = 0;
-    if (this.delayed) n = this.byEta.clear().length;
-    for (const b of this.buckets.values()) n += b.clear().length;
-    this.ready -= n;
-    this.pending -= n;
-    return n;
-  }
+interface UniqueHold {
+  /** The holder's message id. */
+  id: string;
+  /** The holder as enqueued. */
+  message: Message;
+  /** The key is held at least until then (`message_timestamp + unique_for`). */
+  until: number;
 }
 
 /**
@@ -117,10 +82,23 @@ export class StubBroker extends Broker {
   #queues = new Map<string, StubQueue>();
   #seq = 0;
   #joiners = new Set<() => void>();
+  /** The entries (queued or running) of each message id. */
+  #byId = new Map<string, Set<Entry>>();
+  #uniques = new Map<string, UniqueHold>();
+  /** Cancel marks of running messages: id -> when the mark expires. */
+  #cancelMarks = new Map<string, number>();
+  /** Ids of messages acked or dead-lettered lately (insertion order: oldest first). */
+  #finished = new Set<string>();
+  #ops = new StubOpsState();
 
   /** Creates the broker with the default middleware stack unless `options.middleware`. */
   constructor(options: BrokerOptions = {}) {
     super(options);
+  }
+
+  /** The stub has every operation (cancel, unique, progress, pause, ...). */
+  override get capabilities(): BrokerCapabilities {
+    return ALL_CAPABILITIES;
   }
 
   /** Creates the in-memory queue and its delay queue. */
@@ -136,14 +114,88 @@ export class StubBroker extends Broker {
     return q;
   }
 
-  /** Stores the message in memory. */
-  protected _enqueue(message: Message): Promise<void> {
-    const q = this.#queue(message.queueName);
-    const priority = this.priorityOf(message);
-    const eta = typeof message.options.eta === "number" ? message.options.eta : 0;
-    q.pending++;
-    q.put({ json: JSON.stringify(message.asDict()), priority, eta, seq: this.#seq++ });
+  /** Stores the message in memory (a unique job's duplicate resolves to the holder). */
+  protected _enqueue(message: Message): Promise<void | Message> {
+    const unique = uniqueOf(message);
+    if (!unique) {
+      this.#put(message);
+      return Promise.resolve();
+    }
+    const now = Date.now();
+    const hold = this.#uniques.get(unique.key);
+    if (hold && hold.id !== message.messageId && this.#holds(hold, now)) {
+      if (unique.debounce === undefined) return Promise.resolve(hold.message.copy());
+      const live = [...this.#byId.get(hold.id) ?? []];
+      if (live.length > 0 && live.every((e) => e.state === "queued")) {
+        // Pending: replaced in place (same id), due `debounce` ms from now.
+        for (const e of live) this.#forget(e);
+        const replaced = debounced(message, { messageId: hold.id, eta: now + unique.debounce });
+        this.#put(replaced);
+        this.#hold(unique.key, replaced, unique.uniqueFor);
+        return Promise.resolve(replaced);
+      }
+    }
+    this.#put(message);
+    this.#hold(unique.key, message, unique.uniqueFor);
     return Promise.resolve();
+  }
+
+  #hold(key: string, message: Message, uniqueFor = 0): void {
+    this.#uniques.set(key, {
+      id: message.messageId,
+      message,
+      until: message.messageTimestamp + uniqueFor,
+    });
+  }
+
+  /** True while the holder is queued, delayed or running, or its `unique_for` has not passed. */
+  #holds(hold: UniqueHold, now: number): boolean {
+    return (this.#byId.get(hold.id)?.size ?? 0) > 0 || now < hold.until;
+  }
+
+  #put(message: Message, front = false): Entry {
+    const q = this.#queue(message.queueName);
+    const id = message.messageId;
+    const entry: Entry = {
+      json: JSON.stringify(message.asDict()),
+      id,
+      priority: this.priorityOf(message),
+      eta: typeof message.options.eta === "number" ? message.options.eta : 0,
+      seq: this.#seq++,
+      queue: q,
+      state: "queued",
+      since: 0,
+      hi: -1,
+    };
+    let set = this.#byId.get(id);
+    if (!set) this.#byId.set(id, set = new Set());
+    set.add(entry);
+    q.put(entry, front);
+    return entry;
+  }
+
+  /** Takes `entry` out of its queue and of the id index (not a finish: see `_settled`). */
+  #forget(entry: Entry): void {
+    entry.queue.remove(entry);
+    const set = this.#byId.get(entry.id);
+    set?.delete(entry);
+    if (set?.size === 0) this.#byId.delete(entry.id);
+  }
+
+  /** Takes `entry` out for good: acked, dead-lettered, cancelled or deleted. */
+  #finish(entry: Entry): void {
+    this.#forget(entry);
+    if (this.#byId.has(entry.id)) return;
+    this.#cancelMarks.delete(entry.id);
+    this.#finished.delete(entry.id);
+    this.#finished.add(entry.id);
+    if (this.#finished.size > FINISHED_KEPT) {
+      this.#finished.delete(this.#finished.values().next().value!);
+    }
+  }
+
+  #notifyJoiners(): void {
+    for (const j of this.#joiners) j();
   }
 
   /** A consumer of `queueName` (`q` or `q.DQ`). */
@@ -151,18 +203,36 @@ export class StubBroker extends Broker {
     return new StubConsumer(this, this.#queue(queueName));
   }
 
-  /** @internal */
-  _settled(q: StubQueue): void {
-    q.pending--;
-    if (q.pending === 0) { for (const j of this.#joiners) j(); }
+  /** @internal A consumer settled `entry` (ack or nack). */
+  _settled(entry: Entry): void {
+    const q = entry.queue;
+    this.#finish(entry);
+    if (q.pending === 0) this.#notifyJoiners();
+  }
+
+  /** @internal True when a consumer of `queue` gets nothing (a paused queue, not its `q.DQ`). */
+  _isPaused(queue: StubQueue): boolean {
+    return !queue.delayed && this.#ops.paused.has(queue.name);
+  }
+
+  /** @internal A consumer hands back `entries`: queued again, unless cancelled meanwhile. */
+  _requeue(entries: Entry[]): void {
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const e = entries[i];
+      if (this.#cancelMarks.has(e.id)) {
+        this._settled(e);
+      } else {
+        e.queue.running.delete(e);
+        e.queue.put(e, true);
+      }
+    }
   }
 
   /** @internal */
   _deadLetter(message: MessageProxy): void {
     this.deadLettersByQueue.get(qName(message.queueName))?.push(message);
-    for (const j of this.#joiners) j();
+    this.#notifyJoiners();
   }
-
   /**
    * Waits until `queueName` and its delay queue are empty and nothing is in flight. With
    * `failFast` (the default), rejects with the error of the first dead-lettered message of
@@ -198,9 +268,10 @@ export class StubBroker extends Broker {
 
   /** Drops the ready messages of `queueName` and its delay queue. */
   flush(queueName: string): Promise<void> {
-    this.#queue(qName(queueName)).clear();
-    this.#queue(dqName(queueName)).clear();
-    for (const j of this.#joiners) j();
+    for (const name of [qName(queueName), dqName(queueName)]) {
+      for (const e of this.#queue(name).clear()) this.#finish(e);
+    }
+    this.#notifyJoiners();
     return Promise.resolve();
   }
 
@@ -255,63 +326,210 @@ export class StubBroker extends Broker {
     list.length = 0;
     return Promise.resolve(n);
   }
-}
 
-class StubConsumer implements Consumer {
-  #closed = false;
-  constructor(private readonly broker: StubBroker, private readonly q: StubQueue) {}
+  // ---- Operations (broker/ops.ts) ----
 
-  async receive(max: number, options: ReceiveOptions): Promise<MessageProxy[]> {
-    const q = this.q;
-    let now = Date.now();
-    if (q.ready === 0 || (q.delayed && q.nextDue(now) > 0)) {
-      const deadline = now + options.timeout;
-      while (!this.#closed && !options.signal?.aborted) {
-        now = Date.now();
-        if (q.ready > 0 && (!q.delayed || q.nextDue(now) === 0)) break;
-        const wait = Math.min(deadline - now, q.delayed ? q.nextDue(now) : Infinity);
-        if (wait <= 0) break;
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(done, wait);
-          const signal = options.signal;
-          signal?.addEventListener("abort", done);
-          q.waiters.add(done);
-          function done() {
-            clearTimeout(timer);
-            signal?.removeEventListener("abort", done);
-            q.waiters.delete(done);
-            resolve();
-          }
-        });
-      }
-      now = Date.now();
+  /** Cancels a message: a queued or delayed one is dropped; a running one is marked. */
+  override cancel(messageId: string): Promise<CancelOutcome> {
+    const live = [...this.#byId.get(messageId) ?? []];
+    if (live.length === 0) {
+      return Promise.resolve(this.#finished.has(messageId) ? "finished" : "unknown");
     }
-    if (this.#closed) return [];
-    const entries = q.take(max, now);
-    const out: MessageProxy[] = new Array(entries.length);
-    for (let i = 0; i < entries.length; i++) {
-      const m = MessageProxy.decode(entries[i]!.json) as MessageProxy;
-      m.receipt = entries[i];
-      out[i] = m;
+    let running = false;
+    for (const e of live) {
+      if (e.state === "running") running = true;
+      else this.#finish(e);
     }
-    return out;
+    this.#notifyJoiners();
+    if (!running) return Promise.resolve("cancelled");
+    this.#cancelMarks.set(messageId, Date.now() + HOUR);
+    return Promise.resolve("running");
   }
 
-  ack(_message: MessageProxy): void {
-    this.broker._settled(this.q);
+  /** Which of `messageIds` carry a cancel mark. */
+  override cancelled(messageIds: readonly string[]): Promise<Set<string>> {
+    const now = Date.now();
+    const out = new Set<string>();
+    for (const id of messageIds) {
+      const until = this.#cancelMarks.get(id);
+      if (until === undefined) continue;
+      if (until > now) out.add(id);
+      else this.#cancelMarks.delete(id);
+    }
+    return Promise.resolve(out);
   }
 
-  nack(message: MessageProxy): void {
-    this.broker._deadLetter(message);
-    this.broker._settled(this.q);
+  /** Stores the progress of a message. */
+  override setProgress(messageId: string, value: JsonValue): Promise<void> {
+    this.#ops.setProgress(messageId, value);
+    return Promise.resolve();
   }
 
-  requeue(messages: MessageProxy[]): void {
-    for (let i = messages.length - 1; i >= 0; i--) this.q.put(messages[i]!.receipt as Entry, true);
+  /** The last progress of a message, or null. */
+  override getProgress(messageId: string): Promise<ProgressRecord | null> {
+    return Promise.resolve(this.#ops.getProgress(messageId));
   }
 
-  close(): void {
-    this.#closed = true;
-    for (const w of this.q.waiters) w();
+  /** Pauses a queue: its consumers get nothing until `resumeQueue` (its `q.DQ` goes on). */
+  override pauseQueue(queueName: string): Promise<void> {
+    this.#ops.paused.add(qName(queueName));
+    return Promise.resolve();
+  }
+
+  /** Resumes a paused queue. */
+  override resumeQueue(queueName: string): Promise<void> {
+    const q = qName(queueName);
+    this.#ops.paused.delete(q);
+    this.#queues.get(q)?.wake();
+    return Promise.resolve();
+  }
+
+  /** The paused queues. */
+  override pausedQueues(): Promise<Set<string>> {
+    return Promise.resolve(new Set(this.#ops.paused));
+  }
+
+  /** Enqueues `message` for `tick` of schedule `name` unless that tick (or a later one) was. */
+  override async enqueueTick(name: string, tick: number, message: Message): Promise<boolean> {
+    const last = this.#ops.lastTick(name);
+    if (last >= tick) return false;
+    this.#ops.setTick(name, tick); // before any await: a concurrent call sees it
+    try {
+      await this.enqueue(message);
+    } catch (e) {
+      if (this.#ops.lastTick(name) === tick) this.#ops.setTick(name, last);
+      throw e;
+    }
+    return true;
+  }
+
+  /** The last tick per schedule. */
+  override lastTicks(): Promise<Map<string, number>> {
+    return Promise.resolve(this.#ops.lastTicks());
+  }
+
+  /** Stores a worker's record for `ttl` ms. */
+  override publishWorker(record: WorkerRecord, ttl: number): Promise<void> {
+    this.#ops.publishWorker(record, ttl);
+    return Promise.resolve();
+  }
+
+  /** The live workers. */
+  override workers(): Promise<WorkerRecord[]> {
+    return Promise.resolve(this.#ops.workers());
+  }
+
+  /** Removes a worker's record. */
+  override removeWorker(workerId: string): Promise<void> {
+    this.#ops.removeWorker(workerId);
+    return Promise.resolve();
+  }
+
+  /** Hands events to the current `events()` readers. */
+  override publishEvents(events: readonly BrokerEvent[]): Promise<void> {
+    this.#ops.publishEvents(events);
+    return Promise.resolve();
+  }
+
+  /** The events published from now on, until `signal` aborts. */
+  override events(options: { signal?: AbortSignal } = {}): AsyncIterable<BrokerEvent> {
+    return this.#ops.events(options.signal);
+  }
+
+  /** One page of a queue's messages in `state`, newest first (`cursor`: an offset). */
+  override browse(
+    queueName: string,
+    state: BrowseState,
+    options: BrowseOptions = {},
+  ): Promise<BrowsePage> {
+    const q = qName(queueName);
+    const limit = options.limit ?? 100;
+    const offset = options.cursor ? Number(options.cursor) : 0;
+    let all: BrowseEntry[];
+    if (state === "dead") {
+      all = (this.deadLettersByQueue.get(q) ?? []).map((m) => deadEntry(m)).reverse();
+    } else {
+      const entries = state === "ready"
+        ? this.#queue(q).queued()
+        : state === "running"
+        ? [...this.#queue(q).running]
+        : [...this.#queue(dqName(q)).queued(), ...this.#queue(dqName(q)).running];
+      all = entries.sort((a, b) => b.seq - a.seq).map((e) => liveEntry(e));
+    }
+    const entries = all.slice(offset, offset + limit);
+    const next = offset + limit < all.length ? String(offset + limit) : undefined;
+    return Promise.resolve({ entries, total: all.length, ...(next ? { next } : {}) });
+  }
+
+  /** A message by id, wherever it is, or null. */
+  override findMessage(messageId: string): Promise<BrowseEntry | null> {
+    const live = [...this.#byId.get(messageId) ?? []];
+    const e = live.find((x) => x.state === "running" && !x.queue.delayed) ?? live[0];
+    if (e) return Promise.resolve(liveEntry(e));
+    const dead = this.#findDead(messageId);
+    return Promise.resolve(dead ? deadEntry(dead.list[dead.index]) : null);
+  }
+
+  #findDead(id: string): { list: MessageProxy[]; index: number } | undefined {
+    for (const list of this.deadLettersByQueue.values()) {
+      const index = list.findIndex((m) => m.messageId === id);
+      if (index >= 0) return { list, index };
+    }
+    return undefined;
+  }
+
+  /**
+   * Takes message `id` out of wherever it waits (queued, delayed or dead; not running) and
+   * returns it, or undefined. `keep` entries are not counted as finished (they move).
+   */
+  #takeOut(id: string, finish: boolean): Message | undefined {
+    const live = [...this.#byId.get(id) ?? []];
+    if (live.some((e) => e.state === "running")) return undefined;
+    if (live.length > 0) {
+      const m = Message.decode(live[0].json);
+      for (const e of live) finish ? this.#finish(e) : this.#forget(e);
+      return m;
+    }
+    const dead = this.#findDead(id);
+    if (!dead) return undefined;
+    return dead.list.splice(dead.index, 1)[0].copy();
+  }
+
+  /** Deletes waiting messages (queued, delayed or dead) by id. */
+  override deleteMessages(messageIds: readonly string[]): Promise<number> {
+    let n = 0;
+    for (const id of new Set(messageIds)) if (this.#takeOut(id, true)) n++;
+    this.#notifyJoiners();
+    return Promise.resolve(n);
+  }
+
+  /** Moves waiting messages to `queueName`, ready now. */
+  override moveMessages(messageIds: readonly string[], queueName: string): Promise<number> {
+    const target = qName(queueName);
+    this.declareQueue(target);
+    let n = 0;
+    for (const id of new Set(messageIds)) {
+      const m = this.#takeOut(id, false);
+      if (!m) continue;
+      this.#put(readyCopy(m, target));
+      n++;
+    }
+    this.#notifyJoiners();
+    return Promise.resolve(n);
+  }
+
+  /** Makes delayed messages ready now. */
+  override runNow(messageIds: readonly string[]): Promise<number> {
+    let n = 0;
+    for (const id of new Set(messageIds)) {
+      const live = [...this.#byId.get(id) ?? []];
+      const e = live.find((x) => x.state === "queued" && x.queue.delayed);
+      if (!e) continue;
+      const m = Message.decode(e.json);
+      this.#put(readyCopy(m, qName(m.queueName)));
+      this.#forget(e);
+      n++;
+    }
+    return Promise.resolve(n);
   }
 }

@@ -11,14 +11,15 @@
 import { Middleware, type ProcessOutcome } from "./middleware.ts";
 import type { Broker } from "../broker/broker.ts";
 import type { DeclaredActor } from "../broker/declared_actor.ts";
-import type { MessageProxy } from "../message.ts";
+import type { Message, MessageProxy } from "../message.ts";
 import type { ResultBackend } from "../results/backend.ts";
 import { getOption } from "../_options.ts";
 import { _registerResultsClass, resultPassedOn, resultToJson } from "./_util.ts";
 import { brokerOf } from "../_message_broker.ts";
-import { _setResultLookup } from "../message.ts";
+import { _setCancelledHook, _setResultLookup } from "../message.ts";
 import { getBroker } from "../broker/global.ts";
 import { getLogger } from "../_log.ts";
+import { Cancelled } from "../errors.ts";
 
 const logger = getLogger("dramatis.middleware.results.Results");
 
@@ -26,7 +27,8 @@ const logger = getLogger("dramatis.middleware.results.Results");
  * Stores the return value of actors with `storeResults: true` in a result backend, for
  * `resultTtl` ms (default 10 minutes). A message that fails for good stores its error, which
  * `getResult()` throws as `ResultFailure`. Errors of attempts that will be retried are not
- * stored, so a blocking reader waits for the retries.
+ * stored, so a blocking reader waits for the retries. A cancelled message stores a failure
+ * whose `errorName` is `Cancelled`.
  *
  * @example
  * ```ts
@@ -84,6 +86,12 @@ export class Results extends Middleware {
     message: MessageProxy,
     { result, error }: ProcessOutcome,
   ): Promise<void> {
+    if (error instanceof Cancelled && !message.failed) {
+      // Acked, not dead-lettered: the reader gets a ResultFailure named Cancelled.
+      const { store, ttl } = this.#options(broker, message);
+      if (store) await this.backend.storeFailure(message, error, ttl);
+      return;
+    }
     if (error !== undefined || message.failed) return; // a failure is stored by afterNack
     const { store, ttl, actor } = this.#options(broker, message);
     if (!store) {
@@ -108,6 +116,14 @@ export class Results extends Middleware {
       return await this.backend.storeFailure(message, e, ttl);
     }
     await this.backend.storeResult(message, value, ttl);
+  }
+
+  /** @internal Stores the `Cancelled` failure of a message cancelled before it ran. */
+  async _storeCancelled(broker: Broker, message: Message): Promise<void> {
+    const { store, ttl } = this.#options(broker, message as MessageProxy);
+    if (!store) return;
+    const error = new Cancelled(`Message ${message.messageId} was cancelled.`);
+    await this.backend.storeFailure(message, error, ttl);
   }
 
   /** Runs after a message was skipped. */
@@ -141,4 +157,11 @@ _setResultLookup((message, options) => {
     );
   }
   return results.backend.getResult(message, options);
+});
+
+_setCancelledHook(async (message, opsBroker) => {
+  const broker = opsBroker as Broker;
+  if (!Array.isArray(broker.middleware)) return;
+  const results = broker.middleware.find((m) => m instanceof Results) as Results | undefined;
+  await results?._storeCancelled(broker, message);
 });

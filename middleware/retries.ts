@@ -11,7 +11,7 @@
 import { Middleware, type ProcessOutcome } from "./middleware.ts";
 import type { Broker } from "../broker/broker.ts";
 import type { MessageProxy } from "../message.ts";
-import { RateLimitExceeded, Retry } from "../errors.ts";
+import { Cancelled, RateLimitExceeded, Retry } from "../errors.ts";
 import { getOption, isExpectedError } from "../_options.ts";
 import { formatError, getLogger } from "../_log.ts";
 import { actorNameOf, sendTo } from "./_util.ts";
@@ -68,7 +68,7 @@ export interface RetriesOptions {
  * Errors listed in the actor's `throws` are never retried. An actor may throw `Retry` to ask
  * for a retry after a fixed delay. With the actor option `rateLimitDelay` (ms), an actor that
  * throws `RateLimitExceeded` runs again about that much later (0.5x to 1.5x), and that does not
- * count as a retry.
+ * count as a retry. A message cancelled (`broker.cancel(id)`, error `Cancelled`) is not retried.
  *
  * @example
  * ```ts
@@ -114,7 +114,8 @@ export class Retries extends Middleware {
     message: MessageProxy,
     { error }: ProcessOutcome,
   ): Promise<void> {
-    if (error === undefined || message.failed) return;
+    // A cancelled message is never retried (nor dead-lettered): the worker acks it.
+    if (error === undefined || message.failed || error instanceof Cancelled) return;
     const actor = broker.getActor(message.actorName);
     if (isExpectedError(actor, error)) {
       logger.info(`Aborting message ${message.messageId}: ${describe(error)} is in \`throws\`.`);

@@ -31,6 +31,22 @@ export class Delays {
     this.#arm();
   }
 
+  /** The messages waiting for their eta. */
+  messages(): MessageProxy[] {
+    return this.#heap.toArray();
+  }
+
+  /** Takes out and returns the waiting messages whose ids are in `ids` (cancelled ones). */
+  remove(ids: ReadonlySet<string>): MessageProxy[] {
+    const all = this.#heap.clear();
+    const out: MessageProxy[] = [];
+    for (const m of all) {
+      if (ids.has(m.messageId)) out.push(m);
+      else this.#heap.push(m);
+    }
+    return out;
+  }
+
   /** Stops the timer and returns the messages still waiting (to hand back to the broker). */
   stop(): MessageProxy[] {
     clearTimeout(this.#timer);

@@ -2,6 +2,21 @@
  * `Worker`: consumes queues and runs actors in this isolate, with `concurrency` messages in
  * flight at once. The CLI runs one Worker inside each Web Worker it spawns.
  *
+ * On a broker with the operations of `broker/ops.ts` a Worker also:
+ * - polls `broker.cancelled()` every `cancelPoll` ms for the messages it holds, and aborts a
+ *   cancelled one with `Cancelled` (see `worker.cancel()`); the actor is abandoned if it ignores
+ *   its signal, the message is acked, never retried, and its result (with `Results`) is a
+ *   `ResultFailure` named `Cancelled`;
+ * - writes what actors report with `reportProgress()` (at most once per 250 ms per message);
+ * - publishes its `WorkerRecord` every `heartbeat` ms (ttl 10 s) and removes it at `stop()`;
+ * - sends `completed` / `failed` / `retried` / `dead-lettered` / `cancelled` events in batches.
+ *
+ * The CLI's Web Worker path reuses this: a Worker there may keep all of it (it has its own
+ * broker), or turn parts off (`cancelPoll: false`, `heartbeat: false`, `events: false`) and
+ * let the worker process do them: it calls `worker.cancel(ids)` for what it was told is
+ * cancelled, reads `worker.runningMessages()` for its one heartbeat per process, and passes
+ * `progress` to forward reported values to the main thread.
+ *
  * @example
  * ```ts
  * import { actor, StubBroker, Worker } from "@dramatis/dramatis";
@@ -24,7 +39,13 @@ import type { DeclaredActor } from "../broker/declared_actor.ts";
 import type { Consumer } from "../broker/consumer.ts";
 import type { MessageProxy } from "../message.ts";
 import { dqName, qName } from "../broker/queue_name.ts";
-import { Shutdown, SkipMessage } from "../errors.ts";
+import { Cancelled, Shutdown, SkipMessage } from "../errors.ts";
+import type { RunningMessage, WorkerRecord } from "../broker/ops.ts";
+import { eventOf, processIdentity, recordOf, runningOf, WorkerOps } from "./_heartbeat.ts";
+import { bindProgress, flushProgress, PROGRESS_INTERVAL, type ProgressSink } from "./_progress.ts";
+import type { StopOptions, WorkerMonitor, WorkerOptions } from "./_worker_options.ts";
+
+export type { StopOptions, WorkerMonitor, WorkerOptions };
 import { Heap } from "../_queue.ts";
 import { Delays } from "./_delays.ts";
 import { invoke, logCompleted, logFailure, logReceived, settle, warnIfDiscarded } from "./_run.ts";
@@ -32,66 +53,6 @@ import { receiveBackoff, sleep } from "../_async.ts";
 import { formatError, getLogger } from "../_log.ts";
 
 const logger = getLogger("dramatis.worker.Worker");
-
-/**
- * Options of `new Worker()`.
- *
- * @example
- * ```ts
- * import type { WorkerOptions } from "@dramatis/dramatis";
- * const o: WorkerOptions = { queues: ["default", "emails"], concurrency: 16 };
- * ```
- */
-export interface WorkerOptions {
-  /** Queues to consume. Default: every queue declared on the broker when `start()` runs. */
-  queues?: string[] | undefined;
-  /** Messages processed at once (async concurrency in this isolate). Default 8. */
-  concurrency?: number;
-  /** How long a consumer waits for messages before checking for shutdown, in ms. Default 1000. */
-  workerTimeout?: number;
-  /** Messages held ready beyond `concurrency`, so the next one starts at once. Default: concurrency. */
-  prefetch?: number;
-  /**
-   * Called just before an actor starts. The CLI uses it to watch for actors that never yield.
-   */
-  monitor?: WorkerMonitor;
-  /**
-   * @internal How to consume a queue. Default: `broker.consume()`. The CLI's Web Workers get
-   * their messages from the worker process's main thread this way.
-   */
-  consume?: (queueName: string) => Consumer;
-}
-
-/**
- * Observes the messages a `Worker` runs (used by the CLI's hard time limits).
- *
- * @example
- * ```ts
- * import type { WorkerMonitor } from "@dramatis/dramatis";
- * const monitor: WorkerMonitor = { started: (m) => console.log("start", m.messageId) };
- * ```
- */
-export interface WorkerMonitor {
-  /** The actor of `message` is about to run (synchronously after this call). */
-  started(message: MessageProxy): void;
-}
-
-/**
- * Options of `worker.stop()`.
- *
- * @example
- * ```ts
- * import type { StopOptions } from "@dramatis/dramatis";
- * const o: StopOptions = { timeout: 30_000 };
- * ```
- */
-export interface StopOptions {
-  /**
-   * How long to let in-flight messages finish, in ms (default 600_000). Messages still running
-   * then are aborted (their signal fires with `Shutdown`) and handed back to the broker.
-   */
-  timeout?: number;
-}
 
 interface Ready {
   message: MessageProxy;
@@ -135,7 +96,8 @@ export class Worker {
   );
   #delays = new Delays((m) => this.#moveToQueue(m), () => this.#wake());
   #seq = 0;
-  #inFlight = new Set<MessageProxy>();
+  /** The messages being processed, with when each started. */
+  #inFlight = new Map<MessageProxy, number>();
   #running = false;
   #stopping = false;
   #paused = false;
@@ -156,6 +118,13 @@ export class Worker {
   #idleWaiters: (() => void)[] = [];
   /** Actors whose returned value was checked for a Results middleware (see #checkDiscarded). */
   #discardChecked = new Set<string>();
+  #ops: WorkerOps;
+  #progressSink: ProgressSink | undefined;
+  #identity: { host: string; pid: number; runtime: string } | undefined;
+  #startedAt = 0;
+  #workerId: string | undefined;
+  /** The queues consumed since `start()`. */
+  #consumed: string[] = [];
 
   /** Creates a worker; call `start()` to begin. */
   constructor(broker: Broker, options: WorkerOptions = {}) {
@@ -171,11 +140,128 @@ export class Worker {
     this.#queueNames = options.queues?.map(qName);
     this.#monitor = options.monitor;
     this.#consume = options.consume;
+    this.#workerId = options.workerId;
+    this.#progressSink = options.progress ??
+      (broker.capabilities.progress ? (m, v) => broker.setProgress(m.messageId, v) : undefined);
+    const cancelPoll = options.cancelPoll ?? 50;
+    if (cancelPoll !== false) positiveInt("cancelPoll", cancelPoll);
+    const heartbeat = options.heartbeat ?? 1000;
+    if (heartbeat !== false) positiveInt("heartbeat", heartbeat);
+    this.#ops = new WorkerOps({
+      broker,
+      heldIds: () => this.#heldIds(),
+      cancel: (ids) => this.cancel(ids),
+      record: () => this.record(),
+    }, { cancelPoll, heartbeat, events: options.events ?? true });
   }
 
   /** The messages being processed right now. */
   get inFlight(): Iterable<MessageProxy> {
-    return this.#inFlight;
+    return this.#inFlight.keys();
+  }
+
+  /**
+   * This worker's id in the registry (`broker.workers()`); set by `start()` unless given.
+   *
+   * @example
+   * ```ts
+   * import { StubBroker, Worker } from "@dramatis/dramatis";
+   * const worker = new Worker(new StubBroker(), { workerId: "box:1" });
+   * console.log(worker.workerId); // box:1
+   * ```
+   */
+  get workerId(): string {
+    return this.#workerId ??= `${this.#identity?.host ?? "unknown"}:${this.#identity?.pid ?? 0}:${
+      crypto.randomUUID().slice(0, 8)
+    }`;
+  }
+
+  /**
+   * What this worker runs now, with the last progress each reported: what its heartbeat
+   * record lists.
+   *
+   * @example
+   * ```ts
+   * import { StubBroker, Worker } from "@dramatis/dramatis";
+   * const worker = new Worker(new StubBroker());
+   * console.log(worker.runningMessages()); // []
+   * ```
+   */
+  runningMessages(): RunningMessage[] {
+    return runningOf(this.#inFlight);
+  }
+
+  /**
+   * This worker's registry record as of now, as its heartbeat publishes it (with a `Metrics`
+   * middleware on the broker, its snapshot too).
+   *
+   * @example
+   * ```ts
+   * import { StubBroker, Worker } from "@dramatis/dramatis";
+   * const worker = new Worker(new StubBroker(), { concurrency: 4 });
+   * console.log(worker.record().concurrency); // 4
+   * ```
+   */
+  record(): WorkerRecord {
+    return recordOf({
+      middleware: this.broker.middleware,
+      workerId: this.workerId,
+      identity: this.#identity,
+      queues: this.#consumed,
+      concurrency: this.concurrency,
+      startedAt: this.#startedAt,
+      running: this.runningMessages(),
+    });
+  }
+
+  /**
+   * Cancels the messages with these ids that this worker holds: a running one has its signal
+   * aborted with `Cancelled` (and the worker stops waiting for it at once, as for a time
+   * limit); a prefetched or delayed one never runs. Each is acked, not retried, with a
+   * `ResultFailure` named `Cancelled` stored if its actor stores results. The worker calls this
+   * itself for what `broker.cancelled()` lists; resolves to how many it held.
+   *
+   * @example
+   * ```ts
+   * import { StubBroker, Worker } from "@dramatis/dramatis";
+   * const worker = new Worker(new StubBroker());
+   * console.log(worker.cancel(["no-such-id"])); // 0
+   * ```
+   */
+  cancel(messageIds: Iterable<string>): number {
+    const ids = new Set(messageIds);
+    if (ids.size === 0) return 0;
+    const reason = (m: MessageProxy) => new Cancelled(`Message ${m.messageId} was cancelled.`);
+    let n = 0;
+    for (const m of this.#inFlight.keys()) {
+      if (ids.has(m.messageId) && !m.aborted) {
+        m.abort(reason(m));
+        n++;
+      }
+    }
+    // Held but not started: settled at once, without running.
+    const unstarted: MessageProxy[] = [];
+    if (this.#ready.length > 0) {
+      for (const r of this.#ready.clear()) {
+        if (ids.has(r.message.messageId)) unstarted.push(r.message);
+        else this.#ready.push(r);
+      }
+    }
+    unstarted.push(...this.#delays.remove(ids));
+    for (const m of unstarted) {
+      m.abort(reason(m));
+      this.#process(m);
+      n++;
+    }
+    return n;
+  }
+
+  #heldIds(): string[] {
+    const ids: string[] = [];
+    for (const m of this.#inFlight.keys()) if (!m.aborted) ids.push(m.messageId);
+    for (const r of this.#ready.toArray()) ids.push(r.message.messageId);
+    for (const m of this.#delays.messages()) ids.push(m.messageId);
+    return ids;
   }
 
   /** True between `start()` and `stop()`. */
@@ -190,6 +276,9 @@ export class Worker {
     if (before) await before;
     const names = this.#queueNames ?? [...this.broker.getDeclaredQueues()];
     for (const name of names) this.broker.declareQueue(name);
+    this.#consumed = names;
+    this.#identity ??= await processIdentity();
+    this.#startedAt = Date.now();
     this.#running = true;
     this.#stopping = false;
     this.#stopController = new AbortController();
@@ -205,6 +294,7 @@ export class Worker {
     for (const consumer of this.#consumers.values()) {
       this.#loops.push(this.#consumeLoop(consumer));
     }
+    this.#ops.start();
     const after = this.broker.emitAfter("workerBoot", this);
     if (after) await after;
   }
@@ -322,9 +412,11 @@ export class Worker {
   }
 
   async #process(m: MessageProxy): Promise<void> {
-    this.#inFlight.add(m);
+    this.#inFlight.set(m, Date.now());
     const broker = this.broker;
     let requeue = false;
+    const retries = m.options.retries;
+    if (this.#progressSink) bindProgress(m, this.#progressSink, PROGRESS_INTERVAL);
     try {
       let actor: DeclaredActor | undefined;
       try {
@@ -340,6 +432,8 @@ export class Worker {
       }
       if (actor) {
         try {
+          // Cancelled before it started (held prefetched or delayed): it does not run.
+          if (m.aborted) throw m.signal.reason;
           const before = broker.emitBefore("processMessage", m);
           if (before) await before;
           const t0 = logReceived(m);
@@ -360,6 +454,12 @@ export class Worker {
             if (after) await after;
           } else if (this.#stopping && e instanceof Shutdown) {
             requeue = true;
+          } else if (e instanceof Cancelled) {
+            // Not a failure: acked, not retried (Retries), stored as Cancelled (Results).
+            m.error = e;
+            logger.info(`Message ${m.messageId} (${m.actorName}) was cancelled.`);
+            const after = broker.emitAfter("processMessage", m, { error: e });
+            if (after) await after;
           } else {
             m.error = e;
             logFailure(actor, m, e);
@@ -371,7 +471,10 @@ export class Worker {
     } finally {
       m.done = true;
       m.onAbort(undefined);
+      const flushed = flushProgress(m);
+      if (flushed) await flushed;
       await settle(m, { broker, consumer: this.#consumers.get(m.queueName), requeue });
+      if (!requeue) this.#ops.event(eventOf(m, retries, this.workerId));
       this.#inFlight.delete(m);
       this.#dispatch();
       this.#wake();
@@ -444,7 +547,9 @@ export class Worker {
           `${this.#inFlight.size} message(s) still running after ${timeout} ms; ` +
             `aborting them and handing them back to the broker.`,
         );
-        for (const m of this.#inFlight) m.abort(new Shutdown("The worker is shutting down."));
+        for (const m of this.#inFlight.keys()) {
+          m.abort(new Shutdown("The worker is shutting down."));
+        }
         await this.join();
       }
     }
@@ -457,6 +562,7 @@ export class Worker {
       }
     }
     this.#consumers.clear();
+    await this.#ops.stop();
     const after = this.broker.emitAfter("workerShutdown", this);
     if (after) await after;
   }

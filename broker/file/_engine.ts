@@ -21,10 +21,11 @@ import {
   watchDir,
   type Watcher,
 } from "./_fs.ts";
-import { GapError, Log, LogReader, type Seg } from "./_segments.ts";
+import { type ApplyFn, GapError, Log, LogReader, type Seg } from "./_segments.ts";
 import { Liveness, livenessPath } from "./_liveness.ts";
 import { dropSends, heldError, heldSends, isWriteError, listIds, writeError } from "./_outage.ts";
-import { DEAD, INFLIGHT, type Msg, type QueueState, State } from "./_state.ts";
+import { DEAD, INFLIGHT, type Msg, type QueueState, READY, State } from "./_state.ts";
+import { applyWith, type EngineExtension, type MessageState } from "./_ops_hooks.ts";
 
 const logger = getLogger("dramatis.broker.FileBroker");
 
@@ -138,6 +139,9 @@ export class Engine {
   #liveness: Liveness | undefined;
   /** Set when this owner could not create its liveness file (the lease covers it then). */
   #noLiveness = false;
+
+  /** The operations' records (`_ops_state.ts`): applied, compacted and asked about pauses here. */
+  extension: EngineExtension | undefined;
 
   constructor(readonly options: EngineOptions) {}
 
@@ -459,7 +463,7 @@ export class Engine {
     if (this.#state) return this.#state;
     const log = this.#open();
     const state = new State({ deadMessageTtl: this.options.deadMessageTtl });
-    const reader = new LogReader(log, state.apply.bind(state));
+    const reader = new LogReader(log, this.#applier(state));
     this.#state = state;
     this.#reader = reader;
     try {
@@ -471,6 +475,11 @@ export class Engine {
     this.#compactTimer ??= setInterval(() => this.#maybeCompact(), COMPACT_EVERY_MS);
     unrefTimer(this.#compactTimer);
     return this.#state!;
+  }
+
+  /** Applies records to `state`, and those of the operations to the extension. */
+  #applier(state: State): ApplyFn {
+    return applyWith(state.apply.bind(state), () => this.extension);
   }
 
   /** Applies the records appended since the last call. */
@@ -489,7 +498,8 @@ export class Engine {
         this.#log!.withLock(() => this.#log!.checkTail());
         const state = new State({ deadMessageTtl: this.options.deadMessageTtl });
         this.#state = state;
-        this.#reader = new LogReader(this.#log!, state.apply.bind(state));
+        this.extension?.reset();
+        this.#reader = new LogReader(this.#log!, this.#applier(state));
         try {
           this.#reader.start();
         } catch (e2) {
@@ -657,6 +667,12 @@ export class Engine {
       const now = Date.now();
       const head = q.heap.peek();
       const due = head !== undefined && (!q.delayed || head.eta <= now);
+      if (this.extension?.paused(queueName)) {
+        // A paused queue: nothing is handed out; a resume (a record) wakes this wait.
+        if (now >= deadline) return [];
+        await this.#wait(Math.min(deadline - now, POLL_MS), options.signal);
+        continue;
+      }
       if (due || state.nextExpiry(q, this.owner) < now || this.#someoneGone(q)) {
         const msgs = this.#claim(queueName, max, now);
         if (msgs.length > 0) return msgs;
@@ -687,7 +703,7 @@ export class Engine {
           this.#catchUp(true);
           q = this.#state!.queue(queueName);
         }
-        while (picked.length < max) {
+        while (picked.length < max && !this.extension?.paused(queueName)) {
           const m = q.heap.peek();
           if (!m || (q.delayed && m.eta > now)) break;
           q.heap.pop();
@@ -1090,6 +1106,112 @@ export class Engine {
   }
 
   // -------------------------------------------------------------------------------------------
+  // Hooks of the operations (_ops.ts): they reach the replica only through these.
+
+  /**
+   * Under the lock, on an up-to-date replica: runs `fn` and writes the records it encodes into
+   * the writer (dropped, and the error thrown, if the write fails); the replica applies them at
+   * its next catch-up, as every reader does first. Resolves with what `fn` returned once they are
+   * as durable as the mode promises.
+   */
+  transact<T>(fn: (out: RecordWriter) => T): Promise<T> {
+    let result!: T;
+    let wrote = false;
+    try {
+      this.#replica();
+      this.#open().withLock(() => {
+        this.#flushLocked();
+        this.#catchUp(true);
+        this.#writeOwn(() => {
+          const mark = this.#out.length;
+          try {
+            result = fn(this.#out);
+          } catch (e) {
+            this.#out.length = mark;
+            throw e;
+          }
+          wrote = this.#out.length > mark;
+          if (wrote) this.#needsSync = true;
+        });
+      });
+    } catch (e) {
+      return Promise.reject(e);
+    } finally {
+      this.#afterWrite();
+    }
+    return wrote ? this.#commit().then(() => result) : Promise.resolve(result);
+  }
+
+  /** Encodes records into the write buffer, written at the end of the tick (no sync awaited). */
+  append(encode: (out: RecordWriter) => void): void {
+    this.#open();
+    const mark = this.#out.length;
+    try {
+      encode(this.#out);
+    } catch (e) {
+      this.#out.length = mark;
+      throw e;
+    }
+    this.#scheduleFlush();
+  }
+
+  /** Runs `fn` holding the directory's lock (for side files). */
+  withLock<T>(fn: () => T): T {
+    return this.#open().withLock(fn);
+  }
+
+  /** Writes the buffer and reads what other processes appended (builds the replica if needed). */
+  refresh(): void {
+    this.flush();
+    this.#replica();
+    this.#catchUp(false);
+  }
+
+  /** Where the message with log id `id` is now, or undefined when it is gone. */
+  messageState(id: number): MessageState | undefined {
+    const m = this.#state?.msgs.get(id);
+    if (!m) return undefined;
+    const queue = m.q.delayed ? m.q.name.slice(0, -3) : m.q.name;
+    const state = m.state === READY
+      ? (m.q.delayed ? "delayed" : "ready")
+      : m.state === INFLIGHT
+      ? "running"
+      : "dead";
+    return { state, queue, priority: m.priority, eta: m.eta, deadAt: m.deadAt };
+  }
+
+  /** The JSON of a live message, or undefined when it is gone. */
+  readJson(id: number): Uint8Array | undefined {
+    const m = this.#state?.msgs.get(id);
+    return m && readExactly(m.seg, m.poff, m.plen);
+  }
+
+  /** Calls `each` with the log id of every message of canonical `queueName` in `state`. */
+  forEachId(queueName: string, state: MessageState["state"], each: (id: number) => void): void {
+    const s = this.#state!;
+    if (state === "dead") {
+      for (const id of s.queue(queueName).dead.keys()) each(id);
+    } else if (state !== "running") {
+      for (const m of s.queue(state === "ready" ? queueName : `${queueName}.DQ`).heap.items()) {
+        each(m.id);
+      }
+    } else {
+      for (const name of [queueName, `${queueName}.DQ`]) {
+        const q = s.queue(name);
+        for (const owner of q.inflightBy.keys()) {
+          for (const m of s.owners.get(owner)?.msgs ?? []) if (m.q === q) each(m.id);
+        }
+      }
+    }
+  }
+
+  /** The segment files of the log, oldest first (for scans by message id). */
+  segmentPaths(): { base: number; path: string }[] {
+    const log = this.#open();
+    return log.listSegments().map((base) => ({ base, path: log.segmentPath(base) }));
+  }
+
+  // -------------------------------------------------------------------------------------------
   // Compaction
 
   #maybeCompact(): void {
@@ -1150,6 +1272,7 @@ export class Engine {
             for (; i < movers.length && this.#out.length < SPAN_BYTES; i++) this.#snap(movers[i]!);
           });
         }
+        if (this.extension) this.#writeOwn(() => this.extension!.snapshot(cutBase, this.#out));
         this.#catchUp(true);
         const left = [...this.#state!.msgs.values()].filter((m) => m.seg.base < cutBase).length;
         if (left > 0) {

@@ -16,9 +16,16 @@ export const Kind = {
   PURGE: 10,
   UNDEAD: 11,
   SNAP: 12,
+  // Records of the operations (broker/file/_ops_state.ts applies them): cancel marks, unique
+  // holders, schedule ticks, paused queues, progress.
+  MARK: 13,
+  UNIQUE: 14,
+  TICK: 15,
+  PAUSE: 16,
+  PROGRESS: 17,
 } as const;
 /** The largest kind number this version knows. */
-export const MAX_KIND = 12;
+export const MAX_KIND = 17;
 
 /** Record header: sync marker (2), kind (1), reserved (1), body length (4), CRC-32C (4). */
 export const REC_HEADER = 12;

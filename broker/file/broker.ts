@@ -39,9 +39,22 @@ import {
 } from "../broker.ts";
 import { QueueNotFound } from "../../errors.ts";
 import { keepDecodable } from "../_undecodable.ts";
-import type { Message } from "../../message.ts";
+import type { JsonValue, Message } from "../../message.ts";
+import type {
+  BrokerCapabilities,
+  BrokerEvent,
+  BrowseEntry,
+  BrowseOptions,
+  BrowsePage,
+  BrowseState,
+  CancelOutcome,
+  ProgressRecord,
+  WorkerRecord,
+} from "../ops.ts";
 import { type Durability, Engine, type FileReceipt } from "./_engine.ts";
 import { accessModes, type FileAccess } from "./_fs.ts";
+import { FileOps } from "./_ops.ts";
+import { uniqueOf } from "../_unique.ts";
 
 export type { Durability } from "./_engine.ts";
 export type { FileAccess } from "./_fs.ts";
@@ -87,6 +100,25 @@ export interface FileBrokerOptions extends BrokerOptions {
 }
 
 const SEVEN_DAYS = 7 * 24 * 3600 * 1000;
+const ALL_CAPABILITIES: BrokerCapabilities = Object.freeze({
+  cancel: true,
+  unique: true,
+  progress: true,
+  pause: true,
+  schedules: true,
+  workers: true,
+  events: true,
+  browse: true,
+});
+
+/** Runs `fn`, turning a synchronous throw into a rejected promise. */
+function settle<T>(fn: () => T | Promise<T>): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
 
 function checkedAccess(access: FileAccess | undefined): FileAccess {
   try {
@@ -144,6 +176,7 @@ export class FileBroker extends Broker {
   /** The lease timeout in ms. */
   readonly leaseTimeout: number;
   #engine: Engine;
+  #ops: FileOps;
 
   /** Creates the broker. The directory is opened on first use. */
   constructor(options: FileBrokerOptions = {}) {
@@ -168,14 +201,22 @@ export class FileBroker extends Broker {
       segmentSize: positive("segmentSize", options.segmentSize, 8 * 1024 * 1024),
       access: checkedAccess(options.access),
     });
+    this.#ops = new FileOps(this.#engine);
   }
 
-  /** Appends the message to the log; resolves per `durability`. */
-  protected _enqueue(message: Message): Promise<void> {
+  /** The message's priority: its option, else its actor's, else 0 (decided by the sender). */
+  #priority(message: Message): number {
     const opt = message.options.priority;
-    const priority = typeof opt === "number"
-      ? opt
-      : (this.actors.get(message.actorName)?.priority ?? 0);
+    return typeof opt === "number" ? opt : (this.actors.get(message.actorName)?.priority ?? 0);
+  }
+
+  /**
+   * Appends the message to the log; resolves per `durability`. A message with a `unique_key` is
+   * decided under the lock (see docs/file-broker.md, "Operations").
+   */
+  protected _enqueue(message: Message): Promise<void | Message> {
+    const priority = this.#priority(message);
+    if (uniqueOf(message)) return this.#ops.enqueueUnique(message, priority);
     const eta = typeof message.options.eta === "number" ? message.options.eta : 0;
     return this.#engine.enqueue(
       message.queueName,
@@ -266,11 +307,7 @@ export class FileBroker extends Broker {
       const message = l.message.copy({ queueName: q });
       const before = this.emitBefore("enqueue", message, undefined);
       if (before) await before;
-      const opt = message.options.priority;
-      const priority = typeof opt === "number"
-        ? opt
-        : (this.actors.get(message.actorName)?.priority ?? 0);
-      prepared.push({ id: l.id, message, priority });
+      prepared.push({ id: l.id, message, priority: this.#priority(message) });
     }
     if (prepared.length === 0) return 0;
     const n = await this.#engine.requeueDead(q, prepared);
@@ -303,12 +340,124 @@ export class FileBroker extends Broker {
     }
   }
 
+  // ---- Operations (broker/ops.ts; docs/file-broker.md, "Operations"; code in _ops.ts) ----
+
+  /** Every operation: the FileBroker has them all. */
+  override get capabilities(): BrokerCapabilities {
+    return ALL_CAPABILITIES;
+  }
+
+  /** Cancels a message, atomically across processes (finds it by a scan of the log). */
+  override cancel(messageId: string): Promise<CancelOutcome> {
+    return settle(() => this.#ops.cancel(messageId));
+  }
+
+  /** Which of `messageIds` have a cancel mark (cheap: reads only what was appended since). */
+  override cancelled(messageIds: readonly string[]): Promise<Set<string>> {
+    return settle(() => this.#ops.cancelled(messageIds));
+  }
+
+  /** Stores the progress of a message (kept an hour after its last write). */
+  override setProgress(messageId: string, value: JsonValue): Promise<void> {
+    return settle(() => this.#ops.setProgress(messageId, value));
+  }
+
+  /** The last progress stored for a message, or null. */
+  override getProgress(messageId: string): Promise<ProgressRecord | null> {
+    return settle(() => this.#ops.getProgress(messageId));
+  }
+
+  /** Pauses a queue in every process (a record in the log: it survives restarts). */
+  override pauseQueue(queueName: string): Promise<void> {
+    return settle(() => this.#ops.setPaused(checked(queueName), true));
+  }
+
+  /** Resumes a paused queue. */
+  override resumeQueue(queueName: string): Promise<void> {
+    return settle(() => this.#ops.setPaused(checked(queueName), false));
+  }
+
+  /** The paused queues. */
+  override pausedQueues(): Promise<Set<string>> {
+    return settle(() => this.#ops.pausedQueues());
+  }
+
+  /** Enqueues a schedule's message for `tick` once across processes (one locked append). */
+  override async enqueueTick(name: string, tick: number, message: Message): Promise<boolean> {
+    const before = this.emitBefore("enqueue", message, undefined);
+    if (before) await before;
+    const done = await this.#ops.enqueueTick(name, tick, message, this.#priority(message));
+    const after = done ? this.emitAfter("enqueue", message, undefined) : undefined;
+    if (after) await after;
+    return done;
+  }
+
+  /** The last tick enqueued per schedule. */
+  override lastTicks(): Promise<Map<string, number>> {
+    return settle(() => this.#ops.lastTicks());
+  }
+
+  /** Writes the worker's file in `<dir>/workers/`. */
+  override publishWorker(record: WorkerRecord, ttl: number): Promise<void> {
+    return settle(() => this.#ops.publishWorker(record, ttl));
+  }
+
+  /** The workers whose last heartbeat is within their ttl. */
+  override workers(): Promise<WorkerRecord[]> {
+    return settle(() => this.#ops.workers());
+  }
+
+  /** Deletes a worker's file. */
+  override removeWorker(workerId: string): Promise<void> {
+    return settle(() => this.#ops.removeWorker(workerId));
+  }
+
+  /** Appends events to `<dir>/events/`. */
+  override publishEvents(events: readonly BrokerEvent[]): Promise<void> {
+    return settle(() => this.#ops.publishEvents(events));
+  }
+
+  /** The events published from now on by every process (polled every 50 ms). */
+  override events(options: { signal?: AbortSignal } = {}): AsyncIterable<BrokerEvent> {
+    return this.#ops.events(options.signal);
+  }
+
+  /** One page of a queue's messages in `state`, newest first. */
+  override browse(
+    queueName: string,
+    state: BrowseState,
+    options?: BrowseOptions,
+  ): Promise<BrowsePage> {
+    return settle(() => this.#ops.browse(checked(queueName), state, options));
+  }
+
+  /** A message by id, wherever it is, or null. */
+  override findMessage(messageId: string): Promise<BrowseEntry | null> {
+    return settle(() => this.#ops.findMessage(messageId));
+  }
+
+  /** Deletes ready, delayed or dead messages by id. */
+  override deleteMessages(messageIds: readonly string[]): Promise<number> {
+    return settle(() => this.#ops.deleteMessages(messageIds));
+  }
+
+  /** Moves ready, delayed or dead messages to `queueName` (ready there). */
+  override moveMessages(messageIds: readonly string[], queueName: string): Promise<number> {
+    return settle(() => this.#ops.moveMessages(messageIds, checked(queueName)));
+  }
+
+  /** Makes delayed messages ready now. */
+  override runNow(messageIds: readonly string[]): Promise<number> {
+    return settle(() => this.#ops.runNow(messageIds));
+  }
+
   /**
    * Writes what is buffered (and waits for its sync), hands messages it delivered but that were
    * never acked back to other consumers, and releases files, watchers and timers.
    */
   override async close(): Promise<void> {
     await super.close();
+    this.#ops.close();
     await this.#engine.close();
   }
 }
