@@ -51,8 +51,9 @@ export class StubConsumer implements Consumer {
     const entries = q.take(max, now);
     const out: MessageProxy[] = new Array(entries.length);
     for (let i = 0; i < entries.length; i++) {
-      const m = MessageProxy.decode(entries[i].json) as MessageProxy;
-      m.receipt = entries[i];
+      const entry = entries[i]!;
+      const m = MessageProxy.decode(entry.json) as MessageProxy;
+      m.receipt = entry;
       out[i] = m;
     }
     return out;

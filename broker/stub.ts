@@ -218,7 +218,7 @@ export class StubBroker extends Broker {
   /** @internal A consumer hands back `entries`: queued again, unless cancelled meanwhile. */
   _requeue(entries: Entry[]): void {
     for (let i = entries.length - 1; i >= 0; i--) {
-      const e = entries[i];
+      const e = entries[i]!;
       if (this.#cancelMarks.has(e.id)) {
         this._settled(e);
       } else {
@@ -467,7 +467,7 @@ export class StubBroker extends Broker {
     const e = live.find((x) => x.state === "running" && !x.queue.delayed) ?? live[0];
     if (e) return Promise.resolve(liveEntry(e));
     const dead = this.#findDead(messageId);
-    return Promise.resolve(dead ? deadEntry(dead.list[dead.index]) : null);
+    return Promise.resolve(dead ? deadEntry(dead.list[dead.index]!) : null);
   }
 
   #findDead(id: string): { list: MessageProxy[]; index: number } | undefined {
@@ -486,13 +486,13 @@ export class StubBroker extends Broker {
     const live = [...this.#byId.get(id) ?? []];
     if (live.some((e) => e.state === "running")) return undefined;
     if (live.length > 0) {
-      const m = Message.decode(live[0].json);
+      const m = Message.decode(live[0]!.json);
       for (const e of live) finish ? this.#finish(e) : this.#forget(e);
       return m;
     }
     const dead = this.#findDead(id);
     if (!dead) return undefined;
-    return dead.list.splice(dead.index, 1)[0].copy();
+    return dead.list.splice(dead.index, 1)[0]!.copy();
   }
 
   /** Deletes waiting messages (queued, delayed or dead) by id. */

@@ -217,7 +217,7 @@ export function eventOf(m: MessageProxy, retries: unknown, workerId: string): Br
   };
   if (error !== undefined && type !== "cancelled") {
     e.error = (error instanceof Error ? `${error.name}: ${error.message}` : String(error))
-      .split("\n")[0].slice(0, 500);
+      .split("\n")[0]!.slice(0, 500);
   }
   return e;
 }
