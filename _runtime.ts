@@ -163,3 +163,82 @@ export async function spawnProcess(
   });
   return { pid: proc.pid ?? -1, exited };
 }
+
+/** A listening HTTP server started by `serveHttp`. */
+export interface HttpServer {
+  /** The port it listens on (the one picked by the system when asked for 0). */
+  readonly port: number;
+  /** The host name it listens on. */
+  readonly hostname: string;
+  /** Stops listening and closes open connections. */
+  close(): Promise<void>;
+}
+
+/**
+ * Serves `handler` on `hostname:port` (port 0: any free one), on Deno with `Deno.serve` and on
+ * Bun with `Bun.serve`; resolves once it listens. The one HTTP server of the library (metrics
+ * endpoint, dashboard).
+ *
+ * @example
+ * ```ts ignore
+ * const server = await serveHttp("127.0.0.1", 0, () => new Response("ok"));
+ * console.log(server.port > 0); // true
+ * await server.close();
+ * ```
+ */
+export function serveHttp(
+  hostname: string,
+  port: number,
+  handler: (request: Request) => Response | Promise<Response>,
+): Promise<HttpServer> {
+  const g = globalThis as {
+    Deno?: {
+      serve(
+        options: {
+          hostname: string;
+          port: number;
+          onListen?: (addr: { port: number }) => void;
+        },
+        handler: (request: Request) => Response | Promise<Response>,
+      ): { shutdown(): Promise<void>; finished: Promise<void> };
+    };
+    Bun?: {
+      serve(options: {
+        hostname: string;
+        port: number;
+        fetch: (request: Request) => Response | Promise<Response>;
+      }): { port: number; stop(closeActive?: boolean): Promise<void> | void };
+    };
+  };
+  if (g.Bun) {
+    const server = g.Bun.serve({ hostname, port, fetch: handler });
+    return Promise.resolve({
+      port: server.port,
+      hostname,
+      close: async () => {
+        await server.stop(true);
+      },
+    });
+  }
+  if (!g.Deno) throw new Error("serveHttp: neither Deno nor Bun found; run on one of them.");
+  const deno = g.Deno;
+  return new Promise((resolve, reject) => {
+    try {
+      const server = deno.serve({
+        hostname,
+        port,
+        onListen: (addr) =>
+          resolve({
+            port: addr.port,
+            hostname,
+            close: async () => {
+              await server.shutdown();
+              await server.finished;
+            },
+          }),
+      }, handler);
+    } catch (e) {
+      reject(e);
+    }
+  });
+}
