@@ -7,7 +7,7 @@
 // A message is a slot of the compact index (`_index.ts`): a few numbers in typed arrays. Objects
 // exist per queue, per owner and per segment, never per message; `ref()` makes one for the few
 // messages being delivered or inspected.
-import { BodyReader, Kind, REC_HEADER } from "./_format.ts";
+import { Kind, REC_HEADER } from "./_format.ts";
 import { SlotHeap } from "./_heap.ts";
 import { DEAD, GONE, INFLIGHT, MsgIndex, READY } from "./_index.ts";
 import type { Seg } from "./_segments.ts";
@@ -89,6 +89,8 @@ export class State {
   readonly #segFree: number[] = [];
   /** The owner of each slot in flight. */
   readonly #ownerOf = new Map<number, number>();
+
+  readonly #reader = new Fields();
 
   constructor(private readonly options: { deadMessageTtl: number }) {}
 
@@ -173,17 +175,17 @@ export class State {
    */
   apply(kind: number, buf: Uint8Array, bs: number, be: number, seg: Seg, at: number): void {
     this.applied++;
-    const r = new BodyReader(buf, bs, be);
-    const fileOffset = (p: number) => at + REC_HEADER + (p - bs);
+    const r = this.#reader.at(buf, bs);
+    const fileOffset = at + REC_HEADER - bs; // + a position in buf: the offset in the file
     const x = this.index;
     switch (kind) {
       case Kind.ENQ: {
-        const q = this.queue(r.queue());
+        const q = r.queueIn(this);
         const priority = r.f64();
         const eta = r.f64();
         const id = seg.base + at;
         if (x.find(id) >= 0) return;
-        const s = this.#add(id, q, priority, eta, seg, fileOffset(r.pos), be - r.pos);
+        const s = this.#add(id, q, priority, eta, seg, fileOffset + r.pos, be - r.pos);
         q.heap.push(s);
         return;
       }
@@ -225,12 +227,12 @@ export class State {
         r.f64(); // owner
         const id = r.f64();
         const deadAt = r.f64();
-        const q = this.queue(r.queue());
+        const q = r.queueIn(this);
         const priority = r.f64();
         const old = x.find(id);
         if (old >= 0) this.#drop(old);
         if (this.#expiredDead(deadAt)) return;
-        const s = this.#add(id, q, priority, 0, seg, fileOffset(r.pos), be - r.pos);
+        const s = this.#add(id, q, priority, 0, seg, fileOffset + r.pos, be - r.pos);
         this.#kill(s, deadAt);
         return;
       }
@@ -250,7 +252,7 @@ export class State {
         return;
       }
       case Kind.FLUSH: {
-        const name = r.queue();
+        const name = r.name();
         for (const q of [this.queues.get(name), this.queues.get(`${name}.DQ`)]) {
           if (q) { for (const s of q.heap.clear()) this.#drop(s); }
         }
@@ -264,7 +266,7 @@ export class State {
         return;
       }
       case Kind.PURGE: {
-        const q = this.queues.get(r.queue());
+        const q = this.queues.get(r.name());
         if (q) { for (const s of [...q.dead.values()]) this.#drop(s); }
         return;
       }
@@ -281,8 +283,8 @@ export class State {
         const k1 = r.f64(), k2 = r.f64();
         const ownerId = r.f64(), leaseUntil = r.f64(), deadAt = r.f64();
         const priority = r.f64(), eta = r.f64();
-        const q = this.queue(r.queue());
-        const poff = fileOffset(r.pos), plen = be - r.pos;
+        const q = r.queueIn(this);
+        const poff = fileOffset + r.pos, plen = be - r.pos;
         const known = x.find(id);
         if (known >= 0) {
           // This replica saw the message's whole history: only its place on disk changed.
@@ -448,5 +450,64 @@ export class State {
     let heaps = 0;
     for (const q of this.queues.values()) heaps += q.heap.bytes();
     return { index: this.index.bytes(), heaps };
+  }
+}
+
+/**
+ * Reads the fields of record bodies without allocating per record: one reader for the replica,
+ * the DataView kept while the buffer stays the same, the last queue's name compared as bytes.
+ */
+class Fields {
+  buf: Uint8Array = new Uint8Array(0);
+  #view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+  pos = 0;
+  #last: QueueState | undefined;
+
+  at(buf: Uint8Array, pos: number): this {
+    if (buf !== this.buf) {
+      this.buf = buf;
+      this.#view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    }
+    this.pos = pos;
+    return this;
+  }
+  u8(): number {
+    return this.buf[this.pos++]!;
+  }
+  u32(): number {
+    const v = this.#view.getUint32(this.pos, true);
+    this.pos += 4;
+    return v;
+  }
+  f64(): number {
+    const v = this.#view.getFloat64(this.pos, true);
+    this.pos += 8;
+    return v;
+  }
+  /** A queue name (1-byte length, ASCII) as a string. */
+  name(): string {
+    const b = this.buf, n = b[this.pos++]!;
+    let s = "";
+    for (let i = 0; i < n; i++) s += String.fromCharCode(b[this.pos + i]!);
+    this.pos += n;
+    return s;
+  }
+  /** The state of the queue named next, from `state` (no string made when it is the last one). */
+  queueIn(state: State): QueueState {
+    const b = this.buf, n = b[this.pos]!, last = this.#last;
+    if (last && last.name.length === n) {
+      let same = true;
+      for (let i = 0; i < n; i++) {
+        if (b[this.pos + 1 + i] !== last.name.charCodeAt(i)) {
+          same = false;
+          break;
+        }
+      }
+      if (same && state.queues.get(last.name) === last) {
+        this.pos += 1 + n;
+        return last;
+      }
+    }
+    return this.#last = state.queue(this.name());
   }
 }
