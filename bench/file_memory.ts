@@ -8,6 +8,8 @@
 //                    and "delayed" measure it too, in the same run, alternating with this one
 //   BENCH_DELAYED_N  delayed messages, etas spread over one minute (default 1,000,000)
 //   BENCH_BIG_N      pending messages of "big" (default 10,000,000, about 2 GB on disk)
+//   BENCH_DURABILITY the consumer's durability in "delayed" and "big" (default "always"): the
+//                    Worker moves each due delayed message to its queue with a send
 //
 // Each measurement is a child process of the same runtime that imports the FileBroker of its
 // side, so that nothing the parent allocated (filling the directory) counts:
@@ -102,7 +104,7 @@ if (args[0] === "--child") {
   let peak = 0;
   const sampler = setInterval(() => peak = Math.max(peak, proc.memoryUsage().rss / MB), 100);
   const t0 = performance.now();
-  const broker = new FileBroker({ dir });
+  const broker = new FileBroker({ dir, durability: env.BENCH_DURABILITY ?? "always" });
   const stats = await broker.stats("default");
   const openMs = performance.now() - t0;
   gc();
