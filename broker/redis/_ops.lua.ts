@@ -26,8 +26,7 @@ local function canonical(q)
 end
 
 -- A holder record: id \\n queue \\n rid \\n until \\n payload (payload only with unique_for).
-local function read_holder(key)
-  local v = redis.call('GET', key)
+local function parse_holder(v)
   if not v then return nil end
   local a = string.find(v, '\\n', 1, true)
   local b = string.find(v, '\\n', a + 1, true)
@@ -39,13 +38,13 @@ local function read_holder(key)
     payload = string.sub(v, d + 1),
   }
 end
+local function read_holder(key) return parse_holder(redis.call('GET', key)) end
 local function write_holder(key, h)
   local ttl = math.max(h.untl - now, 0) + DAY7
   redis.call('SET', key, h.id .. '\\n' .. h.queue .. '\\n' .. h.rid .. '\\n' .. h.untl .. '\\n' ..
     h.payload, 'PX', ttl)
 end
 local function exists(h) return redis.call('HEXISTS', hash_key(h.queue), h.rid) == 1 end
-local function holds(h) return exists(h) or now < h.untl end
 -- Pending: queued (in its list) or delayed (in its delay queue's hash), not running.
 local function pending(h)
   if is_dq(h.queue) then return exists(h) end
@@ -78,42 +77,93 @@ end
 
 if command == 'unique' then
   -- ARGV[3..]: per send 7 values: holder key, id, queue, rid, payload, until, flags
-  -- (flags: 'd' debounce, 'p' keep the payload in the record). Replies per send: { 1 } enqueued,
-  -- { 0, payload, holder id } a duplicate (the holder as stored), { 2, queue, rid, id } a pending holder to
-  -- replace (debounce: the caller builds the replacement and calls 'replace').
+  -- (flags: 'd' debounce, 'p' keep the payload in the record). Replies 5 values per send that
+  -- was not enqueued (the others were): its index (from 0), then 0, payload, holder id, '' for
+  -- a duplicate (the holder as stored), or 2, queue, rid, holder id for a pending holder to
+  -- replace (debounce: the caller builds the replacement and calls 'replace'). The sends'
+  -- HSET and RPUSH go out together at the end, per queue, in order.
   local out = {}
+  local fresh = {}
+  local queues, batches = {}, {}
+  local function defer_put(q, rid, payload)
+    local b = batches[q]
+    if not b then
+      b = { fields = {}, ids = {} }
+      batches[q] = b
+      queues[#queues + 1] = q
+    end
+    b.fields[#b.fields + 1] = rid
+    b.fields[#b.fields + 1] = payload
+    b.ids[#b.ids + 1] = rid
+    fresh[q .. '\\n' .. rid] = true
+  end
+  local function live(h)
+    return fresh[h.queue .. '\\n' .. h.rid] or exists(h)
+  end
+  local function waiting(h)
+    if fresh[h.queue .. '\\n' .. h.rid] then return true end
+    return pending(h)
+  end
+  local recs
+  local function hold(key, id, q, rid, untl, flags, payload)
+    local keep = ''
+    if string.find(flags, 'p', 1, true) then keep = payload end
+    local h = { id = id, queue = q, rid = rid, untl = untl, payload = keep }
+    write_holder(key, h)
+    recs[key] = h
+  end
+  -- Every holder of the batch read in one MGET; a holder written meanwhile is taken from 'recs'.
+  local keys = {}
+  for i = 3, #ARGV, 7 do keys[#keys + 1] = ARGV[i] end
+  local values = redis.call('MGET', unpack(keys))
+  recs = {}
+  local n = 0
   for i = 3, #ARGV, 7 do
     local key, id, q, rid, payload = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
     local untl, flags = tonumber(ARGV[i + 5]), ARGV[i + 6]
-    local h = read_holder(key)
+    local h = recs[key]
+    if h == nil then h = parse_holder(values[n + 1]) end
     if h and h.id == id then
       -- The holder's own copy (its retry): enqueued, and the record follows it.
-      put(q, rid, payload)
+      defer_put(q, rid, payload)
       h.queue, h.rid = q, rid
       write_holder(key, h)
-      out[#out + 1] = { 1 }
-    elseif h and holds(h) then
+      recs[key] = h
+    elseif h and (live(h) or now < h.untl) then
       local debounce = string.find(flags, 'd', 1, true) ~= nil
-      if debounce and pending(h) then
-        out[#out + 1] = { 2, h.queue, h.rid, h.id }
+      if debounce and waiting(h) then
+        for _, v in ipairs({ n, 2, h.queue, h.rid, h.id }) do out[#out + 1] = v end
       elseif debounce then
         -- The holder runs (or finished, within unique_for): the send is enqueued, the new holder.
-        put(q, rid, payload)
-        local keep = ''
-        if string.find(flags, 'p', 1, true) then keep = payload end
-        write_holder(key, { id = id, queue = q, rid = rid, untl = untl, payload = keep })
-        out[#out + 1] = { 1 }
+        defer_put(q, rid, payload)
+        hold(key, id, q, rid, untl, flags, payload)
       else
         local stored = h.payload
-        if stored == '' then stored = redis.call('HGET', hash_key(h.queue), h.rid) or '' end
-        out[#out + 1] = { 0, stored, h.id }
+        if stored == '' then
+          local b = batches[h.queue]
+          if fresh[h.queue .. '\\n' .. h.rid] then
+            for j = 1, #b.fields, 2 do
+              if b.fields[j] == h.rid then stored = b.fields[j + 1] end
+            end
+          else
+            stored = redis.call('HGET', hash_key(h.queue), h.rid) or ''
+          end
+        end
+        for _, v in ipairs({ n, 0, stored, h.id, '' }) do out[#out + 1] = v end
       end
     else
-      put(q, rid, payload)
-      local keep = ''
-      if string.find(flags, 'p', 1, true) then keep = payload end
-      write_holder(key, { id = id, queue = q, rid = rid, untl = untl, payload = keep })
-      out[#out + 1] = { 1 }
+      defer_put(q, rid, payload)
+      hold(key, id, q, rid, untl, flags, payload)
+    end
+    n = n + 1
+  end
+  for _, q in ipairs(queues) do
+    local b = batches[q]
+    for j = 1, #b.fields, 1000 do
+      redis.call('HSET', hash_key(q), unpack(b.fields, j, math.min(j + 999, #b.fields)))
+    end
+    for j = 1, #b.ids, 1000 do
+      redis.call('RPUSH', list_key(q), unpack(b.ids, j, math.min(j + 999, #b.ids)))
     end
   end
   return out
