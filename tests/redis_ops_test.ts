@@ -171,11 +171,13 @@ test("the operations' keys are under ns:__dramatis__. and not listed as queues",
       keys.push(...batch.map(String));
     } while (cursor !== "0");
     const extra = keys.filter((k) => !k.startsWith(`${broker.namespace}:k`)).sort();
+    const day = Math.floor((Date.now() + 7 * 86_400_000) / 86_400_000);
     assert.deepEqual(extra, [
       `${broker.namespace}:__dramatis__.events`,
+      `${broker.namespace}:__dramatis__.holders`,
+      `${broker.namespace}:__dramatis__.holders.${day}`,
       `${broker.namespace}:__dramatis__.paused`,
       `${broker.namespace}:__dramatis__.progress.m1`,
-      `${broker.namespace}:__dramatis__.unique.x`,
     ]);
     await broker.resumeQueue("k");
   } finally {

@@ -28,9 +28,9 @@ interface Send {
   reject: (e: unknown) => void;
 }
 
-/** The holder record's key of unique key `key`. */
-export function holderKey(ctx: OpsContext, key: string): string {
-  return `${ctx.prefix}unique.${key}`;
+/** The holder record's field of unique key `key` (in `ns:__dramatis__.holders.<day>`). */
+export function holderKey(_ctx: OpsContext, key: string): string {
+  return key;
 }
 
 function flags(u: UniqueOptions): string {
