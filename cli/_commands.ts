@@ -2,6 +2,7 @@
 // imported only when it runs (the supervisor process stays small and starts fast).
 import { VERSION } from "../version.ts";
 import type { Command, Parsed } from "./_args.ts";
+import { OPS_COMMANDS, OPS_RUN } from "./_ops_commands.ts";
 
 /** How the CLI was started (see `MainOptions` in cli.ts). */
 export interface Context {
@@ -74,7 +75,7 @@ arguments.`,
 brokers list theirs, no module needed) and those MODULE(s) declare.
 
 ${BROKER}`,
-    flags: [json],
+    flags: [json, { name: "running", help: "the messages running now, from the worker registry" }],
   },
   {
     name: "dead-letters",
@@ -117,6 +118,7 @@ ${BROKER}`,
 the CLI and MODULE(s): run FILE worker, FILE send ACTOR [JSON_ARGS], ...`,
     flags: [{ name: "output", short: "o", value: "FILE", help: "the executable to write" }],
   },
+  ...OPS_COMMANDS,
 ];
 
 /** Runs each command (imported when it runs). */
@@ -126,6 +128,7 @@ export const RUN: Record<string, () => Promise<Run>> = {
   "dead-letters": () => import("./dead_letters.ts").then((m) => m.run),
   send: () => import("./send.ts").then((m) => m.run),
   compile: () => import("./compile.ts").then((m) => m.run),
+  ...OPS_RUN,
 };
 
 /** `dramatis --help`. */
@@ -148,7 +151,8 @@ ${BROKER}
 
 Exit codes: 0 ok, 1 stopped by a second signal, 2 a module failed to import,
 3 the broker could not be set up or reached, 4 the pid file is in use,
-64 bad arguments, 70 an internal error (with its stack).
+5 a message to cancel was unknown or finished, 64 bad arguments,
+70 an internal error (with its stack).
 
   -h, --help   this help                --version   the version`;
 }
