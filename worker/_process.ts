@@ -29,6 +29,7 @@ import {
 } from "./_protocol.ts";
 import { importModules } from "./_import.ts";
 import { EXIT } from "./_exit.ts";
+import { runProcessSchedules } from "./_scheduler.ts";
 import { exit, onSignal, ppid, runtime } from "../_runtime.ts";
 import { describeBroker, redactUrls } from "../broker/url.ts";
 
@@ -114,6 +115,7 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
   let queues: string[] = [];
   let queueIndex = new Map<string, number>();
   let loops: Promise<void>[] = [];
+  let scheduling: Promise<void> = Promise.resolve();
 
   const slots: Slot[] = [];
   const pending: Received[] = [];
@@ -534,6 +536,7 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
           () => Promise.all(late.map((slot) => handBack(slot))),
         ],
         [`the consumers' last receive from the broker${where}`, () => Promise.all(loops)],
+        [`the schedules' last enqueue to the broker${where}`, () => scheduling],
         [
           `the broker${where} to take back ${pending.length} message(s) not delivered`,
           () => requeue(pending.splice(0)),
@@ -611,6 +614,7 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
   queues = [...consumers.keys()];
   queueIndex = new Map(queues.map((q, i) => [q, i]));
   if (!shuttingDown) loops = queues.map((q) => consumeLoop(q, consumers.get(q)!));
+  if (!shuttingDown) scheduling = runProcessSchedules(broker, stopController.signal);
   await allReady;
   logger.info(
     `Worker process is ready for action: ${describeBroker(broker)}, queues ${
