@@ -9,7 +9,20 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
-import { type Broker, brokerFromUrl, Cron, SCHEDULE_OPTION, SCHEDULE_TICK_OPTION } from "../mod.ts";
+import {
+  actor,
+  type Broker,
+  brokerFromUrl,
+  Cron,
+  NO_CAPABILITIES,
+  removeSchedule,
+  runSchedules,
+  schedule,
+  SCHEDULE_OPTION,
+  SCHEDULE_TICK_OPTION,
+  StubBroker,
+  Unsupported,
+} from "../mod.ts";
 import { cleanup, cli, descendants, e2e, type Env, root, setup, sleep, until } from "./_cli.ts";
 import { deleteKeys, randomNamespace, SHARED_URL } from "./_redis_server.ts";
 
@@ -257,4 +270,58 @@ test("secondsIn and the per-second cron agree", () => {
   const expected: number[] = [];
   for (let t = SECOND.next(from - 1)!; t < from + 5000; t = SECOND.next(t)!) expected.push(t);
   assert.deepEqual(secondsIn(from, from + 5000), expected);
+});
+
+test("runSchedules in code: two runners on one broker enqueue each tick once, on time", async () => {
+  const broker = new StubBroker();
+  const ping = actor(function ping() {}, { broker, actorName: "ping", queueName: "pings" });
+  const s = schedule("in-code-ping", "* * * * * *", ping);
+  try {
+    const stop = new AbortController();
+    const from = Date.now();
+    const runners = [1, 2].map(() => runSchedules({ broker, signal: stop.signal }));
+    await sleep(2_600);
+    stop.abort();
+    await Promise.all(runners);
+    const to = Date.now();
+    const c = broker.consume("pings");
+    const got = await c.receive(100, { timeout: 10 });
+    const ticks = got.map((m) => m.options[SCHEDULE_TICK_OPTION] as number).sort((a, b) => a - b);
+    const expected = secondsIn(from, to);
+    // A tick within a few ms of the stop may or may not be in: compare the sure ones.
+    assert.deepEqual(
+      ticks.filter((t) => t < to - 100).map(iso),
+      expected.filter((t) => t < to - 100).map(iso),
+    );
+    assert.ok(ticks.length >= 2, `only ${ticks.length} ticks`);
+    for (const m of got) assert.equal(m.options[SCHEDULE_OPTION], "in-code-ping");
+    const lags = got.map((m) => m.messageTimestamp - (m.options[SCHEDULE_TICK_OPTION] as number));
+    console.log(`in code: enqueued after the tick: ${lags.join(", ")} ms`);
+    assert.ok(Math.max(...lags) < 1000, `late: ${lags}`);
+    assert.equal((await broker.lastTicks()).get("in-code-ping"), ticks.at(-1));
+  } finally {
+    removeSchedule(s.name);
+  }
+});
+
+test("runSchedules: a broker without the schedules capability is refused with Unsupported", async () => {
+  class Plain extends StubBroker {
+    override get capabilities() {
+      return NO_CAPABILITIES;
+    }
+  }
+  const broker = new Plain();
+  const s = schedule("no-ticks", "@hourly", actor(function hourly() {}, { broker }));
+  try {
+    await assert.rejects(
+      runSchedules({ broker, signal: AbortSignal.timeout(1000) }),
+      (e: Error) =>
+        e instanceof Unsupported &&
+        /Plain cannot run schedules \(1 schedule\(s\): no-ticks\)/.test(e.message),
+    );
+    // No schedules: nothing to run, whatever the broker.
+    await runSchedules({ broker, schedules: [] });
+  } finally {
+    removeSchedule(s.name);
+  }
 });
