@@ -7,7 +7,7 @@ import { withBroker } from "./_broker.ts";
 import { table } from "./_table.ts";
 
 /** One row of `dramatis schedules --json`. */
-interface Row {
+export interface Row {
   name: string;
   /** The cron expression; null for a schedule the broker knows that no module declares. */
   cron: string | null;

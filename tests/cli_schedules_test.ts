@@ -6,18 +6,8 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { brokerFromUrl, Cron, Message } from "../mod.ts";
+import type { Row } from "../cli/schedules.ts";
 import { cleanup, e2e, root, runCli, setup } from "./_cli.ts";
-
-interface Row {
-  name: string;
-  cron: string | null;
-  timezone: string | null;
-  missed: string | null;
-  actor: string | null;
-  queue: string | null;
-  next: number | null;
-  last: number | null;
-}
 
 test(
   "cli schedules: lists name, cron, zone, next and last tick; --json; broker-only ones",
