@@ -25,12 +25,12 @@
  * @module
  */
 import { sleep } from "../_async.ts";
-import { formatError, getLogger, type Logger } from "../_log.ts";
+import { formatError, getLogger } from "../_log.ts";
 import type { Broker } from "../broker/broker.ts";
 import { getBroker } from "../broker/global.ts";
 import { Unsupported } from "../errors.ts";
 import { getSchedules, type Schedule } from "./schedule.ts";
-import { dueTicks } from "./ticks.ts";
+import { enqueueDue } from "./_enqueue_due.ts";
 
 /**
  * Options of `runSchedules()`.
@@ -111,7 +111,7 @@ export async function runSchedules(options: RunSchedulesOptions = {}): Promise<v
   let failures = 0;
   while (!signal?.aborted) {
     try {
-      await round(broker, schedules, { since, grace, logger, reported });
+      await enqueueDue(broker, schedules, { since, grace, logger, reported });
       failures = 0;
     } catch (e) {
       failures++;
@@ -129,51 +129,6 @@ export async function runSchedules(options: RunSchedulesOptions = {}): Promise<v
       return;
     }
     await sleep(Math.min(MAX_WAIT, Math.max(0, next - Date.now())), signal);
-  }
-}
-
-interface RoundOptions {
-  since: number;
-  grace: number;
-  logger: Logger;
-  /** The latest missed tick already logged, per schedule (one line per stretch of downtime). */
-  reported: Map<string, number>;
-}
-
-/** Enqueues every due tick of every schedule, oldest first per schedule. */
-async function round(broker: Broker, schedules: Schedule[], o: RoundOptions): Promise<void> {
-  const lastTicks = await broker.lastTicks();
-  const now = Date.now();
-  for (const s of schedules) {
-    const due = dueTicks(s, {
-      last: lastTicks.get(s.name) ?? null,
-      now,
-      since: o.since,
-      grace: o.grace,
-    });
-    let enqueued = 0;
-    for (const tick of due.ticks) {
-      if (await broker.enqueueTick(s.name, tick, s.message(tick))) enqueued++;
-    }
-    if (due.firstMissed === undefined || o.reported.get(s.name) === due.latestMissed) continue;
-    o.reported.set(s.name, due.latestMissed!);
-    const from = `${iso(due.firstMissed)} to ${iso(due.latestMissed!)}`;
-    const catchUps = Math.min(enqueued, due.catchUp);
-    if (s.missed === "skip") {
-      o.logger.info(`Schedule ${s.name}: skipped the ticks missed from ${from} (missed: "skip").`);
-    } else if (catchUps > 0) {
-      const capped = s.missed === "all" && due.catchUp === s.maxCatchUp &&
-        due.ticks[0]! > due.firstMissed;
-      const text = `Schedule ${s.name}: ticks were missed from ${from}; enqueued ${
-        s.missed === "once" ? "one catch-up" : `${catchUps} catch-up(s)`
-      } (missed: "${s.missed}")`;
-      if (capped) {
-        o.logger.warning(
-          `${text}, the latest ${s.maxCatchUp} only: more were missed, the older ones are ` +
-            `dropped (raise maxCatchUp to keep more).`,
-        );
-      } else o.logger.info(`${text}.`);
-    }
   }
 }
 

@@ -325,3 +325,63 @@ test("runSchedules: a broker without the schedules capability is refused with Un
     removeSchedule(s.name);
   }
 });
+
+test("the scheduler's rounds across DST: a repeated hour's tick once, a skipped hour's shifted, once", async () => {
+  const { enqueueDue } = await import("../schedule/_enqueue_due.ts");
+  const { getLogger } = await import("../_log.ts");
+  const cases: [string, string, string, string, string[]][] = [
+    // zone, cron, from, to (UTC), the ticks enqueued (UTC)
+    ["America/New_York", "30 1 * * *", "2024-11-03T04:00Z", "2024-11-03T09:00Z", [
+      "2024-11-03T05:30", // 01:30 EDT; 01:30 EST (06:30Z) is the same wall time: not again
+    ]],
+    ["America/New_York", "*/30 * * * *", "2024-11-03T04:50Z", "2024-11-03T07:10Z", [
+      "2024-11-03T05:00", // 01:00 EDT
+      "2024-11-03T05:30",
+      "2024-11-03T06:00", // 01:00 EST: every 30 minutes by elapsed time, both passes
+      "2024-11-03T06:30",
+      "2024-11-03T07:00",
+    ]],
+    ["Europe/Berlin", "30 2 * * *", "2024-03-30T23:00Z", "2024-03-31T03:00Z", [
+      "2024-03-31T01:30", // 02:30 does not exist: 03:30 CEST, once
+    ]],
+    ["Europe/Berlin", "0 * * * *", "2024-03-30T23:30Z", "2024-03-31T02:30Z", [
+      "2024-03-31T00:00", // 01:00 CET
+      "2024-03-31T01:00", // 03:00 CEST: 02:00 does not exist, the hour goes on by elapsed time
+      "2024-03-31T02:00",
+    ]],
+  ];
+  for (const [zone, expr, from, to, want] of cases) {
+    const broker = new StubBroker();
+    const target = actor(function dst() {}, { broker, actorName: "dst", queueName: "dst" });
+    const s = schedule(`dst-${zone}-${expr}`.replace(/[^\w.:-]/g, "_"), expr, target, {
+      timezone: zone,
+    });
+    try {
+      // Two processes, started at `from`, each waking at every next tick (one a little late).
+      const since = Date.parse(from), end = Date.parse(to);
+      const procs = [0, 7].map((late) => ({ late, reported: new Map<string, number>() }));
+      for (let t: number | null = since; t !== null && t < end; t = s.cron.next(t)) {
+        for (const p of procs) {
+          await enqueueDue(broker, [s], {
+            now: t + p.late,
+            since,
+            grace: 60_000,
+            logger: getLogger("test"),
+            reported: p.reported,
+          });
+        }
+      }
+      const c = broker.consume("dst");
+      const got = (await c.receive(100, { timeout: 10 })).map((m) =>
+        m.options[SCHEDULE_TICK_OPTION] as number
+      );
+      assert.deepEqual(
+        got.sort((a, b) => a - b).map((t) => iso(t).slice(0, 16)),
+        want,
+        `${zone} ${expr}`,
+      );
+    } finally {
+      removeSchedule(s.name);
+    }
+  }
+});
