@@ -170,3 +170,11 @@ export {
   WindowRateLimiter,
 } from "./rate_limits/limiters.ts";
 export type { AcquireOptions, Lease } from "./rate_limits/limiters.ts";
+export { Cron } from "./schedule/cron.ts";
+export type { CronOptions } from "./schedule/cron.ts";
+export { getSchedule, getSchedules, removeSchedule, schedule } from "./schedule/schedule.ts";
+export type { Schedule, ScheduleOptions } from "./schedule/schedule.ts";
+export { dueTicks, tickKey, tickMessageId } from "./schedule/ticks.ts";
+export type { DueOptions, DueTicks, MissedPolicy } from "./schedule/ticks.ts";
+export { runSchedules } from "./schedule/run.ts";
+export type { RunSchedulesOptions } from "./schedule/run.ts";

@@ -90,6 +90,19 @@ ${BROKER}`,
     flags: [{ name: "limit", value: "N", help: "list: at most N (the oldest)" }, json],
   },
   {
+    name: "schedules",
+    args: "[MODULE...] [options]",
+    bundledArgs: "[options]",
+    summary: "schedules: cron, zone, next and last tick",
+    about: `Lists the schedules MODULE(s) declare with schedule(): name, cron expression,
+time zone, missed-tick policy, actor, the next tick and the last tick the
+broker enqueued (every worker process runs them; each tick is enqueued once).
+Schedules the broker has ticks of that no module declares are listed too.
+
+${BROKER}`,
+    flags: [json],
+  },
+  {
     name: "send",
     args: "MODULE ACTOR [JSON_ARGS] [options]",
     bundledArgs: "ACTOR [JSON_ARGS] [options]",
@@ -126,6 +139,7 @@ export const RUN: Record<string, () => Promise<Run>> = {
   worker: () => import("./worker.ts").then((m) => m.run),
   queues: () => import("./queues.ts").then((m) => m.run),
   "dead-letters": () => import("./dead_letters.ts").then((m) => m.run),
+  schedules: () => import("./schedules.ts").then((m) => m.run),
   send: () => import("./send.ts").then((m) => m.run),
   compile: () => import("./compile.ts").then((m) => m.run),
   ...OPS_RUN,
