@@ -16,6 +16,7 @@ import {
   type ToWebWorker,
 } from "./_protocol.ts";
 import { importModules } from "./_import.ts";
+import { addMetricsIfAsked } from "../telemetry/_enable.ts";
 
 declare const self: {
   onmessage: ((e: MessageEvent<ToWebWorker>) => void) | null;
@@ -153,6 +154,7 @@ self.onmessage = async (e: MessageEvent<ToWebWorker>) => {
     let broker: Broker;
     try {
       broker = getBroker();
+      addMetricsIfAsked(broker); // DRAMATIS_METRICS=1 (`dramatis worker --metrics`)
     } catch (err) {
       const error = `The broker is misconfigured: ${redactUrls((err as Error).message)}`;
       post({ type: "fatal", error, code: 3 });
