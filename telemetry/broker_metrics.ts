@@ -201,10 +201,20 @@ export class BrokerMetrics implements MetricsSource {
   }
 }
 
+/** A broker that knows the age of a queue's oldest ready message cheaply (the FileBroker). */
+interface OldestReady {
+  oldestReadyTimestamp(queueName: string): Promise<number | null>;
+}
+
 /** The depth of `queue`, or undefined when this broker does not know it (not declared here). */
 async function statsOf(broker: Broker, queue: string): Promise<QueueMetrics | undefined> {
   try {
-    return await broker.stats(queue);
+    const stats: QueueMetrics = await broker.stats(queue);
+    const oldest = (broker as Partial<OldestReady>).oldestReadyTimestamp;
+    if (typeof oldest === "function") {
+      stats.oldestReadyTimestamp = stats.ready > 0 ? await oldest.call(broker, queue) : null;
+    }
+    return stats;
   } catch (e) {
     if (e instanceof QueueNotFound) return undefined;
     throw e;

@@ -133,3 +133,35 @@ test("brokerMetricsHandler: a broker without the worker registry still exports q
   assert.equal(valueOf(f, "dramatis_queue_messages", { queue_name: "jobs", state: "dead" }), 0);
   assert.equal(valueOf(f, "dramatis_workers"), 0);
 });
+
+test("FileBroker: the oldest ready message's age comes from the broker, without a scan of the log", async () => {
+  const { mkdtempSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const { FileBroker } = await import("../broker/file/broker.ts");
+  const { actor } = await import("../actor.ts");
+  const dir = mkdtempSync(join(tmpdir(), "dramatis-oldest-"));
+  const broker = new FileBroker({ dir });
+  try {
+    const job = actor(function job(_n: number) {}, { actorName: "job", queueName: "jobs", broker });
+    assert.equal(await broker.oldestReadyTimestamp("jobs"), null);
+    const first = await job.send(1);
+    await new Promise((r) => setTimeout(r, 5));
+    await job.send(2);
+    await job.sendWithOptions({ args: [3], delay: 60_000 }); // delayed: not ready
+    assert.equal(await broker.oldestReadyTimestamp("jobs"), first.messageTimestamp);
+    const c = await new BrokerMetrics(broker).collect();
+    assert.deepEqual(
+      c.queues.map((q) => [q.queueName, q.ready, q.delayed, q.oldestReadyTimestamp]),
+      [["jobs", 2, 1, first.messageTimestamp]],
+    );
+    const f = parseExposition(
+      await (await brokerMetricsHandler(broker)(new Request("http://x/"))).text(),
+    );
+    const age = valueOf(f, "dramatis_queue_oldest_message_age_seconds", { queue_name: "jobs" });
+    assert.ok(age > 0 && age < 60, `age ${age}`);
+  } finally {
+    await broker.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

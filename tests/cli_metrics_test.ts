@@ -128,6 +128,11 @@ async function scenario(e: Env, t: Target): Promise<void> {
     [0, 0, 0, DEAD],
   );
 
+  assert.equal(
+    valueOf(f, "dramatis_queue_oldest_message_age_seconds", { queue_name: t.queue }),
+    0,
+  );
+
   // Live workers: one record per process (or per Web Worker, before the per-process record).
   const records: WorkerRecord[] = await t.broker.workers();
   const mine = records.filter((r) => r.queues.includes(t.queue));
