@@ -165,3 +165,22 @@ test("FileBroker: the oldest ready message's age comes from the broker, without 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("RedisBroker: the oldest ready message's age is the head of its list", async () => {
+  const { RedisBroker } = await import("../broker/redis/broker.ts");
+  const { deleteKeys, randomNamespace, SHARED_URL } = await import("./_redis_server.ts");
+  const { actor } = await import("../actor.ts");
+  const ns = randomNamespace("oldest");
+  const broker = new RedisBroker({ url: SHARED_URL, namespace: ns });
+  try {
+    const job = actor(function job(_n: number) {}, { actorName: "job", queueName: "jobs", broker });
+    assert.equal(await broker.oldestReadyTimestamp("jobs"), null);
+    const first = await job.send(1);
+    await new Promise((r) => setTimeout(r, 5));
+    await job.send(2);
+    assert.equal(await broker.oldestReadyTimestamp("jobs"), first.messageTimestamp);
+  } finally {
+    await broker.close();
+    await deleteKeys(`${ns}:`);
+  }
+});
