@@ -19,12 +19,7 @@ import type { Broker } from "../broker/broker.ts";
 import type { WorkerRecord } from "../broker/ops.ts";
 import { qName } from "../broker/queue_name.ts";
 import { QueueNotFound } from "../errors.ts";
-import {
-  mergeSnapshots,
-  MetricsAggregator,
-  type MetricsSnapshot,
-  SNAPSHOT_FORMAT,
-} from "./registry.ts";
+import { MetricsAggregator, type MetricsSnapshot, SNAPSHOT_FORMAT } from "./registry.ts";
 import {
   metricsHandler as sourceHandler,
   type MetricsSource,
@@ -224,11 +219,21 @@ async function statsOf(broker: Broker, queue: string): Promise<QueueMetrics | un
 /** `total` with its gauges replaced by the sum of the live snapshots' gauges. */
 function withGauges(total: MetricsSnapshot, live: MetricsSnapshot[]): MetricsSnapshot {
   const gauges = new Map<string, { inProgress: number; delayed: number }>();
-  for (const s of mergeSnapshots(live, { maxSeries: Number.MAX_SAFE_INTEGER }).series) {
-    gauges.set(`${s.queue}\u0000${s.actor}`, s);
+  for (const snap of live) {
+    for (const s of snap.series) {
+      if (s.inProgress === 0 && s.delayed === 0) continue;
+      const key = `${s.queue}\u0000${s.actor}`;
+      const g = gauges.get(key);
+      if (g) {
+        g.inProgress += s.inProgress;
+        g.delayed += s.delayed;
+      } else {
+        gauges.set(key, { inProgress: s.inProgress, delayed: s.delayed });
+      }
+    }
   }
   for (const s of total.series) {
-    const g = gauges.get(`${s.queue}\u0000${s.actor}`);
+    const g = gauges.size > 0 ? gauges.get(`${s.queue}\u0000${s.actor}`) : undefined;
     s.inProgress = g?.inProgress ?? 0;
     s.delayed = g?.delayed ?? 0;
   }
