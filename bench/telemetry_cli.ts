@@ -2,8 +2,9 @@
 //   deno run -A bench/telemetry_cli.ts      (BENCH_RUNTIME=bun to run the workers on Bun)
 // 1. N pre-filled no-op messages drained by `cli.ts worker -t 2` on the file broker, without and
 //    with `--metrics 127.0.0.1:0` (the Metrics middleware in every Web Worker, its snapshot in
-//    each heartbeat, the endpoint served by the supervisor and scraped every 250 ms during the
-//    drain), interleaved off, on, off, on, ...; the ratio is the median of per-pair ratios.
+//    each heartbeat, the endpoint served by the supervisor and scraped every BENCH_SCRAPE_MS
+//    (1000) during the drain) and with DRAMATIS_METRICS=1 alone (the middleware, no endpoint),
+//    interleaved off, on, middleware, off, ...; ratios are medians of per-run ratios.
 // 2. A scrape (`brokerMetricsHandler`, no cache) of a FileBroker whose registry holds 8 worker
 //    records of 100 actors each: reading the records, summing, rendering. Median of SCRAPES.
 import { spawn } from "node:child_process";
@@ -17,6 +18,8 @@ import { brokerMetricsHandler, FileBroker, MetricsRegistry, type WorkerRecord } 
 const N = Number(process.env.BENCH_N ?? 50_000);
 const PAIRS = Number(process.env.BENCH_PAIRS ?? 3);
 const SCRAPES = Number(process.env.BENCH_SCRAPES ?? 200);
+/** How often the drain with --metrics is scraped, in ms (Prometheus' default is 15,000). */
+const SCRAPE_EVERY = Number(process.env.BENCH_SCRAPE_MS ?? 1000);
 const runtime = process.env.BENCH_RUNTIME ?? ("Bun" in globalThis ? "bun" : "deno");
 const exe = runtime === "bun" ? process.env.BUN ?? "bun" : process.env.DENO ?? "deno";
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -66,7 +69,7 @@ async function drain(metrics: boolean, middlewareOnly = false): Promise<number> 
       const t = text();
       done = t.split("\n").filter((l) => /^\d+$/.test(l)).reduce((a, l) => a + Number(l), 0);
       const url = /Serving metrics on (\S+)/.exec(log)?.[1];
-      if (url && Date.now() - lastScrape >= 250) {
+      if (url && Date.now() - lastScrape >= SCRAPE_EVERY) {
         lastScrape = Date.now();
         await (await fetch(url)).text();
         scrapes++;
