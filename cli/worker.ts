@@ -42,5 +42,10 @@ export const run: Run = async (parsed, context) => {
   if (options.logFile) logToFile(options.logFile);
   configureLogging({ level: options.logLevel! });
   const { runSupervisor } = await import("../worker/supervisor.ts");
+  const metrics = str(parsed, "metrics");
+  if (metrics !== undefined) {
+    const { serveMetrics } = await import("../telemetry/_cli.ts");
+    return await serveMetrics(metrics, options, context, () => runSupervisor(options));
+  }
   return await runSupervisor(options);
 };
