@@ -162,6 +162,11 @@ export interface QueueOverview extends QueueMetrics {
   consumers?: number;
   /** True while paused (see `QueueAction`). Undefined when the broker cannot pause. */
   paused?: boolean;
+  /**
+   * True when `oldestReadyTimestamp` is the oldest of the messages read, not of the whole queue
+   * (the age shown is then a lower bound: "≥ 5m").
+   */
+  oldestIsLowerBound?: boolean;
 }
 
 /**
