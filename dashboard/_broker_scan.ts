@@ -50,7 +50,8 @@ export function matcher(q: MessageQuery): (e: BrowseEntry) => boolean {
     if (q.from !== undefined && m.messageTimestamp < q.from) return false;
     if (q.to !== undefined && m.messageTimestamp > q.to) return false;
     if (text === undefined) return true;
-    const error = (e.error ?? tracebackLine(m) ?? "").toLowerCase();
+    const tb = m.options.traceback;
+    const error = `${e.error ?? ""}\n${typeof tb === "string" ? tb : ""}`.toLowerCase();
     if (error.includes(text)) return true;
     return !errorOnly && JSON.stringify([m.args, m.kwargs]).toLowerCase().includes(text);
   };

@@ -309,7 +309,13 @@ class BrokerDashboardSource implements DashboardSource {
     if (!e) return null;
     if (e.state === "running") await this.#records().catch(() => undefined);
     const d: MessageDetail = this.#summary(e);
-    d.attempts = attemptsOf(e.message.options.retries, e.state, d.error, this.#running.get(id));
+    const tb = e.message.options.traceback;
+    d.attempts = attemptsOf(
+      e.message.options.retries,
+      e.state,
+      typeof tb === "string" && tb ? tb : d.error,
+      this.#running.get(id),
+    );
     if (this.#options.results) d.result = await resultOf(this.#options.results, e.message);
     if (this.#caps().progress) {
       const p = await this.#broker.getProgress(id);

@@ -150,7 +150,9 @@ for (const [name, make] of BROKERS) {
       const m = await ctx.c.json<Record<string, unknown>>(`/api/messages/${ctx.ids.dead1}`);
       assert.equal(m.status, 200);
       assert.equal(m.body.state, "dead");
-      assert.match(String(m.body.error), /TimeoutError/);
+      const attempts = m.body.attempts as { outcome: string; error?: string }[];
+      assert.equal(attempts.at(-1)!.outcome, "dead");
+      assert.match(String(attempts.at(-1)!.error), /TimeoutError: SMTP server did not answer/);
       assert.deepEqual(m.body.result, { status: "pending" });
       assert.equal((await ctx.c.json(`/api/messages/nope-${ctx.ids.dead1}`)).status, 404);
     },
