@@ -67,7 +67,8 @@ function checked(o: ServeOptions): { hostname: string; port: number } {
 async function serve(broker: Broker, where: string, o: ServeOptions): Promise<HttpServer> {
   const addr = checked(o);
   const { dashboardHandler } = await import("../dashboard/handler.ts");
-  const handler = dashboardHandler(broker, {
+  const { brokerSource } = await import("../dashboard/broker_source.ts");
+  const handler = dashboardHandler(brokerSource(broker, { name: where }), {
     readOnly: o.readOnly,
     ...(o.token !== undefined ? { token: o.token } : {}),
   });
