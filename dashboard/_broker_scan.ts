@@ -8,7 +8,7 @@ import type { Message } from "../message.ts";
 import type { MessagePage, MessageQuery, MessageSummary } from "./source.ts";
 
 /** Messages asked of `browse()` per call. */
-export const BROWSE_PAGE = 500;
+export const BROWSE_PAGE = 5_000;
 
 /** The broker's states the dashboard lists. */
 export const BROWSE_STATES: readonly BrowseState[] = ["ready", "delayed", "running", "dead"];
@@ -67,6 +67,7 @@ export interface ScanResult {
 interface Stream {
   queue: string;
   state: BrowseState;
+  size?: number | undefined;
   cursor?: string | undefined;
   done: boolean;
   total: number;
@@ -75,11 +76,12 @@ interface Stream {
 
 /**
  * Every entry of the (queue, state) streams that `keep` accepts, examining at most `bound`
- * entries (round-robin over the streams, a browse page each), stopping once `enough` are kept.
+ * entries: in rounds of one browse page per open stream, each stream's share of what is left in
+ * proportion to its `size` (the broker's count, when known), so that one round mostly does.
  */
 export async function scan(
   broker: Broker,
-  streams: { queue: string; state: BrowseState }[],
+  streams: { queue: string; state: BrowseState; size?: number }[],
   options: { keep: (e: BrowseEntry) => boolean; bound: number; perStream?: number },
 ): Promise<ScanResult & { totals: number }> {
   const open: Stream[] = streams.map((s) => ({ ...s, done: false, total: 0, seen: 0 }));
@@ -88,13 +90,17 @@ export async function scan(
   const perStream = options.perStream ?? Infinity;
   while (open.some((s) => !s.done) && examined < options.bound) {
     const round = open.filter((s) => !s.done);
-    const share = Math.max(
-      1,
-      Math.min(BROWSE_PAGE, Math.ceil((options.bound - examined) / round.length)),
-    );
+    const left = options.bound - examined;
+    const weight = (s: Stream) => Math.max(1, (s.size ?? 1) - s.seen);
+    const sum = round.reduce((n, s) => n + weight(s), 0);
+    const shareOf = (s: Stream) =>
+      Math.max(
+        1,
+        Math.min(BROWSE_PAGE, Math.ceil(left === Infinity ? BROWSE_PAGE : left * weight(s) / sum)),
+      );
     const pages = await Promise.all(round.map((s) =>
       broker.browse(s.queue, s.state, {
-        limit: Math.max(1, Math.min(share, perStream - s.seen)),
+        limit: Math.max(1, Math.min(shareOf(s), perStream - s.seen)),
         ...(s.cursor !== undefined ? { cursor: s.cursor } : {}),
       })
     ));

@@ -31,7 +31,7 @@
  * ```
  * @module
  */
-import { type Broker, qName } from "../broker/broker.ts";
+import { type Broker, qName, type QueueStats } from "../broker/broker.ts";
 import type { BrowseEntry, BrowseState, WorkerRecord } from "../broker/ops.ts";
 import { ResultFailure, ResultMissing } from "../errors.ts";
 import type { JsonValue, Message } from "../message.ts";
@@ -71,6 +71,16 @@ import {
 
 /** Ready messages read to find the oldest exactly; beyond, the age shown is a lower bound. */
 export const OLDEST_EXACT = 200;
+
+/** How long the oldest ready message found is reused while the queue's ready count is the same (ms). */
+const OLDEST_TTL = 5_000;
+
+interface Oldest {
+  at: number;
+  lowerBound: boolean;
+  ready: number;
+  readAt: number;
+}
 
 /** Default `scanLimit`: messages a search by actor, time or text examines at most. */
 export const DEFAULT_SCAN_LIMIT = 20_000;
@@ -132,6 +142,7 @@ class BrokerDashboardSource implements DashboardSource {
   readonly #scanLimit: number;
   readonly #metrics = new MetricsAggregator();
   #running = new Map<string, { workerId: string; since: number }>();
+  #oldestCache = new Map<string, Oldest>();
 
   constructor(broker: Broker, options: BrokerSourceOptions) {
     this.#broker = broker;
@@ -178,18 +189,30 @@ class BrokerDashboardSource implements DashboardSource {
       };
       if (paused) q.paused = paused.has(name);
       if (s.ready > 0 && this.#caps().browse) {
-        const page = await this.#broker.browse(name, "ready", {
-          limit: Math.min(s.ready, OLDEST_EXACT),
-        });
-        let oldest = Infinity;
-        for (const e of page.entries) oldest = Math.min(oldest, e.message.messageTimestamp);
-        if (oldest !== Infinity) {
-          q.oldestReadyTimestamp = oldest;
-          if (page.next !== undefined) q.oldestIsLowerBound = true;
+        const o = await this.#oldest(name, s.ready);
+        if (o) {
+          q.oldestReadyTimestamp = o.at;
+          if (o.lowerBound) q.oldestIsLowerBound = true;
         }
       }
       return q;
     }));
+  }
+
+  /** The oldest ready message's timestamp: read again when the count changed or after 5 s. */
+  async #oldest(queue: string, ready: number): Promise<Oldest | undefined> {
+    const now = Date.now();
+    const cached = this.#oldestCache.get(queue);
+    if (cached && cached.ready === ready && now - cached.readAt < OLDEST_TTL) return cached;
+    const page = await this.#broker.browse(queue, "ready", {
+      limit: Math.min(ready, OLDEST_EXACT),
+    });
+    let at = Infinity;
+    for (const e of page.entries) at = Math.min(at, e.message.messageTimestamp);
+    if (at === Infinity) return undefined;
+    const o: Oldest = { at, lowerBound: page.next !== undefined, ready, readAt: now };
+    this.#oldestCache.set(queue, o);
+    return o;
   }
 
   async #records(): Promise<WorkerRecord[]> {
@@ -252,7 +275,10 @@ class BrokerDashboardSource implements DashboardSource {
       return { entries: ok ? [e] : [], total: ok ? 1 : 0, lowerBound: false };
     }
     const queues = q.queue !== undefined ? [q.queue] : await this.#queueNames();
-    const streams = queues.flatMap((queue) => states.map((state) => ({ queue, state })));
+    const sizes = await Promise.all(queues.map((queue) => this.#broker.stats(queue)));
+    const streams = queues.flatMap((queue, i) =>
+      states.map((state) => ({ queue, state, size: sizeOf(sizes[i]!, state) }))
+    ).filter((s) => s.size > 0);
     if (this.#caps().workers && states.includes("running")) {
       await this.#records().catch(() => undefined);
     }
@@ -489,6 +515,10 @@ class BrokerDashboardSource implements DashboardSource {
     await this.#broker.enqueue(s.message(tick));
     return { done: 1, skipped: 0 };
   }
+}
+
+function sizeOf(s: QueueStats, state: BrowseState): number {
+  return state === "running" ? s.inFlight : s[state];
 }
 
 function byQueue(entries: readonly BrowseEntry[]): Map<string, string[]> {
