@@ -82,6 +82,9 @@ interface Oldest {
   readAt: number;
 }
 
+/** Actions by id the broker checks itself (the state each applies to is the broker's too). */
+const DIRECT: readonly MessageAction[] = ["delete", "run-now", "cancel"];
+
 /** Default `scanLimit`: messages a search by actor, time or text examines at most. */
 export const DEFAULT_SCAN_LIMIT = 20_000;
 
@@ -363,6 +366,11 @@ class BrokerDashboardSource implements DashboardSource {
     const applies = ACTION_STATES[req.action];
     let entries: BrowseEntry[];
     let skipped = 0;
+    if (req.ids && DIRECT.includes(req.action) && this.#caps().browse) {
+      // The broker skips what is not in a state the action applies to: no lookup per id.
+      const ids = [...new Set(req.ids)];
+      return await this.#direct(req.action, ids);
+    }
     if (req.ids) {
       entries = [];
       if (!this.#caps().browse) {
@@ -427,6 +435,22 @@ class BrokerDashboardSource implements DashboardSource {
     }
     skipped += ids.length - done - pending;
     return { done, skipped, pending };
+  }
+
+  /** Delete, run now or cancel by id, straight to the broker. */
+  async #direct(action: MessageAction, ids: string[]): Promise<ActionResult> {
+    const b = this.#broker;
+    let done = 0, pending = 0;
+    if (action === "delete") done = await b.deleteMessages(ids);
+    else if (action === "run-now") done = await b.runNow(ids);
+    else {
+      for (const id of ids) {
+        const outcome = await b.cancel(id);
+        if (outcome === "cancelled") done++;
+        else if (outcome === "running") pending++;
+      }
+    }
+    return { done, skipped: ids.length - done - pending, pending };
   }
 
   async queueAction(
