@@ -10,6 +10,7 @@ import type { Broker } from "../broker/broker.ts";
 import { NO_CAPABILITIES } from "../broker/ops.ts";
 import { FileBroker } from "../broker/file/broker.ts";
 import { RedisBroker } from "../broker/redis/broker.ts";
+import { RedisClient } from "../broker/redis/client.ts";
 import { brokerSource, dashboardHandler } from "../dashboard/mod.ts";
 import { Message } from "../message.ts";
 import { MemoryResultBackend } from "../results/backend.ts";
@@ -402,3 +403,24 @@ async function unsupported(broker: Broker, cap: string): Promise<void> {
     assert.match(String(r.body.unsupported), /registry of workers/);
   }
 }
+
+test("dashboard on RedisBroker: a Python Dramatiq worker's heartbeat is on the workers page", async () => {
+  const namespace = randomNamespace("dash");
+  const broker = new RedisBroker({ url: SHARED_URL, namespace });
+  const redis = await RedisClient.connect(SHARED_URL);
+  try {
+    if (!broker.capabilities.workers) return;
+    const pythonId = crypto.randomUUID(); // Dramatiq's worker id: a UUID4 of its own
+    await redis.send(["ZADD", `${namespace}:__heartbeats__`, String(Date.now()), pythonId]);
+    const c = new Client(dashboardHandler(broker));
+    const { body } = await c.json<{ workerId: string; runtime?: string }[]>("/api/workers");
+    const w = body.find((x) => x.workerId === pythonId);
+    assert.equal(w?.runtime, "python dramatiq", JSON.stringify(body));
+    const page = await c.page("/workers");
+    assert.match(page.html, /python dramatiq/);
+  } finally {
+    await redis.close();
+    await broker.close();
+    await deleteKeys(`${namespace}:`);
+  }
+});
