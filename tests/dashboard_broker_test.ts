@@ -14,6 +14,7 @@ import { RedisClient } from "../broker/redis/client.ts";
 import { brokerSource, dashboardHandler } from "../dashboard/mod.ts";
 import { Message } from "../message.ts";
 import { MemoryResultBackend } from "../results/backend.ts";
+import { MetricsRegistry } from "../telemetry/registry.ts";
 import { removeSchedule, schedule } from "../schedule/schedule.ts";
 import { Client } from "./_dashboard.ts";
 import { populate } from "./_dashboard_broker.ts";
@@ -422,5 +423,64 @@ test("dashboard on RedisBroker: a Python Dramatiq worker's heartbeat is on the w
     await redis.close();
     await broker.close();
     await deleteKeys(`${namespace}:`);
+  }
+});
+
+test("dashboard on FileBroker: charts and counters from the metrics in the workers' records", async () => {
+  const dir = fs.mkdtempSync(`${tmpdir()}/dramatis-dash-`);
+  const broker = new FileBroker({ dir });
+  try {
+    const c = new Client(dashboardHandler(broker, { refreshMs: 100 }));
+    const none = await c.json<{ points: unknown }>("/api/overview");
+    assert.match(JSON.stringify(none.body.points), /No worker publishes metrics/);
+    const registry = new MetricsRegistry();
+    const s = registry.series("emails", "send_email");
+    s.processed = 5;
+    s.errors = 1;
+    const now = Date.now();
+    await broker.publishWorker({
+      workerId: "w-metrics",
+      host: "box",
+      pid: 1,
+      runtime: "deno",
+      version: "0",
+      queues: ["emails"],
+      concurrency: 4,
+      startedAt: now,
+      heartbeatAt: now,
+      running: [],
+      metrics: registry.snapshot(),
+    }, 10_000);
+    const record = (at: number) => ({
+      workerId: "w-metrics",
+      host: "box",
+      pid: 1,
+      runtime: "deno",
+      version: "0",
+      queues: ["emails"],
+      concurrency: 4,
+      startedAt: now,
+      heartbeatAt: at,
+      running: [],
+      metrics: registry.snapshot(),
+    });
+    await c.json("/api/overview"); // the first sample
+    s.processed = 105; // 100 more, published by the worker's next heartbeat
+    await new Promise((r) => setTimeout(r, 150));
+    await broker.publishWorker(record(Date.now()), 10_000);
+    await new Promise((r) => setTimeout(r, 150));
+    const got = await c.json<{ points: { processed: number }[] }>("/api/overview");
+    assert.ok(
+      got.body.points.some((p) => p.processed > 0),
+      `a processed rate in ${JSON.stringify(got.body.points)}`,
+    );
+    const workers = await c.json<{ workerId: string; counters?: Record<string, number> }[]>(
+      "/api/workers",
+    );
+    const w = workers.body.find((x) => x.workerId === "w-metrics")!;
+    assert.deepEqual([w.counters?.processed, w.counters?.errors], [105, 1]);
+  } finally {
+    await broker.close();
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
