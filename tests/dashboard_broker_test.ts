@@ -11,6 +11,9 @@ import { NO_CAPABILITIES } from "../broker/ops.ts";
 import { FileBroker } from "../broker/file/broker.ts";
 import { RedisBroker } from "../broker/redis/broker.ts";
 import { RedisClient } from "../broker/redis/client.ts";
+import { RabbitmqBroker } from "../broker/rabbitmq/broker.ts";
+import type { Consumer } from "../broker/consumer.ts";
+import { SHARED_AMQP_URL, uniqueName } from "./_rabbitmq.ts";
 import { brokerSource, dashboardHandler } from "../dashboard/mod.ts";
 import { Message } from "../message.ts";
 import { MemoryResultBackend } from "../results/backend.ts";
@@ -484,3 +487,58 @@ test("dashboard on FileBroker: charts and counters from the metrics in the worke
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test(
+  "dashboard on RabbitmqBroker: counts, dead letters listed, requeued and purged; the rest refused",
+  {
+    timeout: 60_000,
+  },
+  async () => {
+    const broker = new RabbitmqBroker({ url: SHARED_AMQP_URL });
+    const emails = uniqueName("dash-e"), reports = uniqueName("dash-r");
+    let consumer: Consumer | undefined;
+    try {
+      try {
+        await broker.connect();
+      } catch (e) {
+        console.log(`RabbitMQ is not reachable (${(e as Error).message}): skipped`);
+        return;
+      }
+      ({ consumer } = await populate(broker, emails, reports));
+      const c = new Client(dashboardHandler(broker));
+      await c.page("/");
+      const { body } = await c.json<{ queues: Record<string, unknown>[] }>("/api/overview");
+      const e = body.queues.find((q) => q.queueName === emails)!;
+      assert.deepEqual([e.ready, e.delayed, e.inFlight, e.dead], [2, 0, 1, 2]);
+      const dead = await c.json<{ messages: unknown[]; total: number }>(
+        `/api/search?queue=${emails}&q=timeout`,
+      );
+      assert.equal(dead.body.total, 2);
+      const ready = await c.json<{ error?: string }>(`/api/search?queue=${emails}&state=ready`);
+      assert.equal(ready.status, 400);
+      const del = await c.post("/actions/messages", { action: "delete", scope: "ids", ids: "x" });
+      assert.equal(del.status, 400);
+      const fields = { action: "requeue", scope: "query", queue: emails, q: "timeout" };
+      const count = await c.post("/actions/messages", fields);
+      assert.equal(count.body.count, 2, count.text);
+      const done = await c.post("/actions/messages", {
+        ...fields,
+        confirm: "1",
+        asOf: String(count.body.asOf),
+      });
+      assert.equal(done.body.done, 2, done.text);
+      assert.equal((await broker.stats(emails)).dead, 0);
+      const purge = await c.post("/actions/queues", {
+        queue: reports,
+        action: "purge",
+        states: "dead",
+        confirm: "1",
+      });
+      assert.equal(purge.body.done, 1, purge.text);
+    } finally {
+      await consumer?.close();
+      for (const q of [emails, reports]) await broker.deleteQueues(q).catch(() => {});
+      await broker.close();
+    }
+  },
+);
