@@ -69,6 +69,7 @@ arguments.`,
         help: "serve Prometheus /metrics of every worker of the broker",
       },
       { name: "verbose", short: "v", help: "debug logging: a line per message" },
+      { name: "dashboard", value: "ADDR", help: "serve the dashboard on ADDR (see dashboard)" },
     ],
   },
   {
@@ -129,6 +130,24 @@ ${BROKER}`,
     ],
   },
   {
+    name: "dashboard",
+    args: "[MODULE...] [options]",
+    bundledArgs: "[options]",
+    summary: "serve the web dashboard",
+    about: `Serves the dashboard of the broker: every queue, search, each message, workers,
+schedules, and actions (retry, requeue, run now, delete, cancel, move, pause,
+purge), each logged here. Listens on 127.0.0.1:8181 unless --listen says; any
+address but loopback needs --token (or DRAMATIS_DASHBOARD_TOKEN), else exit 64.
+\`dramatis worker --dashboard ADDR\` serves it from the workers' supervisor.
+
+${BROKER}`,
+    flags: [
+      { name: "listen", value: "ADDR", help: "HOST:PORT to listen on (default 127.0.0.1:8181)" },
+      { name: "read-only", help: "refuse every action (pages and search still work)" },
+      { name: "token", value: "T", help: "require this token (a login form, or Bearer T)" },
+    ],
+  },
+  {
     name: "compile",
     args: "MODULE... -o FILE",
     summary: "build one executable holding MODULE(s)",
@@ -148,6 +167,7 @@ export const RUN: Record<string, () => Promise<Run>> = {
   send: () => import("./send.ts").then((m) => m.run),
   compile: () => import("./compile.ts").then((m) => m.run),
   ...OPS_RUN,
+  dashboard: () => import("./dashboard.ts").then((m) => m.run),
 };
 
 /** `dramatis --help`. */

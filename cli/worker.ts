@@ -41,6 +41,9 @@ export const run: Run = async (parsed, context) => {
   checkModuleFiles(options.modules); // before any process starts: one line, exit code 2
   if (options.logFile) logToFile(options.logFile);
   configureLogging({ level: options.logLevel! });
+  if (str(parsed, "dashboard")) {
+    await (await import("./dashboard.ts")).besideWorker(str(parsed, "dashboard")!, options.modules);
+  }
   const { runSupervisor } = await import("../worker/supervisor.ts");
   const metrics = str(parsed, "metrics");
   if (metrics !== undefined) {
