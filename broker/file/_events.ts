@@ -15,6 +15,7 @@ import {
   tryOpenFile,
   writeText,
 } from "./_fs.ts";
+import { sleep } from "../../_async.ts";
 
 /** A file is rotated past this size. */
 const ROTATE_BYTES = 1024 * 1024;
@@ -40,19 +41,6 @@ function sequences(dir: string): number[] {
     parseInt(n.slice(0, 16), 16)
   )
     .sort((a, b) => a - b);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done);
-  });
 }
 
 /** The events file set of one directory. */

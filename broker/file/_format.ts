@@ -201,23 +201,6 @@ export function bodyLength(buf: Uint8Array, at: number): number {
   return (buf[at + 4]! | (buf[at + 5]! << 8) | (buf[at + 6]! << 16) | (buf[at + 7]! << 24)) >>> 0;
 }
 
-/**
- * The position of the first valid record after `from` (exclusive) and before `end`; else `-2`
- * when some candidate was cut off by `end` (more bytes may complete it), else `-1`.
- */
-export function findNextRecord(buf: Uint8Array, from: number, end: number): number {
-  let short = false;
-  let i = from + 1;
-  for (;;) {
-    i = buf.indexOf(SYNC0, i);
-    if (i < 0 || i >= end) return short ? -2 : -1;
-    const c = checkRecord(buf, i, end);
-    if (c === Check.OK) return i;
-    if (c === Check.SHORT) short = true;
-    i++;
-  }
-}
-
 const encoder = new TextEncoder();
 
 /**

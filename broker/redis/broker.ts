@@ -24,6 +24,7 @@
  * ```
  * @module
  */
+import { oldestReady } from "./_oldest.ts";
 import {
   Broker,
   type BrokerOptions,
@@ -40,7 +41,7 @@ import {
   validateQueueName,
 } from "../broker.ts";
 import { BrokerError, ConnectionError, QueueJoinTimeout, QueueNotFound } from "../../errors.ts";
-import { findNonJson, type JsonObject, Message } from "../../message.ts";
+import { findNonJson, type JsonObject, type JsonValue, Message } from "../../message.ts";
 import { Heap } from "../../_queue.ts";
 import { sleep } from "../../_async.ts";
 import { formatError, getLogger } from "../../_log.ts";
@@ -54,6 +55,19 @@ import {
 } from "./client.ts";
 import { DISPATCH_LUA } from "./_dispatch.lua.ts";
 import { keepDecodable, undecodableLetter } from "../_undecodable.ts";
+import type {
+  BrokerCapabilities,
+  BrokerEvent,
+  BrowseEntry,
+  BrowseOptions,
+  BrowsePage,
+  BrowseState,
+  CancelOutcome,
+  ProgressRecord,
+  WorkerRecord,
+} from "../ops.ts";
+import { RedisOps } from "./_ops.ts";
+import { dramatisBrokerId } from "./_registry.ts";
 
 /**
  * Options of `new RedisBroker()`.
@@ -120,6 +134,16 @@ const logger = getLogger("dramatis.broker.RedisBroker");
 /** The "stats" script's reply: LLEN and HLEN of the queue, then of its delay queue, dead count. */
 type Stats = [number, number, number, number, number];
 const SEVEN_DAYS = 7 * 24 * 3600 * 1000;
+const ALL_CAPABILITIES: BrokerCapabilities = Object.freeze({
+  cancel: true,
+  unique: true,
+  progress: true,
+  pause: true,
+  schedules: true,
+  workers: true,
+  events: true,
+  browse: true,
+});
 /** Most messages taken or written by one script call. */
 const BATCH = 1000;
 /**
@@ -323,7 +347,9 @@ class GroupCommit<T> {
 
 /** The broker's state and Redis operations, shared with its consumers. */
 class Core {
-  readonly id: string = crypto.randomUUID();
+  readonly id: string = dramatisBrokerId();
+  /** Whether canonical queue `q` is paused (the operations' hook; consumers of it get nothing). */
+  isPaused: (q: string) => boolean | Promise<boolean> = () => false;
   readonly client: RedisClient;
   readonly ownsClient: boolean;
   readonly script: RedisScript;
@@ -671,6 +697,7 @@ export class RedisBroker extends Broker {
   /** Delayed messages one delay-queue consumer may hold. */
   readonly delayPrefetch: number;
   #core: Core;
+  #ops: RedisOps;
 
   /** Creates the broker. It connects on first use (or `connect()`). */
   constructor(options: RedisBrokerOptions = {}) {
@@ -691,6 +718,20 @@ export class RedisBroker extends Broker {
     this.delayPrefetch = Math.floor(positive("delayPrefetch", options.delayPrefetch, 8000));
     this.#core = new Core(this, options, ns);
     this.brokerId = this.#core.id;
+    const core = this.#core;
+    this.#ops = new RedisOps({
+      ns,
+      client: core.client,
+      commandTimeout: core.commandTimeout,
+      heartbeatTimeout: this.heartbeatTimeout,
+      ready: () => core.ready(),
+      newBlockingClient: () => core.newBlockingClient(),
+      declaredQueues: () => [...this.queues],
+      listQueues: () => this.listQueues(),
+      encode: encodeWire,
+      enqueue: (m) => this.enqueue(m),
+    });
+    core.isPaused = (q) => this.#ops.isPaused(q);
   }
 
   /** The client the broker sends its commands on. */
@@ -712,19 +753,18 @@ export class RedisBroker extends Broker {
    * `redis_message_id`, in one script call (batched with concurrent enqueues). A due delayed
    * message coming back from a worker is moved from `q.DQ` to `q` atomically instead.
    */
-  protected _enqueue(message: Message): Promise<void> {
-    const dict = message.asDict() as unknown as Record<string, unknown>;
-    checkWire(dict, () => `message ${message.messageId} (actor ${message.actorName})`);
-    const options: JsonObject = { ...message.options };
-    const from = options[MOVE_MARK];
-    if (from !== undefined) delete options[MOVE_MARK];
-    const rid = crypto.randomUUID();
-    options.redis_message_id = rid;
-    dict.options = options;
-    const payload = JSON.stringify(dict);
+  protected _enqueue(message: Message): Promise<void | Message> {
+    const from = message.options[MOVE_MARK];
     const queue = message.queueName;
+    if (typeof from !== "string" || queue.endsWith(".DQ")) {
+      const unique = this.#ops.uniqueSend(message);
+      if (unique) return unique;
+    }
+    const { rid, payload } = encodeWire(message);
     if (typeof from === "string" && !queue.endsWith(".DQ")) {
-      return this.#core.run("move", dqName(queue), [from, rid, payload]).then((moved) => {
+      const move = this.#ops.uniqueMove(message, dqName(queue), from, rid, payload) ??
+        this.#core.run("move", dqName(queue), [from, rid, payload]);
+      return move.then((moved) => {
         if (!moved) {
           logger.debug(`Delayed message ${message.messageId} was already moved or flushed.`);
         }
@@ -805,11 +845,19 @@ export class RedisBroker extends Broker {
       for (const raw of keys) {
         let name = str(raw).slice(prefix.length);
         if (name.startsWith("__acks__.") || name === "__heartbeats__") continue;
+        if (name.startsWith("__dramatis__.")) continue; // the operations' keys
         if (name.endsWith(".msgs")) name = name.slice(0, -5);
         found.add(qName(name));
       }
     } while (cursor !== "0");
     return [...found].sort();
+  }
+
+  /** When the oldest ready message of `queueName` was enqueued (ms), null when none is ready. */
+  async oldestReadyTimestamp(queueName: string): Promise<number | null> {
+    const q = checked(queueName);
+    await this.#core.ready();
+    return await oldestReady(this.client, this.namespace, q);
   }
 
   /** Counters of `queueName`, counting every worker's in-flight messages. */
@@ -909,6 +957,112 @@ export class RedisBroker extends Broker {
     return this.#core.maintain();
   }
 
+  // ---- Operations (broker/ops.ts; broker/redis/_ops.ts) ----
+
+  /** The RedisBroker has every operation. */
+  override get capabilities(): BrokerCapabilities {
+    return ALL_CAPABILITIES;
+  }
+
+  /** Cancels a message: a queued or delayed one is removed; a running one is marked. */
+  override cancel(messageId: string): Promise<CancelOutcome> {
+    return this.#ops.cancel(messageId);
+  }
+
+  /** Which of `messageIds` carry a cancel mark (one MGET). */
+  override cancelled(messageIds: readonly string[]): Promise<Set<string>> {
+    return this.#ops.cancelled(messageIds);
+  }
+
+  /** Stores the progress of a message (kept an hour). */
+  override setProgress(messageId: string, value: JsonValue): Promise<void> {
+    return this.#ops.setProgress(messageId, value);
+  }
+
+  /** The last progress of a message, or null. */
+  override getProgress(messageId: string): Promise<ProgressRecord | null> {
+    return this.#ops.getProgress(messageId);
+  }
+
+  /** Pauses a queue for every dramatis consumer (Python workers do not know of it). */
+  override pauseQueue(queueName: string): Promise<void> {
+    return this.#ops.pauseQueue(queueName);
+  }
+
+  /** Resumes a paused queue. */
+  override resumeQueue(queueName: string): Promise<void> {
+    return this.#ops.resumeQueue(queueName);
+  }
+
+  /** The paused queues. */
+  override pausedQueues(): Promise<Set<string>> {
+    return this.#ops.pausedQueues();
+  }
+
+  /** Enqueues `message` for `tick` of schedule `name` unless that tick (or a later one) was. */
+  override enqueueTick(name: string, tick: number, message: Message): Promise<boolean> {
+    return this.#ops.enqueueTick(name, tick, message);
+  }
+
+  /** The last tick per schedule. */
+  override lastTicks(): Promise<Map<string, number>> {
+    return this.#ops.lastTicks();
+  }
+
+  /** Stores a worker's record for `ttl` ms. */
+  override publishWorker(record: WorkerRecord, ttl: number): Promise<void> {
+    return this.#ops.publishWorker(record, ttl);
+  }
+
+  /** The live workers, Python Dramatiq ones (from its heartbeat set) included. */
+  override workers(): Promise<WorkerRecord[]> {
+    return this.#ops.workers();
+  }
+
+  /** Removes a worker's record. */
+  override removeWorker(workerId: string): Promise<void> {
+    return this.#ops.removeWorker(workerId);
+  }
+
+  /** Appends events to the namespace's event stream. */
+  override publishEvents(events: readonly BrokerEvent[]): Promise<void> {
+    return this.#ops.publishEvents(events);
+  }
+
+  /** The events appended from now on by every process, until `signal` aborts. */
+  override events(options: { signal?: AbortSignal } = {}): AsyncIterable<BrokerEvent> {
+    return this.#ops.events(options.signal);
+  }
+
+  /** One page of a queue's messages in `state`, newest first. */
+  override browse(
+    queueName: string,
+    state: BrowseState,
+    options?: BrowseOptions,
+  ): Promise<BrowsePage> {
+    return this.#ops.browse(queueName, state, options);
+  }
+
+  /** A message by id, wherever it is, or null. */
+  override findMessage(messageId: string): Promise<BrowseEntry | null> {
+    return this.#ops.findMessage(messageId);
+  }
+
+  /** Deletes waiting messages (ready, delayed or dead) by id. */
+  override deleteMessages(messageIds: readonly string[]): Promise<number> {
+    return this.#ops.deleteMessages(messageIds);
+  }
+
+  /** Moves waiting messages to `queueName`, ready now. */
+  override moveMessages(messageIds: readonly string[], queueName: string): Promise<number> {
+    return this.#ops.moveMessages(messageIds, queueName);
+  }
+
+  /** Makes delayed messages ready now. */
+  override runNow(messageIds: readonly string[]): Promise<number> {
+    return this.#ops.runNow(messageIds);
+  }
+
   /**
    * Stops consuming, waits for pending writes, hands every message this broker fetched but
    * nobody settled back to its queue (so it need not wait for the heartbeat timeout), and
@@ -936,6 +1090,18 @@ export class RedisBroker extends Broker {
     }
     if (core.ownsClient) await core.client.close();
   }
+}
+
+/** The payload of `message` under a fresh `redis_message_id` (checked for Python's decoder). */
+function encodeWire(message: Message): { rid: string; payload: string } {
+  const dict = message.asDict() as unknown as Record<string, unknown>;
+  checkWire(dict, () => `message ${message.messageId} (actor ${message.actorName})`);
+  const options: JsonObject = { ...message.options };
+  delete options[MOVE_MARK];
+  const rid = crypto.randomUUID();
+  options.redis_message_id = rid;
+  dict.options = options;
+  return { rid, payload: JSON.stringify(dict) };
 }
 
 function checked(queueName: string): string {
@@ -977,6 +1143,14 @@ class RedisConsumer implements Consumer {
     if (this.closed || max <= 0) return [];
     const deadline = Date.now() + options.timeout;
     for (;;) {
+      const paused = this.core.isPaused(this.queueName);
+      if (paused === true || (paused !== false && await paused)) {
+        // A paused queue delivers nothing: look again a little later, until the timeout.
+        const left = deadline - Date.now();
+        if (this.closed || options.signal?.aborted || left <= 0) return [];
+        await raceSignals(undefined, Math.min(left, 100), options.signal, this.closer.signal);
+        continue;
+      }
       const batch = await fetch(max);
       if (batch.length > 0) {
         if (this.closed) {
