@@ -45,5 +45,10 @@ export const run: Run = async (parsed, context) => {
     await (await import("./dashboard.ts")).besideWorker(str(parsed, "dashboard")!, options.modules);
   }
   const { runSupervisor } = await import("../worker/supervisor.ts");
+  const metrics = str(parsed, "metrics");
+  if (metrics !== undefined) {
+    const { serveMetrics } = await import("../telemetry/_cli.ts");
+    return await serveMetrics(metrics, options, context, () => runSupervisor(options));
+  }
   return await runSupervisor(options);
 };
