@@ -75,6 +75,15 @@ export const OLDEST_EXACT = 200;
 /** How long the oldest ready message found is reused while the queue's ready count is the same (ms). */
 const OLDEST_TTL = 5_000;
 
+/** What a listing found (`examined` and `of`: how far a bounded scan went). */
+interface Selected {
+  entries: BrowseEntry[];
+  total: number;
+  lowerBound: boolean;
+  examined?: number;
+  of?: number;
+}
+
 interface Oldest {
   at: number;
   lowerBound: boolean;
@@ -257,7 +266,13 @@ class BrokerDashboardSource implements DashboardSource {
   async messages(q: MessageQuery): Promise<MessagePage> {
     const need = offsetOf(q.cursor) + q.limit;
     const found = await this.#select(q, need);
-    return pageOf(found.entries, q, found.total, this.#summary, found.lowerBound);
+    const page = pageOf(found.entries, q, found.total, this.#summary, found.lowerBound);
+    if (found.lowerBound) {
+      page.note = `The search read the newest ${found.examined ?? this.#scanLimit} messages${
+        found.of ? ` of ${found.of}` : ""
+      } (the dashboard's scanLimit): narrow it by queue, state or time range to read further.`;
+    }
+    return page;
   }
 
   /**
@@ -267,7 +282,7 @@ class BrokerDashboardSource implements DashboardSource {
   async #select(
     q: MessageQuery,
     need: number,
-  ): Promise<{ entries: BrowseEntry[]; total: number; lowerBound: boolean }> {
+  ): Promise<Selected> {
     if (!this.#caps().browse) return await this.#deadLetters(q);
     const states = (q.states?.length ? q.states : BROWSE_STATES)
       .filter((s): s is BrowseState => s !== "done");
@@ -300,13 +315,17 @@ class BrokerDashboardSource implements DashboardSource {
       return { entries: r.entries, total: r.totals, lowerBound: false };
     }
     const r = await scan(this.#broker, streams, { keep: matcher(q), bound: this.#scanLimit });
-    return { entries: r.entries, total: r.entries.length, lowerBound: !r.complete };
+    return {
+      entries: r.entries,
+      total: r.entries.length,
+      lowerBound: !r.complete,
+      examined: r.examined,
+      of: streams.reduce((n, s) => n + s.size, 0),
+    };
   }
 
   /** A broker without browse(): its dead letters, through deadLetters() (bounded). */
-  async #deadLetters(
-    q: MessageQuery,
-  ): Promise<{ entries: BrowseEntry[]; total: number; lowerBound: boolean }> {
+  async #deadLetters(q: MessageQuery): Promise<Selected> {
     if (q.states?.length && !q.states.includes("dead")) {
       throw new DashboardUnsupported(
         `Listing ${q.states.join(", ")} messages: ${UNSUPPORTED_BROWSE}.`,

@@ -222,6 +222,8 @@ export interface MessagePage {
   total: number;
   /** True when `total` is a lower bound (a scan stopped early); the page shows "at least". */
   totalIsLowerBound?: boolean;
+  /** Shown under the total: how far a bounded scan went, and how to search further. */
+  note?: string;
   /** Cursor of the next (older) page; absent on the last page. */
   next?: string | undefined;
   /** Cursor of the previous (newer) page; absent on the first page. */

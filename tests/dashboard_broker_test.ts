@@ -532,3 +532,32 @@ test(
     }
   },
 );
+
+test("dashboard on FileBroker: a bounded search says how far it read", async () => {
+  const dir = fs.mkdtempSync(`${tmpdir()}/dramatis-dash-`);
+  const broker = new FileBroker({ dir });
+  const { consumer } = await populate(broker, "emails", "reports");
+  try {
+    const c = new Client(dashboardHandler(broker, { scanLimit: 4 }));
+    const { body } = await c.json<{ total: number; totalIsLowerBound?: boolean; note?: string }>(
+      "/api/search?q=example",
+    );
+    assert.equal(body.totalIsLowerBound, true);
+    assert.ok(body.total <= 4);
+    assert.match(
+      String(body.note),
+      /read the newest 4 messages of 8 \(the dashboard's scanLimit\)/,
+    );
+    const page = await c.page("/search?q=example");
+    assert.match(page.html, /at least/);
+    assert.match(page.html, /narrow it by queue, state or time range/);
+    const all = await new Client(dashboardHandler(broker)).json<{ total: number; note?: string }>(
+      "/api/search?q=example",
+    );
+    assert.deepEqual([all.body.total, all.body.note], [5, undefined]);
+  } finally {
+    await consumer.close();
+    await broker.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
