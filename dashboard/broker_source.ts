@@ -385,7 +385,9 @@ class BrokerDashboardSource implements DashboardSource {
     const applies = ACTION_STATES[req.action];
     let entries: BrowseEntry[];
     let skipped = 0;
-    if (req.ids && DIRECT.includes(req.action) && this.#caps().browse) {
+    if (
+      req.ids && (req.action === "cancel" || DIRECT.includes(req.action) && this.#caps().browse)
+    ) {
       // The broker skips what is not in a state the action applies to: no lookup per id.
       const ids = [...new Set(req.ids)];
       return await this.#direct(req.action, ids);
@@ -444,13 +446,11 @@ class BrokerDashboardSource implements DashboardSource {
       case "move":
         if (ids.length) done = await b.moveMessages(ids, target!);
         break;
-      case "cancel":
-        for (const id of ids) {
-          const outcome = await b.cancel(id);
-          if (outcome === "cancelled") done++;
-          else if (outcome === "running") pending++;
-        }
+      case "cancel": {
+        const r = await this.#direct("cancel", ids);
+        [done, pending] = [r.done, r.pending ?? 0];
         break;
+      }
     }
     skipped += ids.length - done - pending;
     return { done, skipped, pending };

@@ -233,6 +233,12 @@ for (const [name, make] of BROKERS) {
     assert.deepEqual([r.body.done, r.body.pending], [1, 1]);
     assert.deepEqual(await ctx.broker.cancelled([ctx.ids.run1]), new Set([ctx.ids.run1]));
     assert.equal((await stats(ctx, ctx.emails)).ready, 1);
+    // In bulk on a search: the delayed report.
+    assert.deepEqual(
+      await bulk(ctx.c, { action: "cancel", scope: "query", queue: ctx.reports, state: "delayed" }),
+      { counted: 1, done: 1 },
+    );
+    assert.equal((await stats(ctx, ctx.reports)).delayed, 0);
   });
 
   t("pause, resume and purge a queue", ["browse", "pause"], async (ctx) => {
