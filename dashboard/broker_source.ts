@@ -155,6 +155,12 @@ class BrokerDashboardSource implements DashboardSource {
   readonly #metrics = new MetricsAggregator();
   #running = new Map<string, { workerId: string; since: number }>();
   #oldestCache = new Map<string, Oldest>();
+  #found = new Map<
+    string,
+    { entry: BrowseEntry | null | undefined; until: number; epoch: number }
+  >();
+  /** Bumped by every action: what was looked up before is stale. */
+  #epoch = 0;
 
   constructor(broker: Broker, options: BrokerSourceOptions) {
     this.#broker = broker;
@@ -350,10 +356,26 @@ class BrokerDashboardSource implements DashboardSource {
     return { entries: found, total: found.length, lowerBound };
   }
 
-  async message(id: string): Promise<MessageDetail | null> {
-    const e = this.#caps().browse
+  /**
+   * `findMessage(id)`, reused for 10 times as long as it took (at least 1 s) unless an action ran
+   * since: a message page polls it, and on a large Redis a lookup scans (see the benchmarks).
+   */
+  async #find(id: string): Promise<BrowseEntry | null | undefined> {
+    const now = Date.now();
+    const hit = this.#found.get(id);
+    if (hit && now < hit.until && hit.epoch === this.#epoch) return hit.entry;
+    const epoch = this.#epoch;
+    const entry = this.#caps().browse
       ? await this.#broker.findMessage(id)
       : (await this.#deadLetters({ id, limit: 1 })).entries[0];
+    const took = Date.now() - now;
+    if (this.#found.size > 100) this.#found.clear();
+    this.#found.set(id, { entry, until: Date.now() + Math.max(1_000, 10 * took), epoch });
+    return entry;
+  }
+
+  async message(id: string): Promise<MessageDetail | null> {
+    const e = await this.#find(id);
     if (!e) return null;
     if (e.state === "running") await this.#records().catch(() => undefined);
     const d: MessageDetail = this.#summary(e);
@@ -375,6 +397,7 @@ class BrokerDashboardSource implements DashboardSource {
   // ---- actions ----
 
   async act(req: MessageActionRequest): Promise<ActionResult> {
+    this.#epoch++;
     if (!this.actions.includes(req.action)) {
       throw new DashboardUnsupported(
         `${this.name} cannot ${req.action} messages: ${
@@ -477,6 +500,7 @@ class BrokerDashboardSource implements DashboardSource {
     action: QueueAction,
     options: { states?: readonly MessageState[] } = {},
   ): Promise<ActionResult> {
+    this.#epoch++;
     const b = this.#broker;
     if (action === "pause" || action === "resume") {
       if (!this.#caps().pause) {
