@@ -87,6 +87,29 @@ export type {
   WorkerRecord,
 } from "./broker/ops.ts";
 export type { HistogramSnapshot, MetricsSnapshot, SeriesSnapshot } from "./telemetry/registry.ts";
+export {
+  Histogram,
+  mergeSnapshots,
+  MetricsAggregator,
+  MetricSeries,
+  MetricsRegistry,
+} from "./telemetry/registry.ts";
+export type {
+  MergeOptions,
+  MetricsAggregatorOptions,
+  MetricsRegistryOptions,
+} from "./telemetry/registry.ts";
+export { Metrics } from "./middleware/metrics.ts";
+export type { MetricsOptions } from "./middleware/metrics.ts";
+export { BrokerMetrics, brokerMetricsHandler, metricsHandler } from "./telemetry/broker_metrics.ts";
+export type { BrokerMetricsCollection, BrokerMetricsOptions } from "./telemetry/broker_metrics.ts";
+export type {
+  MetricsSource,
+  PrometheusInput,
+  PrometheusOptions,
+  QueueMetrics,
+  WorkerMetrics,
+} from "./telemetry/prometheus.ts";
 export { StubBroker } from "./broker/stub.ts";
 export { FileBroker, fileBrokerOptionsFromUrl } from "./broker/file/broker.ts";
 export type { Durability, FileAccess, FileBrokerOptions } from "./broker/file/broker.ts";
