@@ -444,3 +444,67 @@ test("the scheduler's rounds across DST: a repeated hour's tick once, a skipped 
     }
   }
 });
+
+test("the scheduler's log after downtime: one line per stretch, by the process that enqueued", async () => {
+  const { enqueueDue } = await import("../schedule/_enqueue_due.ts");
+  const { Logger } = await import("../_log.ts");
+  class Lines extends Logger {
+    lines: string[] = [];
+    override info(text: string): void {
+      this.lines.push(`INFO ${text}`);
+    }
+    override warning(text: string): void {
+      this.lines.push(`WARNING ${text}`);
+    }
+  }
+  const stopped = Date.UTC(2026, 0, 1, 12, 0, 0), now = stopped + 10_500; // 10 ticks missed
+  for (
+    const [missed, maxCatchUp, want] of [
+      [
+        "once",
+        100,
+        /^INFO Schedule log-once: ticks were missed from 2026-01-01T12:00:01\.000Z to 2026-01-01T12:00:10\.000Z; enqueued one catch-up \(missed: "once"\)\.$/,
+      ],
+      [
+        "all",
+        4,
+        /^WARNING Schedule log-all: .*; enqueued 4 catch-up\(s\) \(missed: "all"\), the latest 4 only: more were missed, the older ones are dropped \(raise maxCatchUp to keep more\)\.$/,
+      ],
+      ["all", 100, /^INFO Schedule log-all: .*; enqueued 10 catch-up\(s\) \(missed: "all"\)\.$/],
+      [
+        "skip",
+        100,
+        /^INFO Schedule log-skip: skipped the ticks missed from 2026-01-01T12:00:01\.000Z to 2026-01-01T12:00:10\.000Z \(missed: "skip"\)\.$/,
+      ],
+    ] as const
+  ) {
+    const broker = new StubBroker();
+    const target = actor(function logged() {}, {
+      broker,
+      actorName: "logged",
+      queueName: "logged",
+    });
+    const s = schedule(`log-${missed}`, "* * * * * *", target, { missed, maxCatchUp });
+    try {
+      await broker.enqueueTick(s.name, stopped, s.message(stopped));
+      // Two processes start at `now`, each runs two rounds (the second finds nothing new).
+      const procs = [new Lines("a"), new Lines("b")].map((logger) => ({
+        logger,
+        reported: new Map(),
+      }));
+      for (let round = 0; round < 2; round++) {
+        for (const p of procs) {
+          await enqueueDue(broker, [s], { now: now + round, since: now, grace: 60_000, ...p });
+        }
+      }
+      const lines = procs.flatMap((p) => p.logger.lines);
+      // skip: each process says it skipped; the others: only the one whose enqueue won.
+      assert.equal(lines.length, missed === "skip" ? 2 : 1, lines.join("\n"));
+      for (const l of lines) assert.match(l, want);
+      const expected = { once: 1, skip: 0, all: Math.min(maxCatchUp, 10) }[missed];
+      assert.equal((await broker.stats("logged")).ready, 1 + expected);
+    } finally {
+      removeSchedule(s.name);
+    }
+  }
+});
