@@ -7,10 +7,11 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { writeFileSync } from "node:fs";
 import { spawn } from "node:child_process";
-import type { WorkerRecord } from "../broker/ops.ts";
+import type { BrokerEvent, WorkerRecord } from "../broker/ops.ts";
 import type { Broker } from "../broker/broker.ts";
 import { brokerFromUrl } from "../broker/url.ts";
 import { scriptArgs } from "./_runtime.ts";
+import { FileResultBackend, Message, ResultFailure } from "../mod.ts";
 import {
   cleanup,
   e2e,
@@ -125,6 +126,42 @@ async function workers(e: Env): Promise<WorkerRecord[]> {
 const of = (e: Env, event: string, id?: string) =>
   events(e).filter((x) => x.event === event && (id === undefined || x.id === id));
 
+/** The error name of the failure stored for message `id` of `actorName`, or what went wrong. */
+async function storedError(
+  e: Env,
+  actorName: string,
+  id: string,
+  queueName = "default",
+): Promise<string> {
+  const backend = new FileResultBackend({ dir: join(e.dir, "results") });
+  const m = new Message({ queueName, actorName, messageId: id });
+  try {
+    return `a result: ${
+      JSON.stringify(await backend.getResult(m, { block: true, timeout: 5000 }))
+    }`;
+  } catch (err) {
+    return err instanceof ResultFailure ? err.errorName : String(err);
+  }
+}
+
+/** Reads `broker.events()` from now on, in this process, until `stop()`. */
+function collectEvents(e: Env): { events: BrokerEvent[]; stop(): Promise<void> } {
+  const broker = brokerFromUrl(e.env.DRAMATIS_BROKER!);
+  const events: BrokerEvent[] = [];
+  const stop = new AbortController();
+  const reading = (async () => {
+    for await (const ev of broker.events({ signal: stop.signal })) events.push(ev);
+  })();
+  return {
+    events,
+    async stop() {
+      stop.abort();
+      await reading.catch(() => {});
+      await broker.close();
+    },
+  };
+}
+
 async function withBroker<T>(e: Env, fn: (b: Broker) => Promise<T>): Promise<T> {
   const broker = brokerFromUrl(e.env.DRAMATIS_BROKER!);
   try {
@@ -138,6 +175,7 @@ opsTest(
   "a queued, a delayed and a running message are cancelled from another process",
   ["cancel"],
   async (e) => {
+    const seen = collectEvents(e);
     const w = startWorker(e, ["-Q", "default", "-t", "1", "-c", "1"]);
     await until("boot", () => /ready for action/.test(w.log()), 20_000, w.log);
     const [running, held, delayed, queued] = await sendAll(e, [
@@ -149,7 +187,8 @@ opsTest(
     await until("the running one", () => of(e, "hold-start", running).length === 1, 20_000, w.log);
     await sleep(200); // the others reach the worker
     const t0 = Date.now();
-    const r = await runCli(e, ["cancel", running!, held!, delayed!, queued!, e.tasks]);
+    // The running one last: cancelled first, it would end and let the held one start.
+    const r = await runCli(e, ["cancel", held!, delayed!, queued!, running!, e.tasks]);
     const t1 = Date.now();
     assert.equal(r.code, 0, r.out);
     assert.match(r.stdout, new RegExp(`^${running}: running \\(its worker is told`, "m"));
@@ -184,6 +223,28 @@ opsTest(
     for (const id of [held, delayed, queued]) {
       assert.equal(of(e, "hold-start", id).length, 0, `${id} ran:\n${w.log()}`);
     }
+    // Not retried, and stored as failures named Cancelled: by the worker, or for the one still
+    // queued by `cancel` itself (with the Results middleware of the module it was given).
+    assert.equal(await storedError(e, "holdLater", queued!, "later"), "Cancelled");
+    // The worker process published a cancelled event for each it held, as itself (the broker
+    // cancelled the others: no worker saw them).
+    const [record] = await workers(e);
+    const told = [running, held, delayed].filter((id) =>
+      new RegExp(`^${id}: running`, "m").test(r.stdout)
+    );
+    for (const id of [...told, second]) {
+      await until(`the event of ${id}`, () => seen.events.some((x) => x.messageId === id));
+      const ev = seen.events.filter((x) => x.messageId === id);
+      assert.deepEqual(ev.map((x) => [x.type, x.workerId]), [["cancelled", record!.workerId]]);
+    }
+    await seen.stop();
+    for (const id of [running, held, delayed, second]) {
+      assert.equal(
+        await storedError(e, "hold", id!),
+        "Cancelled",
+        `${id} of ${[running, held, delayed, second]}`,
+      );
+    }
     const stats = await withBroker(
       e,
       async (b) => [await b.stats("default"), await b.stats("later")],
@@ -203,6 +264,7 @@ opsTest(
   "a cancelled actor in while (true) {} is stopped the hard way, not retried",
   ["cancel"],
   async (e) => {
+    const seen = collectEvents(e);
     const w = startWorker(e, ["-t", "1", "-c", "2"]);
     await until("boot", () => /ready for action/.test(w.log()), 20_000, w.log);
     const [spin] = await sendAll(e, [["forever", []]]);
@@ -221,6 +283,13 @@ opsTest(
     await until("the next message", () => of(e, "quick", after).length === 1, 20_000, w.log);
     await sleep(500);
     assert.equal(of(e, "forever-start", spin).length, 1, `retried:\n${w.log()}`);
+    assert.equal(await storedError(e, "forever", spin!), "Cancelled");
+    await until("the events", () => seen.events.some((x) => x.messageId === after));
+    assert.deepEqual(seen.events.map((x) => [x.messageId, x.type]), [
+      [spin, "cancelled"],
+      [after, "completed"],
+    ]);
+    await seen.stop();
     const s = await withBroker(e, (b) => b.stats("default"));
     assert.equal(s.ready + s.delayed + s.inFlight + s.dead, 0, JSON.stringify(s));
     signal(w, "SIGINT");
