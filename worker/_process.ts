@@ -16,8 +16,8 @@
 //   - on Deno, where terminate() cannot stop a thread stuck in a synchronous loop, stops its
 //     other Web Workers gracefully and exits with EXIT_RECYCLE: the supervisor starts a fresh
 //     process, and the stuck thread dies with this one.
-// Cancels. This thread polls `broker.cancelled()` for every message it holds (worker/
-// _process_ops.ts): one not delivered yet is settled here as cancelled; one a Web Worker holds is
+// Cancels. This thread polls `broker.cancelled()` for the messages it holds (worker/
+// _process_ops.ts; from their second poll on, see heldIds): one not delivered yet is settled here as cancelled; one a Web Worker holds is
 // cancelled there (CancelMessage). If that Web Worker has not handled the CancelMessage `grace`
 // ms later while the actor runs, it is stuck in it: the message is failed with Cancelled (not
 // retried) and the Web Worker replaced as for a hard time limit.
@@ -64,7 +64,9 @@ interface Received {
   /** Its receipt and undecoded JSON: this thread decodes a message only when it must. */
   delivery: RawDelivery;
   /** Its id and actor, once read (null: not a message). */
-  wire?: { id: string; actor: string } | null;
+  wire?: { id: string; actor: string } | null | undefined;
+  /** The cancel poll that first saw it held. */
+  polled?: number | undefined;
 }
 
 /** A message delivered to a Web Worker and not settled yet. */
@@ -133,6 +135,7 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
   /** The broker operations (set once the consumers run). */
   let ops: ProcessOps | undefined = undefined;
   let cancelSeq = 0;
+  let polls = 0;
   const consumers = new Map<string, Consumer>();
   // Queue names travel to the Web Workers as indexes into this list.
   let queues: string[] = [];
@@ -254,7 +257,13 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
         const cell = slot.free.pop()!;
         const tag = ++slot.seq * maxCapacity + cell;
         Atomics.store(slot.states, cell, MessageState.DELIVERED);
-        slot.held.set(tag, { queue: r.queue, delivery: r.delivery, deadline: Infinity });
+        slot.held.set(tag, {
+          queue: r.queue,
+          delivery: r.delivery,
+          deadline: Infinity,
+          wire: r.wire,
+          polled: r.polled,
+        });
         tags[k] = tag;
         bytes.set(r.delivery.data, at);
         ends[k] = at += r.delivery.data.length;
@@ -466,18 +475,22 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
     return r.wire;
   }
 
+  /**
+   * The ids to poll: of the messages held since the poll before this one at least. Most
+   * messages are settled sooner, and so are never parsed here (the Web Workers parse them); a
+   * long one is polled from its second poll on (50-100 ms after it arrived).
+   */
   function heldIds(): string[] {
+    const poll = ++polls;
     const ids: string[] = [];
-    for (const r of pending) {
+    const add = (r: Received) => {
+      if ((r.polled ??= poll) === poll) return;
       const w = wireOf(r);
       if (w) ids.push(w.id);
-    }
+    };
+    for (const r of pending) add(r);
     for (const slot of slots) {
-      if (!slot) continue;
-      for (const h of slot.held.values()) {
-        const w = wireOf(h);
-        if (w) ids.push(w.id);
-      }
+      if (slot) { for (const h of slot.held.values()) add(h); }
     }
     return ids;
   }
