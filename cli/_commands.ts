@@ -63,7 +63,13 @@ arguments.`,
         value: "MS",
         help: "longest graceful stop (default 600000)",
       },
+      {
+        name: "metrics",
+        value: "HOST:PORT",
+        help: "serve Prometheus /metrics of every worker of the broker",
+      },
       { name: "verbose", short: "v", help: "debug logging: a line per message" },
+      { name: "dashboard", value: "ADDR", help: "serve the dashboard on ADDR (see dashboard)" },
     ],
   },
   {
@@ -90,6 +96,19 @@ ${BROKER}`,
     flags: [{ name: "limit", value: "N", help: "list: at most N (the oldest)" }, json],
   },
   {
+    name: "schedules",
+    args: "[MODULE...] [options]",
+    bundledArgs: "[options]",
+    summary: "schedules: cron, zone, next and last tick",
+    about: `Lists the schedules MODULE(s) declare with schedule(): name, cron expression,
+time zone, missed-tick policy, actor, the next tick and the last tick the
+broker enqueued (every worker process runs them; each tick is enqueued once).
+Schedules the broker has ticks of that no module declares are listed too.
+
+${BROKER}`,
+    flags: [json],
+  },
+  {
     name: "send",
     args: "MODULE ACTOR [JSON_ARGS] [options]",
     bundledArgs: "ACTOR [JSON_ARGS] [options]",
@@ -111,6 +130,24 @@ ${BROKER}`,
     ],
   },
   {
+    name: "dashboard",
+    args: "[MODULE...] [options]",
+    bundledArgs: "[options]",
+    summary: "serve the web dashboard",
+    about: `Serves the dashboard of the broker: every queue, search, each message, workers,
+schedules, and actions (retry, requeue, run now, delete, cancel, move, pause,
+purge), each logged here. Listens on 127.0.0.1:8181 unless --listen says; any
+address but loopback needs --token (or DRAMATIS_DASHBOARD_TOKEN), else exit 64.
+\`dramatis worker --dashboard ADDR\` serves it from the workers' supervisor.
+
+${BROKER}`,
+    flags: [
+      { name: "listen", value: "ADDR", help: "HOST:PORT to listen on (default 127.0.0.1:8181)" },
+      { name: "read-only", help: "refuse every action (pages and search still work)" },
+      { name: "token", value: "T", help: "require this token (a login form, or Bearer T)" },
+    ],
+  },
+  {
     name: "compile",
     args: "MODULE... -o FILE",
     summary: "build one executable holding MODULE(s)",
@@ -126,9 +163,11 @@ export const RUN: Record<string, () => Promise<Run>> = {
   worker: () => import("./worker.ts").then((m) => m.run),
   queues: () => import("./queues.ts").then((m) => m.run),
   "dead-letters": () => import("./dead_letters.ts").then((m) => m.run),
+  schedules: () => import("./schedules.ts").then((m) => m.run),
   send: () => import("./send.ts").then((m) => m.run),
   compile: () => import("./compile.ts").then((m) => m.run),
   ...OPS_RUN,
+  dashboard: () => import("./dashboard.ts").then((m) => m.run),
 };
 
 /** `dramatis --help`. */

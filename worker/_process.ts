@@ -37,6 +37,7 @@ import {
 } from "./_protocol.ts";
 import { importModules } from "./_import.ts";
 import { EXIT } from "./_exit.ts";
+import { runProcessSchedules } from "./_scheduler.ts";
 import { exit, onSignal, ppid, runtime } from "../_runtime.ts";
 import { describeBroker, redactUrls } from "../broker/url.ts";
 import type { ProcessOps } from "./_process_ops.ts";
@@ -141,6 +142,7 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
   let queues: string[] = [];
   let queueIndex = new Map<string, number>();
   let loops: Promise<void>[] = [];
+  let scheduling: Promise<void> = Promise.resolve();
 
   const slots: Slot[] = [];
   const pending: Received[] = [];
@@ -702,6 +704,7 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
           () => Promise.all(late.map((slot) => handBack(slot))),
         ],
         [`the consumers' last receive from the broker${where}`, () => Promise.all(loops)],
+        [`the schedules' last enqueue to the broker${where}`, () => scheduling],
         [
           `the broker${where} to take back ${pending.length} message(s) not delivered`,
           () => requeue(pending.splice(0)),
@@ -790,6 +793,7 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
     running,
   });
   if (!shuttingDown) ops.start();
+  if (!shuttingDown) scheduling = runProcessSchedules(broker, stopController.signal);
   await allReady;
   logger.info(
     `Worker process is ready for action: ${describeBroker(broker)}, queues ${

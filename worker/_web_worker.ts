@@ -22,6 +22,7 @@ import { importModules } from "./_import.ts";
 import type { BrokerEvent } from "../broker/ops.ts";
 import type { MetricsSnapshot } from "../telemetry/registry.ts";
 import { metricsOf } from "./_heartbeat.ts";
+import { addMetricsIfAsked } from "../telemetry/_enable.ts";
 
 declare const self: {
   onmessage: ((e: MessageEvent<ToWebWorker>) => void) | null;
@@ -187,6 +188,7 @@ self.onmessage = async (e: MessageEvent<ToWebWorker>) => {
     let broker: Broker;
     try {
       broker = getBroker();
+      addMetricsIfAsked(broker); // DRAMATIS_METRICS=1 (`dramatis worker --metrics`)
     } catch (err) {
       const error = `The broker is misconfigured: ${redactUrls((err as Error).message)}`;
       post({ type: "fatal", error, code: 3 });

@@ -6,7 +6,8 @@
 // Call: KEYS = { namespace }, ARGV = { command, now (ms), arguments... }.
 //
 // Keys (ns = namespace):
-//   ns:__dramatis__.unique.<key>   string  the key's holder: id, queue, rid, until, payload
+//   ns:__dramatis__.holders        set     the days holder records expire on
+//   ns:__dramatis__.holders.<day>  hash    unique key -> its holder: id, queue, rid, until, payload
 //   ns:__dramatis__.cancel.<id>    string  a running message's cancel mark (1 hour)
 //   ns:__dramatis__.ticks          hash    schedule name -> last tick enqueued (ms)
 
@@ -26,8 +27,7 @@ local function canonical(q)
 end
 
 -- A holder record: id \\n queue \\n rid \\n until \\n payload (payload only with unique_for).
-local function read_holder(key)
-  local v = redis.call('GET', key)
+local function parse_holder(v)
   if not v then return nil end
   local a = string.find(v, '\\n', 1, true)
   local b = string.find(v, '\\n', a + 1, true)
@@ -39,13 +39,49 @@ local function read_holder(key)
     payload = string.sub(v, d + 1),
   }
 end
-local function write_holder(key, h)
-  local ttl = math.max(h.untl - now, 0) + DAY7
-  redis.call('SET', key, h.id .. '\\n' .. h.queue .. '\\n' .. h.rid .. '\\n' .. h.untl .. '\\n' ..
-    h.payload, 'PX', ttl)
+local function encode_holder(h)
+  return h.id .. '\\n' .. h.queue .. '\\n' .. h.rid .. '\\n' .. h.untl .. '\\n' .. h.payload
+end
+-- Holder records live in one hash per day they expire on, HOLDERS .. '.' .. day (that hash expires
+-- at the end of the day), listed in the set HOLDERS; a key has one record at most.
+local HOLDERS = ns .. ':__dramatis__.holders'
+local DAY = 86400000
+local function buckets()
+  local today = math.floor(now / DAY)
+  local out = {}
+  for _, b in ipairs(redis.call('SMEMBERS', HOLDERS)) do
+    if tonumber(b) < today then redis.call('SREM', HOLDERS, b) else out[#out + 1] = b end
+  end
+  return out
+end
+-- A record is kept 7 days after its send, or after its until if later.
+local function bucket_for(h) return tostring(math.floor((math.max(h.untl, now) + DAY7) / DAY)) end
+local registered = {}
+local function register(b)
+  if registered[b] then return end
+  registered[b] = true
+  redis.call('SADD', HOLDERS, b)
+  redis.call('PEXPIREAT', HOLDERS .. '.' .. b, (tonumber(b) + 1) * DAY)
+end
+local function read_holder(key)
+  for _, b in ipairs(buckets()) do
+    local h = parse_holder(redis.call('HGET', HOLDERS .. '.' .. b, key))
+    if h then
+      h.bucket = b
+      return h
+    end
+  end
+  return nil
+end
+-- Writes h (in its bucket, or a new one's: then the old record, in bucket 'old', goes).
+local function write_holder(key, h, old)
+  local b = h.bucket or bucket_for(h)
+  if old and old ~= b then redis.call('HDEL', HOLDERS .. '.' .. old, key) end
+  redis.call('HSET', HOLDERS .. '.' .. b, key, encode_holder(h))
+  register(b)
+  h.bucket = b
 end
 local function exists(h) return redis.call('HEXISTS', hash_key(h.queue), h.rid) == 1 end
-local function holds(h) return exists(h) or now < h.untl end
 -- Pending: queued (in its list) or delayed (in its delay queue's hash), not running.
 local function pending(h)
   if is_dq(h.queue) then return exists(h) end
@@ -77,44 +113,124 @@ local function relocate(key, id, q, rid)
 end
 
 if command == 'unique' then
-  -- ARGV[3..]: per send 7 values: holder key, id, queue, rid, payload, until, flags
-  -- (flags: 'd' debounce, 'p' keep the payload in the record). Replies per send: { 1 } enqueued,
-  -- { 0, payload, holder id } a duplicate (the holder as stored), { 2, queue, rid, id } a pending holder to
-  -- replace (debounce: the caller builds the replacement and calls 'replace').
+  -- ARGV[3..]: per send 7 values: unique key, id, queue, rid, payload, until, flags
+  -- (flags: 'd' debounce, 'p' keep the payload in the record). Replies 5 values per send that
+  -- was not enqueued (the others were): its index (from 0), then 0, payload, holder id, '' for
+  -- a duplicate (the holder as stored), or 2, queue, rid, holder id for a pending holder to
+  -- replace (debounce: the caller builds the replacement and calls 'replace'). The holders are
+  -- read with one HMGET per bucket; the sends' HSET and RPUSH, and the records' HSET, go out
+  -- together at the end, in order.
   local out = {}
+  local fresh = {}
+  local queues, batches = {}, {}
+  local function defer_put(q, rid, payload)
+    local b = batches[q]
+    if not b then
+      b = { fields = {}, ids = {} }
+      batches[q] = b
+      queues[#queues + 1] = q
+    end
+    b.fields[#b.fields + 1] = rid
+    b.fields[#b.fields + 1] = payload
+    b.ids[#b.ids + 1] = rid
+    fresh[q .. '\\n' .. rid] = true
+  end
+  local function live(h)
+    return fresh[h.queue .. '\\n' .. h.rid] or exists(h)
+  end
+  local function waiting(h)
+    if fresh[h.queue .. '\\n' .. h.rid] then return true end
+    return pending(h)
+  end
+  local recs = {}
+  local writes = {}
+  local function defer_hold(key, h, old)
+    local b = h.bucket or bucket_for(h)
+    if old and old ~= b then
+      redis.call('HDEL', HOLDERS .. '.' .. old, key)
+      if writes[old] then writes[old][key] = nil end
+    end
+    h.bucket = b
+    writes[b] = writes[b] or {}
+    writes[b][key] = h
+    recs[key] = h
+  end
+  local function hold(key, id, q, rid, untl, flags, payload, old)
+    local keep = ''
+    if string.find(flags, 'p', 1, true) then keep = payload end
+    defer_hold(key, { id = id, queue = q, rid = rid, untl = untl, payload = keep }, old)
+  end
+  local keys = {}
+  for i = 3, #ARGV, 7 do keys[#keys + 1] = ARGV[i] end
+  local found = {}
+  for _, b in ipairs(buckets()) do
+    local values = redis.call('HMGET', HOLDERS .. '.' .. b, unpack(keys))
+    for j = 1, #keys do
+      if values[j] and found[j] == nil then
+        local h = parse_holder(values[j])
+        h.bucket = b
+        found[j] = h
+      end
+    end
+  end
+  local n = 0
   for i = 3, #ARGV, 7 do
     local key, id, q, rid, payload = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
     local untl, flags = tonumber(ARGV[i + 5]), ARGV[i + 6]
-    local h = read_holder(key)
+    local h = recs[key]
+    if h == nil then h = found[n + 1] end
     if h and h.id == id then
       -- The holder's own copy (its retry): enqueued, and the record follows it.
-      put(q, rid, payload)
+      defer_put(q, rid, payload)
       h.queue, h.rid = q, rid
-      write_holder(key, h)
-      out[#out + 1] = { 1 }
-    elseif h and holds(h) then
+      defer_hold(key, h)
+    elseif h and (live(h) or now < h.untl) then
       local debounce = string.find(flags, 'd', 1, true) ~= nil
-      if debounce and pending(h) then
-        out[#out + 1] = { 2, h.queue, h.rid, h.id }
+      if debounce and waiting(h) then
+        for _, v in ipairs({ n, 2, h.queue, h.rid, h.id }) do out[#out + 1] = v end
       elseif debounce then
         -- The holder runs (or finished, within unique_for): the send is enqueued, the new holder.
-        put(q, rid, payload)
-        local keep = ''
-        if string.find(flags, 'p', 1, true) then keep = payload end
-        write_holder(key, { id = id, queue = q, rid = rid, untl = untl, payload = keep })
-        out[#out + 1] = { 1 }
+        defer_put(q, rid, payload)
+        hold(key, id, q, rid, untl, flags, payload, h.bucket)
       else
         local stored = h.payload
-        if stored == '' then stored = redis.call('HGET', hash_key(h.queue), h.rid) or '' end
-        out[#out + 1] = { 0, stored, h.id }
+        if stored == '' then
+          local b = batches[h.queue]
+          if fresh[h.queue .. '\\n' .. h.rid] then
+            for j = 1, #b.fields, 2 do
+              if b.fields[j] == h.rid then stored = b.fields[j + 1] end
+            end
+          else
+            stored = redis.call('HGET', hash_key(h.queue), h.rid) or ''
+          end
+        end
+        for _, v in ipairs({ n, 0, stored, h.id, '' }) do out[#out + 1] = v end
       end
     else
-      put(q, rid, payload)
-      local keep = ''
-      if string.find(flags, 'p', 1, true) then keep = payload end
-      write_holder(key, { id = id, queue = q, rid = rid, untl = untl, payload = keep })
-      out[#out + 1] = { 1 }
+      defer_put(q, rid, payload)
+      hold(key, id, q, rid, untl, flags, payload, h and h.bucket)
     end
+    n = n + 1
+  end
+  for _, q in ipairs(queues) do
+    local b = batches[q]
+    for j = 1, #b.fields, 1000 do
+      redis.call('HSET', hash_key(q), unpack(b.fields, j, math.min(j + 999, #b.fields)))
+    end
+    for j = 1, #b.ids, 1000 do
+      redis.call('RPUSH', list_key(q), unpack(b.ids, j, math.min(j + 999, #b.ids)))
+    end
+  end
+  for b, records in pairs(writes) do
+    local fields = {}
+    for key, h in pairs(records) do
+      fields[#fields + 1] = key
+      fields[#fields + 1] = encode_holder(h)
+    end
+    for j = 1, #fields, 1000 do
+      redis.call('HSET', HOLDERS .. '.' .. b, unpack(fields, j, math.min(j + 999, #fields)))
+    end
+    if #fields > 0 then register(b) end
   end
   return out
 
@@ -129,7 +245,8 @@ elseif command == 'replace' then
   put(q, rid, payload)
   local keep = ''
   if string.find(flags, 'p', 1, true) then keep = payload end
-  write_holder(key, { id = id, queue = q, rid = rid, untl = math.max(untl, h.untl), payload = keep })
+  h.queue, h.rid, h.payload, h.untl = q, rid, keep, math.max(untl, h.untl)
+  write_holder(key, h)
   return 1
 
 elseif command == 'move' then

@@ -16,6 +16,8 @@ import { type OpsContext, text } from "./_ops_context.ts";
 import type { Reply } from "./client.ts";
 
 const BATCH = 500;
+/** Calls pipelined at once. */
+const IN_FLIGHT = 2;
 
 interface Send {
   message: Message;
@@ -26,9 +28,9 @@ interface Send {
   reject: (e: unknown) => void;
 }
 
-/** The holder record's key of unique key `key`. */
-export function holderKey(ctx: OpsContext, key: string): string {
-  return `${ctx.prefix}unique.${key}`;
+/** The holder record's field of unique key `key` (in `ns:__dramatis__.holders.<day>`). */
+export function holderKey(_ctx: OpsContext, key: string): string {
+  return key;
 }
 
 function flags(u: UniqueOptions): string {
@@ -51,29 +53,37 @@ export function decodeStored(payload: string): Message {
 /** Decides the unique sends of each tick in one script call. */
 export class UniqueSender {
   #pending: Send[] = [];
-  #busy = false;
+  #inFlight = 0;
+  #scheduled = false;
 
   constructor(readonly ctx: OpsContext) {}
 
-  /** Enqueues `message` (encoded as `rid`, `payload`) unless its key is held. */
+  /** Enqueues `message` unless its key is held. */
   send(message: Message, unique: UniqueOptions): Promise<Message | void> {
     const { rid, payload } = this.ctx.host.encode(message);
     return new Promise((resolve, reject) => {
       this.#pending.push({ message, unique, rid, payload, resolve, reject });
-      if (!this.#busy) {
-        this.#busy = true;
+      if (!this.#scheduled && this.#inFlight < IN_FLIGHT) {
+        this.#scheduled = true;
         queueMicrotask(() => this.#next());
       }
     });
   }
 
+  /**
+   * Sends the pending batch. Up to `IN_FLIGHT` calls are pipelined on the one connection: Redis
+   * runs them in order, each atomically, so the decisions are those of one call after another.
+   */
   #next(): void {
-    const batch = this.#pending.splice(0, BATCH);
-    if (batch.length === 0) {
-      this.#busy = false;
-      return;
+    this.#scheduled = false;
+    while (this.#inFlight < IN_FLIGHT && this.#pending.length > 0) {
+      const batch = this.#pending.splice(0, BATCH);
+      this.#inFlight++;
+      this.#decide(batch).finally(() => {
+        this.#inFlight--;
+        this.#next();
+      });
     }
-    this.#decide(batch).finally(() => this.#next());
   }
 
   async #decide(batch: Send[]): Promise<void> {
@@ -89,21 +99,26 @@ export class UniqueSender {
         flags(s.unique),
       );
     }
-    let reply: Reply[][];
+    let reply: Reply[];
     try {
-      reply = await this.ctx.run("unique", args) as Reply[][];
+      reply = await this.ctx.run("unique", args) as Reply[];
     } catch (e) {
       for (const s of batch) s.reject(e);
       return;
     }
-    for (let i = 0; i < batch.length; i++) {
-      const s = batch[i]!;
-      const r = reply[i]!;
-      const kind = Number(r[0]);
-      if (kind === 1) s.resolve();
-      else if (kind === 0) s.resolve(this.#holder(text(r[1]), text(r[2]), s.message));
-      else this.#replace(s, text(r[1]), text(r[2]), text(r[3])).then(s.resolve, s.reject);
+    const answered = new Set<number>();
+    for (let i = 0; i + 4 < reply.length; i += 5) {
+      const index = Number(reply[i]);
+      const s = batch[index]!;
+      answered.add(index);
+      if (Number(reply[i + 1]) === 0) {
+        s.resolve(this.#holder(text(reply[i + 2]), text(reply[i + 3]), s.message));
+      } else {
+        const [queue, rid, holderId] = [text(reply[i + 2]), text(reply[i + 3]), text(reply[i + 4])];
+        this.#replace(s, queue, rid, holderId).then(s.resolve, s.reject);
+      }
     }
+    for (let i = 0; i < batch.length; i++) if (!answered.has(i)) batch[i]!.resolve();
   }
 
   #holder(payload: string, id: string, sent: Message): Message {

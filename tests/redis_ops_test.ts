@@ -1,0 +1,221 @@
+// RedisBroker operations beyond the shared suite (tests/redis_ops_suite_test.ts): a Python
+// Dramatiq worker listed from Dramatiq's heartbeat set, unique sends racing from 8 processes,
+// a cancel seen by another process, browse paging over thousands of messages, the keys kept
+// apart from Dramatiq's. Each test uses its own namespace, deleted afterwards.
+//   deno test -A tests/redis_ops_test.ts        bun test tests/redis_ops_test.ts
+import { after, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { RedisBroker } from "../broker/redis/broker.ts";
+import { Message } from "../message.ts";
+import { cleanupPython, pythonSkip, startPythonWorker } from "./_python.ts";
+import { deleteKeys, randomNamespace, SHARED_URL } from "./_redis_server.ts";
+import { scriptArgs } from "./_runtime.ts";
+
+const CHILD = fileURLToPath(new URL("./_redis_ops_child.ts", import.meta.url));
+const namespaces: string[] = [];
+after(async () => {
+  for (const ns of namespaces) await deleteKeys(`${ns}:`);
+  cleanupPython();
+});
+
+function makeBroker(namespace = randomNamespace("rops")): RedisBroker {
+  namespaces.push(namespace);
+  return new RedisBroker({ url: SHARED_URL, namespace });
+}
+
+function msg(queueName: string, n: number, options = {}): Message {
+  return new Message({ queueName, actorName: "t", args: [n], options });
+}
+
+/** Runs the child script with `args`; `onLine` sees each line of its output as it comes. */
+function child(args: string[], onLine: (line: string) => void = () => {}) {
+  const proc = spawn(process.execPath, [...scriptArgs(CHILD), ...args], {
+    env: { ...process.env, NO_COLOR: "1", OPS_CHILD_URL: SHARED_URL },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "", err = "", partial = "";
+  proc.stdout!.on("data", (d) => {
+    out += d;
+    partial += d;
+    const lines = partial.split("\n");
+    partial = lines.pop()!;
+    for (const l of lines) onLine(l);
+  });
+  proc.stderr!.on("data", (d) => err += d);
+  const timer = setTimeout(() => proc.kill("SIGKILL"), 120_000);
+  const done = new Promise<string>((resolve, reject) =>
+    proc.on("close", (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(out);
+      else reject(new Error(`child ${args[0]} exited ${code}:\n${out}\n${err}`));
+    })
+  );
+  return { done, kill: () => proc.kill("SIGKILL") };
+}
+
+test("a unique send from 8 processes x 1,000 sends of one key enqueues one message", {
+  timeout: 180_000,
+}, async () => {
+  const broker = makeBroker();
+  const ns = broker.namespace;
+  try {
+    broker.declareQueue("u");
+    const key = `key-${crypto.randomUUID()}`;
+    const outs = await Promise.all(
+      Array.from({ length: 8 }, () => child(["unique", ns, "u", key, "1000"]).done),
+    );
+    const ids = new Set<string>();
+    for (const out of outs) {
+      const line = out.split("\n").find((l) => l.startsWith("sent "))!;
+      for (const id of line.slice(5).split(",")) ids.add(id);
+    }
+    assert.equal(ids.size, 1, `the sends resolved to ${ids.size} ids`);
+    const s = await broker.stats("u");
+    assert.equal(s.ready, 1);
+    const page = await broker.browse("u", "ready");
+    assert.equal(page.entries[0]!.message.messageId, [...ids][0]);
+  } finally {
+    await broker.close();
+  }
+});
+
+test("a cancel of a message running in another process is seen there within 1 s", {
+  timeout: 60_000,
+}, async () => {
+  const broker = makeBroker();
+  try {
+    broker.declareQueue("c");
+    const m = await broker.enqueue(msg("c", 1));
+    let got!: () => void;
+    const gotIt = new Promise<void>((r) => got = r);
+    let seenAt = 0;
+    const watcher = child(["watch", broker.namespace, "c"], (line) => {
+      if (line === `got ${m.messageId}`) got();
+      if (line === `seen ${m.messageId}`) seenAt = Date.now();
+    });
+    await gotIt;
+    const start = Date.now();
+    assert.equal(await broker.cancel(m.messageId), "running");
+    await watcher.done;
+    const ms = seenAt - start;
+    console.log(`cancel seen by the other process after ${ms} ms`);
+    assert.ok(seenAt > 0 && ms < 1_000, `seen after ${ms} ms`);
+    await broker.join("c", { timeout: 5_000 });
+  } finally {
+    await broker.close();
+  }
+});
+
+test("browse pages over 3,000 ready messages list each once, newest first", async () => {
+  const broker = makeBroker();
+  try {
+    broker.declareQueue("b");
+    const sent: string[] = [];
+    await Promise.all(Array.from({ length: 3_000 }, async (_, i) => {
+      const m = await broker.enqueue(msg("b", i));
+      sent[i] = m.messageId;
+    }));
+    const listed: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const page = await broker.browse("b", "ready", { limit: 7, ...(cursor ? { cursor } : {}) });
+      assert.equal(page.total, 3_000);
+      assert.ok(page.entries.length <= 7);
+      for (const e of page.entries) listed.push(e.message.messageId);
+      cursor = page.next;
+      pages++;
+    } while (cursor);
+    assert.equal(pages, Math.ceil(3_000 / 7));
+    assert.equal(listed.length, 3_000);
+    assert.equal(new Set(listed).size, 3_000);
+    assert.deepEqual(new Set(listed), new Set(sent));
+    // Newest first: the reverse of the list's order (the order Redis stored the sends in).
+    const rids = await broker.client.send(["LRANGE", `${broker.namespace}:b`, 0, -1]) as string[];
+    const payloads = await broker.client.send(["HMGET", `${broker.namespace}:b.msgs`, ...rids]);
+    const stored = (payloads as string[]).map((p) => JSON.parse(String(p)).message_id as string);
+    assert.deepEqual(listed, stored.reverse());
+    const found = await broker.findMessage(listed[1_500]!);
+    assert.equal(found?.state, "ready");
+    assert.equal(await broker.deleteMessages(listed.slice(0, 10)), 10);
+    assert.equal((await broker.stats("b")).ready, 2_990);
+  } finally {
+    await broker.close();
+  }
+});
+
+test("the operations' keys are under ns:__dramatis__. and not listed as queues", async () => {
+  const broker = makeBroker();
+  try {
+    broker.declareQueue("k");
+    await broker.enqueue(msg("k", 1, { unique_key: "x" }));
+    await broker.pauseQueue("k");
+    await broker.setProgress("m1", 1);
+    await broker.publishEvents([{
+      type: "completed",
+      messageId: "m1",
+      actorName: "t",
+      queueName: "k",
+      at: Date.now(),
+    }]);
+    assert.deepEqual(await broker.listQueues(), ["k"]);
+    let cursor = "0";
+    const keys: string[] = [];
+    do {
+      const [next, batch] = await broker.client.send(
+        ["SCAN", cursor, "MATCH", `${broker.namespace}:*`, "COUNT", 1000],
+      ) as [string, string[]];
+      cursor = String(next);
+      keys.push(...batch.map(String));
+    } while (cursor !== "0");
+    const extra = keys.filter((k) => !k.startsWith(`${broker.namespace}:k`)).sort();
+    const day = Math.floor((Date.now() + 7 * 86_400_000) / 86_400_000);
+    assert.deepEqual(extra, [
+      `${broker.namespace}:__dramatis__.events`,
+      `${broker.namespace}:__dramatis__.holders`,
+      `${broker.namespace}:__dramatis__.holders.${day}`,
+      `${broker.namespace}:__dramatis__.paused`,
+      `${broker.namespace}:__dramatis__.progress.m1`,
+    ]);
+    await broker.resumeQueue("k");
+  } finally {
+    await broker.close();
+  }
+});
+
+const skip = await pythonSkip(["redis"]);
+
+test("a Python Dramatiq worker is listed by workers() from Dramatiq's heartbeat set", {
+  skip,
+  timeout: 120_000,
+}, async () => {
+  const broker = makeBroker();
+  const python = await startPythonWorker({
+    DRAMATIS_TEST_BROKER: "redis",
+    DRAMATIS_TEST_URL: SHARED_URL,
+    DRAMATIS_TEST_NAMESPACE: broker.namespace,
+    DRAMATIS_TEST_QUEUE: "py",
+  });
+  try {
+    broker.declareQueue("py");
+    // This broker consumes too: it is in the heartbeat set, and must not be listed as Python.
+    const consumer = broker.consume("py");
+    await consumer.receive(1, { timeout: 100 });
+    const deadline = Date.now() + 30_000;
+    let listed = await broker.workers();
+    while (!listed.some((w) => w.runtime === "python dramatiq") && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      listed = await broker.workers();
+    }
+    const py = listed.filter((w) => w.runtime === "python dramatiq");
+    assert.ok(py.length >= 1, `workers(): ${JSON.stringify(listed)}`);
+    assert.ok(!listed.some((w) => w.workerId === broker.brokerId));
+    assert.ok(Date.now() - py[0]!.heartbeatAt < 60_000);
+    await consumer.close();
+  } finally {
+    await python.stop();
+    await broker.close();
+  }
+});
