@@ -78,9 +78,9 @@ interface Held extends Received {
   startedAt?: number;
   /** The last progress its actor reported. */
   progress?: JsonValue;
-  /** When this thread first told its Web Worker it was cancelled (ms since the epoch). */
+  /** When this thread first told its Web Worker it was cancelled while it ran (ms since the epoch). */
   cancelledAt?: number;
-  /** The `seq` of the last CancelMessage naming it. */
+  /** The `seq` of that CancelMessage. */
   cancelSeq?: number;
 }
 
@@ -518,8 +518,12 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
         const state = Atomics.load(slot.states, tag % maxCapacity);
         if (state === MessageState.ACKED || state === MessageState.NACKED) continue;
         told.push(w.id);
-        h.cancelledAt ??= now;
-        h.cancelSeq = seq;
+        // Told again every poll while held. The first time it is told while it runs is the one
+        // watched: a Web Worker that has not handled that one `grace` ms later is stuck.
+        if (state === MessageState.STARTED && h.cancelSeq === undefined) {
+          h.cancelSeq = seq;
+          h.cancelledAt = now;
+        }
       }
       if (told.length === 0) continue;
       cancelSeq = seq;
