@@ -261,6 +261,35 @@ opsTest(
 );
 
 opsTest(
+  "messages a worker process holds are cancelled wherever they wait, none runs",
+  ["cancel"],
+  async (e) => {
+    // -t 1 -c 1: one runs; the Web Worker holds a few more, the main thread some not delivered
+    // yet (it settles those itself), the broker the rest.
+    const w = startWorker(e, ["-Q", "default", "-t", "1", "-c", "1"]);
+    await until("boot", () => /ready for action/.test(w.log()), 20_000, w.log);
+    const [first, ...rest] = await sendAll(e, Array.from({ length: 12 }, () => ["hold", []]));
+    await until("the first", () => of(e, "hold-start", first).length === 1, 20_000, w.log);
+    await sleep(300);
+    const r = await runCli(e, ["cancel", ...rest, e.tasks]);
+    assert.equal(r.code, 0, r.out);
+    for (const id of rest) assert.match(r.stdout, new RegExp(`^${id}: (running|cancelled) `, "m"));
+    await sleep(500);
+    assert.equal((await runCli(e, ["cancel", first!, e.tasks])).code, 0);
+    await until("the first's abort", () => of(e, "hold-aborted", first).length === 1);
+    for (const id of rest) {
+      assert.equal(await storedError(e, "hold", id!), "Cancelled", id);
+    }
+    await sleep(500);
+    assert.deepEqual(of(e, "hold-start").map((x) => x.id), [first], w.log());
+    const s = await withBroker(e, (b) => b.stats("default"));
+    assert.equal(s.ready + s.delayed + s.inFlight + s.dead, 0, JSON.stringify(s));
+    signal(w, "SIGINT");
+    assert.equal(await w.exited, 0, w.log());
+  },
+);
+
+opsTest(
   "a cancelled actor in while (true) {} is stopped the hard way, not retried",
   ["cancel"],
   async (e) => {
