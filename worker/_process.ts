@@ -57,6 +57,8 @@ export interface ProcessConfig {
   logFile?: string | undefined;
   /** The Web Worker entry (a module URL). */
   webWorkerUrl: string;
+  /** When the supervisor started: schedule ticks since then are on time (see worker/_scheduler.ts). */
+  schedulesSince?: number;
 }
 
 /** A message received from the broker, not yet handed to a Web Worker. */
@@ -797,7 +799,9 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
     running,
   });
   if (!shuttingDown) ops.start();
-  if (!shuttingDown) scheduling = runProcessSchedules(broker, stopController.signal);
+  if (!shuttingDown) {
+    scheduling = runProcessSchedules(broker, stopController.signal, config.schedulesSince);
+  }
   await allReady;
   logger.info(
     `Worker process is ready for action: ${describeBroker(broker)}, queues ${
