@@ -450,3 +450,23 @@ async function eventually(
     await sleep(100);
   }
 }
+
+test("cli ops: cancel, pause and resume without their arguments are usage errors", async () => {
+  const e = setup("ops_tasks.ts");
+  try {
+    const cases: [string[], RegExp][] = [
+      [["cancel", e.tasks], /cancel needs message ids/],
+      [["pause"], /pause needs a queue/],
+      [["resume"], /resume needs a queue/],
+      [["pause", "bad queue!"], /queue/i],
+    ];
+    for (const [args, line] of cases) {
+      const r = await runCli(e, args);
+      assert.equal(r.code, 64, `${args.join(" ")}: ${r.out}`);
+      assert.match(r.stderr, line);
+      assert.equal(r.stderr.trimEnd().split("\n").length, 1, r.stderr);
+    }
+  } finally {
+    cleanup(e);
+  }
+});
