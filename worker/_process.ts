@@ -768,6 +768,8 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
   } catch (e) {
     return fail(EXIT.CONNECT, `The broker is misconfigured: ${redactUrls((e as Error).message)}`);
   }
+  // DRAMATIS_METRICS=1 (`--metrics`): a Metrics middleware here too, so the record sums the Web Workers'.
+  (await import("../telemetry/_enable.ts")).addMetricsIfAsked(broker);
   const connect = (broker as { connect?: () => Promise<void> }).connect;
   if (typeof connect === "function") {
     try {
