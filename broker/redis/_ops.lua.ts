@@ -318,6 +318,34 @@ elseif command == 'cancel' then
   end
   return { removed, running }
 
+elseif command == 'cancel_running' then
+  -- ARGV[3]: message id, ARGV[4..]: canonical queues. Looks for the message among the running
+  -- ones (every broker's ack set of each queue: O(messages running)) and marks it: 1, else 0.
+  local id = ARGV[3]
+  local needle = '"message_id":"' .. id .. '"'
+  local brokers = redis.call('ZRANGE', ns .. ':__heartbeats__', 0, -1)
+  for i = 4, #ARGV do
+    local q = ARGV[i]
+    for _, w in ipairs(brokers) do
+      local ids = redis.call('SMEMBERS', ns .. ':__acks__.' .. w .. '.' .. q)
+      for j = 1, #ids, 1000 do
+        local part = { unpack(ids, j, math.min(j + 999, #ids)) }
+        local payloads = redis.call('HMGET', hash_key(q), unpack(part))
+        for k = 1, #part do
+          local payload = payloads[k]
+          if payload and string.find(payload, needle, 1, true) then
+            local ok, m = pcall(cjson.decode, payload)
+            if ok and type(m) == 'table' and m.message_id == id then
+              redis.call('SET', ns .. ':__dramatis__.cancel.' .. id, '1', 'PX', 3600000)
+              return 1
+            end
+          end
+        end
+      end
+    end
+  end
+  return 0
+
 elseif command == 'locate' then
   -- ARGV[3]: queue (q), ARGV[4]: rid. Replies 'ready', 'running' or false (gone).
   local q, rid = ARGV[3], ARGV[4]
