@@ -10,3 +10,13 @@ export function env(name: string): string | undefined {
     return undefined; // --allow-env not granted
   }
 }
+
+// Sets an environment variable of this process (inherited by the processes it starts).
+export function setEnv(name: string, value: string): void {
+  const g = globalThis as {
+    Deno?: { env: { set(n: string, v: string): void } };
+    process?: { env: Record<string, string | undefined> };
+  };
+  if (g.Deno) g.Deno.env.set(name, value);
+  else if (g.process) g.process.env[name] = value;
+}

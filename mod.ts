@@ -87,6 +87,29 @@ export type {
   WorkerRecord,
 } from "./broker/ops.ts";
 export type { HistogramSnapshot, MetricsSnapshot, SeriesSnapshot } from "./telemetry/registry.ts";
+export {
+  Histogram,
+  mergeSnapshots,
+  MetricsAggregator,
+  MetricSeries,
+  MetricsRegistry,
+} from "./telemetry/registry.ts";
+export type {
+  MergeOptions,
+  MetricsAggregatorOptions,
+  MetricsRegistryOptions,
+} from "./telemetry/registry.ts";
+export { Metrics } from "./middleware/metrics.ts";
+export type { MetricsOptions } from "./middleware/metrics.ts";
+export { BrokerMetrics, brokerMetricsHandler, metricsHandler } from "./telemetry/broker_metrics.ts";
+export type { BrokerMetricsCollection, BrokerMetricsOptions } from "./telemetry/broker_metrics.ts";
+export type {
+  MetricsSource,
+  PrometheusInput,
+  PrometheusOptions,
+  QueueMetrics,
+  WorkerMetrics,
+} from "./telemetry/prometheus.ts";
 export { StubBroker } from "./broker/stub.ts";
 export { FileBroker, fileBrokerOptionsFromUrl } from "./broker/file/broker.ts";
 export type { Durability, FileAccess, FileBrokerOptions } from "./broker/file/broker.ts";
@@ -170,3 +193,11 @@ export {
   WindowRateLimiter,
 } from "./rate_limits/limiters.ts";
 export type { AcquireOptions, Lease } from "./rate_limits/limiters.ts";
+export { Cron } from "./schedule/cron.ts";
+export type { CronOptions } from "./schedule/cron.ts";
+export { getSchedule, getSchedules, removeSchedule, schedule } from "./schedule/schedule.ts";
+export type { Schedule, ScheduleOptions } from "./schedule/schedule.ts";
+export { dueTicks, tickKey, tickMessageId } from "./schedule/ticks.ts";
+export type { DueOptions, DueTicks, MissedPolicy } from "./schedule/ticks.ts";
+export { runSchedules } from "./schedule/run.ts";
+export type { RunSchedulesOptions } from "./schedule/run.ts";

@@ -7,7 +7,7 @@
  * Message options these operations read or write (wire keys, so Python Dramatiq carries them
  * through untouched):
  * - `unique_key` (string), `unique_for` (ms), `debounce` (ms): see `UNIQUE_KEY_OPTION`.
- * - `schedule` (name) and `schedule_tick` (ms since the epoch): set on a schedule's messages.
+ * - `schedule_name` and `schedule_tick` (ms since the epoch): set on a schedule's messages.
  *
  * @example
  * ```ts
@@ -27,7 +27,7 @@ export const UNIQUE_FOR_OPTION = "unique_for";
 /** The message option: replace the pending holder of the key and move its eta this far. */
 export const DEBOUNCE_OPTION = "debounce";
 /** The message option naming the schedule that sent the message. */
-export const SCHEDULE_OPTION = "schedule";
+export const SCHEDULE_OPTION = "schedule_name";
 /** The message option holding the tick (ms since the epoch) a schedule sent the message for. */
 export const SCHEDULE_TICK_OPTION = "schedule_tick";
 

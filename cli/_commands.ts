@@ -2,6 +2,7 @@
 // imported only when it runs (the supervisor process stays small and starts fast).
 import { VERSION } from "../version.ts";
 import type { Command, Parsed } from "./_args.ts";
+import { OPS_COMMANDS, OPS_RUN } from "./_ops_commands.ts";
 
 /** How the CLI was started (see `MainOptions` in cli.ts). */
 export interface Context {
@@ -62,7 +63,13 @@ arguments.`,
         value: "MS",
         help: "longest graceful stop (default 600000)",
       },
+      {
+        name: "metrics",
+        value: "HOST:PORT",
+        help: "serve Prometheus /metrics of every worker of the broker",
+      },
       { name: "verbose", short: "v", help: "debug logging: a line per message" },
+      { name: "dashboard", value: "ADDR", help: "serve the dashboard on ADDR (see dashboard)" },
     ],
   },
   {
@@ -74,7 +81,7 @@ arguments.`,
 brokers list theirs, no module needed) and those MODULE(s) declare.
 
 ${BROKER}`,
-    flags: [json],
+    flags: [json, { name: "running", help: "the messages running now, from the worker registry" }],
   },
   {
     name: "dead-letters",
@@ -87,6 +94,19 @@ requeue: puts them back on QUEUE. purge: deletes them.
 
 ${BROKER}`,
     flags: [{ name: "limit", value: "N", help: "list: at most N (the oldest)" }, json],
+  },
+  {
+    name: "schedules",
+    args: "[MODULE...] [options]",
+    bundledArgs: "[options]",
+    summary: "schedules: cron, zone, next and last tick",
+    about: `Lists the schedules MODULE(s) declare with schedule(): name, cron expression,
+time zone, missed-tick policy, actor, the next tick and the last tick the
+broker enqueued (every worker process runs them; each tick is enqueued once).
+Schedules the broker has ticks of that no module declares are listed too.
+
+${BROKER}`,
+    flags: [json],
   },
   {
     name: "send",
@@ -110,6 +130,24 @@ ${BROKER}`,
     ],
   },
   {
+    name: "dashboard",
+    args: "[MODULE...] [options]",
+    bundledArgs: "[options]",
+    summary: "serve the web dashboard",
+    about: `Serves the dashboard of the broker: every queue, search, each message, workers,
+schedules, and actions (retry, requeue, run now, delete, cancel, move, pause,
+purge), each logged here. Listens on 127.0.0.1:8181 unless --listen says; any
+address but loopback needs --token (or DRAMATIS_DASHBOARD_TOKEN), else exit 64.
+\`dramatis worker --dashboard ADDR\` serves it from the workers' supervisor.
+
+${BROKER}`,
+    flags: [
+      { name: "listen", value: "ADDR", help: "HOST:PORT to listen on (default 127.0.0.1:8181)" },
+      { name: "read-only", help: "refuse every action (pages and search still work)" },
+      { name: "token", value: "T", help: "require this token (a login form, or Bearer T)" },
+    ],
+  },
+  {
     name: "compile",
     args: "MODULE... -o FILE",
     summary: "build one executable holding MODULE(s)",
@@ -117,6 +155,7 @@ ${BROKER}`,
 the CLI and MODULE(s): run FILE worker, FILE send ACTOR [JSON_ARGS], ...`,
     flags: [{ name: "output", short: "o", value: "FILE", help: "the executable to write" }],
   },
+  ...OPS_COMMANDS,
 ];
 
 /** Runs each command (imported when it runs). */
@@ -124,8 +163,11 @@ export const RUN: Record<string, () => Promise<Run>> = {
   worker: () => import("./worker.ts").then((m) => m.run),
   queues: () => import("./queues.ts").then((m) => m.run),
   "dead-letters": () => import("./dead_letters.ts").then((m) => m.run),
+  schedules: () => import("./schedules.ts").then((m) => m.run),
   send: () => import("./send.ts").then((m) => m.run),
   compile: () => import("./compile.ts").then((m) => m.run),
+  ...OPS_RUN,
+  dashboard: () => import("./dashboard.ts").then((m) => m.run),
 };
 
 /** `dramatis --help`. */
@@ -148,7 +190,8 @@ ${BROKER}
 
 Exit codes: 0 ok, 1 stopped by a second signal, 2 a module failed to import,
 3 the broker could not be set up or reached, 4 the pid file is in use,
-64 bad arguments, 70 an internal error (with its stack).
+5 a message to cancel was unknown or finished, 64 bad arguments,
+70 an internal error (with its stack).
 
   -h, --help   this help                --version   the version`;
 }

@@ -41,6 +41,14 @@ export const run: Run = async (parsed, context) => {
   checkModuleFiles(options.modules); // before any process starts: one line, exit code 2
   if (options.logFile) logToFile(options.logFile);
   configureLogging({ level: options.logLevel! });
+  if (str(parsed, "dashboard")) {
+    await (await import("./dashboard.ts")).besideWorker(str(parsed, "dashboard")!, options.modules);
+  }
   const { runSupervisor } = await import("../worker/supervisor.ts");
+  const metrics = str(parsed, "metrics");
+  if (metrics !== undefined) {
+    const { serveMetrics } = await import("../telemetry/_cli.ts");
+    return await serveMetrics(metrics, options, context, () => runSupervisor(options));
+  }
   return await runSupervisor(options);
 };

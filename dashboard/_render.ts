@@ -193,7 +193,10 @@ ${w}<h2>Throughput and latency</h2>${charts}`;
 
 /** The age of the oldest ready message, as the live updates send it too. */
 export function oldest(q: QueueOverview, now: number): string {
-  return q.oldestReadyTimestamp ? duration(Math.max(0, now - q.oldestReadyTimestamp)) : "-";
+  if (!q.oldestReadyTimestamp) return "-";
+  return `${q.oldestIsLowerBound ? "≥ " : ""}${
+    duration(Math.max(0, now - q.oldestReadyTimestamp))
+  }`;
 }
 
 function chart(kind: string, title: string, names: string[]): Safe {

@@ -19,7 +19,9 @@
  * @module
  */
 import type { WireMessage } from "../message.ts";
+import { Broker } from "../broker/broker.ts";
 import { getLogger } from "../_log.ts";
+import { brokerSource, type BrokerSourceOptions } from "./broker_source.ts";
 import { MetricsSampler } from "./_live.ts";
 import {
   cookies,
@@ -100,7 +102,7 @@ export interface DashboardAccess {
  * };
  * ```
  */
-export interface DashboardOptions {
+export interface DashboardOptions extends Omit<BrokerSourceOptions, "name"> {
   /** The path it is mounted under (`/dashboard`); default the root. */
   prefix?: string;
   /** The title in the header and the tab (default `dramatis`). */
@@ -192,7 +194,9 @@ interface Req {
 }
 
 /**
- * Builds the dashboard's request handler over `source`. Routes (under `options.prefix`):
+ * Builds the dashboard's request handler over `source`: a `DashboardSource`, or a `Broker`
+ * (wrapped in `brokerSource(broker, options)`, which takes `results`, `scanLimit` and
+ * `schedules` from the options). Routes (under `options.prefix`):
  * `/` overview, `/queues/NAME?state=`, `/search?q=&id=&actor=&queue=&state=&from=&to=&in=`,
  * `/messages/ID`, `/workers`, `/schedules`, the same under `/api/` as JSON, `/api/live` (counts
  * and chart points for the page's poll), `POST /actions/{messages,queues,schedules}`, `/login`,
@@ -210,9 +214,12 @@ interface Req {
  * ```
  */
 export function dashboardHandler(
-  source: DashboardSource,
+  sourceOrBroker: DashboardSource | Broker,
   options: DashboardOptions = {},
 ): (req: Request, info?: ServeInfo) => Promise<Response> {
+  const source = sourceOrBroker instanceof Broker
+    ? brokerSource(sourceOrBroker, options)
+    : sourceOrBroker;
   const base = (options.prefix ?? "").replace(/\/+$/, "");
   if (base && !base.startsWith("/")) {
     throw new TypeError(

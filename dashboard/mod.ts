@@ -20,6 +20,8 @@
 export { dashboardHandler } from "./handler.ts";
 export type { DashboardAccess, DashboardOptions, ServeInfo } from "./handler.ts";
 export { MemoryDashboardSource } from "./memory.ts";
+export { brokerSource, DEFAULT_SCAN_LIMIT, OLDEST_EXACT } from "./broker_source.ts";
+export type { BrokerSourceOptions } from "./broker_source.ts";
 export type { MemoryMessage, MemoryPlacement } from "./memory.ts";
 export { ACTION_STATES, DashboardUnsupported, MESSAGE_STATES } from "./source.ts";
 export type {

@@ -67,7 +67,7 @@ export const MESSAGE_STATES: readonly MessageState[] = Object.freeze([
  * | `requeue` | dead                     | back on its queue, options kept (as `requeueDeadLetters`)      |
  * | `run-now` | delayed                  | ready now (the eta dropped), options kept                      |
  * | `delete`  | ready, delayed, dead, done | removed for good                                             |
- * | `cancel`  | ready, delayed, running  | dead-lettered with the error "Cancelled"; a running one is aborted by its worker |
+ * | `cancel`  | ready, delayed, running  | never runs: removed by the broker's `cancel()` (the in-memory source dead-letters it as "Cancelled"); a running one is aborted by its worker |
  * | `move`    | ready, delayed, dead     | onto the queue `target` (ready, or delayed if its eta is ahead) |
  *
  * @example
@@ -162,6 +162,11 @@ export interface QueueOverview extends QueueMetrics {
   consumers?: number;
   /** True while paused (see `QueueAction`). Undefined when the broker cannot pause. */
   paused?: boolean;
+  /**
+   * True when `oldestReadyTimestamp` is the oldest of the messages read, not of the whole queue
+   * (the age shown is then a lower bound: "≥ 5m").
+   */
+  oldestIsLowerBound?: boolean;
 }
 
 /**

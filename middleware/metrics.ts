@@ -20,7 +20,7 @@ import type { MessageProxy } from "../message.ts";
 import type { Message } from "../message.ts";
 import { TimeLimitExceeded } from "../errors.ts";
 import { type MetricSeries, MetricsRegistry, type MetricsSnapshot } from "../telemetry/registry.ts";
-import { DeliveryTracker, type Tracked } from "../telemetry/_tracker.ts";
+import { type Classified, DeliveryTracker, type Tracked } from "../telemetry/_tracker.ts";
 
 /**
  * The message option in which `Metrics` records when a delayed message became due (ms since the
@@ -34,6 +34,11 @@ import { DeliveryTracker, type Tracked } from "../telemetry/_tracker.ts";
  * ```
  */
 export const READY_TIMESTAMP_OPTION = "ready_timestamp";
+
+/** Sends remembered between their enqueue hooks (beyond: enqueues that failed, dropped). */
+const SENDING_KEPT = 10_000;
+/** What beforeEnqueue found for a delay release it already took off the delayed gauge. */
+const RELEASED: Classified<never, never> = Object.freeze({ reason: "delay_release" });
 
 /**
  * Options of `new Metrics()`.
@@ -114,18 +119,40 @@ export class Metrics extends Middleware {
     return this.registry.snapshot();
   }
 
-  /** A delay release records when the message became due. */
+  /**
+   * Classifies the send before it is stored: the copy a retry or a delay release enqueues may
+   * be delivered, run and finish here before `afterEnqueue` comes, and would then look like a
+   * new message. A delay release records when the message became due and leaves the delayed
+   * gauge now.
+   */
   override beforeEnqueue(_broker: Broker, message: Message, delay: number | undefined): void {
-    if (delay !== undefined) return;
-    const held = this.#tracker.heldEntry(message.messageId);
-    if (held && held.eta > 0 && !message.queueName.endsWith(".DQ")) {
-      message.options[READY_TIMESTAMP_OPTION] = held.eta;
+    // A held message's id is a delay release, even while an earlier delivery of it is tracked.
+    const held = delay === undefined && !message.queueName.endsWith(".DQ")
+      ? this.#tracker.release(message.messageId)
+      : undefined;
+    let c: Classified<Run, Held>;
+    if (held) {
+      held.series.delayed--;
+      if (held.eta > 0) message.options[READY_TIMESTAMP_OPTION] = held.eta;
+      c = RELEASED;
+    } else {
+      c = this.#tracker.classify(message, delay);
+    }
+    this.#sending.set(message, c);
+    if (this.#sending.size > SENDING_KEPT) {
+      // Sends that never reached afterEnqueue (failed, or a unique job's duplicate).
+      this.#sending.delete(this.#sending.keys().next().value!);
     }
   }
 
+  /** Sends between their `beforeEnqueue` and `afterEnqueue`, as classified before. */
+  #sending = new Map<Message, Classified<Run, Held>>();
+
   /** Counts the send once it is stored. */
   override afterEnqueue(_broker: Broker, message: Message, delay: number | undefined): void {
-    const c = this.#tracker.classify(message, delay);
+    let c = this.#sending.get(message);
+    if (c) this.#sending.delete(message);
+    else c = this.#tracker.classify(message, delay);
     switch (c.reason) {
       case "retry":
         if (!c.origin!.retried) {
@@ -137,7 +164,10 @@ export class Metrics extends Middleware {
         c.origin!.requeued = true;
         break;
       case "delay_release":
-        if (this.#tracker.release(message.messageId) !== undefined) c.held!.series.delayed--;
+        // Taken off the gauge by beforeEnqueue (c.held is unset), unless that did not run.
+        if (c.held && this.#tracker.release(message.messageId) !== undefined) {
+          c.held.series.delayed--;
+        }
         break;
       default:
         this.#series(message).enqueued++;

@@ -2,7 +2,7 @@
  * Periodic jobs: `schedule()` declares an actor (or a built message) sent at every tick of a
  * cron expression in an IANA time zone; `Cron` computes ticks (daylight-saving rules on `Cron`);
  * `dueTicks` is the missed-tick policy and `tickKey` the per-tick dedup key a broker uses to
- * enqueue each tick once across processes.
+ * enqueue each tick once across processes; `runSchedules` runs them (as `dramatis worker` does).
  *
  * @example
  * ```ts
@@ -24,3 +24,5 @@ export { getSchedule, getSchedules, removeSchedule, schedule } from "./schedule.
 export type { Schedule, ScheduleOptions } from "./schedule.ts";
 export { dueTicks, tickKey, tickMessageId } from "./ticks.ts";
 export type { DueOptions, DueTicks, MissedPolicy } from "./ticks.ts";
+export { runSchedules } from "./run.ts";
+export type { RunSchedulesOptions } from "./run.ts";

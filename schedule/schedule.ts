@@ -26,6 +26,7 @@
 import type { Actor, AnyActor } from "../actor.ts";
 import { Broker } from "../broker/broker.ts";
 import { onGlobalBroker } from "../broker/global.ts";
+import { SCHEDULE_OPTION, SCHEDULE_TICK_OPTION } from "../broker/ops.ts";
 import { findNonJson, type JsonValue, Message } from "../message.ts";
 import { Cron } from "./cron.ts";
 import { type MissedPolicy, tickMessageId } from "./ticks.ts";
@@ -270,7 +271,7 @@ function tickMessage(s: Schedule, tick: number): Message {
   return base.copy({
     messageId: tickMessageId(s.name, tick),
     messageTimestamp: Date.now(),
-    options: { ...base.options, schedule_name: s.name, schedule_tick: tick },
+    options: { ...base.options, [SCHEDULE_OPTION]: s.name, [SCHEDULE_TICK_OPTION]: tick },
   });
 }
 

@@ -42,12 +42,9 @@ export type {
   MetricsSnapshot,
   SeriesSnapshot,
 } from "./registry.ts";
-export {
-  escapeLabelValue,
-  metricsHandler,
-  PROMETHEUS_CONTENT_TYPE,
-  renderPrometheus,
-} from "./prometheus.ts";
+export { BrokerMetrics, brokerMetricsHandler, metricsHandler } from "./broker_metrics.ts";
+export type { BrokerMetricsCollection, BrokerMetricsOptions } from "./broker_metrics.ts";
+export { escapeLabelValue, PROMETHEUS_CONTENT_TYPE, renderPrometheus } from "./prometheus.ts";
 export type {
   MetricsSource,
   PrometheusInput,

@@ -53,8 +53,9 @@ export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8
  */
 export interface QueueMetrics extends QueueStats {
   /**
-   * When the oldest ready message was enqueued (ms since the epoch), or undefined / null when no
-   * message is ready. Exported as `dramatis_queue_oldest_message_age_seconds`.
+   * When the oldest ready message was enqueued (ms since the epoch), null when no message is
+   * ready (age 0), undefined when the broker cannot tell cheaply (no sample). Exported as
+   * `dramatis_queue_oldest_message_age_seconds`.
    */
   oldestReadyTimestamp?: number | null;
 }
@@ -103,6 +104,11 @@ export interface MetricsSource {
   queueStats?(): readonly QueueMetrics[] | Promise<readonly QueueMetrics[]>;
   /** The live workers. */
   workers?(): readonly WorkerMetrics[] | Promise<readonly WorkerMetrics[]>;
+  /**
+   * Everything at once (used instead of the three others when present): for a source that reads
+   * snapshots, queues and workers in one pass, such as `BrokerMetrics`.
+   */
+  collect?(): PrometheusInput | Promise<PrometheusInput>;
 }
 
 /**
@@ -330,6 +336,7 @@ export function renderPrometheus(input: PrometheusInput, options: PrometheusOpti
   out.family(age, "gauge", "Age of the oldest ready message of each queue (0 when none is ready).");
   for (const q of queues) {
     const t = q.oldestReadyTimestamp;
+    if (t === undefined) continue; // the broker cannot tell cheaply
     const seconds = typeof t === "number" && q.ready > 0 ? Math.max(0, now - t) / 1000 : 0;
     out.sample(age, `queue_name="${escapeLabelValue(q.queueName)}"`, seconds);
   }
@@ -339,6 +346,8 @@ export function renderPrometheus(input: PrometheusInput, options: PrometheusOpti
       a.workerId < b.workerId ? -1 : a.workerId > b.workerId ? 1 : 0
     );
     const ids = workers.map((w) => `worker_id="${escapeLabelValue(w.workerId)}"`);
+    out.family("dramatis_workers", "gauge", "Live worker processes (records not expired).");
+    out.sample("dramatis_workers", "", workers.length);
     const gauge = (name: string, help: string, value: (w: WorkerMetrics) => number) => {
       out.family(name, "gauge", help);
       for (let i = 0; i < workers.length; i++) out.sample(name, ids[i]!, value(workers[i]!));
@@ -400,12 +409,16 @@ export function metricsHandler(
     }
     let body: string;
     try {
-      const [metrics, queues, workers] = await Promise.all([
-        source.snapshot(),
-        source.queueStats?.(),
-        source.workers?.(),
-      ]);
-      body = renderPrometheus({ metrics, queues, workers }, options);
+      if (source.collect) {
+        body = renderPrometheus(await source.collect(), options);
+      } else {
+        const [metrics, queues, workers] = await Promise.all([
+          source.snapshot(),
+          source.queueStats?.(),
+          source.workers?.(),
+        ]);
+        body = renderPrometheus({ metrics, queues, workers }, options);
+      }
     } catch (e) {
       const reason = (e instanceof Error ? e.message : String(e)).split("\n")[0];
       return new Response(`Could not collect the metrics: ${reason}\n`, {

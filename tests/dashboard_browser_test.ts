@@ -11,6 +11,13 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { dashboardHandler, type DashboardOptions } from "../dashboard/mod.ts";
 import { fixture, serve } from "./_dashboard.ts";
+import { populate } from "./_dashboard_broker.ts";
+import { FileBroker } from "../broker/file/broker.ts";
+import { actor } from "../actor.ts";
+import { currentSignal } from "../worker/context.ts";
+import { Worker } from "../worker/worker.ts";
+import { Message } from "../message.ts";
+import { serveHttp } from "../_runtime.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const shots = fileURLToPath(new URL("../docs/screenshots/", import.meta.url));
@@ -279,3 +286,156 @@ test(
     });
   },
 );
+
+// ---- the same on a real FileBroker, with a real Worker running a message ----
+
+/** A fresh Chromium on a served dashboard over a FileBroker holding messages in every state. */
+async function withFileBroker(
+  options: DashboardOptions,
+  fn: (
+    page: Page,
+    url: string,
+    f: { broker: FileBroker; ids: Record<string, string> },
+  ) => Promise<void>,
+): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "dramatis-dash-browser-"));
+  const broker = new FileBroker({ dir: join(dir, "broker") });
+  const { ids, consumer } = await populate(broker, "emails", "reports");
+  const server = await serveHttp(
+    "127.0.0.1",
+    0,
+    dashboardHandler(broker, { refreshMs: 250, ...options }),
+  );
+  const context = await chromium!.launchPersistentContext(join(dir, "chromium"), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"],
+    viewport: { width: 1280, height: 800 },
+  });
+  const errors: string[] = [];
+  try {
+    const page = await context.newPage();
+    page.on("pageerror", (e) => errors.push(String(e.message)));
+    await fn(page, `http://127.0.0.1:${server.port}`, { broker, ids });
+    assert.deepEqual(errors, [], "no script error on the page");
+  } finally {
+    await context.close();
+    await server.close();
+    await consumer.close();
+    await broker.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test(
+  "FileBroker: the overview keeps every state apart; search by text; bulk requeue of its dead letters",
+  opts,
+  async () => {
+    await withFileBroker({}, async (page, url, { broker, ids }) => {
+      assert.equal((await page.goto(`${url}/`))!.status(), 200);
+      const text = async (sel: string) => (await page.locator(sel).first().textContent())?.trim();
+      assert.equal(await text(cell("emails", "ready")), "2");
+      assert.equal(await text(cell("reports", "delayed")), "1");
+      assert.equal(await text(cell("emails", "inFlight")), "1");
+      assert.equal(await text(cell("emails", "dead")), "2");
+      await shot(page, "file-overview");
+      await mark(page);
+      // A message sent by another producer shows up without a reload.
+      await broker.enqueue(
+        new Message({ queueName: "emails", actorName: "send_email", args: ["x"] }),
+      );
+      await until(page, `document.querySelector('${cell("emails", "ready")}').textContent === "3"`);
+      await notReloaded(page);
+      await page.locator('header input[name="q"]').fill("timeout");
+      await page.locator("header button").first().click();
+      await page.locator("tbody tr").first().waitFor();
+      assert.equal(await page.locator("tbody tr").count(), 2);
+      await shot(page, "file-search");
+      await mark(page);
+      await page.locator('select[name="action"]').selectOption("requeue");
+      await page.locator('button[name="scope"][value="query"]').click();
+      const confirm = page.locator("#confirm");
+      await confirm.waitFor({ state: "visible" });
+      assert.match((await confirm.textContent())!, /Requeue: 2 messages/);
+      assert.equal((await broker.stats("emails")).dead, 2); // nothing before the confirmation
+      await page.locator("#confirm button.primary").click();
+      await until(page, `document.querySelector("#notice").textContent.includes("2 done")`);
+      const s = await broker.stats("emails");
+      assert.deepEqual([s.dead, s.ready], [0, 5]);
+      assert.equal((await broker.findMessage(ids.dead1!))?.state, "ready");
+      assert.equal((await broker.stats("reports")).dead, 1);
+      await until(page, `document.querySelectorAll("tbody .st-ready").length === 2`);
+      await notReloaded(page);
+    });
+  },
+);
+
+test(
+  "FileBroker: cancel a message a real Worker runs; the counts change without a reload",
+  opts,
+  async () => {
+    await withFileBroker({}, async (page, url, { broker }) => {
+      let started = 0, aborted = 0;
+      const slow = actor(async function slow_job() {
+        started++;
+        const signal = currentSignal();
+        await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve()));
+        aborted++;
+      }, { broker, queueName: "jobs", maxRetries: 0 });
+      const worker = new Worker(broker, { queues: ["jobs"], workerTimeout: 50, cancelPoll: 100 });
+      await worker.start();
+      try {
+        const m = await slow.send();
+        const deadline = Date.now() + 10_000;
+        while (started === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        assert.equal(started, 1);
+        await page.goto(`${url}/queues/jobs?state=running`);
+        const running = page.locator(`.tabs ${cell("jobs", "inFlight")}`);
+        assert.equal((await running.textContent())?.trim(), "1");
+        await mark(page);
+        await page.locator(`input[name="ids"][value="${m.messageId}"]`).check();
+        await page.locator('select[name="action"]').selectOption("cancel");
+        await page.locator('button[name="scope"][value="ids"]').click();
+        await page.locator("#confirm").waitFor({ state: "visible" });
+        await page.locator("#confirm button.primary").click();
+        await until(
+          page,
+          `document.querySelector("#notice").textContent.includes("1 asked of their worker")`,
+        );
+        await until(
+          page,
+          `document.querySelector('.tabs ${cell("jobs", "inFlight")}').textContent === "0"`,
+        );
+        await notReloaded(page);
+        assert.equal(aborted, 1, "the actor saw its signal abort");
+        await shot(page, "file-cancelled");
+      } finally {
+        await worker.stop({ timeout: 2_000 });
+      }
+    });
+  },
+);
+
+test("FileBroker: read-only refuses writes; a token is required", opts, async () => {
+  await withFileBroker({ readOnly: true }, async (page, url, { broker, ids }) => {
+    await page.goto(`${url}/queues/emails?state=dead`);
+    assert.equal(await page.locator('form[action*="/actions/"]').count(), 0);
+    const status = await page.evaluate<Promise<number>>(`(async () => {
+      const csrf = document.querySelector('meta[name="dramatis-csrf"]').content;
+      const body = new URLSearchParams({ _csrf: csrf, action: "delete", scope: "ids", ids: "${ids.dead1}", confirm: "1" });
+      return (await fetch("/actions/messages", { method: "POST", body, headers: { accept: "application/json" } })).status;
+    })()`);
+    assert.equal(status, 403);
+    assert.equal((await broker.findMessage(ids.dead1!))?.state, "dead");
+  });
+  const token = "file-browser-token-0123456789";
+  await withFileBroker({ token }, async (page, url) => {
+    assert.equal((await page.goto(`${url}/`))!.status(), 401);
+    await page.locator('input[name="token"]').fill("wrong-token");
+    await page.locator("form.login button").click();
+    await page.locator("form.login .err").waitFor();
+    await page.locator('input[name="token"]').fill(token);
+    await page.locator("form.login button").click();
+    await until(page, `document.querySelector('${cell("emails", "dead")}')?.textContent === "2"`);
+  });
+});

@@ -275,3 +275,56 @@ test("Metrics: counts are the same wherever it sits in the middleware stack", as
     );
   }
 });
+
+test("Metrics: a retry or delay release whose copy runs before its afterEnqueue is still one", () => {
+  // The CLI's race, hook by hook: with a short backoff, the copy a retry (then a delay release)
+  // enqueues is delivered, run and acked in this isolate before that enqueue's afterEnqueue.
+  const metrics = new Metrics();
+  const broker = new StubBroker();
+  const id = "x-1";
+  const run1 = new MessageProxy({ queueName: "q", actorName: "a", messageId: id, options: {} });
+  metrics.beforeProcessMessage(broker, run1);
+  metrics.afterProcessMessage(broker, run1, { error: new Error("first try fails") });
+  const retry = new Message({
+    queueName: "q.DQ",
+    actorName: "a",
+    messageId: id,
+    options: { retries: 1, eta: Date.now() + 10 },
+  });
+  metrics.beforeEnqueue(broker, retry, 10);
+  // (retry stored; before its afterEnqueue:) the original is acked, the DQ copy is held ...
+  metrics.afterAck(broker, run1);
+  const held = new MessageProxy({
+    queueName: "q.DQ",
+    actorName: "a",
+    messageId: id,
+    options: { retries: 1, eta: Date.now() },
+  });
+  metrics.beforeDelayMessage(broker, held);
+  assert.equal(seriesOf(metrics, "a", "q").delayed, 1);
+  // ... released (stored; before its afterEnqueue:) and the released copy runs and succeeds.
+  const release = new Message({
+    queueName: "q",
+    actorName: "a",
+    messageId: id,
+    options: { retries: 1 },
+  });
+  metrics.beforeEnqueue(broker, release, undefined);
+  const run2 = new MessageProxy({
+    queueName: "q",
+    actorName: "a",
+    messageId: id,
+    options: { retries: 1 },
+  });
+  metrics.beforeProcessMessage(broker, run2);
+  metrics.afterProcessMessage(broker, run2, {});
+  metrics.afterAck(broker, run2);
+  metrics.afterEnqueue(broker, release, undefined);
+  metrics.afterEnqueue(broker, retry, 10);
+
+  const s = seriesOf(metrics, "a", "q");
+  assert.deepEqual(
+    [s.processed, s.errors, s.retries, s.succeeded, s.enqueued, s.delayed, s.inProgress],
+    [2, 1, 1, 1, 0, 0, 0],
+  );
+});

@@ -10,6 +10,8 @@ export const EXIT = {
   CONNECT: 3,
   /** The pid file exists and names a running process, or cannot be written. */
   PIDFILE: 4,
+  /** `dramatis cancel`: a message was not found (unknown id) or had already finished. */
+  NOT_FOUND: 5,
   /** Bad command-line arguments. */
   USAGE: 64,
   /** An internal error of the CLI (a bug: reported with its stack). */

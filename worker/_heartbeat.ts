@@ -54,8 +54,8 @@ export interface WorkerOpsOptions {
   cancelPoll: number | false;
   /** Publish the record every this many ms, or false. */
   heartbeat: number | false;
-  /** Publish events. */
-  events: boolean;
+  /** Publish events, or hand each to this function (which sends them on). */
+  events: boolean | ((event: BrokerEvent) => void);
 }
 
 /** The host name and runtime of this process, for the registry record. */
@@ -102,12 +102,16 @@ export class WorkerOps {
     if (heartbeat !== false && this.#caps.workers) {
       this.#every("heartbeat", heartbeat, () => this.#beat(), true);
     }
-    if (events && this.#caps.events) this.#every("events", EVENTS_EVERY, () => this.flushEvents());
+    if (events === true && this.#caps.events) {
+      this.#every("events", EVENTS_EVERY, () => this.flushEvents());
+    }
   }
 
   /** Queues an event for the next batch. */
   event(e: BrokerEvent): void {
-    if (!this.options.events || !this.#caps.events) return;
+    const { events } = this.options;
+    if (!events || !this.#caps.events) return;
+    if (typeof events === "function") return events(e);
     this.#events.push(e);
     if (this.#events.length > EVENTS_KEPT) {
       this.#events.splice(0, this.#events.length - EVENTS_KEPT);
@@ -250,13 +254,20 @@ export interface RecordParts {
   running: RunningMessage[];
 }
 
+/** The `Metrics` middleware among `middleware`, if any. */
+export function metricsOf(
+  middleware: readonly object[],
+): { snapshot(): MetricsSnapshot } | undefined {
+  // Found by shape, not by class: importing the Metrics middleware here would close an import loop.
+  return middleware.find((m) =>
+    m.constructor.name === "Metrics" && typeof (m as { snapshot?: unknown }).snapshot === "function"
+  ) as { snapshot(): MetricsSnapshot } | undefined;
+}
+
 /** A worker's registry record as of now. */
 export function recordOf(p: RecordParts): WorkerRecord {
   const id = p.identity ?? { host: "unknown", pid: 0, runtime: "unknown" };
-  // Found by shape, not by class: importing the Metrics middleware here would close an import loop.
-  const metrics = p.middleware.find((m) =>
-    m.constructor.name === "Metrics" && typeof (m as { snapshot?: unknown }).snapshot === "function"
-  ) as { snapshot(): MetricsSnapshot } | undefined;
+  const metrics = metricsOf(p.middleware);
   return {
     workerId: p.workerId,
     host: id.host,

@@ -16,10 +16,18 @@
 //   - on Deno, where terminate() cannot stop a thread stuck in a synchronous loop, stops its
 //     other Web Workers gracefully and exits with EXIT_RECYCLE: the supervisor starts a fresh
 //     process, and the stuck thread dies with this one.
+// Cancels. This thread polls `broker.cancelled()` for every message it holds (worker/
+// _process_ops.ts): one not delivered yet is settled here as cancelled; one a Web Worker holds is
+// cancelled there (CancelMessage). If that Web Worker has not handled the CancelMessage `grace`
+// ms later while the actor runs, it is stuck in it: the message is failed with Cancelled (not
+// retried) and the Web Worker replaced as for a hard time limit.
+//
 // The broker modules are imported once the Web Workers are on their way (see the end of
 // runWorkerProcess): they boot while this thread loads the rest.
 import type { Broker, Consumer, MessageProxy, RawDelivery } from "../broker/broker.ts";
-import { TimeLimitExceeded } from "../errors.ts";
+import type { JsonValue } from "../message.ts";
+import type { RunningMessage } from "../broker/ops.ts";
+import { Cancelled, TimeLimitExceeded } from "../errors.ts";
 import { configureLogging, formatError, getLogger, type Logger, logToFile } from "../_log.ts";
 import {
   type FromWebWorker,
@@ -29,8 +37,10 @@ import {
 } from "./_protocol.ts";
 import { importModules } from "./_import.ts";
 import { EXIT } from "./_exit.ts";
+import { runProcessSchedules } from "./_scheduler.ts";
 import { exit, onSignal, ppid, runtime } from "../_runtime.ts";
 import { describeBroker, redactUrls } from "../broker/url.ts";
+import type { ProcessOps } from "./_process_ops.ts";
 
 /** What the supervisor passes to each worker process. */
 export interface ProcessConfig {
@@ -54,12 +64,22 @@ interface Received {
   queue: string;
   /** Its receipt and undecoded JSON: this thread decodes a message only when it must. */
   delivery: RawDelivery;
+  /** Its id and actor, once read (null: not a message). */
+  wire?: { id: string; actor: string } | null;
 }
 
 /** A message delivered to a Web Worker and not settled yet. */
 interface Held extends Received {
   /** When its actor's time limit passes; Infinity until it started, or without a limit. */
   deadline: number;
+  /** When its actor started, as reported (ms since the epoch). */
+  startedAt?: number;
+  /** The last progress its actor reported. */
+  progress?: JsonValue;
+  /** When this thread first told its Web Worker it was cancelled (ms since the epoch). */
+  cancelledAt?: number;
+  /** The `seq` of the last CancelMessage naming it. */
+  cancelSeq?: number;
 }
 
 interface Slot {
@@ -67,8 +87,10 @@ interface Slot {
   worker: globalThis.Worker;
   /** By tag. */
   held: Map<number, Held>;
-  /** [tag, deadline] of the actor it started last (shared memory). */
+  /** [tag, deadline] of the actor it started last, seq of the last cancel handled (shared). */
   current: Float64Array;
+  /** The `instance` of its last `Metrics` snapshot. */
+  metricsInstance?: string;
   /** The MessageState of each cell (shared memory): the message tagged `t` is in `t % length`. */
   states: Int32Array;
   /** Cells not in use. */
@@ -109,11 +131,15 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
   // Set once the modules are imported (the Web Workers start meanwhile).
   let broker: Broker | undefined = undefined;
   let brokerModule: typeof import("../broker/broker.ts") | undefined = undefined;
+  /** The broker operations (set once the consumers run). */
+  let ops: ProcessOps | undefined = undefined;
+  let cancelSeq = 0;
   const consumers = new Map<string, Consumer>();
   // Queue names travel to the Web Workers as indexes into this list.
   let queues: string[] = [];
   let queueIndex = new Map<string, number>();
   let loops: Promise<void>[] = [];
+  let scheduling: Promise<void> = Promise.resolve();
 
   const slots: Slot[] = [];
   const pending: Received[] = [];
@@ -128,7 +154,7 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
       index,
       worker,
       held: new Map(),
-      current: new Float64Array(new SharedArrayBuffer(16)),
+      current: new Float64Array(new SharedArrayBuffer(24)),
       // A Web Worker holds at most maxCapacity messages: one cell each.
       states: new Int32Array(new SharedArrayBuffer(4 * maxCapacity)),
       free: Array.from({ length: maxCapacity }, (_, i) => maxCapacity - 1 - i),
@@ -158,6 +184,7 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
       logFile: config.logFile,
       current: slot.current,
       states: slot.states,
+      opsEvery: OPS_EVERY,
     };
     worker.postMessage(init);
     slots[index] = slot;
@@ -293,7 +320,10 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
     const { started } = msg, held = slot.held;
     for (let i = 0; i < started.length; i += 2) {
       const h = held.get(started[i]!);
-      if (h) h.deadline = started[i + 1]!;
+      if (h) {
+        h.deadline = started[i + 1]!;
+        h.startedAt = Date.now();
+      }
     }
     for (const tag of msg.acks) {
       const h = release(slot, tag);
@@ -384,15 +414,31 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
     }
     slot.held.clear();
     await requeue(back);
-    if (stuck) await settle(() => `fail message ${idOf(stuck)}`, () => failStuck(stuck));
+    if (stuck) {
+      const error = stuck.cancelledAt !== undefined ? cancelledError : stuckError;
+      await settle(() => `fail message ${idOf(stuck)}`, () => failHere(stuck, error));
+    }
   }
 
-  async function failStuck({ queue, delivery }: Held): Promise<void> {
-    const m = delivery.decode();
-    if (!m) return; // undecodable: dead-lettered by decode()
-    const error = new TimeLimitExceeded(
+  const stuckError = (m: MessageProxy) =>
+    new TimeLimitExceeded(
       `Actor ${m.actorName} exceeded its time limit and did not yield; its Web Worker was replaced.`,
     );
+  const cancelledError = (m: MessageProxy) =>
+    new Cancelled(`Message ${m.messageId} was cancelled.`);
+
+  /**
+   * Settles a message no Web Worker will finish, failed with `errorOf(m)`, as a Worker would:
+   * the hooks run here (Retries retries a time limit, not a cancel; Results stores the failure).
+   */
+  async function failHere(
+    { queue, delivery }: Received,
+    errorOf: (m: MessageProxy) => Error,
+  ): Promise<void> {
+    const m = delivery.decode();
+    if (!m) return; // undecodable: dead-lettered by decode()
+    const retries = m.options.retries;
+    const error = errorOf(m);
     m.error = error;
     const consumer = consumers.get(queue)!;
     const after = broker!.emitAfter("processMessage", m, { error });
@@ -403,6 +449,91 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
     await (m.failed ? consumer.nack(m) : consumer.ack(m));
     const a = broker!.emitAfter(hook, m);
     if (a) await a;
+    ops?.settled(m, retries);
+  }
+
+  // Broker operations
+
+  /** The id and actor of a received message (read once, only when needed). */
+  function wireOf(r: Received): { id: string; actor: string } | null {
+    if (r.wire !== undefined) return r.wire;
+    try {
+      const d = JSON.parse(decoder.decode(r.delivery.data));
+      r.wire = typeof d?.message_id === "string"
+        ? { id: d.message_id, actor: String(d.actor_name) }
+        : null;
+    } catch {
+      r.wire = null;
+    }
+    return r.wire;
+  }
+
+  function heldIds(): string[] {
+    const ids: string[] = [];
+    for (const r of pending) {
+      const w = wireOf(r);
+      if (w) ids.push(w.id);
+    }
+    for (const slot of slots) {
+      if (!slot) continue;
+      for (const h of slot.held.values()) {
+        const w = wireOf(h);
+        if (w) ids.push(w.id);
+      }
+    }
+    return ids;
+  }
+
+  function cancelHeld(ids: Set<string>): void {
+    const now = Date.now();
+    const here = pending.filter((r) => ids.has(wireOf(r)?.id!));
+    if (here.length > 0) {
+      pending.splice(0, pending.length, ...pending.filter((r) => !here.includes(r)));
+      for (const r of here) {
+        logger.info(`Message ${wireOf(r)!.id} (${wireOf(r)!.actor}) was cancelled.`);
+        void settle(() => `cancel message ${idOf(r)}`, () => failHere(r, cancelledError));
+      }
+      pump();
+    }
+    for (const slot of slots) {
+      if (!slot || !watched.has(slot.state)) continue;
+      const told: string[] = [];
+      const seq = cancelSeq + 1;
+      for (const [tag, h] of slot.held) {
+        const w = wireOf(h);
+        if (!w || !ids.has(w.id)) continue;
+        const state = Atomics.load(slot.states, tag % maxCapacity);
+        if (state === MessageState.ACKED || state === MessageState.NACKED) continue;
+        told.push(w.id);
+        h.cancelledAt ??= now;
+        h.cancelSeq = seq;
+      }
+      if (told.length === 0) continue;
+      cancelSeq = seq;
+      const cancel: ToWebWorker = { type: "cancel", ids: told, seq };
+      slot.worker.postMessage(cancel);
+    }
+  }
+
+  function running(): RunningMessage[] {
+    const out: RunningMessage[] = [];
+    const now = Date.now();
+    for (const slot of slots) {
+      if (!slot || !watched.has(slot.state)) continue;
+      for (const [tag, h] of slot.held) {
+        if (Atomics.load(slot.states, tag % maxCapacity) !== MessageState.STARTED) continue;
+        const w = wireOf(h);
+        if (!w) continue;
+        out.push({
+          messageId: w.id,
+          actorName: w.actor,
+          queueName: brokerModule!.qName(h.queue),
+          since: h.startedAt ??= now,
+          ...(h.progress !== undefined ? { progress: h.progress } : {}),
+        });
+      }
+    }
+    return out;
   }
 
   // Watching the Web Workers
@@ -423,6 +554,18 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
       case "fatal":
         void fail(msg.code, msg.error);
         break;
+      case "progress": {
+        const h = slot.held.get(msg.tag);
+        if (h) h.progress = msg.value;
+        break;
+      }
+      case "ops":
+        for (const e of msg.events) ops?.event(e);
+        if (msg.metrics) {
+          slot.metricsInstance = msg.metrics.instance;
+          ops?.metrics(msg.metrics);
+        }
+        break;
       case "stopped":
         // Whatever it still holds was never started: hand it back.
         slot.state = "stopped";
@@ -437,6 +580,7 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
     logger.error(`Web Worker ${slot.index + 1} crashed (${reason}); replacing it.`);
     slot.state = "dead";
     slot.worker.terminate();
+    ops?.retire(slot.metricsInstance);
     await handBack(slot);
     slot.resolveStopped();
     if (!shuttingDown) spawn(slot.index);
@@ -444,9 +588,15 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
 
   async function onStuck(slot: Slot, stuck: Held): Promise<void> {
     slot.state = "dead";
+    ops?.retire(slot.metricsInstance);
     logger.warning(
-      `Message ${idOf(stuck)} ran ${config.grace} ms past its time limit without ` +
-        `yielding: failing it with TimeLimitExceeded and replacing Web Worker ${slot.index + 1}.`,
+      stuck.cancelledAt !== undefined
+        ? `Message ${idOf(stuck)} was cancelled and its actor did not yield for ` +
+          `${config.grace} ms: failing it with Cancelled and replacing Web Worker ${
+            slot.index + 1
+          }.`
+        : `Message ${idOf(stuck)} ran ${config.grace} ms past its time limit without ` +
+          `yielding: failing it with TimeLimitExceeded and replacing Web Worker ${slot.index + 1}.`,
     );
     if (runtime === "bun") slot.worker.terminate(); // stops the thread on Bun
     await handBack(slot, stuck);
@@ -471,14 +621,21 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
       if (!slot || !watched.has(slot.state)) continue;
       const current = slot.held.get(slot.current[0]!);
       if (current && current.deadline === Infinity) current.deadline = slot.current[1]!;
-      for (const h of slot.held.values()) {
-        if (now > h.deadline + config.grace) {
+      for (const [tag, h] of slot.held) {
+        if (now > h.deadline + config.grace || stuckCancelled(slot, tag, h, now)) {
           void onStuck(slot, h);
           break;
         }
       }
     }
   }, 50);
+
+  /** A cancelled message whose actor runs in a Web Worker that did not handle the cancel. */
+  function stuckCancelled(slot: Slot, tag: number, h: Held, now: number): boolean {
+    return h.cancelSeq !== undefined && now > h.cancelledAt! + config.grace &&
+      slot.current[2]! < h.cancelSeq &&
+      Atomics.load(slot.states, tag % maxCapacity) === MessageState.STARTED;
+  }
 
   // A supervisor killed with SIGKILL cannot stop its worker processes: each notices that it was
   // orphaned (its parent changed) and stops gracefully, handing back what it has not finished.
@@ -534,6 +691,7 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
           () => Promise.all(late.map((slot) => handBack(slot))),
         ],
         [`the consumers' last receive from the broker${where}`, () => Promise.all(loops)],
+        [`the schedules' last enqueue to the broker${where}`, () => scheduling],
         [
           `the broker${where} to take back ${pending.length} message(s) not delivered`,
           () => requeue(pending.splice(0)),
@@ -545,6 +703,7 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
               [...consumers.values()].map((c) => settle(() => "close a consumer", () => c.close())),
             ),
         ],
+        [`the broker${where} to take the last events`, async () => await ops?.stop()],
         [`the broker${where} to close`, async () => await broker?.close()],
       ]);
       if (!recycling) logger.info("Worker process stopped.");
@@ -611,6 +770,17 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
   queues = [...consumers.keys()];
   queueIndex = new Map(queues.map((q, i) => [q, i]));
   if (!shuttingDown) loops = queues.map((q) => consumeLoop(q, consumers.get(q)!));
+  const { ProcessOps } = await import("./_process_ops.ts");
+  ops = await ProcessOps.create({
+    broker,
+    queues: names,
+    concurrency: config.threads * config.concurrency,
+    heldIds,
+    cancel: cancelHeld,
+    running,
+  });
+  if (!shuttingDown) ops.start();
+  if (!shuttingDown) scheduling = runProcessSchedules(broker, stopController.signal);
   await allReady;
   logger.info(
     `Worker process is ready for action: ${describeBroker(broker)}, queues ${
@@ -621,6 +791,9 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
 }
 
 const decoder = new TextDecoder();
+
+/** How often a Web Worker sends its events (and every 4th time its metrics), in ms. */
+const OPS_EVERY = 250;
 
 /** Least time the last steps of a stop get with the broker, in ms. */
 const CLOSE_MS = 2_000;

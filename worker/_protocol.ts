@@ -6,6 +6,15 @@
 // receipt. Each unsettled message also has a cell, `tag % states.length`, in shared memory: its
 // state (see MessageState), written by the Web Worker as it goes, so that the main thread knows
 // what a Web Worker it must replace had done but not reported yet.
+//
+// Broker operations (broker/ops.ts) are the main thread's: it polls `cancelled()` for the
+// messages it holds and tells the Web Worker holding one (CancelMessage), publishes the one
+// registry record of the process, and sends the events of all its Web Workers in batches. A Web
+// Worker reports what those need: the progress its actors report (ProgressMessage, after
+// storing it with `setProgress`), and its events and `Metrics` snapshot (OpsMessage).
+import type { JsonValue } from "../message.ts";
+import type { BrokerEvent } from "../broker/ops.ts";
+import type { MetricsSnapshot } from "../telemetry/registry.ts";
 
 /** What a Web Worker did with a message, in its cell of `InitMessage.states`. */
 export const MessageState = {
@@ -35,11 +44,14 @@ export interface InitMessage {
   logFile?: string | undefined;
   /**
    * Shared with the main thread: [tag, deadline] of the actor that started last, written before
-   * it runs, so that an actor that never yields is known even if no message could be posted.
+   * it runs, so that an actor that never yields is known even if no message could be posted;
+   * then the `seq` of the last CancelMessage handled (a thread that does not handle it is stuck).
    */
   current: Float64Array;
   /** Shared with the main thread: the MessageState of each cell (see the top of this file). */
   states: Int32Array;
+  /** Send an OpsMessage every this many ms (events, and the metrics snapshot every 4th). */
+  opsEvery: number;
 }
 
 /**
@@ -62,7 +74,29 @@ export interface StopMessage {
   timeout: number;
 }
 
-export type ToWebWorker = InitMessage | DeliverMessage | StopMessage;
+/** Cancels the messages with these ids that the Web Worker holds (see `Worker.cancel`). */
+export interface CancelMessage {
+  type: "cancel";
+  ids: string[];
+  /** Written to `InitMessage.current[2]` once handled. */
+  seq: number;
+}
+
+export type ToWebWorker = InitMessage | DeliverMessage | StopMessage | CancelMessage;
+
+/** An actor reported progress (sent after the Web Worker stored it, rate-limited). */
+export interface ProgressMessage {
+  type: "progress";
+  tag: number;
+  value: JsonValue;
+}
+
+/** The Web Worker's events since the last one, and its `Metrics` snapshot if it has one. */
+export interface OpsMessage {
+  type: "ops";
+  events: BrokerEvent[];
+  metrics?: MetricsSnapshot;
+}
 
 /** What a Web Worker did since its last report (sent at most once per macrotask). */
 export interface SettleMessage {
@@ -81,4 +115,6 @@ export type FromWebWorker =
   | { type: "ready" }
   | { type: "fatal"; error: string; code: number }
   | SettleMessage
+  | ProgressMessage
+  | OpsMessage
   | { type: "stopped" };

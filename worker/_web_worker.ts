@@ -2,7 +2,10 @@
 // `Worker` until told to stop. The Worker does not consume from the broker itself: the worker
 // process's main thread delivers its messages and settles them (see worker/_process.ts), so its
 // consumers are `ParentConsumer`s. Middleware hooks all run here, where the actor runs; the
-// global broker of this thread is used only to enqueue (retries, pipelines, delayed messages).
+// global broker of this thread is used only to enqueue (retries, pipelines, delayed messages)
+// and to store the progress actors report. The broker operations are the main thread's: its
+// Worker does not poll for cancels nor publish a heartbeat; it hands its events, progress and
+// metrics to the main thread (see worker/_protocol.ts).
 import { getBroker } from "../broker/global.ts";
 import { Worker } from "./worker.ts";
 import { configureLogging, formatError, logToFile } from "../_log.ts";
@@ -16,6 +19,10 @@ import {
   type ToWebWorker,
 } from "./_protocol.ts";
 import { importModules } from "./_import.ts";
+import type { BrokerEvent } from "../broker/ops.ts";
+import type { MetricsSnapshot } from "../telemetry/registry.ts";
+import { metricsOf } from "./_heartbeat.ts";
+import { addMetricsIfAsked } from "../telemetry/_enable.ts";
 
 declare const self: {
   onmessage: ((e: MessageEvent<ToWebWorker>) => void) | null;
@@ -35,6 +42,8 @@ function emptyReport(): SettleMessage {
 let reportScheduled = false;
 /** The cells of message states shared with the main thread (set by "init"). */
 let states: Int32Array = new Int32Array(1);
+/** [tag, deadline, cancel seq] shared with the main thread (set by "init"). */
+let current: Float64Array = new Float64Array(3);
 
 /** Records in shared memory what became of the message whose receipt is `tag`. */
 function setState(tag: number, state: number): void {
@@ -121,6 +130,27 @@ function consumerFor(queue: string): ParentConsumer {
 }
 
 let worker: Worker | undefined;
+/** Ids cancelled before the Worker started. */
+const cancelLater = new Set<string>();
+let events: BrokerEvent[] = [];
+let opsTimer: ReturnType<typeof setInterval> | undefined;
+
+let metrics: { snapshot(): MetricsSnapshot } | undefined;
+
+/** Sends the events so far, and the metrics snapshot with `withMetrics`. */
+function sendOps(withMetrics: boolean): void {
+  const snapshot = withMetrics ? metrics?.snapshot() : undefined;
+  if (events.length === 0 && !snapshot) return;
+  post({ type: "ops", events, ...(snapshot ? { metrics: snapshot } : {}) });
+  events = [];
+}
+
+/** Every `every` ms: the events so far; every 4th time the metrics snapshot too. */
+function startOps(broker: Broker, every: number): void {
+  metrics = metricsOf(broker.middleware);
+  let n = 0;
+  opsTimer = setInterval(() => sendOps(n++ % 4 === 0), every);
+}
 
 self.onmessage = async (e: MessageEvent<ToWebWorker>) => {
   const msg = e.data;
@@ -139,8 +169,13 @@ self.onmessage = async (e: MessageEvent<ToWebWorker>) => {
       m.receipt = tags[i];
       consumerFor(queues[queueOf[i]!]!).push(m);
     }
+  } else if (msg.type === "cancel") {
+    if (worker) worker.cancel(msg.ids);
+    else for (const id of msg.ids) cancelLater.add(id);
+    current[2] = msg.seq;
   } else if (msg.type === "init") {
     states = msg.states;
+    current = msg.current;
     if (msg.logFile) logToFile(msg.logFile);
     configureLogging({ level: msg.logLevel, thread: msg.thread });
     try {
@@ -153,6 +188,7 @@ self.onmessage = async (e: MessageEvent<ToWebWorker>) => {
     let broker: Broker;
     try {
       broker = getBroker();
+      addMetricsIfAsked(broker); // DRAMATIS_METRICS=1 (`dramatis worker --metrics`)
     } catch (err) {
       const error = `The broker is misconfigured: ${redactUrls((err as Error).message)}`;
       post({ type: "fatal", error, code: 3 });
@@ -160,13 +196,20 @@ self.onmessage = async (e: MessageEvent<ToWebWorker>) => {
     }
     try {
       const timeLimit = broker.middleware.find((m): m is TimeLimit => m instanceof TimeLimit);
-      const current = msg.current;
+      const storeProgress = broker.capabilities.progress;
       worker = new Worker(broker, {
         queues: msg.queues,
         concurrency: msg.concurrency,
         prefetch: msg.prefetch,
         workerTimeout: msg.workerTimeout,
         consume: consumerFor,
+        cancelPoll: false,
+        heartbeat: false,
+        events: (e) => void events.push(e),
+        progress: (m, value) => {
+          post({ type: "progress", tag: m.receipt as number, value });
+          if (storeProgress) return broker.setProgress(m.messageId, value);
+        },
         monitor: {
           started(m: MessageProxy) {
             const limit = timeLimit?.limitFor(broker, m) ?? Infinity;
@@ -182,6 +225,8 @@ self.onmessage = async (e: MessageEvent<ToWebWorker>) => {
         },
       });
       await worker.start();
+      if (cancelLater.size > 0) worker.cancel(cancelLater);
+      startOps(broker, msg.opsEvery);
       post({ type: "ready" });
     } catch (err) {
       post({ type: "fatal", error: `Could not start a Worker: ${formatError(err)}`, code: 3 });
@@ -189,6 +234,8 @@ self.onmessage = async (e: MessageEvent<ToWebWorker>) => {
   } else if (msg.type === "stop") {
     await worker?.stop({ timeout: msg.timeout });
     sendReport();
+    clearInterval(opsTimer);
+    sendOps(true);
     await getBroker().close();
     post({ type: "stopped" });
   }

@@ -3,6 +3,7 @@
 import type { Consumer } from "../broker/consumer.ts";
 import type { MessageProxy } from "../message.ts";
 import type { ProgressSink } from "./_progress.ts";
+import type { BrokerEvent } from "../broker/ops.ts";
 
 /**
  * Options of `new Worker()`.
@@ -42,8 +43,11 @@ export interface WorkerOptions {
    * capability), or `false`. Default 1000.
    */
   heartbeat?: number | false;
-  /** Publish events (on a broker with the `events` capability). Default true. */
-  events?: boolean;
+  /**
+   * Publish events (on a broker with the `events` capability), or hand each to this function
+   * instead (the CLI's Web Workers pass theirs to the worker process). Default true.
+   */
+  events?: boolean | ((event: BrokerEvent) => void);
   /**
    * Where `reportProgress()` values go (rate-limited to one per 250 ms per message, the last
    * one always written). Default: `broker.setProgress` on a broker with the `progress`

@@ -560,7 +560,8 @@ export class Engine {
   #expire(owners: number[]): void {
     const queues = (id: number) => {
       const names = new Set<string>();
-      for (const m of this.#state!.owners.get(id)?.msgs ?? []) names.add(m.q.name);
+      const state = this.#state!;
+      for (const s of state.owners.get(id)?.msgs ?? []) names.add(state.queueOf(s).name);
       return [...names].join(", ") || "a queue";
     };
     const held = owners.map(queues);
@@ -665,8 +666,9 @@ export class Engine {
       const state = this.#state!;
       const q = state.queue(queueName);
       const now = Date.now();
-      const head = q.heap.peek();
-      const due = head !== undefined && (!q.delayed || head.eta <= now);
+      const top = q.heap.peek();
+      const headEta = top < 0 ? Infinity : state.index.eta[top]!;
+      const due = top >= 0 && (!q.delayed || headEta <= now);
       if (this.extension?.paused(queueName)) {
         // A paused queue: nothing is handed out; a resume (a record) wakes this wait.
         if (now >= deadline) return [];
@@ -680,7 +682,7 @@ export class Engine {
       }
       if (now >= deadline) return [];
       let wakeAt = Math.min(deadline, state.nextExpiry(q, this.owner) + 1);
-      if (q.delayed && head) wakeAt = Math.min(wakeAt, head.eta);
+      if (q.delayed && top >= 0) wakeAt = Math.min(wakeAt, headEta);
       const poll = this.#watchesOthers(q) ? LIVENESS_POLL_MS : POLL_MS;
       await this.#wait(Math.min(Math.max(0, wakeAt - now), poll), options.signal);
     }
@@ -689,7 +691,8 @@ export class Engine {
   /** Under the lock: expires dead owners, pops up to `max` messages, appends a CLAIM. */
   #claim(queueName: string, max: number, now: number): Msg[] {
     const log = this.#open();
-    let picked: Msg[] = [];
+    let picked: number[] = [];
+    const slots: number[] = [];
     try {
       log.withLock(() => {
         this.#catchUp(true);
@@ -703,11 +706,13 @@ export class Engine {
           this.#catchUp(true);
           q = this.#state!.queue(queueName);
         }
+        const x = this.#state!.index;
         while (picked.length < max && !this.extension?.paused(queueName)) {
-          const m = q.heap.peek();
-          if (!m || (q.delayed && m.eta > now)) break;
+          const s = q.heap.peek();
+          if (s < 0 || (q.delayed && x.eta[s]! > now)) break;
           q.heap.pop();
-          picked.push(m);
+          picked.push(x.id[s]!);
+          slots.push(s);
         }
         if (picked.length === 0) return;
         this.#holdLiveness();
@@ -718,11 +723,11 @@ export class Engine {
             out.f64(this.owner);
             out.f64(now + this.options.leaseTimeout);
             out.u32(picked.length);
-            for (const m of picked) out.f64(m.id);
+            for (const id of picked) out.f64(id);
             out.end();
           });
         } catch (e) {
-          for (const m of picked) q.heap.push(m);
+          for (const s of slots) q.heap.push(s);
           picked = [];
           throw e;
         }
@@ -731,11 +736,11 @@ export class Engine {
     } finally {
       this.#afterWrite();
     }
-    // Look the messages up again: a replica rebuilt meanwhile has new objects for them.
+    // Look the messages up again by id: a replica rebuilt meanwhile has other slots for them.
     const state = this.#state!;
     const mine: Msg[] = [];
-    for (const p of picked) {
-      const m = state.msgs.get(p.id);
+    for (const id of picked) {
+      const m = state.get(id);
       if (m && m.state === INFLIGHT && m.owner === this.owner) mine.push(m);
     }
     if (mine.length > 0) this.#hold(mine.length);
@@ -832,7 +837,7 @@ export class Engine {
   /** The message failed for good: dead-letter it, as it is now (with its traceback). */
   nack(message: MessageProxy): void {
     const receipt = message.receipt as FileReceipt;
-    const m = this.#state?.msgs.get(receipt.id);
+    const m = this.#state?.get(receipt.id);
     const json = JSON.stringify(message.asDict());
     this.#nackRaw(receipt.id, message.queueName, m?.priority ?? 0, json);
     if (receipt.owner === this.owner) this.#release(1);
@@ -938,7 +943,9 @@ export class Engine {
         startSeq = q().deadSeq;
         generation = this.#generation;
       }
-      if (options.failFast && q().deadSeq > startSeq) throw this.#deadLetterError(q().lastDead!);
+      if (options.failFast && q().deadSeq > startSeq) {
+        throw this.#deadLetterError(q().name, q().lastDead!);
+      }
       const a = q(), b = dq();
       if (a.heap.size + a.inflight + b.heap.size + b.inflight === 0) return;
       const left = deadline - Date.now();
@@ -948,14 +955,16 @@ export class Engine {
     }
   }
 
-  #deadLetterError(m: Msg): Error {
-    let text = `message ${m.id}`;
+  #deadLetterError(queueName: string, id: number): Error {
+    let text = `message ${id}`;
     try {
+      const m = this.#state!.get(id);
+      if (!m) throw new Error("gone");
       const msg = Message.decode(readExactly(m.seg, m.poff, m.plen));
       const tb = typeof msg.options.traceback === "string" ? `\n${msg.options.traceback}` : "";
       text = `${msg.actorName} message ${msg.messageId}${tb}`;
     } catch { /* keep the short description */ }
-    return new Error(`A message of queue ${m.q.name} failed and was dead-lettered: ${text}`);
+    return new Error(`A message of queue ${queueName} failed and was dead-lettered: ${text}`);
   }
 
   /** The names of the queues in the log (canonical: `q` for `q` and `q.DQ`). */
@@ -976,7 +985,7 @@ export class Engine {
     const dq = this.#state!.queue(`${queueName}.DQ`);
     const limit = Date.now() - this.options.deadMessageTtl;
     let dead = q.dead.size;
-    if (dead > 0 && q.dead.values().next().value!.deadAt < limit) {
+    if (dead > 0 && this.#state!.index.eta[q.dead.values().next().value!]! < limit) {
       this.#state!.sweep();
       dead = q.dead.size;
     }
@@ -995,9 +1004,9 @@ export class Engine {
   deadLetters(queueName: string, limit = Infinity): { id: number; message: Message }[] {
     const q = this.#fresh(queueName);
     const oldest = Date.now() - this.options.deadMessageTtl;
-    const list = [...q.dead.values()].filter((m) => m.deadAt >= oldest).sort((a, b) =>
-      a.deadAt - b.deadAt || a.id - b.id
-    );
+    const state = this.#state!;
+    const list = [...q.dead.values()].map((s) => state.ref(s)).filter((m) => m.deadAt >= oldest)
+      .sort((a, b) => a.deadAt - b.deadAt || a.id - b.id);
     const out: { id: number; message: Message }[] = [];
     for (const m of list) {
       if (out.length >= limit) break;
@@ -1028,7 +1037,7 @@ export class Engine {
       log.withLock(() => {
         this.#flushLocked();
         this.#catchUp(true);
-        const live = letters.filter((l) => this.#state!.msgs.get(l.id)?.state === DEAD);
+        const live = letters.filter((l) => this.#state!.get(l.id)?.state === DEAD);
         if (live.length === 0) return;
         const out = this.#out;
         this.#writeOwn(() => {
@@ -1169,7 +1178,7 @@ export class Engine {
 
   /** Where the message with log id `id` is now, or undefined when it is gone. */
   messageState(id: number): MessageState | undefined {
-    const m = this.#state?.msgs.get(id);
+    const m = this.#state?.get(id);
     if (!m) return undefined;
     const queue = m.q.delayed ? m.q.name.slice(0, -3) : m.q.name;
     const state = m.state === READY
@@ -1182,7 +1191,7 @@ export class Engine {
 
   /** The JSON of a live message, or undefined when it is gone. */
   readJson(id: number): Uint8Array | undefined {
-    const m = this.#state?.msgs.get(id);
+    const m = this.#state?.get(id);
     return m && readExactly(m.seg, m.poff, m.plen);
   }
 
@@ -1192,14 +1201,16 @@ export class Engine {
     if (state === "dead") {
       for (const id of s.queue(queueName).dead.keys()) each(id);
     } else if (state !== "running") {
-      for (const m of s.queue(state === "ready" ? queueName : `${queueName}.DQ`).heap.items()) {
-        each(m.id);
-      }
+      const ids = s.index.id;
+      const slots = [...s.queue(state === "ready" ? queueName : `${queueName}.DQ`).heap.items()];
+      for (const slot of slots) each(ids[slot]!);
     } else {
       for (const name of [queueName, `${queueName}.DQ`]) {
         const q = s.queue(name);
         for (const owner of q.inflightBy.keys()) {
-          for (const m of s.owners.get(owner)?.msgs ?? []) if (m.q === q) each(m.id);
+          for (const slot of [...s.owners.get(owner)?.msgs ?? []]) {
+            if (s.queueOf(slot) === q) each(s.index.id[slot]!);
+          }
         }
       }
     }
@@ -1266,15 +1277,18 @@ export class Engine {
         // 3. Copy the live messages of that run forward, make it durable, delete the run.
         // A SNAP that failed to be written is dropped, never written later (its message may be
         // acked by then): the run is then left for the next pass.
-        const movers = [...this.#state!.msgs.values()].filter((m) => m.seg.base < cutBase);
+        const movers = this.#slotsBefore(cutBase);
+        const state = this.#state!;
         for (let i = 0; i < movers.length;) {
           this.#writeOwn(() => {
-            for (; i < movers.length && this.#out.length < SPAN_BYTES; i++) this.#snap(movers[i]!);
+            for (; i < movers.length && this.#out.length < SPAN_BYTES; i++) {
+              this.#snap(state.ref(movers[i]!));
+            }
           });
         }
         if (this.extension) this.#writeOwn(() => this.extension!.snapshot(cutBase, this.#out));
         this.#catchUp(true);
-        const left = [...this.#state!.msgs.values()].filter((m) => m.seg.base < cutBase).length;
+        const left = this.#slotsBefore(cutBase).length;
         if (left > 0) {
           logger.error(`Compaction left ${left} message(s) behind in ${log.dir}; not deleting.`);
           return;
@@ -1290,6 +1304,16 @@ export class Engine {
       logger.debug(`Compaction deleted ${deleted} segment(s) of ${this.options.dir}.`);
     }
     return deleted;
+  }
+
+  /** The slots of the live messages whose JSON lies before `cutBase`. */
+  #slotsBefore(cutBase: number): number[] {
+    const state = this.#state!;
+    const out: number[] = [];
+    state.forEachSlot((s) => {
+      if (state.segOf(s).base < cutBase) out.push(s);
+    });
+    return out;
   }
 
   #snap(m: Msg): void {

@@ -3,97 +3,160 @@
 //
 // Every process that applies the same records in the same order reaches the same state; that is
 // what lets a consumer decide, under the lock, which messages are free to claim.
-import { BodyReader, Kind, REC_HEADER } from "./_format.ts";
-import { IndexedHeap } from "./_heap.ts";
+//
+// A message is a slot of the compact index (`_index.ts`): a few numbers in typed arrays. Objects
+// exist per queue, per owner and per segment, never per message; `ref()` makes one for the few
+// messages being delivered or inspected.
+import { Kind, REC_HEADER } from "./_format.ts";
+import { SlotHeap } from "./_heap.ts";
+import { DEAD, GONE, INFLIGHT, MsgIndex, READY } from "./_index.ts";
 import type { Seg } from "./_segments.ts";
 
-/** Message states. */
-export const READY = 1, INFLIGHT = 2, DEAD = 3, GONE = 0;
+export { DEAD, GONE, INFLIGHT, READY };
 /** Bytes a live message is charged for beyond its JSON (record header and fields). */
 export const RECORD_OVERHEAD = 64;
 
-/** One message, as the replica knows it. Its JSON stays on disk until delivered. */
-export class Msg {
-  /** Index in its queue's heap; -1 when not ready. */
-  hi = -1;
-  state: number = READY;
-  /** The owner holding it, while in flight. */
-  owner = 0;
+/** A copy of what the replica knows of one message (made on demand; not kept). */
+export interface Msg {
+  /** Its slot in the index (valid until the message is gone). */
+  readonly slot: number;
+  /** Log id: the global offset of the record that created it. */
+  readonly id: number;
+  /** Its queue (`q` or `q.DQ`; for a dead letter, the canonical `q`). */
+  readonly q: QueueState;
+  readonly state: number;
+  readonly priority: number;
+  readonly eta: number;
   /** When it was dead-lettered (ms), while dead. */
-  deadAt = 0;
-  constructor(
-    /** Log id: the global offset of the record that created it. */
-    readonly id: number,
-    /** Its queue (`q` or `q.DQ`; for a dead letter, the canonical `q`). */
-    public q: QueueState,
-    public priority: number,
-    public eta: number,
-    /** Order key within a priority level: (k1, k2), lowest first. */
-    public k1: number,
-    public k2: number,
-    /** Where its JSON is: segment, file offset, length. */
-    public seg: Seg,
-    public poff: number,
-    public plen: number,
-  ) {}
-}
-
-function readyBefore(a: Msg, b: Msg): boolean {
-  if (a.priority !== b.priority) return a.priority < b.priority;
-  return a.k1 < b.k1 || (a.k1 === b.k1 && a.k2 < b.k2);
-}
-
-function dueBefore(a: Msg, b: Msg): boolean {
-  if (a.eta !== b.eta) return a.eta < b.eta;
-  return a.k1 < b.k1 || (a.k1 === b.k1 && a.k2 < b.k2);
+  readonly deadAt: number;
+  /** The owner holding it, while in flight (else 0). */
+  readonly owner: number;
+  /** Order key within a priority level: (k1, k2), lowest first. */
+  readonly k1: number;
+  readonly k2: number;
+  /** Where its JSON is: segment, file offset, length. */
+  readonly seg: Seg;
+  readonly poff: number;
+  readonly plen: number;
 }
 
 /** One queue (`q` or `q.DQ`): its ready (or delayed) heap, in-flight and dead counters. */
 export class QueueState {
-  /** Ready messages by (priority, key); on `q.DQ`, delayed messages by (eta, key). */
-  readonly heap: IndexedHeap<Msg>;
+  /** Ready slots by (priority, key); on `q.DQ`, delayed slots by (eta, key). */
+  readonly heap: SlotHeap;
   /** Messages in flight. */
   inflight = 0;
   /** Messages in flight by owner. */
   readonly inflightBy: Map<number, number> = new Map();
-  /** Dead letters (canonical queues only), in the order they died. */
-  readonly dead: Map<number, Msg> = new Map();
+  /** Dead letters (canonical queues only), log id to slot, in the order they died. */
+  readonly dead: Map<number, number> = new Map();
   /** Counts dead letters ever added, so `join` can notice a new one. */
   deadSeq = 0;
-  /** The latest dead letter. */
-  lastDead: Msg | undefined;
+  /** The log id of the latest dead letter. */
+  lastDead: number | undefined;
 
-  constructor(readonly name: string, readonly delayed: boolean) {
-    this.heap = new IndexedHeap<Msg>(delayed ? dueBefore : readyBefore);
+  constructor(
+    readonly name: string,
+    readonly delayed: boolean,
+    /** Its number in the queue table (the index's `queue` column). */
+    readonly index: number,
+    msgs: MsgIndex,
+  ) {
+    this.heap = new SlotHeap(msgs, delayed);
   }
 }
 
 /** A consumer instance (a FileBroker in one process or Web Worker) and its lease. */
 export class Owner {
   leaseUntil = 0;
-  readonly msgs: Set<Msg> = new Set();
+  /** The slots it holds. */
+  readonly msgs: Set<number> = new Set();
   constructor(readonly id: number) {}
 }
 
 /** The state of every queue, built from the log. */
 export class State {
-  readonly msgs: Map<number, Msg> = new Map();
+  /** The live messages. */
+  readonly index: MsgIndex = new MsgIndex();
   readonly queues: Map<string, QueueState> = new Map();
   readonly owners: Map<number, Owner> = new Map();
   /** Records applied so far. */
   applied = 0;
+  readonly #queueList: QueueState[] = [];
+  /** The segment table: the segments holding live messages, by their number in the index. */
+  readonly #segs: (Seg | undefined)[] = [];
+  readonly #segNo = new Map<Seg, number>();
+  readonly #segFree: number[] = [];
+  /** The owner of each slot in flight. */
+  readonly #ownerOf = new Map<number, number>();
+
+  readonly #reader = new Fields();
 
   constructor(private readonly options: { deadMessageTtl: number }) {}
 
   /** The state of queue `name` (`q` or `q.DQ`), created on first use. */
   queue(name: string): QueueState {
     let q = this.queues.get(name);
-    if (!q) this.queues.set(name, q = new QueueState(name, name.endsWith(".DQ")));
+    if (!q) {
+      const n = this.#queueList.length;
+      if (n > 0xffff) {
+        throw new RangeError(
+          `A FileBroker directory holds at most 65,536 queues; use fewer queue names.`,
+        );
+      }
+      q = new QueueState(name, name.endsWith(".DQ"), n, this.index);
+      this.queues.set(name, q);
+      this.#queueList.push(q);
+    }
     return q;
   }
 
-  #canonical(q: QueueState): QueueState {
-    return q.delayed ? this.queue(q.name.slice(0, -3)) : q;
+  /** The slot of message `id`, or -1 when it is gone. */
+  find(id: number): number {
+    return this.index.find(id);
+  }
+
+  /** What is known of message `id`, or undefined when it is gone. */
+  get(id: number): Msg | undefined {
+    const s = this.index.find(id);
+    return s < 0 ? undefined : this.ref(s);
+  }
+
+  /** What is known of the message in `slot` (a live slot). */
+  ref(slot: number): Msg {
+    const x = this.index, state = x.state[slot]!;
+    const dead = state === DEAD;
+    return {
+      slot,
+      id: x.id[slot]!,
+      q: this.queueOf(slot),
+      state,
+      priority: x.priority[slot]!,
+      eta: dead ? 0 : x.eta[slot]!,
+      deadAt: dead ? x.eta[slot]! : 0,
+      owner: this.#ownerOf.get(slot) ?? 0,
+      k1: x.k1(slot),
+      k2: x.k2(slot),
+      seg: this.segOf(slot),
+      poff: x.poff[slot]!,
+      plen: x.plen[slot]!,
+    };
+  }
+
+  /** The queue of a live slot. */
+  queueOf(slot: number): QueueState {
+    return this.#queueList[this.index.queue[slot]!]!;
+  }
+
+  /** The segment of a live slot. */
+  segOf(slot: number): Seg {
+    return this.#segs[this.index.seg[slot]!]!;
+  }
+
+  /** Calls `each` with every live slot. */
+  forEachSlot(each: (slot: number) => void): void {
+    const st = this.index.state, top = this.index.top;
+    for (let s = 0; s < top; s++) if (st[s] !== GONE) each(s);
   }
 
   #owner(id: number): Owner {
@@ -102,34 +165,38 @@ export class State {
     return o;
   }
 
+  #canonical(q: QueueState): QueueState {
+    return q.delayed ? this.queue(q.name.slice(0, -3)) : q;
+  }
+
   /**
    * Applies the record whose body is `buf[bs..be)`; the record starts at file offset `at` of
    * segment `seg`.
    */
   apply(kind: number, buf: Uint8Array, bs: number, be: number, seg: Seg, at: number): void {
     this.applied++;
-    const r = new BodyReader(buf, bs, be);
-    const fileOffset = (p: number) => at + REC_HEADER + (p - bs);
+    const r = this.#reader.at(buf, bs);
+    const fileOffset = at + REC_HEADER - bs; // + a position in buf: the offset in the file
+    const x = this.index;
     switch (kind) {
       case Kind.ENQ: {
-        const q = this.queue(r.queue());
+        const q = r.queueIn(this);
         const priority = r.f64();
         const eta = r.f64();
         const id = seg.base + at;
-        if (this.msgs.has(id)) return;
-        const m = new Msg(id, q, priority, eta, id, 0, seg, fileOffset(r.pos), be - r.pos);
-        this.#add(m);
-        q.heap.push(m);
+        if (x.find(id) >= 0) return;
+        const s = this.#add(id, q, priority, eta, seg, fileOffset + r.pos, be - r.pos);
+        q.heap.push(s);
         return;
       }
       case Kind.CLAIM: {
         const owner = this.#owner(r.f64());
         owner.leaseUntil = Math.max(owner.leaseUntil, r.f64());
         for (let n = r.u32(); n > 0; n--) {
-          const m = this.msgs.get(r.f64());
-          if (m && m.state === READY) {
-            m.q.heap.remove(m);
-            this.#own(m, owner);
+          const s = x.find(r.f64());
+          if (s >= 0 && x.state[s] === READY) {
+            this.queueOf(s).heap.remove(s);
+            this.#own(s, owner);
           }
         }
         return;
@@ -137,8 +204,8 @@ export class State {
       case Kind.ACK: {
         r.f64(); // owner: any ack settles the message, even a late one after an EXPIRE
         for (let n = r.u32(); n > 0; n--) {
-          const m = this.msgs.get(r.f64());
-          if (m && m.state !== DEAD) this.#drop(m);
+          const s = x.find(r.f64());
+          if (s >= 0 && x.state[s] !== DEAD) this.#drop(s);
         }
         return;
       }
@@ -146,13 +213,12 @@ export class State {
         const owner = r.f64();
         const k1 = -(seg.base + at);
         for (let i = 0, n = r.u32(); i < n; i++) {
-          const m = this.msgs.get(r.f64());
-          if (m && m.state === INFLIGHT && m.owner === owner) {
-            this.#unown(m);
-            m.k1 = k1;
-            m.k2 = i;
-            m.state = READY;
-            m.q.heap.push(m);
+          const s = x.find(r.f64());
+          if (s >= 0 && x.state[s] === INFLIGHT && this.#ownerOf.get(s) === owner) {
+            this.#unown(s);
+            x.setOrder(s, k1, i);
+            x.state[s] = READY;
+            this.queueOf(s).heap.push(s);
           }
         }
         return;
@@ -161,14 +227,13 @@ export class State {
         r.f64(); // owner
         const id = r.f64();
         const deadAt = r.f64();
-        const q = this.queue(r.queue());
+        const q = r.queueIn(this);
         const priority = r.f64();
-        const old = this.msgs.get(id);
-        if (old) this.#drop(old);
+        const old = x.find(id);
+        if (old >= 0) this.#drop(old);
         if (this.#expiredDead(deadAt)) return;
-        const m = new Msg(id, q, priority, 0, id, 0, seg, fileOffset(r.pos), be - r.pos);
-        this.#add(m);
-        this.#kill(m, deadAt);
+        const s = this.#add(id, q, priority, 0, seg, fileOffset + r.pos, be - r.pos);
+        this.#kill(s, deadAt);
         return;
       }
       case Kind.HEARTBEAT: {
@@ -179,36 +244,36 @@ export class State {
       case Kind.EXPIRE: {
         const owner = this.owners.get(r.f64());
         if (!owner) return;
-        for (const m of [...owner.msgs]) {
-          this.#unown(m);
-          m.state = READY;
-          m.q.heap.push(m);
+        for (const s of [...owner.msgs]) {
+          this.#unown(s);
+          x.state[s] = READY;
+          this.queueOf(s).heap.push(s);
         }
         return;
       }
       case Kind.FLUSH: {
-        const name = r.queue();
+        const name = r.name();
         for (const q of [this.queues.get(name), this.queues.get(`${name}.DQ`)]) {
-          if (q) { for (const m of q.heap.clear()) this.#drop(m); }
+          if (q) { for (const s of q.heap.clear()) this.#drop(s); }
         }
         return;
       }
       case Kind.FLUSHALL: {
         for (const q of this.queues.values()) {
-          for (const m of q.heap.clear()) this.#drop(m);
-          for (const m of [...q.dead.values()]) this.#drop(m);
+          for (const s of q.heap.clear()) this.#drop(s);
+          for (const s of [...q.dead.values()]) this.#drop(s);
         }
         return;
       }
       case Kind.PURGE: {
-        const q = this.queues.get(r.queue());
-        if (q) { for (const m of [...q.dead.values()]) this.#drop(m); }
+        const q = this.queues.get(r.name());
+        if (q) { for (const s of [...q.dead.values()]) this.#drop(s); }
         return;
       }
       case Kind.UNDEAD: {
         for (let n = r.u32(); n > 0; n--) {
-          const m = this.msgs.get(r.f64());
-          if (m && m.state === DEAD) this.#drop(m);
+          const s = x.find(r.f64());
+          if (s >= 0 && x.state[s] === DEAD) this.#drop(s);
         }
         return;
       }
@@ -218,25 +283,25 @@ export class State {
         const k1 = r.f64(), k2 = r.f64();
         const ownerId = r.f64(), leaseUntil = r.f64(), deadAt = r.f64();
         const priority = r.f64(), eta = r.f64();
-        const q = this.queue(r.queue());
-        const poff = fileOffset(r.pos), plen = be - r.pos;
-        const known = this.msgs.get(id);
-        if (known) {
+        const q = r.queueIn(this);
+        const poff = fileOffset + r.pos, plen = be - r.pos;
+        const known = x.find(id);
+        if (known >= 0) {
           // This replica saw the message's whole history: only its place on disk changed.
           this.#relocate(known, seg, poff, plen);
           return;
         }
         if (state === DEAD && this.#expiredDead(deadAt)) return;
-        const m = new Msg(id, q, priority, eta, k1, k2, seg, poff, plen);
-        this.#add(m);
+        const s = this.#add(id, q, priority, eta, seg, poff, plen);
+        x.setOrder(s, k1, k2);
         if (state === READY) {
-          q.heap.push(m);
+          q.heap.push(s);
         } else if (state === INFLIGHT) {
           const owner = this.#owner(ownerId);
           owner.leaseUntil = Math.max(owner.leaseUntil, leaseUntil);
-          this.#own(m, owner);
+          this.#own(s, owner);
         } else {
-          this.#kill(m, deadAt);
+          this.#kill(s, deadAt);
         }
         return;
       }
@@ -247,64 +312,106 @@ export class State {
     return deadAt < Date.now() - this.options.deadMessageTtl;
   }
 
-  #add(m: Msg): void {
-    this.msgs.set(m.id, m);
-    m.seg.live++;
-    m.seg.liveBytes += m.plen + RECORD_OVERHEAD;
+  /** The number of `seg` in the segment table (entered on first use). */
+  #segNumber(seg: Seg): number {
+    let n = this.#segNo.get(seg);
+    if (n === undefined) {
+      n = this.#segFree.pop() ?? this.#segs.length;
+      this.#segs[n] = seg;
+      this.#segNo.set(seg, n);
+    }
+    return n;
   }
 
-  #relocate(m: Msg, seg: Seg, poff: number, plen: number): void {
-    m.seg.live--;
-    m.seg.liveBytes -= m.plen + RECORD_OVERHEAD;
-    m.seg = seg;
-    m.poff = poff;
-    m.plen = plen;
+  /** One live message less in `seg` (a slot's JSON was there, `plen` bytes). */
+  #segLeave(seg: Seg, plen: number): void {
+    seg.live--;
+    seg.liveBytes -= plen + RECORD_OVERHEAD;
+    if (seg.live <= 0) {
+      const n = this.#segNo.get(seg);
+      if (n !== undefined) {
+        this.#segNo.delete(seg);
+        this.#segs[n] = undefined;
+        this.#segFree.push(n);
+      }
+    }
+  }
+
+  #add(
+    id: number,
+    q: QueueState,
+    priority: number,
+    eta: number,
+    seg: Seg,
+    poff: number,
+    plen: number,
+  ): number {
+    const s = this.index.add(id, q.index, priority, eta, this.#segNumber(seg), poff, plen);
     seg.live++;
     seg.liveBytes += plen + RECORD_OVERHEAD;
+    return s;
   }
 
-  #own(m: Msg, owner: Owner): void {
-    m.state = INFLIGHT;
-    m.owner = owner.id;
-    owner.msgs.add(m);
-    m.q.inflight++;
-    m.q.inflightBy.set(owner.id, (m.q.inflightBy.get(owner.id) ?? 0) + 1);
+  #relocate(s: number, seg: Seg, poff: number, plen: number): void {
+    const x = this.index;
+    const n = this.#segNumber(seg);
+    seg.live++;
+    seg.liveBytes += plen + RECORD_OVERHEAD;
+    this.#segLeave(this.segOf(s), x.plen[s]!);
+    if (n > 0xffff && x.seg instanceof Uint16Array) x.seg = Uint32Array.from(x.seg);
+    x.seg[s] = n;
+    x.poff[s] = poff;
+    x.plen[s] = plen;
   }
 
-  #unown(m: Msg): void {
-    this.owners.get(m.owner)?.msgs.delete(m);
-    m.q.inflight--;
-    const n = (m.q.inflightBy.get(m.owner) ?? 1) - 1;
-    if (n > 0) m.q.inflightBy.set(m.owner, n);
-    else m.q.inflightBy.delete(m.owner);
-    m.owner = 0;
+  #own(s: number, owner: Owner): void {
+    const q = this.queueOf(s);
+    this.index.state[s] = INFLIGHT;
+    this.#ownerOf.set(s, owner.id);
+    owner.msgs.add(s);
+    q.inflight++;
+    q.inflightBy.set(owner.id, (q.inflightBy.get(owner.id) ?? 0) + 1);
   }
 
-  #kill(m: Msg, deadAt: number): void {
-    const q = this.#canonical(m.q);
-    m.q = q;
-    m.state = DEAD;
-    m.deadAt = deadAt;
-    q.dead.set(m.id, m);
+  #unown(s: number): void {
+    const q = this.queueOf(s);
+    const id = this.#ownerOf.get(s) ?? 0;
+    this.#ownerOf.delete(s);
+    this.owners.get(id)?.msgs.delete(s);
+    q.inflight--;
+    const n = (q.inflightBy.get(id) ?? 1) - 1;
+    if (n > 0) q.inflightBy.set(id, n);
+    else q.inflightBy.delete(id);
+  }
+
+  #kill(s: number, deadAt: number): void {
+    const x = this.index;
+    const q = this.#canonical(this.queueOf(s));
+    const id = x.id[s]!;
+    x.queue[s] = q.index;
+    x.state[s] = DEAD;
+    x.eta[s] = deadAt;
+    q.dead.set(id, s);
     q.deadSeq++;
-    q.lastDead = m;
+    q.lastDead = id;
   }
 
-  #drop(m: Msg): void {
-    if (m.state === READY) m.q.heap.remove(m);
-    else if (m.state === INFLIGHT) this.#unown(m);
-    else if (m.state === DEAD) this.#canonical(m.q).dead.delete(m.id);
-    m.state = GONE;
-    this.msgs.delete(m.id);
-    m.seg.live--;
-    m.seg.liveBytes -= m.plen + RECORD_OVERHEAD;
+  #drop(s: number): void {
+    const x = this.index;
+    const state = x.state[s];
+    if (state === READY) this.queueOf(s).heap.remove(s);
+    else if (state === INFLIGHT) this.#unown(s);
+    else if (state === DEAD) this.#canonical(this.queueOf(s)).dead.delete(x.id[s]!);
+    this.#segLeave(this.segOf(s), x.plen[s]!);
+    x.remove(s);
   }
 
   /** Drops dead letters older than the retention, and owners that hold nothing. */
   sweep(now = Date.now()): void {
     const limit = now - this.options.deadMessageTtl;
+    const eta = this.index.eta;
     for (const q of this.queues.values()) {
-      for (const m of q.dead.values()) if (m.deadAt < limit) this.#drop(m);
+      for (const s of q.dead.values()) if (eta[s]! < limit) this.#drop(s);
     }
     for (const [id, o] of this.owners) {
       if (o.msgs.size === 0 && o.leaseUntil < now - 60_000) this.owners.delete(id);
@@ -336,5 +443,71 @@ export class State {
       if (!o || o.leaseUntil < now || gone(id)) out.push(id);
     }
     return out;
+  }
+
+  /** Bytes held by the index, the heaps and the tables (for the memory benchmark). */
+  bytes(): { index: number; heaps: number } {
+    let heaps = 0;
+    for (const q of this.queues.values()) heaps += q.heap.bytes();
+    return { index: this.index.bytes(), heaps };
+  }
+}
+
+/**
+ * Reads the fields of record bodies without allocating per record: one reader for the replica,
+ * the DataView kept while the buffer stays the same, the last queue's name compared as bytes.
+ */
+class Fields {
+  buf: Uint8Array = new Uint8Array(0);
+  #view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+  pos = 0;
+  #last: QueueState | undefined;
+
+  at(buf: Uint8Array, pos: number): this {
+    if (buf !== this.buf) {
+      this.buf = buf;
+      this.#view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    }
+    this.pos = pos;
+    return this;
+  }
+  u8(): number {
+    return this.buf[this.pos++]!;
+  }
+  u32(): number {
+    const v = this.#view.getUint32(this.pos, true);
+    this.pos += 4;
+    return v;
+  }
+  f64(): number {
+    const v = this.#view.getFloat64(this.pos, true);
+    this.pos += 8;
+    return v;
+  }
+  /** A queue name (1-byte length, ASCII) as a string. */
+  name(): string {
+    const b = this.buf, n = b[this.pos++]!;
+    let s = "";
+    for (let i = 0; i < n; i++) s += String.fromCharCode(b[this.pos + i]!);
+    this.pos += n;
+    return s;
+  }
+  /** The state of the queue named next, from `state` (no string made when it is the last one). */
+  queueIn(state: State): QueueState {
+    const b = this.buf, n = b[this.pos]!, last = this.#last;
+    if (last && last.name.length === n) {
+      let same = true;
+      for (let i = 0; i < n; i++) {
+        if (b[this.pos + 1 + i] !== last.name.charCodeAt(i)) {
+          same = false;
+          break;
+        }
+      }
+      if (same && state.queues.get(last.name) === last) {
+        this.pos += 1 + n;
+        return last;
+      }
+    }
+    return this.#last = state.queue(this.name());
   }
 }

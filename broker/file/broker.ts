@@ -54,6 +54,7 @@ import type {
 import { type Durability, Engine, type FileReceipt } from "./_engine.ts";
 import { accessModes, type FileAccess } from "./_fs.ts";
 import { FileOps } from "./_ops.ts";
+import { oldestReady } from "./_oldest.ts";
 import { uniqueOf } from "../_unique.ts";
 
 export type { Durability } from "./_engine.ts";
@@ -268,6 +269,11 @@ export class FileBroker extends Broker {
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /** When the oldest ready message of `queueName` was enqueued (ms), null when none is ready. */
+  oldestReadyTimestamp(queueName: string): Promise<number | null> {
+    return Promise.resolve().then(() => oldestReady(this.#engine, checked(queueName)));
   }
 
   /** The counters of `queueName`. Cheap: the records appended since the last call are read. */

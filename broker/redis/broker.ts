@@ -24,6 +24,7 @@
  * ```
  * @module
  */
+import { oldestReady } from "./_oldest.ts";
 import {
   Broker,
   type BrokerOptions,
@@ -850,6 +851,13 @@ export class RedisBroker extends Broker {
       }
     } while (cursor !== "0");
     return [...found].sort();
+  }
+
+  /** When the oldest ready message of `queueName` was enqueued (ms), null when none is ready. */
+  async oldestReadyTimestamp(queueName: string): Promise<number | null> {
+    const q = checked(queueName);
+    await this.#core.ready();
+    return await oldestReady(this.client, this.namespace, q);
   }
 
   /** Counters of `queueName`, counting every worker's in-flight messages. */

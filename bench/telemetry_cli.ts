@@ -1,0 +1,158 @@
+// Benchmark: the cost of telemetry in the CLI, and of a scrape of a whole broker.
+//   deno run -A bench/telemetry_cli.ts      (BENCH_RUNTIME=bun to run the workers on Bun)
+// 1. N pre-filled no-op messages drained by `cli.ts worker -t 2` on the file broker, without and
+//    with `--metrics 127.0.0.1:0` (the Metrics middleware in every Web Worker, its snapshot in
+//    each heartbeat, the endpoint served by the supervisor and scraped every BENCH_SCRAPE_MS
+//    (1000) during the drain) and with DRAMATIS_METRICS=1 alone (the middleware, no endpoint),
+//    interleaved off, on, middleware, off, ...; ratios are medians of per-run ratios.
+// 2. A scrape (`brokerMetricsHandler`, no cache) of a FileBroker whose registry holds 8 worker
+//    records of 100 actors each: reading the records, summing, rendering. Median of SCRAPES.
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { tmpdir } from "node:os";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { brokerMetricsHandler, FileBroker, MetricsRegistry, type WorkerRecord } from "../mod.ts";
+
+const N = Number(process.env.BENCH_N ?? 50_000);
+const PAIRS = Number(process.env.BENCH_PAIRS ?? 3);
+const SCRAPES = Number(process.env.BENCH_SCRAPES ?? 200);
+/** How often the drain with --metrics is scraped, in ms (Prometheus' default is 15,000). */
+const SCRAPE_EVERY = Number(process.env.BENCH_SCRAPE_MS ?? 1000);
+const runtime = process.env.BENCH_RUNTIME ?? ("Bun" in globalThis ? "bun" : "deno");
+const exe = runtime === "bun" ? process.env.BUN ?? "bun" : process.env.DENO ?? "deno";
+const root = fileURLToPath(new URL("..", import.meta.url));
+const tasks = join(root, "bench", "fixtures", "e2e_tasks.ts");
+const run = (file: string) => runtime === "bun" ? [file] : ["run", "-A", file];
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+function env(dir: string): Record<string, string> {
+  return {
+    ...process.env as Record<string, string>,
+    DRAMATIS_BROKER: `file://${join(dir, "broker")}`,
+    BENCH_OUT: join(dir, "out"),
+  };
+}
+
+async function fill(dir: string): Promise<void> {
+  const script = join(dir, "fill.ts");
+  writeFileSync(
+    script,
+    `import { noop } from ${JSON.stringify(tasks)};\nconst ps = [];\n` +
+      `for (let i = 0; i < ${N}; i++) { ps.push(noop.send()); if (ps.length >= 1000) { await Promise.all(ps); ps.length = 0; } }\n` +
+      `await Promise.all(ps);\nawait noop.broker.close();\nprocess.exit(0);\n`,
+  );
+  const code = await new Promise((r) =>
+    spawn(exe, run(script), { env: env(dir), stdio: "inherit" }).on("exit", r)
+  );
+  if (code !== 0) throw new Error(`fill exited ${code}`);
+}
+
+/** The drain rate from the first message run to the last (messages/s). */
+async function drain(metrics: boolean, middlewareOnly = false): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), "dramatis-telemetry-"));
+  try {
+    await fill(dir);
+    const serve = metrics && !middlewareOnly;
+    const args = ["worker", tasks, "-t", "2", ...(serve ? ["--metrics", "127.0.0.1:0"] : [])];
+    const p = spawn(exe, [...run(join(root, "cli.ts")), ...args], {
+      env: { ...env(dir), ...(middlewareOnly ? { DRAMATIS_METRICS: "1" } : {}) },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let log = "";
+    p.stderr!.on("data", (d) => log += d);
+    const out = join(dir, "out");
+    const text = () => existsSync(out) ? readFileSync(out, "utf8") : "";
+    let done = 0, scrapes = 0, lastScrape = 0;
+    while (done < N) {
+      const t = text();
+      done = t.split("\n").filter((l) => /^\d+$/.test(l)).reduce((a, l) => a + Number(l), 0);
+      const url = /Serving metrics on (\S+)/.exec(log)?.[1];
+      if (url && Date.now() - lastScrape >= SCRAPE_EVERY) {
+        lastScrape = Date.now();
+        await (await fetch(url)).text();
+        scrapes++;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const end = Date.now();
+    const start = Math.min(...[...text().matchAll(/^start (\d+)$/gm)].map((m) => Number(m[1])));
+    process.kill(p.pid!, "SIGINT");
+    await new Promise((r) => p.on("exit", r));
+    if (serve && scrapes === 0) throw new Error(`never scraped:\n${log}`);
+    return N / (end - start) * 1000;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+console.log(`bench/telemetry_cli.ts: workers on ${runtime}, ${N} messages, ${PAIRS} pairs`);
+const off: number[] = [], on: number[] = [], ratios: number[] = [], mwRatios: number[] = [];
+for (let i = 0; i < PAIRS; i++) {
+  const a = await drain(false), b = await drain(true), c = await drain(true, true);
+  off.push(a);
+  on.push(b);
+  ratios.push(b / a);
+  mwRatios.push(c / a);
+  console.log(
+    `  run ${i + 1}: off ${Math.round(a)}/s, --metrics ${Math.round(b)}/s (${
+      (b / a).toFixed(3)
+    }), ` +
+      `DRAMATIS_METRICS=1 only ${Math.round(c)}/s (${(c / a).toFixed(3)})`,
+  );
+}
+console.log(
+  `drain, -t 2: off ${Math.round(median(off))}/s, on ${Math.round(median(on))}/s, ` +
+    `on/off ${median(ratios).toFixed(3)}, middleware only/off ${median(mwRatios).toFixed(3)} ` +
+    `(medians of per-run ratios)`,
+);
+
+// 2. Scrape of a broker with 8 processes' records of 100 actors each.
+const dir = mkdtempSync(join(tmpdir(), "dramatis-scrape-"));
+const broker = new FileBroker({ dir });
+try {
+  for (let p = 0; p < 8; p++) {
+    const r = new MetricsRegistry();
+    for (let a = 0; a < 100; a++) {
+      const s = r.series(`queue_${a % 10}`, `actor_${a}`);
+      for (let i = 0; i < 200; i++) {
+        s.processed++;
+        s.runMs.observe((i * 37 + a * 11 + p) % 20_000);
+        s.waitSeconds.observe(((i * 13 + a) % 5_000) / 100);
+      }
+    }
+    const record: WorkerRecord = {
+      workerId: `host:${1000 + p}`,
+      host: "host",
+      pid: 1000 + p,
+      runtime,
+      version: "bench",
+      queues: Array.from({ length: 10 }, (_, q) => `queue_${q}`),
+      concurrency: 16,
+      startedAt: Date.now(),
+      heartbeatAt: Date.now(),
+      running: [],
+      metrics: r.snapshot(),
+    };
+    await broker.publishWorker(record, 600_000);
+  }
+  for (let q = 0; q < 10; q++) broker.declareQueue(`queue_${q}`);
+  const handler = brokerMetricsHandler(broker, { cacheTtl: 0 });
+  const times: number[] = [];
+  let bytes = 0;
+  for (let i = 0; i < SCRAPES; i++) {
+    const t0 = performance.now();
+    bytes = (await (await handler(new Request("http://x/metrics"))).text()).length;
+    times.push(performance.now() - t0);
+  }
+  console.log(
+    `scrape, 8 records x 100 actors (${Math.round(bytes / 1024)} KB): median ` +
+      `${median(times).toFixed(2)} ms, p90 ${
+        [...times].sort((a, b) => a - b)[Math.floor(SCRAPES * 0.9)]!.toFixed(2)
+      } ms`,
+  );
+} finally {
+  await broker.close();
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,639 @@
+/**
+ * `brokerSource(broker, options)`: the `DashboardSource` of any `Broker`, mapping each page and
+ * action onto the broker's operations (`broker/ops.ts`) as its `capabilities` allow, and saying
+ * "not supported by this broker" where one is missing. The file and Redis brokers have them all;
+ * on RabbitMQ the dashboard shows the counts and the dead letters, requeues and purges, and says
+ * why the rest cannot be done over AMQP.
+ *
+ * - Overview: `stats()` of every queue (`listQueues()` and the declared ones), paused queues,
+ *   the oldest ready message (exact up to `OLDEST_EXACT` ready messages, a lower bound beyond),
+ *   consumers from `workers()`, charts from the workers' metrics snapshots (merged by a
+ *   `MetricsAggregator`, so the totals never go back when a worker stops).
+ * - Search: by id through `findMessage()`; by actor, state, time range and text through
+ *   `browse()` pages, examining at most `scanLimit` messages (the page says "at least" when it
+ *   stopped early).
+ * - Actions: `requeueDeadLetters`, `runNow`, `deleteMessages`, `moveMessages`, `cancel`,
+ *   `pauseQueue` / `resumeQueue`, `flush` / `purgeDeadLetters`: each atomic per message on the
+ *   broker.
+ * - Schedules: those the loaded modules declared (`getSchedules(broker)`), with
+ *   `broker.lastTicks()`; run now enqueues one tick now with `enqueueTick()`.
+ *
+ * @example
+ * ```ts
+ * import { StubBroker } from "../broker/stub.ts";
+ * import { brokerSource } from "./broker_source.ts";
+ * import { dashboardHandler } from "./handler.ts";
+ * const broker = new StubBroker();
+ * broker.declareQueue("emails");
+ * const handler = dashboardHandler(brokerSource(broker));
+ * const res = await handler(new Request("http://127.0.0.1:8181/api/overview"));
+ * console.log((await res.json()).queues[0].queueName); // emails
+ * ```
+ * @module
+ */
+import { type Broker, qName, type QueueStats } from "../broker/broker.ts";
+import type { BrowseEntry, BrowseState, WorkerRecord } from "../broker/ops.ts";
+import { ResultFailure, ResultMissing } from "../errors.ts";
+import type { JsonValue, Message } from "../message.ts";
+import type { ResultBackend } from "../results/backend.ts";
+import { getSchedules, type Schedule } from "../schedule/schedule.ts";
+import { tickMessageId } from "../schedule/ticks.ts";
+import { MetricsAggregator, type MetricsSnapshot } from "../telemetry/registry.ts";
+import {
+  BROWSE_STATES,
+  filtered,
+  matcher,
+  offsetOf,
+  pageOf,
+  scan,
+  summaryOf,
+} from "./_broker_scan.ts";
+import {
+  ACTION_STATES,
+  type ActionResult,
+  type Attempt,
+  type DashboardSource,
+  DashboardUnsupported,
+  type MessageAction,
+  type MessageActionRequest,
+  type MessageDetail,
+  type MessagePage,
+  type MessageQuery,
+  type MessageState,
+  type ProgressInfo,
+  type QueueAction,
+  type QueueOverview,
+  type ResultInfo,
+  type ScheduleAction,
+  type ScheduleInfo,
+  type WorkerInfo,
+} from "./source.ts";
+
+/** Ready messages read to find the oldest exactly; beyond, the age shown is a lower bound. */
+export const OLDEST_EXACT = 200;
+
+/** How long the oldest ready message found is reused while the queue's ready count is the same (ms). */
+const OLDEST_TTL = 5_000;
+
+interface Oldest {
+  at: number;
+  lowerBound: boolean;
+  ready: number;
+  readAt: number;
+}
+
+/** Actions by id the broker checks itself (the state each applies to is the broker's too). */
+const DIRECT: readonly MessageAction[] = ["delete", "run-now", "cancel"];
+
+/** Default `scanLimit`: messages a search by actor, time or text examines at most. */
+export const DEFAULT_SCAN_LIMIT = 20_000;
+
+/**
+ * Options of `brokerSource`.
+ *
+ * @example
+ * ```ts
+ * import type { BrokerSourceOptions } from "./broker_source.ts";
+ * import { MemoryResultBackend } from "../results/backend.ts";
+ * const o: BrokerSourceOptions = { results: new MemoryResultBackend(), scanLimit: 50_000 };
+ * ```
+ */
+export interface BrokerSourceOptions {
+  /** Shown in the header (default: the broker's class name). */
+  name?: string;
+  /** The result backend, to show each message's result on its page. */
+  results?: ResultBackend;
+  /**
+   * The most messages a search by actor, time range or text examines (newest first, shared
+   * round-robin among the queues and states it covers). Default 20,000. Searches by id and the
+   * pages of one queue and state are exact at any size.
+   */
+  scanLimit?: number;
+  /** The schedules shown (default: `getSchedules(broker)`, those the loaded modules declared). */
+  schedules?: () => readonly Schedule[];
+}
+
+const UNSUPPORTED_BROWSE = "this broker cannot list its messages without taking them off the " +
+  "queue (it has no browse(): AMQP has no way to look at a queue). Its dead letters can be " +
+  "listed, requeued and purged; use the file or Redis broker for the rest";
+
+/**
+ * The dashboard's source over `broker`; see the module documentation.
+ *
+ * @example
+ * ```ts
+ * import { FileBroker } from "../broker/file/broker.ts";
+ * import { brokerSource } from "./broker_source.ts";
+ * import { dashboardHandler } from "./handler.ts";
+ * const broker = new FileBroker({ dir: await Deno.makeTempDir() });
+ * const handler = dashboardHandler(brokerSource(broker), { readOnly: true });
+ * // Deno.serve({ hostname: "127.0.0.1", port: 8181 }, handler);
+ * await broker.close();
+ * ```
+ */
+export function brokerSource(broker: Broker, options: BrokerSourceOptions = {}): DashboardSource {
+  return new BrokerDashboardSource(broker, options);
+}
+
+class BrokerDashboardSource implements DashboardSource {
+  readonly name: string;
+  readonly states: readonly MessageState[];
+  readonly actions: readonly MessageAction[];
+  readonly queueActions: readonly QueueAction[];
+  readonly #broker: Broker;
+  readonly #options: BrokerSourceOptions;
+  readonly #scanLimit: number;
+  readonly #metrics = new MetricsAggregator();
+  #running = new Map<string, { workerId: string; since: number }>();
+  #oldestCache = new Map<string, Oldest>();
+
+  constructor(broker: Broker, options: BrokerSourceOptions) {
+    this.#broker = broker;
+    this.#options = options;
+    this.name = options.name ?? broker.constructor.name;
+    this.#scanLimit = options.scanLimit ?? DEFAULT_SCAN_LIMIT;
+    if (!(this.#scanLimit >= 1)) {
+      throw new TypeError(`brokerSource: scanLimit must be at least 1, got ${options.scanLimit}.`);
+    }
+    const c = broker.capabilities;
+    this.states = c.browse ? BROWSE_STATES : ["dead"];
+    const actions: MessageAction[] = c.browse
+      ? ["retry", "requeue", "run-now", "delete", "move"]
+      : ["requeue"];
+    if (c.cancel) actions.push("cancel");
+    this.actions = actions;
+    this.queueActions = c.pause ? ["pause", "resume", "purge"] : ["purge"];
+  }
+
+  #caps() {
+    return this.#broker.capabilities;
+  }
+
+  // ---- overview ----
+
+  async #queueNames(): Promise<string[]> {
+    const names = new Set<string>();
+    for (const q of await this.#broker.listQueues()) names.add(qName(q));
+    for (const q of this.#broker.getDeclaredQueues()) names.add(qName(q));
+    return [...names].sort();
+  }
+
+  async queues(): Promise<readonly QueueOverview[]> {
+    const names = await this.#queueNames();
+    const paused = this.#caps().pause ? await this.#broker.pausedQueues() : undefined;
+    return await Promise.all(names.map(async (name) => {
+      const s = await this.#broker.stats(name);
+      const q: QueueOverview = {
+        queueName: name,
+        ready: s.ready,
+        delayed: s.delayed,
+        inFlight: s.inFlight,
+        dead: s.dead,
+      };
+      if (paused) q.paused = paused.has(name);
+      if (s.ready > 0 && this.#caps().browse) {
+        const o = await this.#oldest(name, s.ready);
+        if (o) {
+          q.oldestReadyTimestamp = o.at;
+          if (o.lowerBound) q.oldestIsLowerBound = true;
+        }
+      }
+      return q;
+    }));
+  }
+
+  /** The oldest ready message's timestamp: read again when the count changed or after 5 s. */
+  async #oldest(queue: string, ready: number): Promise<Oldest | undefined> {
+    const now = Date.now();
+    const cached = this.#oldestCache.get(queue);
+    if (cached && cached.ready === ready && now - cached.readAt < OLDEST_TTL) return cached;
+    const page = await this.#broker.browse(queue, "ready", {
+      limit: Math.min(ready, OLDEST_EXACT),
+    });
+    let at = Infinity;
+    for (const e of page.entries) at = Math.min(at, e.message.messageTimestamp);
+    if (at === Infinity) return undefined;
+    const o: Oldest = { at, lowerBound: page.next !== undefined, ready, readAt: now };
+    this.#oldestCache.set(queue, o);
+    return o;
+  }
+
+  async #records(): Promise<WorkerRecord[]> {
+    if (!this.#caps().workers) {
+      throw new DashboardUnsupported(
+        `${this.name} keeps no registry of workers (it has no workers()): use the file or ` +
+          "Redis broker to see them here.",
+      );
+    }
+    const records = await this.#broker.workers();
+    const running = new Map<string, { workerId: string; since: number }>();
+    for (const r of records) {
+      if (r.metrics) this.#metrics.update(r.metrics);
+      for (const m of r.running) running.set(m.messageId, { workerId: r.workerId, since: m.since });
+    }
+    this.#running = running;
+    return records;
+  }
+
+  async metrics(): Promise<MetricsSnapshot> {
+    const records = await this.#records();
+    if (!records.some((r) => r.metrics) && this.#metrics.sources().length === 0) {
+      throw new DashboardUnsupported(
+        "No worker publishes metrics: start the workers with the Metrics middleware " +
+          "(dramatis worker --metrics) to see the charts.",
+      );
+    }
+    return this.#metrics.snapshot();
+  }
+
+  async workers(): Promise<readonly WorkerInfo[]> {
+    return (await this.#records()).map(workerInfo);
+  }
+
+  // ---- messages ----
+
+  #summary = (e: BrowseEntry) => summaryOf(e, (id) => this.#running.get(id)?.workerId);
+
+  async messages(q: MessageQuery): Promise<MessagePage> {
+    const need = offsetOf(q.cursor) + q.limit;
+    const found = await this.#select(q, need);
+    return pageOf(found.entries, q, found.total, this.#summary, found.lowerBound);
+  }
+
+  /**
+   * The entries matching `q`, newest first: all of them (within `scanLimit`), or, for a query
+   * of queue and state only, the newest `need` of each (queue, state) with the exact total.
+   */
+  async #select(
+    q: MessageQuery,
+    need: number,
+  ): Promise<{ entries: BrowseEntry[]; total: number; lowerBound: boolean }> {
+    if (!this.#caps().browse) return await this.#deadLetters(q);
+    const states = (q.states?.length ? q.states : BROWSE_STATES)
+      .filter((s): s is BrowseState => s !== "done");
+    if (q.id !== undefined) {
+      const e = await this.#broker.findMessage(q.id);
+      const ok = !!e && states.includes(e.state) &&
+        (q.queue === undefined || qName(e.message.queueName) === q.queue) && matcher(q)(e);
+      return { entries: ok ? [e] : [], total: ok ? 1 : 0, lowerBound: false };
+    }
+    const queues = q.queue !== undefined ? [q.queue] : await this.#queueNames();
+    const sizes = await Promise.all(queues.map((queue) => this.#broker.stats(queue)));
+    const streams = queues.flatMap((queue, i) =>
+      states.map((state) => ({ queue, state, size: sizeOf(sizes[i]!, state) }))
+    ).filter((s) => s.size > 0);
+    if (this.#caps().workers && states.includes("running")) {
+      await this.#records().catch(() => undefined);
+    }
+    if (!filtered(q)) {
+      if (need > this.#scanLimit) {
+        throw new RangeError(
+          `This page is beyond the ${this.#scanLimit} newest messages the dashboard reads: ` +
+            "narrow the search (queue, state, time range).",
+        );
+      }
+      const r = await scan(this.#broker, streams, {
+        keep: () => true,
+        bound: Infinity,
+        perStream: Math.max(1, need),
+      });
+      return { entries: r.entries, total: r.totals, lowerBound: false };
+    }
+    const r = await scan(this.#broker, streams, { keep: matcher(q), bound: this.#scanLimit });
+    return { entries: r.entries, total: r.entries.length, lowerBound: !r.complete };
+  }
+
+  /** A broker without browse(): its dead letters, through deadLetters() (bounded). */
+  async #deadLetters(
+    q: MessageQuery,
+  ): Promise<{ entries: BrowseEntry[]; total: number; lowerBound: boolean }> {
+    if (q.states?.length && !q.states.includes("dead")) {
+      throw new DashboardUnsupported(
+        `Listing ${q.states.join(", ")} messages: ${UNSUPPORTED_BROWSE}.`,
+      );
+    }
+    const queues = q.queue !== undefined ? [q.queue] : await this.#queueNames();
+    const keep = matcher(q);
+    const found: BrowseEntry[] = [];
+    let lowerBound = false;
+    for (const queue of queues) {
+      const letters = await this.#broker.deadLetters(queue, { limit: this.#scanLimit });
+      if (letters.length >= this.#scanLimit) lowerBound = true;
+      for (const m of letters) {
+        const e: BrowseEntry = {
+          message: m.copy({ queueName: qName(m.queueName) }),
+          state: "dead",
+        };
+        if ((q.id === undefined || m.messageId === q.id) && keep(e)) found.push(e);
+      }
+    }
+    found.sort((a, b) => b.message.messageTimestamp - a.message.messageTimestamp);
+    return { entries: found, total: found.length, lowerBound };
+  }
+
+  async message(id: string): Promise<MessageDetail | null> {
+    const e = this.#caps().browse
+      ? await this.#broker.findMessage(id)
+      : (await this.#deadLetters({ id, limit: 1 })).entries[0];
+    if (!e) return null;
+    if (e.state === "running") await this.#records().catch(() => undefined);
+    const d: MessageDetail = this.#summary(e);
+    const tb = e.message.options.traceback;
+    d.attempts = attemptsOf(
+      e.message.options.retries,
+      e.state,
+      typeof tb === "string" && tb ? tb : d.error,
+      this.#running.get(id),
+    );
+    if (this.#options.results) d.result = await resultOf(this.#options.results, e.message);
+    if (this.#caps().progress) {
+      const p = await this.#broker.getProgress(id);
+      if (p) d.progress = progressInfo(p.value, p.updatedAt);
+    }
+    return d;
+  }
+
+  // ---- actions ----
+
+  async act(req: MessageActionRequest): Promise<ActionResult> {
+    if (!this.actions.includes(req.action)) {
+      throw new DashboardUnsupported(
+        `${this.name} cannot ${req.action} messages: ${
+          req.action === "cancel" ? "it has no cancel()" : UNSUPPORTED_BROWSE
+        }.`,
+      );
+    }
+    const applies = ACTION_STATES[req.action];
+    let entries: BrowseEntry[];
+    let skipped = 0;
+    if (req.ids && DIRECT.includes(req.action) && this.#caps().browse) {
+      // The broker skips what is not in a state the action applies to: no lookup per id.
+      const ids = [...new Set(req.ids)];
+      return await this.#direct(req.action, ids);
+    }
+    if (req.ids) {
+      entries = [];
+      if (!this.#caps().browse) {
+        const wanted = new Set(req.ids);
+        for (const e of (await this.#deadLetters({ limit: 0 })).entries) {
+          if (wanted.delete(e.message.messageId)) entries.push(e);
+        }
+        skipped += wanted.size;
+      } else {
+        for (const id of req.ids) {
+          const e = await this.#broker.findMessage(id);
+          if (e) entries.push(e);
+          else skipped++;
+        }
+      }
+    } else if (req.query) {
+      const states = (req.query.states?.length ? req.query.states : this.states)
+        .filter((s) => applies.includes(s));
+      entries = states.length
+        ? (await this.#select({ ...req.query, states }, this.#scanLimit)).entries
+        : [];
+    } else {
+      throw new TypeError("act: pass ids or a query.");
+    }
+    const target = req.action === "move" ? checkTarget(req.target) : undefined;
+    const todo = entries.filter((e) => {
+      const ok = applies.includes(e.state) &&
+        !(target !== undefined && qName(e.message.queueName) === target);
+      if (!ok) skipped++;
+      return ok;
+    });
+    const ids = todo.map((e) => e.message.messageId);
+    let done = 0, pending = 0;
+    const b = this.#broker;
+    switch (req.action) {
+      case "requeue":
+        for (const [queue, list] of byQueue(todo)) done += await b.requeueDeadLetters(queue, list);
+        break;
+      case "retry": {
+        const dead = todo.filter((e) => e.state === "dead");
+        for (const [queue, list] of byQueue(dead)) done += await b.requeueDeadLetters(queue, list);
+        const delayed = todo.filter((e) => e.state === "delayed").map((e) => e.message.messageId);
+        if (delayed.length) done += await b.runNow(delayed);
+        break;
+      }
+      case "run-now":
+        if (ids.length) done = await b.runNow(ids);
+        break;
+      case "delete":
+        if (ids.length) done = await b.deleteMessages(ids);
+        break;
+      case "move":
+        if (ids.length) done = await b.moveMessages(ids, target!);
+        break;
+      case "cancel":
+        for (const id of ids) {
+          const outcome = await b.cancel(id);
+          if (outcome === "cancelled") done++;
+          else if (outcome === "running") pending++;
+        }
+        break;
+    }
+    skipped += ids.length - done - pending;
+    return { done, skipped, pending };
+  }
+
+  /** Delete, run now or cancel by id, straight to the broker. */
+  async #direct(action: MessageAction, ids: string[]): Promise<ActionResult> {
+    const b = this.#broker;
+    let done = 0, pending = 0;
+    if (action === "delete") done = await b.deleteMessages(ids);
+    else if (action === "run-now") done = await b.runNow(ids);
+    else {
+      for (const id of ids) {
+        const outcome = await b.cancel(id);
+        if (outcome === "cancelled") done++;
+        else if (outcome === "running") pending++;
+      }
+    }
+    return { done, skipped: ids.length - done - pending, pending };
+  }
+
+  async queueAction(
+    queue: string,
+    action: QueueAction,
+    options: { states?: readonly MessageState[] } = {},
+  ): Promise<ActionResult> {
+    const b = this.#broker;
+    if (action === "pause" || action === "resume") {
+      if (!this.#caps().pause) {
+        throw new DashboardUnsupported(
+          `${this.name} cannot pause a queue (it has no pauseQueue()): use the file or Redis broker.`,
+        );
+      }
+      if (action === "pause") await b.pauseQueue(queue);
+      else await b.resumeQueue(queue);
+      return { done: 1, skipped: 0 };
+    }
+    const states = new Set(options.states ?? ["ready", "delayed"]);
+    const before = await b.stats(queue);
+    let done = 0;
+    if (states.has("ready") && states.has("delayed")) {
+      await b.flush(queue);
+      done += before.ready + before.delayed;
+    } else if (states.has("ready") || states.has("delayed")) {
+      if (!this.#caps().browse) {
+        throw new DashboardUnsupported(
+          `${this.name} purges ready and delayed messages together only: ${UNSUPPORTED_BROWSE}.`,
+        );
+      }
+      const state: BrowseState = states.has("ready") ? "ready" : "delayed";
+      for (;;) {
+        const page = await b.browse(queue, state, { limit: 500 });
+        if (page.entries.length === 0) break;
+        const n = await b.deleteMessages(page.entries.map((e) => e.message.messageId));
+        done += n;
+        if (n === 0) break;
+      }
+    }
+    if (states.has("dead")) done += await b.purgeDeadLetters(queue);
+    return { done, skipped: 0 };
+  }
+
+  // ---- schedules ----
+
+  #schedules(): readonly Schedule[] {
+    return this.#options.schedules?.() ?? getSchedules(this.#broker);
+  }
+
+  async schedules(): Promise<readonly ScheduleInfo[]> {
+    const list = this.#schedules();
+    const ticks = this.#caps().schedules
+      ? await this.#broker.lastTicks()
+      : new Map<string, number>();
+    return list.map((s) => {
+      const last = ticks.get(s.name) ?? null;
+      const info: ScheduleInfo = {
+        name: s.name,
+        actor: s.actorName,
+        queue: s.queueName,
+        spec: s.cron.expression,
+        nextAt: s.cron.next(),
+        lastAt: last,
+        paused: false,
+      };
+      if (s.cron.timezone !== "UTC") info.timezone = s.cron.timezone;
+      if (last !== null) info.lastMessageId = tickMessageId(s.name, last);
+      return info;
+    });
+  }
+
+  async scheduleAction(name: string, action: ScheduleAction): Promise<ActionResult> {
+    const s = this.#schedules().find((x) => x.name === name);
+    if (!s) throw new TypeError(`No schedule named ${JSON.stringify(name)} is declared.`);
+    if (action !== "run-now") {
+      throw new DashboardUnsupported(
+        "Pausing a schedule is not supported yet: remove it from the module, or stop the " +
+          "worker that runs the schedules.",
+      );
+    }
+    const tick = Date.now();
+    if (this.#caps().schedules) {
+      const sent = await this.#broker.enqueueTick(name, tick, s.message(tick));
+      return { done: sent ? 1 : 0, skipped: sent ? 0 : 1 };
+    }
+    await this.#broker.enqueue(s.message(tick));
+    return { done: 1, skipped: 0 };
+  }
+}
+
+function sizeOf(s: QueueStats, state: BrowseState): number {
+  return state === "running" ? s.inFlight : s[state];
+}
+
+function byQueue(entries: readonly BrowseEntry[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const e of entries) {
+    const q = qName(e.message.queueName);
+    let list = out.get(q);
+    if (!list) out.set(q, list = []);
+    list.push(e.message.messageId);
+  }
+  return out;
+}
+
+function checkTarget(target: string | undefined): string {
+  if (!target || qName(target) !== target) {
+    throw new TypeError(
+      `move: target must be a canonical queue name (no .DQ or .XQ), got ${JSON.stringify(target)}.`,
+    );
+  }
+  return target;
+}
+
+function workerInfo(r: WorkerRecord): WorkerInfo {
+  const w: WorkerInfo = {
+    workerId: r.workerId,
+    slots: r.concurrency,
+    busy: r.running.length,
+    lastSeen: r.heartbeatAt,
+    host: r.host,
+    pid: r.pid,
+    runtime: r.runtime,
+    queues: r.queues,
+    startedAt: r.startedAt,
+    running: r.running.map((m) => ({
+      messageId: m.messageId,
+      actor: m.actorName,
+      queue: m.queueName,
+      startedAt: m.since,
+    })),
+  };
+  if (r.metrics) {
+    const counters: Record<string, number> = {};
+    for (const s of r.metrics.series) {
+      for (const k of ["processed", "succeeded", "errors", "retries", "rejects"] as const) {
+        counters[k] = (counters[k] ?? 0) + s[k];
+      }
+    }
+    w.counters = counters;
+  }
+  return w;
+}
+
+/** The tries a message had, as far as its options tell (`retries`, the last `traceback`). */
+function attemptsOf(
+  retries: JsonValue | undefined,
+  state: MessageState,
+  error: string | undefined,
+  run?: { workerId: string; since: number },
+): Attempt[] {
+  const n = typeof retries === "number" && retries > 0 ? retries : 0;
+  const out: Attempt[] = [];
+  for (let i = 0; i < n; i++) out.push({ outcome: "retry" });
+  if (state === "dead") out.push({ outcome: "dead" });
+  if (error && out.length) out[out.length - 1]!.error = error;
+  if (state === "running") {
+    out.push({
+      outcome: "running",
+      ...(run ? { workerId: run.workerId, startedAt: run.since } : {}),
+    });
+  }
+  return out;
+}
+
+async function resultOf(backend: ResultBackend, message: Message): Promise<ResultInfo> {
+  try {
+    return { status: "ok", value: await backend.getResult(message) as JsonValue };
+  } catch (e) {
+    if (e instanceof ResultMissing) return { status: "pending" };
+    if (e instanceof ResultFailure) return { status: "error", error: e.message };
+    throw e;
+  }
+}
+
+function progressInfo(value: JsonValue, updatedAt: number): ProgressInfo {
+  const p: ProgressInfo = { updatedAt };
+  if (typeof value === "number" && value >= 0 && value <= 1) p.fraction = value;
+  else if (value && typeof value === "object" && !Array.isArray(value)) {
+    const o = value as Record<string, JsonValue>;
+    const done = o.done ?? o.current, of = o.of ?? o.total;
+    if (typeof done === "number" && typeof of === "number" && of > 0) p.fraction = done / of;
+    p.text = typeof o.text === "string" ? o.text : JSON.stringify(value);
+  } else p.text = typeof value === "string" ? value : JSON.stringify(value);
+  return p;
+}

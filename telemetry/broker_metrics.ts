@@ -1,0 +1,306 @@
+/**
+ * The metrics of a whole broker: the counters of every worker process that consumes from it
+ * (summed from their `WorkerRecord`s, never going backwards), queue depths and live workers,
+ * served in the Prometheus text format by `brokerMetricsHandler`. What `dramatis worker
+ * --metrics` serves and what the dashboard reads.
+ *
+ * @example
+ * ```ts
+ * import { brokerMetricsHandler } from "./broker_metrics.ts";
+ * import { StubBroker } from "../mod.ts";
+ * const handler = brokerMetricsHandler(new StubBroker());
+ * // Deno.serve({ hostname: "127.0.0.1", port: 9191 }, handler);
+ * const res = await handler(new Request("http://127.0.0.1:9191/metrics"));
+ * console.log(res.status); // 200
+ * ```
+ * @module
+ */
+import type { Broker } from "../broker/broker.ts";
+import type { WorkerRecord } from "../broker/ops.ts";
+import { qName } from "../broker/queue_name.ts";
+import { QueueNotFound } from "../errors.ts";
+import { MetricsAggregator, type MetricsSnapshot, SNAPSHOT_FORMAT } from "./registry.ts";
+import {
+  metricsHandler as sourceHandler,
+  type MetricsSource,
+  type PrometheusInput,
+  type PrometheusOptions,
+  type QueueMetrics,
+  type WorkerMetrics,
+} from "./prometheus.ts";
+
+/**
+ * Options of `new BrokerMetrics()` and `brokerMetricsHandler`.
+ *
+ * @example
+ * ```ts
+ * import type { BrokerMetricsOptions } from "./broker_metrics.ts";
+ * const o: BrokerMetricsOptions = { queues: ["default", "emails"], cacheTtl: 2_000 };
+ * ```
+ */
+export interface BrokerMetricsOptions extends Omit<PrometheusOptions, "now"> {
+  /**
+   * The queues whose depth to export. Default: the queues the broker declares, those it lists
+   * (`listQueues()`, refreshed every 30 s) and those the live workers consume.
+   */
+  queues?: readonly string[];
+  /**
+   * A collection is reused for this many ms (default 1000): scrapes closer together, or from
+   * several scrapers at once, read the broker once. 0 reads it on every scrape.
+   */
+  cacheTtl?: number;
+  /**
+   * The counters of a worker whose record is gone are kept; after this many ms (default
+   * 600_000) it is forgotten for good (its counters are kept in the totals, and a record of it
+   * that would come back later is ignored, so nothing is counted twice).
+   */
+  forgetAfter?: number;
+  /** Cap on distinct (queue, actor) pairs (default 1000; see `MetricsRegistry`). */
+  maxSeries?: number;
+}
+
+/** What one collection found (the input of `renderPrometheus`, plus the records read). */
+export interface BrokerMetricsCollection extends PrometheusInput {
+  /** The merged snapshot of every worker process of the broker, past and present. */
+  metrics: MetricsSnapshot;
+  /** The depth of each queue. */
+  queues: QueueMetrics[];
+  /** The live workers. */
+  workers: WorkerMetrics[];
+  /** The records `broker.workers()` returned (empty without the `workers` capability). */
+  records: WorkerRecord[];
+  /** When it was collected (ms since the epoch). */
+  collectedAt: number;
+}
+
+const QUEUE_LIST_TTL = 30_000;
+const GONE_KEPT = 10_000;
+
+/**
+ * Aggregates the `WorkerRecord`s of every worker process of a broker (`broker.workers()`, the
+ * `metrics` snapshot each publishes every second) into one snapshot, summed per (queue, actor):
+ * one series per actor, not one per process.
+ *
+ * How the totals stay monotonic: each process's snapshot counts from its own start (a new
+ * `instance` when it restarts). The total is the sum of the latest snapshot of every process
+ * seen, live or gone: when a process dies or restarts, its last published counters stay in the
+ * totals and the new process adds from zero, so no counter goes backwards (what a process
+ * counted after its last publish, at most a second, is lost). Gauges (`inProgress`, `delayed`)
+ * come from the live records only, so a dead worker's gauges drop at once. Only a new
+ * `BrokerMetrics` (a restarted `dramatis worker --metrics`) starts again from what the live
+ * processes report, which Prometheus treats as a counter reset.
+ *
+ * Each collection costs one `broker.workers()` and one `broker.stats()` per queue (counters the
+ * broker keeps: no queue is scanned), and is cached for `cacheTtl` ms.
+ *
+ * @example
+ * ```ts
+ * import { BrokerMetrics } from "./broker_metrics.ts";
+ * import { StubBroker } from "../mod.ts";
+ * const broker = new StubBroker();
+ * broker.declareQueue("default");
+ * const source = new BrokerMetrics(broker);
+ * const { queues } = await source.collect();
+ * console.log(queues[0].queueName, queues[0].ready); // default 0
+ * ```
+ */
+export class BrokerMetrics implements MetricsSource {
+  /** The broker read. */
+  readonly broker: Broker;
+  /** See `BrokerMetricsOptions.cacheTtl`. */
+  readonly cacheTtl: number;
+  /** See `BrokerMetricsOptions.forgetAfter`. */
+  readonly forgetAfter: number;
+  #queues: readonly string[] | undefined;
+  #aggregator: MetricsAggregator;
+  /** Source key -> when its record was last listed. */
+  #listed = new Map<string, number>();
+  /** Keys of sources forgotten for good (a record of theirs coming back is ignored). */
+  #gone = new Set<string>();
+  #cached: { at: number; value: Promise<BrokerMetricsCollection> } | undefined;
+  #queueList: { at: number; names: string[] } | undefined;
+
+  /** A source reading `broker`. */
+  constructor(broker: Broker, options: BrokerMetricsOptions = {}) {
+    this.broker = broker;
+    this.cacheTtl = nonNegative("cacheTtl", options.cacheTtl ?? 1000);
+    this.forgetAfter = nonNegative("forgetAfter", options.forgetAfter ?? 600_000);
+    this.#queues = options.queues?.map(qName);
+    // Sources are retired by collect(), never by the aggregator's own clock.
+    this.#aggregator = new MetricsAggregator({
+      maxAge: Number.MAX_SAFE_INTEGER,
+      ...(options.maxSeries !== undefined ? { maxSeries: options.maxSeries } : {}),
+    });
+  }
+
+  /** The current metrics (the cached collection if younger than `cacheTtl`). */
+  collect(): Promise<BrokerMetricsCollection> {
+    const now = Date.now();
+    const c = this.#cached;
+    if (c && now - c.at < this.cacheTtl) return c.value;
+    const value = this.#collect(now);
+    this.#cached = { at: now, value };
+    value.catch(() => {
+      if (this.#cached?.value === value) this.#cached = undefined;
+    });
+    return value;
+  }
+
+  /** `MetricsSource.snapshot`: the merged snapshot. */
+  async snapshot(): Promise<MetricsSnapshot> {
+    return (await this.collect()).metrics;
+  }
+
+  async #collect(now: number): Promise<BrokerMetricsCollection> {
+    const records = this.broker.capabilities.workers ? await this.broker.workers() : [];
+    const live: MetricsSnapshot[] = [];
+    for (const r of records) {
+      const snap = r.metrics;
+      if (snap?.format !== SNAPSHOT_FORMAT) continue;
+      // Keyed by worker and instance: two processes never share a source, whatever they name it.
+      const key = `${r.workerId}\u0000${snap.instance}`;
+      if (this.#gone.has(key)) continue;
+      live.push(snap);
+      this.#listed.set(key, now);
+      this.#aggregator.update({ ...snap, instance: key });
+    }
+    for (const [key, at] of this.#listed) {
+      if (now - at <= this.forgetAfter) continue;
+      this.#listed.delete(key);
+      this.#aggregator.retire(key);
+      this.#gone.add(key);
+      if (this.#gone.size > GONE_KEPT) this.#gone.delete(this.#gone.values().next().value!);
+    }
+    const metrics = withGauges(this.#aggregator.snapshot(), live);
+    const names = await this.#queueNames(records, now);
+    const queues = (await Promise.all(names.map((q) => statsOf(this.broker, q))))
+      .filter((q) => q !== undefined);
+    const workers = records.map((r): WorkerMetrics => ({
+      workerId: r.workerId,
+      slots: r.concurrency,
+      busy: r.running.length,
+      lastSeen: r.heartbeatAt,
+    }));
+    return { metrics, queues, workers, records, collectedAt: now };
+  }
+
+  async #queueNames(records: WorkerRecord[], now: number): Promise<string[]> {
+    if (this.#queues) return [...new Set(this.#queues)].sort();
+    const list = this.#queueList;
+    if (!list || now - list.at >= QUEUE_LIST_TTL) {
+      this.#queueList = { at: now, names: (await this.broker.listQueues()).map(qName) };
+    }
+    const names = new Set([...this.broker.getDeclaredQueues(), ...this.#queueList!.names]);
+    for (const r of records) for (const q of r.queues) names.add(qName(q));
+    return [...names].sort();
+  }
+}
+
+/** A broker that knows the age of a queue's oldest ready message cheaply (the FileBroker). */
+interface OldestReady {
+  oldestReadyTimestamp(queueName: string): Promise<number | null>;
+}
+
+/** The depth of `queue`, or undefined when this broker does not know it (not declared here). */
+async function statsOf(broker: Broker, queue: string): Promise<QueueMetrics | undefined> {
+  try {
+    const stats: QueueMetrics = await broker.stats(queue);
+    const oldest = (broker as Partial<OldestReady>).oldestReadyTimestamp;
+    if (typeof oldest === "function") {
+      stats.oldestReadyTimestamp = stats.ready > 0 ? await oldest.call(broker, queue) : null;
+    }
+    return stats;
+  } catch (e) {
+    if (e instanceof QueueNotFound) return undefined;
+    throw e;
+  }
+}
+
+/** `total` with its gauges replaced by the sum of the live snapshots' gauges. */
+function withGauges(total: MetricsSnapshot, live: MetricsSnapshot[]): MetricsSnapshot {
+  const gauges = new Map<string, { inProgress: number; delayed: number }>();
+  for (const snap of live) {
+    for (const s of snap.series) {
+      if (s.inProgress === 0 && s.delayed === 0) continue;
+      const key = `${s.queue}\u0000${s.actor}`;
+      const g = gauges.get(key);
+      if (g) {
+        g.inProgress += s.inProgress;
+        g.delayed += s.delayed;
+      } else {
+        gauges.set(key, { inProgress: s.inProgress, delayed: s.delayed });
+      }
+    }
+  }
+  for (const s of total.series) {
+    const g = gauges.size > 0 ? gauges.get(`${s.queue}\u0000${s.actor}`) : undefined;
+    s.inProgress = g?.inProgress ?? 0;
+    s.delayed = g?.delayed ?? 0;
+  }
+  return total;
+}
+
+/**
+ * A request handler serving the Prometheus metrics of every worker process of `broker` (see
+ * `BrokerMetrics`): Dramatiq's seven metrics (so its Grafana dashboard 3692 works) and dramatis'
+ * own (outcomes, wait time, queue depth by state, live workers), summed per queue and actor.
+ * For Deno.serve, Bun.serve, Hono (`app.get("/metrics", (c) => handler(c.req.raw))`) or any
+ * server built on Web `Request`; GET and HEAD on any path. The worker processes must run the
+ * `Metrics` middleware (`dramatis worker --metrics` adds it; in code, add it to the broker).
+ *
+ * @example
+ * ```ts
+ * import { brokerMetricsHandler } from "./broker_metrics.ts";
+ * import { StubBroker } from "../mod.ts";
+ * const broker = new StubBroker();
+ * const handler = brokerMetricsHandler(broker, { cacheTtl: 5_000 });
+ * // Deno.serve({ hostname: "127.0.0.1", port: 9191 }, handler);
+ * // Bun.serve({ hostname: "127.0.0.1", port: 9191, fetch: handler });
+ * const res = await handler(new Request("http://127.0.0.1:9191/metrics"));
+ * console.log((await res.text()).includes("dramatis_workers 0")); // true
+ * ```
+ */
+export function brokerMetricsHandler(
+  broker: Broker,
+  options: BrokerMetricsOptions = {},
+): (req: Request) => Promise<Response> {
+  return sourceHandler(new BrokerMetrics(broker, options), options);
+}
+
+/**
+ * A request handler serving metrics in the Prometheus text format: of a whole broker (every
+ * worker process that consumes from it; see `brokerMetricsHandler`), or of one source (a
+ * `Metrics` middleware, a `MetricsRegistry`, a `MetricsAggregator`, any `MetricsSource`).
+ *
+ * @example
+ * ```ts
+ * import { metricsHandler } from "./broker_metrics.ts";
+ * import { Metrics } from "./mod.ts";
+ * import { StubBroker } from "../mod.ts";
+ * const broker = new StubBroker();
+ * const ofBroker = metricsHandler(broker); // every worker process of the broker
+ * const ofThisIsolate = metricsHandler(new Metrics()); // one middleware's registry
+ * // Deno.serve({ hostname: "127.0.0.1", port: 9191 }, ofBroker);
+ * console.log((await ofBroker(new Request("http://localhost/metrics"))).status); // 200
+ * console.log((await ofThisIsolate(new Request("http://localhost/metrics"))).status); // 200
+ * ```
+ */
+export function metricsHandler(
+  source: Broker | MetricsSource,
+  options: BrokerMetricsOptions = {},
+): (req: Request) => Promise<Response> {
+  return isBroker(source) ? brokerMetricsHandler(source, options) : sourceHandler(source, options);
+}
+
+function isBroker(source: Broker | MetricsSource): source is Broker {
+  const b = source as Partial<Broker>;
+  return typeof b.stats === "function" && typeof b.capabilities === "object" &&
+    typeof (source as Partial<MetricsSource>).snapshot !== "function";
+}
+
+function nonNegative(name: string, v: number): number {
+  if (!Number.isFinite(v) || v < 0) {
+    throw new TypeError(`${name} must be a number of ms, 0 or more, got ${v}.`);
+  }
+  return v;
+}

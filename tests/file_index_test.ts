@@ -1,0 +1,104 @@
+// The compact index of the FileBroker replica (broker/file/_index.ts) and its slot heap
+// (broker/file/_heap.ts), checked against plain Maps and sorting over random operations.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { GONE, MsgIndex, READY } from "../broker/file/_index.ts";
+import { SlotHeap } from "../broker/file/_heap.ts";
+
+/** A small deterministic PRNG, so that a failure can be replayed. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+test("MsgIndex finds every live id and no removed one, reusing slots, over 200,000 operations", () => {
+  const x = new MsgIndex();
+  const live = new Map<number, number>(); // id -> slot
+  const order: number[] = []; // the live ids, to pick one at random
+  const rand = rng(1);
+  let nextId = 2 ** 33; // above 2^32: ids are global log offsets, f64
+  let maxTop = 0;
+  for (let i = 0; i < 200_000; i++) {
+    if (live.size === 0 || rand() < 0.55) {
+      // Ids grow like log offsets, with gaps, and some collide in their low 32 bits.
+      const id = rand() < 0.1 ? nextId + 2 ** 32 * 3 : (nextId += 1 + Math.floor(rand() * 300));
+      if (live.has(id)) continue;
+      const s = x.add(id, 7, i % 5, i, 3, 100 + i, 200);
+      assert.equal(x.state[s], READY);
+      live.set(id, s);
+      order.push(id);
+    } else {
+      const k = Math.floor(rand() * order.length);
+      const id = order[k]!;
+      order[k] = order[order.length - 1]!;
+      order.pop();
+      x.remove(live.get(id)!);
+      live.delete(id);
+      assert.equal(x.find(id), -1);
+    }
+    maxTop = Math.max(maxTop, x.top);
+  }
+  assert.equal(x.size, live.size);
+  for (const [id, s] of live) {
+    assert.equal(x.find(id), s);
+    assert.equal(x.id[s], id);
+    assert.equal(x.queue[s], 7);
+  }
+  assert.equal(x.find(12345), -1);
+  // Slots are reused: the columns hold about the most messages live at once, not all ever added.
+  assert.ok(x.top < live.size * 2 + 1000, `top ${x.top} for ${live.size} live`);
+  // Freed slots read as gone.
+  let gone = 0;
+  for (let s = 0; s < x.top; s++) if (x.state[s] === GONE) gone++;
+  assert.equal(gone, x.top - live.size);
+});
+
+test("MsgIndex keeps 1,000,000 messages in under 64 bytes each", () => {
+  const x = new MsgIndex();
+  for (let i = 0; i < 1_000_000; i++) x.add(1e10 + i * 211, 0, 0, 0, 0, i * 211, 180);
+  const perMessage = x.bytes() / 1_000_000;
+  console.log(`file_index_test: ${perMessage.toFixed(1)} bytes per message (columns + lookup)`);
+  assert.ok(perMessage < 64, `${perMessage} bytes per message`);
+  assert.equal(x.find(1e10 + 999_999 * 211), 999_999);
+});
+
+test("SlotHeap pops by (priority, key) and by (eta, key), and removes any slot", () => {
+  const x = new MsgIndex();
+  const ready = new SlotHeap(x, false), delayed = new SlotHeap(x, true);
+  const rand = rng(7);
+  const inReady = new Set<number>(), inDelayed = new Set<number>();
+  for (let i = 0; i < 5_000; i++) {
+    const s = x.add(1000 + i * 10, 0, Math.floor(rand() * 4), Math.floor(rand() * 50), 0, 0, 1);
+    if (i % 7 === 0) x.setOrder(s, -(1e6 - i), i % 3); // requeued: in front of its level
+    if (i % 2 === 0) (ready.push(s), inReady.add(s));
+    else (delayed.push(s), inDelayed.add(s));
+  }
+  // Remove a third of each, from anywhere.
+  for (const [heap, set] of [[ready, inReady], [delayed, inDelayed]] as const) {
+    for (const s of [...set]) {
+      if (rand() < 0.33) {
+        heap.remove(s);
+        set.delete(s);
+        assert.equal(x.hi[s], -1);
+      }
+    }
+    heap.remove(set.values().next().value!); // and once more, then again: a no-op
+    heap.remove([...set][0]!);
+    set.delete(set.values().next().value!);
+    assert.equal(heap.size, set.size);
+  }
+  const key = (s: number, first: Float64Array) => [first[s]!, x.k1(s), x.k2(s)];
+  const cmp = (a: number[], b: number[]) => a[0]! - b[0]! || a[1]! - b[1]! || a[2]! - b[2]!;
+  for (
+    const [heap, set, first] of [[ready, inReady, x.priority], [delayed, inDelayed, x.eta]] as const
+  ) {
+    const want = [...set].sort((a, b) => cmp(key(a, first), key(b, first)));
+    const got: number[] = [];
+    for (let s = heap.pop(); s >= 0; s = heap.pop()) got.push(s);
+    assert.deepEqual(got, want);
+    assert.equal(heap.peek(), -1);
+  }
+});

@@ -1,0 +1,28 @@
+// The schedules of a worker process: every `dramatis worker` process runs the schedules its
+// modules declared for its broker (schedule/run.ts); the broker enqueues each tick once, however
+// many processes run them. A broker without the `schedules` capability is logged, not fatal: the
+// process still consumes its queues.
+import { formatError, getLogger } from "../_log.ts";
+import type { Broker } from "../broker/broker.ts";
+
+/** Runs the declared schedules until `signal` aborts; never rejects. */
+export async function runProcessSchedules(broker: Broker, signal: AbortSignal): Promise<void> {
+  const { getSchedules } = await import("../schedule/schedule.ts");
+  const schedules = getSchedules(broker);
+  if (schedules.length === 0) return;
+  const logger = getLogger("dramatis.Scheduler");
+  if (!broker.capabilities.schedules) {
+    logger.error(
+      `The broker (${broker.constructor.name}) cannot run schedules: ${
+        schedules.map((s) => s.name).join(", ")
+      } will not fire. Use the file or the Redis broker.`,
+    );
+    return;
+  }
+  const { runSchedules } = await import("../schedule/run.ts");
+  try {
+    await runSchedules({ broker, schedules, signal });
+  } catch (e) {
+    logger.error(`The schedules stopped: ${formatError(e)}`);
+  }
+}
