@@ -133,19 +133,23 @@ if command == 'unique' then
     b.fields[#b.fields + 1] = rid
     b.fields[#b.fields + 1] = payload
     b.ids[#b.ids + 1] = rid
-    fresh[q .. '\\n' .. rid] = true
+    fresh[rid] = true
   end
   local function live(h)
-    return fresh[h.queue .. '\\n' .. h.rid] or exists(h)
+    return fresh[h.rid] or exists(h)
   end
   local function waiting(h)
-    if fresh[h.queue .. '\\n' .. h.rid] then return true end
+    if fresh[h.rid] then return true end
     return pending(h)
   end
   local recs = {}
   local writes = {}
+  local plain_bucket = bucket_for({ untl = 0 })
   local function defer_hold(key, h, old)
-    local b = h.bucket or bucket_for(h)
+    local b = h.bucket
+    if not b then
+      if h.untl <= now then b = plain_bucket else b = bucket_for(h) end
+    end
     if old and old ~= b then
       redis.call('HDEL', HOLDERS .. '.' .. old, key)
       if writes[old] then writes[old][key] = nil end
@@ -196,7 +200,7 @@ if command == 'unique' then
         local stored = h.payload
         if stored == '' then
           local b = batches[h.queue]
-          if fresh[h.queue .. '\\n' .. h.rid] then
+          if fresh[h.rid] then
             for j = 1, #b.fields, 2 do
               if b.fields[j] == h.rid then stored = b.fields[j + 1] end
             end
