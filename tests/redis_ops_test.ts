@@ -214,6 +214,22 @@ test("a Python Dramatiq worker is listed by workers() from Dramatiq's heartbeat 
     assert.ok(!listed.some((w) => w.workerId === broker.brokerId));
     assert.ok(Date.now() - py[0]!.heartbeatAt < 60_000);
     await consumer.close();
+    // What it runs is listed from its ack set of the queue.
+    const slow = await broker.enqueue(
+      new Message({ queueName: "py", actorName: "py_slow", args: [3_000] }),
+    );
+    const until = Date.now() + 30_000;
+    let running = false;
+    while (!running && Date.now() < until) {
+      const w = (await broker.workers()).filter((x) => x.runtime === "python dramatiq");
+      running = w.some((x) =>
+        x.running.some((r) => r.messageId === slow.messageId && r.actorName === "py_slow") &&
+        x.queues.includes("py")
+      );
+      if (!running) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(running, "the Python worker's running message is listed");
+    await broker.join("py", { timeout: 30_000 });
   } finally {
     await python.stop();
     await broker.close();

@@ -459,8 +459,10 @@ elseif command == 'dead' then
   return out
 
 elseif command == 'workers' then
-  -- ARGV[3]: heartbeat timeout. Replies { records..., '', heartbeat id, score, ... }: the live
-  -- worker records, then Dramatiq's heartbeat set (members heard from within the timeout).
+  -- ARGV[3]: heartbeat timeout, ARGV[4]: the id suffix of dramatis brokers, ARGV[5..]: canonical
+  -- queues. Replies { records..., '', then per other member of Dramatiq's heartbeat set heard
+  -- from within the timeout: id, score, how many messages it holds, then per held message of
+  -- the queues (its ack sets of q): queue, payload }.
   local index = ns .. ':__dramatis__.workers'
   redis.call('ZREMRANGEBYSCORE', index, '-inf', now)
   local out = {}
@@ -470,9 +472,32 @@ elseif command == 'workers' then
     if r then out[#out + 1] = r end
   end
   out[#out + 1] = ''
+  local suffix = ARGV[4]
   local beats = redis.call('ZRANGEBYSCORE', ns .. ':__heartbeats__', now - tonumber(ARGV[3]),
     '+inf', 'WITHSCORES')
-  for i = 1, #beats do out[#out + 1] = beats[i] end
+  for i = 1, #beats, 2 do
+    local w = beats[i]
+    if string.sub(w, -#suffix) ~= suffix then
+      local held = {}
+      for k = 5, #ARGV do
+        local q = ARGV[k]
+        local rids = redis.call('SRANDMEMBER', ns .. ':__acks__.' .. w .. '.' .. q, 100)
+        if #rids > 0 then
+          local payloads = redis.call('HMGET', hash_key(q), unpack(rids))
+          for m = 1, #rids do
+            if payloads[m] then
+              held[#held + 1] = q
+              held[#held + 1] = payloads[m]
+            end
+          end
+        end
+      end
+      out[#out + 1] = w
+      out[#out + 1] = beats[i + 1]
+      out[#out + 1] = #held / 2
+      for _, v in ipairs(held) do out[#out + 1] = v end
+    end
+  end
   return out
 end
 return redis.error_reply('dramatis: unknown operation ' .. tostring(command))
