@@ -49,8 +49,31 @@ async function fill(dir: string): Promise<void> {
   if (code !== 0) throw new Error(`fill exited ${code}`);
 }
 
-/** The drain rate from the first message run to the last (messages/s). */
-async function drain(metrics: boolean, middlewareOnly = false): Promise<number> {
+/** CPU time (user + system, ms) used so far by process `pid` and (by default) its descendants. */
+function cpuMs(pid: number, descendants = true): number {
+  let ticks = 0;
+  const visit = (p: number) => {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
+      if (!descendants) return;
+      const kids = readFileSync(`/proc/${p}/task/${p}/children`, "utf8").trim().split(/\s+/);
+      for (const k of kids) if (k) visit(Number(k));
+    } catch { /* exited */ }
+  };
+  visit(pid);
+  return ticks * 10; // USER_HZ is 100 on Linux
+}
+
+/**
+ * The drain rate from the first message run to the last (messages/s), and the CPU time the
+ * whole worker (supervisor, worker process, Web Workers) used from spawn to the last message.
+ */
+async function drain(
+  metrics: boolean,
+  middlewareOnly = false,
+): Promise<{ rate: number; cpu: number; supervisor: number }> {
   const dir = mkdtempSync(join(tmpdir(), "dramatis-telemetry-"));
   try {
     await fill(dir);
@@ -77,35 +100,36 @@ async function drain(metrics: boolean, middlewareOnly = false): Promise<number> 
       await new Promise((r) => setTimeout(r, 20));
     }
     const end = Date.now();
+    const cpu = cpuMs(p.pid!), supervisor = cpuMs(p.pid!, false);
     const start = Math.min(...[...text().matchAll(/^start (\d+)$/gm)].map((m) => Number(m[1])));
     process.kill(p.pid!, "SIGINT");
     await new Promise((r) => p.on("exit", r));
     if (serve && scrapes === 0) throw new Error(`never scraped:\n${log}`);
-    return N / (end - start) * 1000;
+    return { rate: N / (end - start) * 1000, cpu, supervisor };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
 console.log(`bench/telemetry_cli.ts: workers on ${runtime}, ${N} messages, ${PAIRS} pairs`);
-const off: number[] = [], on: number[] = [], ratios: number[] = [], mwRatios: number[] = [];
+const ratios: number[] = [], mwRatios: number[] = [], cpuRatios: number[] = [];
+const mwCpuRatios: number[] = [], cpuOff: number[] = [];
 for (let i = 0; i < PAIRS; i++) {
   const a = await drain(false), b = await drain(true), c = await drain(true, true);
-  off.push(a);
-  on.push(b);
-  ratios.push(b / a);
-  mwRatios.push(c / a);
-  console.log(
-    `  run ${i + 1}: off ${Math.round(a)}/s, --metrics ${Math.round(b)}/s (${
-      (b / a).toFixed(3)
-    }), ` +
-      `DRAMATIS_METRICS=1 only ${Math.round(c)}/s (${(c / a).toFixed(3)})`,
-  );
+  ratios.push(b.rate / a.rate);
+  mwRatios.push(c.rate / a.rate);
+  cpuRatios.push(b.cpu / a.cpu);
+  mwCpuRatios.push(c.cpu / a.cpu);
+  cpuOff.push(a.cpu);
+  const r = (x: { rate: number; cpu: number; supervisor: number }) =>
+    `${Math.round(x.rate)}/s ${x.cpu} ms CPU (supervisor ${x.supervisor})`;
+  console.log(`  run ${i + 1}: off ${r(a)}; --metrics ${r(b)}; DRAMATIS_METRICS=1 only ${r(c)}`);
 }
+const m3 = (xs: number[]) => median(xs).toFixed(3);
 console.log(
-  `drain, -t 2: off ${Math.round(median(off))}/s, on ${Math.round(median(on))}/s, ` +
-    `on/off ${median(ratios).toFixed(3)}, middleware only/off ${median(mwRatios).toFixed(3)} ` +
-    `(medians of per-run ratios)`,
+  `drain, -t 2 (medians of per-run ratios to off): --metrics rate ${m3(ratios)}, CPU ${
+    m3(cpuRatios)
+  }; middleware only rate ${m3(mwRatios)}, CPU ${m3(mwCpuRatios)}; off CPU ${median(cpuOff)} ms`,
 );
 
 // 2. Scrape of a broker with 8 processes' records of 100 actors each.

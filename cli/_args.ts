@@ -153,3 +153,17 @@ function flagLine(f: Flag): string {
   const names = `${f.short ? `-${f.short}, ` : "    "}--${f.name}${f.value ? ` ${f.value}` : ""}`;
   return `  ${names.padEnd(28)}${f.help}`;
 }
+
+/** How the CLI was started (see `MainOptions` in cli.ts). */
+export interface Context {
+  /** The working directory. */
+  cwd: string;
+  /** A compiled binary: its task modules are already imported. */
+  bundled: boolean;
+  processCommand?: string[];
+  webWorkerUrl?: string;
+  webWorkerModules?: string[];
+}
+
+/** What runs a command: resolves with the exit code. */
+export type Run = (parsed: Parsed, context: Context) => Promise<number>;

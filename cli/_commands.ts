@@ -1,22 +1,11 @@
 // The commands of the CLI: their usage, flags and help. Each runs from its own file in cli/,
 // imported only when it runs (the supervisor process stays small and starts fast).
 import { VERSION } from "../version.ts";
-import type { Command, Parsed } from "./_args.ts";
+import type { Command } from "./_args.ts";
 import { OPS_COMMANDS, OPS_RUN } from "./_ops_commands.ts";
 
-/** How the CLI was started (see `MainOptions` in cli.ts). */
-export interface Context {
-  /** The working directory. */
-  cwd: string;
-  /** A compiled binary: its task modules are already imported. */
-  bundled: boolean;
-  processCommand?: string[];
-  webWorkerUrl?: string;
-  webWorkerModules?: string[];
-}
-
-/** What runs a command: resolves with the exit code. */
-export type Run = (parsed: Parsed, context: Context) => Promise<number>;
+import type { Run } from "./_args.ts";
+export type { Context, Run } from "./_args.ts";
 
 const BROKER = `The broker: MODULE:NAME names it (the export NAME of MODULE, as Dramatiq's
 module:attribute), else the one your modules set with setBroker(), else
@@ -66,7 +55,7 @@ arguments.`,
       {
         name: "metrics",
         value: "HOST:PORT",
-        help: "serve Prometheus /metrics of every worker of the broker",
+        help: "serve Prometheus /metrics (all workers)",
       },
       { name: "verbose", short: "v", help: "debug logging: a line per message" },
       { name: "dashboard", value: "ADDR", help: "serve the dashboard on ADDR (see dashboard)" },

@@ -1,7 +1,6 @@
 // The commands of the broker operations (broker/ops.ts): cancel, pause, resume and workers, as
 // cli/_commands.ts lists them (it spreads OPS_COMMANDS and OPS_RUN into its own).
-import type { Command } from "./_args.ts";
-import type { Run } from "./_commands.ts";
+import type { Command, Run } from "./_args.ts";
 
 const BROKER = `The broker: as for dramatis worker (MODULE:NAME, setBroker() in MODULE(s),
 DRAMATIS_BROKER, else a file broker in ./.dramatis).`;

@@ -89,18 +89,14 @@ export async function scan(
   let examined = 0;
   const perStream = options.perStream ?? Infinity;
   while (open.some((s) => !s.done) && examined < options.bound) {
-    const round = open.filter((s) => !s.done);
-    const left = options.bound - examined;
-    const weight = (s: Stream) => Math.max(1, (s.size ?? 1) - s.seen);
-    const sum = round.reduce((n, s) => n + weight(s), 0);
-    const shareOf = (s: Stream) =>
-      Math.max(
-        1,
-        Math.min(BROWSE_PAGE, Math.ceil(left === Infinity ? BROWSE_PAGE : left * weight(s) / sum)),
-      );
-    const pages = await Promise.all(round.map((s) =>
+    const open_ = open.filter((s) => !s.done);
+    const shares = sharesOf(open_, options.bound - examined, perStream);
+    const round = open_.filter((_, i) => shares[i]! > 0);
+    const limits = shares.filter((n) => n > 0);
+    if (round.length === 0) break;
+    const pages = await Promise.all(round.map((s, i) =>
       broker.browse(s.queue, s.state, {
-        limit: Math.max(1, Math.min(shareOf(s), perStream - s.seen)),
+        limit: limits[i]!,
         ...(s.cursor !== undefined ? { cursor: s.cursor } : {}),
       })
     ));
@@ -123,6 +119,28 @@ export async function scan(
     examined,
     totals: open.reduce((n, s) => n + s.total, 0),
   };
+}
+
+/**
+ * Each open stream's page size this round: `left` shared in proportion to what each has not
+ * given yet (never more than `left` in all, nor `BROWSE_PAGE` or `perStream` each).
+ */
+function sharesOf(streams: readonly Stream[], left: number, perStream: number): number[] {
+  const weight = streams.map((s) => Math.max(1, (s.size ?? 1) - s.seen));
+  const cap = (s: Stream, n: number) => Math.min(n, BROWSE_PAGE, perStream - s.seen);
+  if (left === Infinity) return streams.map((s) => cap(s, BROWSE_PAGE));
+  const sum = weight.reduce((a, b) => a + b, 0);
+  const shares = streams.map((s, i) => cap(s, Math.floor(left * weight[i]! / sum)));
+  let spare = left - shares.reduce((a, b) => a + b, 0);
+  const order = streams.map((_, i) => i).sort((a, b) => weight[b]! - weight[a]!);
+  for (const i of order) {
+    if (spare <= 0) break;
+    if (cap(streams[i]!, shares[i]! + 1) > shares[i]!) {
+      shares[i]!++;
+      spare--;
+    }
+  }
+  return shares;
 }
 
 function newestFirst(a: BrowseEntry, b: BrowseEntry): number {

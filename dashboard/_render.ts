@@ -251,7 +251,9 @@ export function listPage(
   const totalText = `${page.totalIsLowerBound ? "at least " : ""}${num(page.total)}`;
   const table = h`<p class="dim">${
     page.messages.length ? "Newest first. " : ""
-  }<b data-total>${totalText}</b> matching.</p>
+  }<b data-total>${totalText}</b> matching.</p>${
+    page.note ? h`<p class="note" data-scan>${page.note}</p>` : ""
+  }
 ${acts}<div class="scroll"><table><thead><tr>${
     acts ? h`<th><input type="checkbox" data-all aria-label="Select all"></th>` : ""
   }<th>Id</th><th>Message</th>${

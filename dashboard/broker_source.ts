@@ -6,7 +6,8 @@
  * why the rest cannot be done over AMQP.
  *
  * - Overview: `stats()` of every queue (`listQueues()` and the declared ones), paused queues,
- *   the oldest ready message (exact up to `OLDEST_EXACT` ready messages, a lower bound beyond),
+ *   the oldest ready message (exact from `oldestReadyTimestamp()` on the file and Redis brokers;
+ *   elsewhere exact up to `OLDEST_EXACT` ready messages, a lower bound beyond),
  *   consumers from `workers()`, charts from the workers' metrics snapshots (merged by a
  *   `MetricsAggregator`, so the totals never go back when a worker stops).
  * - Search: by id through `findMessage()`; by actor, state, time range and text through
@@ -74,6 +75,15 @@ export const OLDEST_EXACT = 200;
 
 /** How long the oldest ready message found is reused while the queue's ready count is the same (ms). */
 const OLDEST_TTL = 5_000;
+
+/** What a listing found (`examined` and `of`: how far a bounded scan went). */
+interface Selected {
+  entries: BrowseEntry[];
+  total: number;
+  lowerBound: boolean;
+  examined?: number;
+  of?: number;
+}
 
 interface Oldest {
   at: number;
@@ -146,6 +156,12 @@ class BrokerDashboardSource implements DashboardSource {
   readonly #metrics = new MetricsAggregator();
   #running = new Map<string, { workerId: string; since: number }>();
   #oldestCache = new Map<string, Oldest>();
+  #found = new Map<
+    string,
+    { entry: BrowseEntry | null | undefined; until: number; epoch: number }
+  >();
+  /** Bumped by every action: what was looked up before is stale. */
+  #epoch = 0;
 
   constructor(broker: Broker, options: BrokerSourceOptions) {
     this.#broker = broker;
@@ -207,6 +223,17 @@ class BrokerDashboardSource implements DashboardSource {
     const now = Date.now();
     const cached = this.#oldestCache.get(queue);
     if (cached && cached.ready === ready && now - cached.readAt < OLDEST_TTL) return cached;
+    // The file and Redis brokers know it exactly and cheaply (the head of the queue).
+    const exact = (this.#broker as {
+      oldestReadyTimestamp?: (queue: string) => Promise<number | null>;
+    }).oldestReadyTimestamp;
+    if (typeof exact === "function") {
+      const at = await exact.call(this.#broker, queue);
+      if (at === null) return undefined;
+      const o: Oldest = { at, lowerBound: false, ready, readAt: now };
+      this.#oldestCache.set(queue, o);
+      return o;
+    }
     const page = await this.#broker.browse(queue, "ready", {
       limit: Math.min(ready, OLDEST_EXACT),
     });
@@ -257,7 +284,13 @@ class BrokerDashboardSource implements DashboardSource {
   async messages(q: MessageQuery): Promise<MessagePage> {
     const need = offsetOf(q.cursor) + q.limit;
     const found = await this.#select(q, need);
-    return pageOf(found.entries, q, found.total, this.#summary, found.lowerBound);
+    const page = pageOf(found.entries, q, found.total, this.#summary, found.lowerBound);
+    if (found.lowerBound) {
+      page.note = `The search read the newest ${found.examined ?? this.#scanLimit} messages${
+        found.of ? ` of ${found.of}` : ""
+      } (the dashboard's scanLimit): narrow it by queue, state or time range to read further.`;
+    }
+    return page;
   }
 
   /**
@@ -267,7 +300,7 @@ class BrokerDashboardSource implements DashboardSource {
   async #select(
     q: MessageQuery,
     need: number,
-  ): Promise<{ entries: BrowseEntry[]; total: number; lowerBound: boolean }> {
+  ): Promise<Selected> {
     if (!this.#caps().browse) return await this.#deadLetters(q);
     const states = (q.states?.length ? q.states : BROWSE_STATES)
       .filter((s): s is BrowseState => s !== "done");
@@ -300,13 +333,17 @@ class BrokerDashboardSource implements DashboardSource {
       return { entries: r.entries, total: r.totals, lowerBound: false };
     }
     const r = await scan(this.#broker, streams, { keep: matcher(q), bound: this.#scanLimit });
-    return { entries: r.entries, total: r.entries.length, lowerBound: !r.complete };
+    return {
+      entries: r.entries,
+      total: r.entries.length,
+      lowerBound: !r.complete,
+      examined: r.examined,
+      of: streams.reduce((n, s) => n + s.size, 0),
+    };
   }
 
   /** A broker without browse(): its dead letters, through deadLetters() (bounded). */
-  async #deadLetters(
-    q: MessageQuery,
-  ): Promise<{ entries: BrowseEntry[]; total: number; lowerBound: boolean }> {
+  async #deadLetters(q: MessageQuery): Promise<Selected> {
     if (q.states?.length && !q.states.includes("dead")) {
       throw new DashboardUnsupported(
         `Listing ${q.states.join(", ")} messages: ${UNSUPPORTED_BROWSE}.`,
@@ -331,10 +368,26 @@ class BrokerDashboardSource implements DashboardSource {
     return { entries: found, total: found.length, lowerBound };
   }
 
-  async message(id: string): Promise<MessageDetail | null> {
-    const e = this.#caps().browse
+  /**
+   * `findMessage(id)`, reused for 10 times as long as it took (at least 1 s) unless an action ran
+   * since: a message page polls it, and on a large Redis a lookup scans (see the benchmarks).
+   */
+  async #find(id: string): Promise<BrowseEntry | null | undefined> {
+    const now = Date.now();
+    const hit = this.#found.get(id);
+    if (hit && now < hit.until && hit.epoch === this.#epoch) return hit.entry;
+    const epoch = this.#epoch;
+    const entry = this.#caps().browse
       ? await this.#broker.findMessage(id)
       : (await this.#deadLetters({ id, limit: 1 })).entries[0];
+    const took = Date.now() - now;
+    if (this.#found.size > 100) this.#found.clear();
+    this.#found.set(id, { entry, until: Date.now() + Math.max(1_000, 10 * took), epoch });
+    return entry;
+  }
+
+  async message(id: string): Promise<MessageDetail | null> {
+    const e = await this.#find(id);
     if (!e) return null;
     if (e.state === "running") await this.#records().catch(() => undefined);
     const d: MessageDetail = this.#summary(e);
@@ -356,6 +409,7 @@ class BrokerDashboardSource implements DashboardSource {
   // ---- actions ----
 
   async act(req: MessageActionRequest): Promise<ActionResult> {
+    this.#epoch++;
     if (!this.actions.includes(req.action)) {
       throw new DashboardUnsupported(
         `${this.name} cannot ${req.action} messages: ${
@@ -366,7 +420,9 @@ class BrokerDashboardSource implements DashboardSource {
     const applies = ACTION_STATES[req.action];
     let entries: BrowseEntry[];
     let skipped = 0;
-    if (req.ids && DIRECT.includes(req.action) && this.#caps().browse) {
+    if (
+      req.ids && (req.action === "cancel" || DIRECT.includes(req.action) && this.#caps().browse)
+    ) {
       // The broker skips what is not in a state the action applies to: no lookup per id.
       const ids = [...new Set(req.ids)];
       return await this.#direct(req.action, ids);
@@ -425,13 +481,11 @@ class BrokerDashboardSource implements DashboardSource {
       case "move":
         if (ids.length) done = await b.moveMessages(ids, target!);
         break;
-      case "cancel":
-        for (const id of ids) {
-          const outcome = await b.cancel(id);
-          if (outcome === "cancelled") done++;
-          else if (outcome === "running") pending++;
-        }
+      case "cancel": {
+        const r = await this.#direct("cancel", ids);
+        [done, pending] = [r.done, r.pending ?? 0];
         break;
+      }
     }
     skipped += ids.length - done - pending;
     return { done, skipped, pending };
@@ -458,6 +512,7 @@ class BrokerDashboardSource implements DashboardSource {
     action: QueueAction,
     options: { states?: readonly MessageState[] } = {},
   ): Promise<ActionResult> {
+    this.#epoch++;
     const b = this.#broker;
     if (action === "pause" || action === "resume") {
       if (!this.#caps().pause) {

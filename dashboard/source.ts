@@ -63,7 +63,7 @@ export const MESSAGE_STATES: readonly MessageState[] = Object.freeze([
  *
  * | action    | applies to               | effect                                                         |
  * | --------- | ------------------------ | -------------------------------------------------------------- |
- * | `retry`   | dead, delayed            | ready now, `retries` reset to 0 (a full set of retries again)  |
+ * | `retry`   | dead, delayed            | ready now; the in-memory source resets `retries` to 0, the brokers keep it (`requeueDeadLetters`, `runNow`: atomic) |
  * | `requeue` | dead                     | back on its queue, options kept (as `requeueDeadLetters`)      |
  * | `run-now` | delayed                  | ready now (the eta dropped), options kept                      |
  * | `delete`  | ready, delayed, dead, done | removed for good                                             |
@@ -222,6 +222,8 @@ export interface MessagePage {
   total: number;
   /** True when `total` is a lower bound (a scan stopped early); the page shows "at least". */
   totalIsLowerBound?: boolean;
+  /** Shown under the total: how far a bounded scan went, and how to search further. */
+  note?: string;
   /** Cursor of the next (older) page; absent on the last page. */
   next?: string | undefined;
   /** Cursor of the previous (newer) page; absent on the first page. */

@@ -36,14 +36,13 @@ export async function enqueueDue(
       since: o.since,
       grace: o.grace,
     });
-    let enqueued = 0;
-    for (const tick of due.ticks) {
-      if (await broker.enqueueTick(s.name, tick, s.message(tick))) enqueued++;
+    let catchUps = 0; // enqueued by this process (another may have won the race)
+    for (const [i, tick] of due.ticks.entries()) {
+      if (await broker.enqueueTick(s.name, tick, s.message(tick)) && i < due.catchUp) catchUps++;
     }
     if (due.firstMissed === undefined || o.reported.get(s.name) === due.latestMissed) continue;
     o.reported.set(s.name, due.latestMissed!);
     const from = `${iso(due.firstMissed)} to ${iso(due.latestMissed!)}`;
-    const catchUps = Math.min(enqueued, due.catchUp);
     if (s.missed === "skip") {
       o.logger.info(`Schedule ${s.name}: skipped the ticks missed from ${from} (missed: "skip").`);
     } else if (catchUps > 0) {

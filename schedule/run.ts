@@ -53,6 +53,13 @@ export interface RunSchedulesOptions {
    * suspended), and follows the schedule's `missed` policy. Default 60_000.
    */
   grace?: number;
+  /**
+   * Ticks from this time on (ms) are on time (enqueued, late if need be), not missed: pass when
+   * the service started if this runner replaces one that stopped a moment ago (a restart, a
+   * reload), so that the ticks in between are enqueued rather than missed. Default: now. Ticks
+   * older than `grace` are missed whatever `since` says.
+   */
+  since?: number;
 }
 
 /** Longest single wait, in ms: a clock change or a suspended machine is noticed this soon. */
@@ -105,7 +112,10 @@ export async function runSchedules(options: RunSchedulesOptions = {}): Promise<v
     );
   }
   const logger = getLogger("dramatis.Scheduler");
-  const since = Date.now();
+  const since = Math.min(options.since ?? Date.now(), Date.now());
+  if (!Number.isFinite(since)) {
+    throw new TypeError(`runSchedules: since must be ms since the epoch, got ${options.since}`);
+  }
   logger.info(`Running ${describe(schedules)}; ticks on time from ${iso(since)}.`);
   const reported = new Map<string, number>();
   let failures = 0;

@@ -4,7 +4,17 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { cleanup, e2e, type Env, runCli, setup, signal, startWorker, until } from "./_cli.ts";
+import {
+  cleanup,
+  e2e,
+  type Env,
+  oneLine,
+  runCli,
+  setup,
+  signal,
+  startWorker,
+  until,
+} from "./_cli.ts";
 import { type Family, parseExposition, valueOf } from "./_prometheus_parser.ts";
 import { deleteKeys, randomNamespace, SHARED_URL } from "./_redis_server.ts";
 import { actor } from "../actor.ts";
@@ -13,7 +23,6 @@ import { FileBroker } from "../broker/file/broker.ts";
 import { RedisBroker } from "../broker/redis/broker.ts";
 import type { WorkerRecord } from "../broker/ops.ts";
 import { mergeSnapshots, type SeriesSnapshot } from "../telemetry/registry.ts";
-import { COMMANDS } from "../cli/_commands.ts";
 
 const SENT = 1000;
 const FAIL_ONCE = 100;
@@ -133,10 +142,10 @@ async function scenario(e: Env, t: Target): Promise<void> {
     0,
   );
 
-  // Live workers: one record per process (or per Web Worker, before the per-process record).
+  // Live workers: one record per process (-p 2), each summing its Web Workers.
   const records: WorkerRecord[] = await t.broker.workers();
   const mine = records.filter((r) => r.queues.includes(t.queue));
-  assert.ok(mine.length === 2 || mine.length === 4, `${mine.length} records`);
+  assert.equal(mine.length, 2);
   assert.equal(valueOf(f, "dramatis_workers"), records.length);
   assert.equal(sum(f, "dramatis_worker_slots"), 2 * 2 * 8); // -p 2 -t 2, -c 8 (the default)
   assert.equal(sum(f, "dramatis_worker_slots_busy"), 0);
@@ -146,17 +155,15 @@ async function scenario(e: Env, t: Target): Promise<void> {
   assert.equal(merged.series.length, 1);
   expectSeries(merged.series[0]!, t.queue);
 
-  // And so does `dramatis workers --json`, where it exists.
-  if (COMMANDS.some((c) => c.name === "workers")) {
-    const r = await runCli(e, ["workers", e.tasks, "--json"]);
-    assert.equal(r.code, 0, r.out);
-    const parsed = JSON.parse(r.stdout) as WorkerRecord[] | { workers: WorkerRecord[] };
-    const listed = (Array.isArray(parsed) ? parsed : parsed.workers)
-      .filter((r) => r.queues.includes(t.queue));
-    assert.equal(listed.length, mine.length);
-    const m = mergeSnapshots(listed.map((r) => r.metrics!));
-    expectSeries(m.series[0]!, t.queue);
-  }
+  // And so does `dramatis workers --json`.
+  const listed = await runCli(e, ["workers", e.tasks, "--json"]);
+  assert.equal(listed.code, 0, listed.out);
+  const fromCli = (JSON.parse(listed.stdout) as WorkerRecord[])
+    .filter((r) => r.queues.includes(t.queue));
+  assert.equal(fromCli.length, 2);
+  const m = mergeSnapshots(fromCli.map((r) => r.metrics!));
+  assert.equal(m.series.length, 1);
+  expectSeries(m.series[0]!, t.queue);
 
   signal(w, "SIGTERM");
   assert.equal(await w.exited, 0, w.log());
@@ -205,6 +212,16 @@ test(
     }
   },
 );
+
+test("cli worker --metrics: a bad address is one line and exit code 64", e2e, async () => {
+  const e = setup("metrics_tasks.ts");
+  try {
+    const r = await runCli(e, ["worker", e.tasks, "--metrics", "nowhere"]);
+    oneLine(r, 64, /--metrics "nowhere": expected HOST:PORT/);
+  } finally {
+    cleanup(e);
+  }
+});
 
 const redisNs = randomNamespace("climetrics");
 const redis = new RedisBroker({ url: SHARED_URL, namespace: redisNs });

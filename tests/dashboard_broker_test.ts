@@ -233,6 +233,12 @@ for (const [name, make] of BROKERS) {
     assert.deepEqual([r.body.done, r.body.pending], [1, 1]);
     assert.deepEqual(await ctx.broker.cancelled([ctx.ids.run1]), new Set([ctx.ids.run1]));
     assert.equal((await stats(ctx, ctx.emails)).ready, 1);
+    // In bulk on a search: the delayed report.
+    assert.deepEqual(
+      await bulk(ctx.c, { action: "cancel", scope: "query", queue: ctx.reports, state: "delayed" }),
+      { counted: 1, done: 1 },
+    );
+    assert.equal((await stats(ctx, ctx.reports)).delayed, 0);
   });
 
   t("pause, resume and purge a queue", ["browse", "pause"], async (ctx) => {
@@ -326,6 +332,22 @@ for (const [name, make] of BROKERS) {
   );
 }
 
+/** A bulk action on a search: its count, then its confirmation. */
+async function bulk(
+  c: Client,
+  fields: Record<string, string>,
+): Promise<{ counted: unknown; done: unknown }> {
+  const count = await c.post("/actions/messages", fields);
+  assert.equal(count.body.step, "confirm", count.text);
+  const done = await c.post("/actions/messages", {
+    ...fields,
+    confirm: "1",
+    asOf: String(count.body.asOf),
+  });
+  assert.equal(done.status, 200, done.text);
+  return { counted: count.body.count, done: done.body.done };
+}
+
 /** A FileBroker that says it has none of the operations: what the dashboard does on RabbitMQ. */
 class CountsOnlyBroker extends FileBroker {
   override get capabilities() {
@@ -363,14 +385,7 @@ test("dashboard on a broker with counts and dead letters only (as RabbitMQ)", as
     assert.equal(pause.status, 400);
     // Requeue (bulk on a search) and purge work.
     const fields = { action: "requeue", scope: "query", q: "timeout" };
-    const count = await c.post("/actions/messages", fields);
-    assert.equal(count.body.count, 2, count.text);
-    const done = await c.post("/actions/messages", {
-      ...fields,
-      confirm: "1",
-      asOf: String(count.body.asOf),
-    });
-    assert.equal(done.body.done, 2, done.text);
+    assert.deepEqual(await bulk(c, fields), { counted: 2, done: 2 });
     assert.deepEqual([(await broker.stats("emails")).dead, (await broker.stats("emails")).ready], [
       0,
       4,
@@ -441,19 +456,6 @@ test("dashboard on FileBroker: charts and counters from the metrics in the worke
     s.processed = 5;
     s.errors = 1;
     const now = Date.now();
-    await broker.publishWorker({
-      workerId: "w-metrics",
-      host: "box",
-      pid: 1,
-      runtime: "deno",
-      version: "0",
-      queues: ["emails"],
-      concurrency: 4,
-      startedAt: now,
-      heartbeatAt: now,
-      running: [],
-      metrics: registry.snapshot(),
-    }, 10_000);
     const record = (at: number) => ({
       workerId: "w-metrics",
       host: "box",
@@ -467,6 +469,7 @@ test("dashboard on FileBroker: charts and counters from the metrics in the worke
       running: [],
       metrics: registry.snapshot(),
     });
+    await broker.publishWorker(record(now), 10_000);
     await c.json("/api/overview"); // the first sample
     s.processed = 105; // 100 more, published by the worker's next heartbeat
     await new Promise((r) => setTimeout(r, 150));
@@ -519,14 +522,7 @@ test(
       const del = await c.post("/actions/messages", { action: "delete", scope: "ids", ids: "x" });
       assert.equal(del.status, 400);
       const fields = { action: "requeue", scope: "query", queue: emails, q: "timeout" };
-      const count = await c.post("/actions/messages", fields);
-      assert.equal(count.body.count, 2, count.text);
-      const done = await c.post("/actions/messages", {
-        ...fields,
-        confirm: "1",
-        asOf: String(count.body.asOf),
-      });
-      assert.equal(done.body.done, 2, done.text);
+      assert.deepEqual(await bulk(c, fields), { counted: 2, done: 2 });
       assert.equal((await broker.stats(emails)).dead, 0);
       const purge = await c.post("/actions/queues", {
         queue: reports,
@@ -542,3 +538,32 @@ test(
     }
   },
 );
+
+test("dashboard on FileBroker: a bounded search says how far it read", async () => {
+  const dir = fs.mkdtempSync(`${tmpdir()}/dramatis-dash-`);
+  const broker = new FileBroker({ dir });
+  const { consumer } = await populate(broker, "emails", "reports");
+  try {
+    const c = new Client(dashboardHandler(broker, { scanLimit: 4 }));
+    const { body } = await c.json<{ total: number; totalIsLowerBound?: boolean; note?: string }>(
+      "/api/search?q=example",
+    );
+    assert.equal(body.totalIsLowerBound, true);
+    assert.ok(body.total <= 4);
+    assert.match(
+      String(body.note),
+      /read the newest 4 messages of 8 \(the dashboard's scanLimit\)/,
+    );
+    const page = await c.page("/search?q=example");
+    assert.match(page.html, /at least/);
+    assert.match(page.html, /narrow it by queue, state or time range/);
+    const all = await new Client(dashboardHandler(broker)).json<{ total: number; note?: string }>(
+      "/api/search?q=example",
+    );
+    assert.deepEqual([all.body.total, all.body.note], [5, undefined]);
+  } finally {
+    await consumer.close();
+    await broker.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

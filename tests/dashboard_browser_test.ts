@@ -128,6 +128,24 @@ async function until(page: Page, expr: string, timeout = 10_000): Promise<void> 
   }
 }
 
+/** Selects message `id` on a list page, picks `action` and confirms it. */
+async function actOnSelected(page: Page, id: string, action: string): Promise<void> {
+  await page.locator(`input[name="ids"][value="${id}"]`).check();
+  await page.locator('select[name="action"]').selectOption(action);
+  await page.locator('button[name="scope"][value="ids"]').click();
+  await page.locator("#confirm").waitFor({ state: "visible" });
+  await page.locator("#confirm button.primary").click();
+}
+
+/** A delete of `id` posted by the page's own script (its CSRF token): the HTTP status. */
+async function deleteFromPage(page: Page, id: string): Promise<number> {
+  return await page.evaluate<number>(`(async () => {
+    const csrf = document.querySelector('meta[name="dramatis-csrf"]').content;
+    const body = new URLSearchParams({ _csrf: csrf, action: "delete", scope: "ids", ids: "${id}", confirm: "1" });
+    return (await fetch("/actions/messages", { method: "POST", body, headers: { accept: "application/json" } })).status;
+  })()`);
+}
+
 function cell(queue: string, key: string): string {
   return `[data-q="${queue}"][data-k="${key}"]`;
 }
@@ -205,11 +223,7 @@ test("cancel a running message: the queue's counts change without a reload", opt
     const running = page.locator(`.tabs ${cell("emails", "inFlight")}`);
     assert.equal((await running.textContent())?.trim(), "1");
     await mark(page);
-    await page.locator(`input[name="ids"][value="${ids.run1}"]`).check();
-    await page.locator('select[name="action"]').selectOption("cancel");
-    await page.locator('button[name="scope"][value="ids"]').click();
-    await page.locator("#confirm").waitFor({ state: "visible" });
-    await page.locator("#confirm button.primary").click();
+    await actOnSelected(page, ids.run1!, "cancel");
     await until(
       page,
       `document.querySelector('.tabs ${cell("emails", "inFlight")}').textContent === "0" &&
@@ -248,11 +262,7 @@ test("read-only: no action anywhere, and a write from the page is refused", opts
       await page.goto(url + path);
       assert.equal(await page.locator('form[action*="/actions/"]').count(), 0, path);
     }
-    const status = await page.evaluate<Promise<number>>(`(async () => {
-      const csrf = document.querySelector('meta[name="dramatis-csrf"]').content;
-      const body = new URLSearchParams({ _csrf: csrf, action: "delete", scope: "ids", ids: "${ids.dead1}", confirm: "1" });
-      return (await fetch("/actions/messages", { method: "POST", body, headers: { accept: "application/json" } })).status;
-    })()`);
+    const status = await deleteFromPage(page, ids.dead1!);
     assert.equal(status, 403);
     assert.equal(source.stateOf(ids.dead1), "dead");
     await shot(page, "read-only");
@@ -393,11 +403,7 @@ test(
         const running = page.locator(`.tabs ${cell("jobs", "inFlight")}`);
         assert.equal((await running.textContent())?.trim(), "1");
         await mark(page);
-        await page.locator(`input[name="ids"][value="${m.messageId}"]`).check();
-        await page.locator('select[name="action"]').selectOption("cancel");
-        await page.locator('button[name="scope"][value="ids"]').click();
-        await page.locator("#confirm").waitFor({ state: "visible" });
-        await page.locator("#confirm button.primary").click();
+        await actOnSelected(page, m.messageId, "cancel");
         await until(
           page,
           `document.querySelector("#notice").textContent.includes("1 asked of their worker")`,
@@ -420,11 +426,7 @@ test("FileBroker: read-only refuses writes; a token is required", opts, async ()
   await withFileBroker({ readOnly: true }, async (page, url, { broker, ids }) => {
     await page.goto(`${url}/queues/emails?state=dead`);
     assert.equal(await page.locator('form[action*="/actions/"]').count(), 0);
-    const status = await page.evaluate<Promise<number>>(`(async () => {
-      const csrf = document.querySelector('meta[name="dramatis-csrf"]').content;
-      const body = new URLSearchParams({ _csrf: csrf, action: "delete", scope: "ids", ids: "${ids.dead1}", confirm: "1" });
-      return (await fetch("/actions/messages", { method: "POST", body, headers: { accept: "application/json" } })).status;
-    })()`);
+    const status = await deleteFromPage(page, ids.dead1!);
     assert.equal(status, 403);
     assert.equal((await broker.findMessage(ids.dead1!))?.state, "dead");
   });

@@ -12,12 +12,22 @@ function urlOf(log: string): string | undefined {
   return /Dashboard of the .*: (http:\/\/\S+?)\/[ .]/.exec(log)?.[1];
 }
 
-async function csrfOf(url: string): Promise<{ csrf: string; cookie: string }> {
-  const res = await fetch(`${url}/`);
-  const html = await res.text();
+/** POSTs `fields` to `path` as the dashboard's page does: its CSRF cookie and token. */
+async function post(url: string, path: string, fields: Record<string, string>): Promise<Response> {
+  const page = await fetch(`${url}/`);
+  const html = await page.text();
   const csrf = /name="dramatis-csrf" content="([^"]+)"/.exec(html)![1]!;
-  const cookie = res.headers.getSetCookie().map((c) => c.split(";")[0]).join("; ");
-  return { csrf, cookie };
+  const cookie = page.headers.getSetCookie().map((c) => c.split(";")[0]).join("; ");
+  return await fetch(`${url}${path}`, {
+    method: "POST",
+    headers: {
+      cookie,
+      origin: url,
+      accept: "application/json",
+      "content-type": "application/x-www-form-urlencoded",
+    },
+    body: new URLSearchParams({ _csrf: csrf, ...fields }),
+  });
 }
 
 test(
@@ -41,22 +51,11 @@ test(
         overview.queues.find((q: { queueName: string }) => q.queueName === "mail").delayed,
         1,
       );
-      const { csrf, cookie } = await csrfOf(url);
-      const res = await fetch(`${url}/actions/messages`, {
-        method: "POST",
-        headers: {
-          cookie,
-          origin: url,
-          accept: "application/json",
-          "content-type": "application/x-www-form-urlencoded",
-        },
-        body: new URLSearchParams({
-          _csrf: csrf,
-          action: "run-now",
-          scope: "ids",
-          ids: m.messageId,
-          confirm: "1",
-        }),
+      const res = await post(url, "/actions/messages", {
+        action: "run-now",
+        scope: "ids",
+        ids: m.messageId,
+        confirm: "1",
       });
       assert.equal(res.status, 200, await res.clone().text());
       assert.equal((await res.json()).done, 1);
@@ -106,16 +105,10 @@ test("dramatis dashboard --read-only: writes are refused with 403", e2e, async (
     e.running.push(r.proc);
     await until("the dashboard to listen", () => urlOf(r.log()) !== undefined, 20_000, r.log);
     const url = urlOf(r.log())!;
-    const { csrf, cookie } = await csrfOf(url);
-    const res = await fetch(`${url}/actions/queues`, {
-      method: "POST",
-      headers: {
-        cookie,
-        origin: url,
-        accept: "application/json",
-        "content-type": "application/x-www-form-urlencoded",
-      },
-      body: new URLSearchParams({ _csrf: csrf, action: "purge", queue: "mail", confirm: "1" }),
+    const res = await post(url, "/actions/queues", {
+      action: "purge",
+      queue: "mail",
+      confirm: "1",
     });
     assert.equal(res.status, 403);
     await res.body?.cancel();

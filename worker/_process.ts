@@ -16,8 +16,8 @@
 //   - on Deno, where terminate() cannot stop a thread stuck in a synchronous loop, stops its
 //     other Web Workers gracefully and exits with EXIT_RECYCLE: the supervisor starts a fresh
 //     process, and the stuck thread dies with this one.
-// Cancels. This thread polls `broker.cancelled()` for every message it holds (worker/
-// _process_ops.ts): one not delivered yet is settled here as cancelled; one a Web Worker holds is
+// Cancels. This thread polls `broker.cancelled()` for the messages it holds (worker/
+// _process_ops.ts; from their second poll on, see heldIds): one not delivered yet is settled here as cancelled; one a Web Worker holds is
 // cancelled there (CancelMessage). If that Web Worker has not handled the CancelMessage `grace`
 // ms later while the actor runs, it is stuck in it: the message is failed with Cancelled (not
 // retried) and the Web Worker replaced as for a hard time limit.
@@ -57,6 +57,8 @@ export interface ProcessConfig {
   logFile?: string | undefined;
   /** The Web Worker entry (a module URL). */
   webWorkerUrl: string;
+  /** When the supervisor started: schedule ticks since then are on time (see worker/_scheduler.ts). */
+  schedulesSince?: number;
 }
 
 /** A message received from the broker, not yet handed to a Web Worker. */
@@ -65,7 +67,9 @@ interface Received {
   /** Its receipt and undecoded JSON: this thread decodes a message only when it must. */
   delivery: RawDelivery;
   /** Its id and actor, once read (null: not a message). */
-  wire?: { id: string; actor: string } | null;
+  wire?: { id: string; actor: string } | null | undefined;
+  /** The cancel poll that first saw it held. */
+  polled?: number | undefined;
 }
 
 /** A message delivered to a Web Worker and not settled yet. */
@@ -76,9 +80,9 @@ interface Held extends Received {
   startedAt?: number;
   /** The last progress its actor reported. */
   progress?: JsonValue;
-  /** When this thread first told its Web Worker it was cancelled (ms since the epoch). */
+  /** When this thread first told its Web Worker it was cancelled while it ran (ms since the epoch). */
   cancelledAt?: number;
-  /** The `seq` of the last CancelMessage naming it. */
+  /** The `seq` of that CancelMessage. */
   cancelSeq?: number;
 }
 
@@ -134,6 +138,7 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
   /** The broker operations (set once the consumers run). */
   let ops: ProcessOps | undefined = undefined;
   let cancelSeq = 0;
+  let polls = 0;
   const consumers = new Map<string, Consumer>();
   // Queue names travel to the Web Workers as indexes into this list.
   let queues: string[] = [];
@@ -256,7 +261,13 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
         const cell = slot.free.pop()!;
         const tag = ++slot.seq * maxCapacity + cell;
         Atomics.store(slot.states, cell, MessageState.DELIVERED);
-        slot.held.set(tag, { queue: r.queue, delivery: r.delivery, deadline: Infinity });
+        slot.held.set(tag, {
+          queue: r.queue,
+          delivery: r.delivery,
+          deadline: Infinity,
+          wire: r.wire,
+          polled: r.polled,
+        });
         tags[k] = tag;
         bytes.set(r.delivery.data, at);
         ends[k] = at += r.delivery.data.length;
@@ -468,18 +479,22 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
     return r.wire;
   }
 
+  /**
+   * The ids to poll: of the messages held since the poll before this one at least. Most
+   * messages are settled sooner, and so are never parsed here (the Web Workers parse them); a
+   * long one is polled from its second poll on (50-100 ms after it arrived).
+   */
   function heldIds(): string[] {
+    const poll = ++polls;
     const ids: string[] = [];
-    for (const r of pending) {
+    const add = (r: Received) => {
+      if ((r.polled ??= poll) === poll) return;
       const w = wireOf(r);
       if (w) ids.push(w.id);
-    }
+    };
+    for (const r of pending) add(r);
     for (const slot of slots) {
-      if (!slot) continue;
-      for (const h of slot.held.values()) {
-        const w = wireOf(h);
-        if (w) ids.push(w.id);
-      }
+      if (slot) { for (const h of slot.held.values()) add(h); }
     }
     return ids;
   }
@@ -505,8 +520,12 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
         const state = Atomics.load(slot.states, tag % maxCapacity);
         if (state === MessageState.ACKED || state === MessageState.NACKED) continue;
         told.push(w.id);
-        h.cancelledAt ??= now;
-        h.cancelSeq = seq;
+        // Told again every poll while held. The first time it is told while it runs is the one
+        // watched: a Web Worker that has not handled that one `grace` ms later is stuck.
+        if (state === MessageState.STARTED && h.cancelSeq === undefined) {
+          h.cancelSeq = seq;
+          h.cancelledAt = now;
+        }
       }
       if (told.length === 0) continue;
       cancelSeq = seq;
@@ -749,6 +768,8 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
   } catch (e) {
     return fail(EXIT.CONNECT, `The broker is misconfigured: ${redactUrls((e as Error).message)}`);
   }
+  // DRAMATIS_METRICS=1 (`--metrics`): a Metrics middleware here too, so the record sums the Web Workers'.
+  (await import("../telemetry/_enable.ts")).addMetricsIfAsked(broker);
   const connect = (broker as { connect?: () => Promise<void> }).connect;
   if (typeof connect === "function") {
     try {
@@ -780,7 +801,9 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
     running,
   });
   if (!shuttingDown) ops.start();
-  if (!shuttingDown) scheduling = runProcessSchedules(broker, stopController.signal);
+  if (!shuttingDown) {
+    scheduling = runProcessSchedules(broker, stopController.signal, config.schedulesSince);
+  }
   await allReady;
   logger.info(
     `Worker process is ready for action: ${describeBroker(broker)}, queues ${

@@ -141,6 +141,7 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
   const logger = getLogger("dramatis.MainProcess");
   const processes = options.processes ?? 1;
   const config: Omit<ProcessConfig, "index"> = {
+    schedulesSince: Date.now(), // a restarted or reloaded process catches up the ticks in between
     modules: options.modules,
     queues: options.queues,
     threads: options.threads ?? navigator.hardwareConcurrency ?? 1,
