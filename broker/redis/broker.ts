@@ -67,6 +67,7 @@ import type {
   WorkerRecord,
 } from "../ops.ts";
 import { RedisOps } from "./_ops.ts";
+import { uniqueOf } from "../_unique.ts";
 import { dramatisBrokerId } from "./_registry.ts";
 
 /**
@@ -1018,9 +1019,27 @@ export class RedisBroker extends Broker {
     return this.#ops.pausedQueues();
   }
 
-  /** Enqueues `message` for `tick` of schedule `name` unless that tick (or a later one) was. */
-  override enqueueTick(name: string, tick: number, message: Message): Promise<boolean> {
-    return this.#ops.enqueueTick(name, tick, message);
+  /**
+   * Enqueues `message` for `tick` of schedule `name` unless that tick (or a later one) was: the
+   * claim and the push are one script call, so a crash cannot lose or double the tick (a unique
+   * message is claimed, then sent: see `RedisOps.enqueueTick`).
+   */
+  override async enqueueTick(name: string, tick: number, message: Message): Promise<boolean> {
+    if (this.closed) {
+      throw new TypeError(
+        "broker.enqueueTick(): this broker is closed; create a new one to enqueue.",
+      );
+    }
+    const q = qName(message.queueName);
+    if (!this.queues.has(q)) throw new QueueNotFound(q);
+    if (message.queueName !== q) message = message.copy({ queueName: q });
+    if (uniqueOf(message)) return this.#ops.enqueueTick(name, tick, message);
+    const before = this.emitBefore("enqueue", message, undefined);
+    if (before) await before;
+    const done = await this.#ops.claimTick(name, tick, q, encodeWire(message));
+    const after = done ? this.emitAfter("enqueue", message, undefined) : undefined;
+    if (after) await after;
+    return done;
   }
 
   /** The last tick per schedule. */
