@@ -72,7 +72,18 @@ export class RedisOps {
 
   // ---- cancel ----
 
+  /**
+   * Cancels `messageId`: a running copy is looked for first among the running messages of the
+   * declared queues (cheap: what the ack sets hold), and marked; otherwise the queues are
+   * scanned for waiting copies, which are removed (see `_browse.ts`, `locate`).
+   */
   async cancel(messageId: string): Promise<CancelOutcome> {
+    const declared = this.ctx.host.declaredQueues();
+    if (declared.length > 0) {
+      if (Number(await this.ctx.run("cancel_running", [messageId, ...declared])) === 1) {
+        return "running";
+      }
+    }
     const copies = (await pages.locate(this.ctx, [messageId], ["q", "dq"])).get(messageId) ?? [];
     if (copies.length === 0) return "unknown";
     const args = [messageId, ...copies.flatMap((f) => [f.queue, f.rid])];

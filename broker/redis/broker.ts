@@ -499,6 +499,25 @@ class Core {
     if (r.owner === this.id) this.held.get(r.queue)?.delete(r.rid);
   }
 
+  /** Ids of this broker being acked or nacked (no longer held, not settled yet), by queue. */
+  readonly #settling = new Map<string, Set<string>>();
+
+  /**
+   * Untracks `r` and keeps it known until `settle` (its ack or nack) is done, so that a reclaim
+   * meanwhile (after a lost fetch reply) does not put a message back whose ack is on its way.
+   */
+  settling(r: RedisReceipt, settle: () => Promise<void>): Promise<void> {
+    this.untrack(r);
+    if (r.owner !== this.id) return settle();
+    let set = this.#settling.get(r.queue);
+    if (!set) this.#settling.set(r.queue, set = new Set());
+    set.add(r.rid);
+    const p = settle();
+    const done = () => void set.delete(r.rid);
+    p.then(done, done);
+    return p;
+  }
+
   /** Takes up to `n` messages off `queue` into this broker's ack set, decoded. */
   fetch(queue: string, n: number): Promise<MessageProxy[]> {
     return this.#fetch(queue, n, (receipt, data) => this.#decode(receipt, data));
@@ -520,7 +539,7 @@ class Core {
     make: (receipt: RedisReceipt, data: Uint8Array) => T | undefined,
   ): Promise<T[]> {
     if (this.#reclaim.has(queue) && !this.#fetching.get(queue)) {
-      const known = [...this.#heldIn(queue).keys()];
+      const known = [...this.#heldIn(queue).keys(), ...this.#settling.get(queue) ?? []];
       const back = await this.run("reclaim", queue, known);
       this.#reclaim.delete(queue);
       if (back) logger.info(`Put back ${back} message(s) of ${queue} fetched by a lost reply.`);
@@ -1194,17 +1213,18 @@ class RedisConsumer implements Consumer {
 
   ack(message: MessageProxy | RawDelivery): Promise<void> {
     const r = receiptOf(message);
-    this.core.untrack(r);
-    return this.core.acks.add(`${r.owner}\n${r.queue}`, r.rid);
+    return this.core.settling(r, () => this.core.acks.add(`${r.owner}\n${r.queue}`, r.rid));
   }
 
   nack(message: MessageProxy): Promise<void> {
     const r = receiptOf(message);
-    this.core.untrack(r);
     const options: JsonObject = { ...message.options };
     delete options[MOVE_MARK];
     const payload = JSON.stringify({ ...message.asDict(), options });
-    return this.core.settle("nack", r.queue, [r.owner, r.rid, payload]);
+    return this.core.settling(
+      r,
+      () => this.core.settle("nack", r.queue, [r.owner, r.rid, payload]),
+    );
   }
 
   requeue(messages: (MessageProxy | RawDelivery)[]): Promise<void> {
