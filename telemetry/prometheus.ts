@@ -19,7 +19,7 @@
  */
 import type { QueueStats } from "../broker/broker.ts";
 import { VERSION } from "../version.ts";
-import { runtime } from "../_runtime.ts";
+import { runtime } from "../runtime/process.ts";
 import {
   type HistogramSnapshot,
   type MetricsSnapshot,

@@ -14,8 +14,8 @@ import { qName } from "../broker/queue_name.ts";
 import { lastProgress } from "./_progress.ts";
 import type { MetricsSnapshot } from "../telemetry/registry.ts";
 import { VERSION } from "../version.ts";
-import { formatError, getLogger } from "../_log.ts";
-import { pid } from "../_runtime.ts";
+import { formatError, getLogger } from "../util/log.ts";
+import { pid } from "../runtime/process.ts";
 
 const logger = getLogger("dramatis.worker.Worker");
 

@@ -3,7 +3,7 @@
 // with content (method + header + body frames) assembled into one message per delivery.
 // Reconnection lives above, in AmqpClient: a dropped Connection is never used again.
 import { ConnectionError } from "../../errors.ts";
-import { unrefTimer } from "../../_runtime.ts";
+import { unrefTimer } from "../../runtime/process.ts";
 import { VERSION } from "../../version.ts";
 import { AmqpError, AmqpProtocolError, REPLY } from "./errors.ts";
 import { ByteWriter } from "./_bytes.ts";

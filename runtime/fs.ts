@@ -6,8 +6,8 @@
 // Deno gets Deno's own API, Bun gets node:fs. On Deno, importing node:fs costs ~25 ms of start-up
 // in every isolate (each Web Worker too), so it is only loaded on Bun, where it is cheap.
 import type * as NodeFs from "node:fs";
-import { getLogger } from "../../_log.ts";
-export { unrefTimer } from "../../_runtime.ts";
+import { getLogger } from "../util/log.ts";
+export { unrefTimer } from "./process.ts";
 
 /** True on Bun, false on Deno. */
 export const isBun: boolean = "Bun" in globalThis;
@@ -285,7 +285,7 @@ class BunFile implements RawFile {
  *
  * @example
  * ```ts
- * import type { FileAccess } from "./_fs.ts";
+ * import type { FileAccess } from "./fs.ts";
  * const access: FileAccess = "group"; // new FileBroker({ dir, access })
  * ```
  */

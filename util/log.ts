@@ -2,9 +2,9 @@
 //   [2026-11-27 10:00:00,123] [PID 4242] [MainThread] [dramatis.worker.Worker] [INFO] text
 // Private module: the CLI configures it, library code calls getLogger().
 
-import { env } from "./_env.ts";
+import { env } from "../runtime/env.ts";
 // (_fs.ts imports this module too; neither uses the other while loading.)
-import { writeText } from "./broker/file/_fs.ts";
+import { writeText } from "../runtime/fs.ts";
 
 /** Log levels, as Python's logging numbers them. */
 export const LEVELS = { DEBUG: 10, INFO: 20, WARNING: 30, ERROR: 40, CRITICAL: 50 } as const;
