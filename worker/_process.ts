@@ -41,6 +41,7 @@ import { runProcessSchedules } from "./_scheduler.ts";
 import { exit, onSignal, ppid, runtime } from "../_runtime.ts";
 import { describeBroker, redactUrls } from "../broker/url.ts";
 import type { ProcessOps } from "./_process_ops.ts";
+import { reportMemory } from "./_memory_report.ts";
 
 /** What the supervisor passes to each worker process. */
 export interface ProcessConfig {
@@ -122,6 +123,7 @@ export async function runWorkerProcess(config: ProcessConfig): Promise<never> {
   if (config.logFile) logToFile(config.logFile);
   configureLogging({ level: config.logLevel, thread: "MainThread" });
   const logger = getLogger(`dramatis.WorkerProcess(${config.index})`);
+  reportMemory(`process-${config.index}`);
   // Flow control. A postMessage costs tens of microseconds whatever it carries, so messages go
   // to a Web Worker in batches. Each Web Worker may hold `slot.capacity` messages: its
   // concurrency plus about AHEAD_MS of work at the pace it has been settling them (so quick

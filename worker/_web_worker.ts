@@ -23,11 +23,14 @@ import type { BrokerEvent } from "../broker/ops.ts";
 import type { MetricsSnapshot } from "../telemetry/registry.ts";
 import { metricsOf } from "./_heartbeat.ts";
 import { addMetricsIfAsked } from "../telemetry/_enable.ts";
+import { reportMemory } from "./_memory_report.ts";
 
 declare const self: {
   onmessage: ((e: MessageEvent<ToWebWorker>) => void) | null;
   postMessage(message: FromWebWorker): void;
 };
+
+reportMemory((globalThis as { name?: string }).name || "web-worker");
 
 function post(message: FromWebWorker): void {
   self.postMessage(message);
