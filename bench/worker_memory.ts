@@ -77,9 +77,17 @@ function processed(dir: string): number {
     .reduce((a, l) => a + Number(l), 0);
 }
 
+/** The roles' reports; Web Workers named Worker-1, Worker-2 in the order they first reported. */
 function reports(dir: string): MemoryReport[] {
-  return read(dir, "memory.jsonl").split("\n").filter((l) => l.startsWith("{"))
+  const rs = read(dir, "memory.jsonl").split("\n").filter((l) => l.startsWith("{"))
     .map((l) => JSON.parse(l) as MemoryReport);
+  const names = new Map<string, string>();
+  for (const r of rs) {
+    if (r.role === "supervisor" || r.role.startsWith("process-")) continue;
+    if (!names.has(r.role)) names.set(r.role, `Worker-${names.size + 1}`);
+    r.role = names.get(r.role)!;
+  }
+  return rs;
 }
 
 /** RSS and PSS in bytes of `pid` and its descendants, per process. */

@@ -30,7 +30,10 @@ declare const self: {
   postMessage(message: FromWebWorker): void;
 };
 
-reportMemory((globalThis as { name?: string }).name || "web-worker");
+// (Bun gives a Web Worker no `name`: a random one tells its reports apart.)
+reportMemory(
+  (globalThis as { name?: string }).name || `web-worker-${crypto.randomUUID().slice(0, 8)}`,
+);
 
 function post(message: FromWebWorker): void {
   self.postMessage(message);
