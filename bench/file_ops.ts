@@ -15,7 +15,15 @@ import * as fs from "node:fs";
 import { tmpdir } from "node:os";
 import { FileBroker } from "../broker/file/broker.ts";
 import { Message } from "../message.ts";
-import { median, percentile, sleep } from "./_common.ts";
+import {
+  fmt,
+  median,
+  percentile,
+  printLatency,
+  sendRate,
+  sleep,
+  uniqueVsPlain,
+} from "./_common.ts";
 
 const env =
   (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env ??
@@ -35,21 +43,11 @@ function open(dir: string): FileBroker {
 }
 
 /** Messages/s of SENDS sends by 64 concurrent senders; `options(i)` gives message i's options. */
-async function sendRate(options: (i: number) => Record<string, string>): Promise<number> {
+async function rate(options: (i: number) => Record<string, string>): Promise<number> {
   const dir = tempDir();
   const broker = open(dir);
   try {
-    let next = 0;
-    const start = performance.now();
-    await Promise.all(Array.from({ length: 64 }, async () => {
-      while (next < SENDS) {
-        const i = next++;
-        await broker.enqueue(
-          new Message({ queueName: "q", actorName: "t", args: [i], options: options(i) }),
-        );
-      }
-    }));
-    return SENDS / ((performance.now() - start) / 1000);
+    return await sendRate(broker, SENDS, options);
   } finally {
     await broker.close();
     fs.rmSync(dir, { recursive: true, force: true });
@@ -110,39 +108,11 @@ async function cancelRoundTrip(): Promise<[number, number]> {
   }
 }
 
-function fmt(n: number): string {
-  return Math.round(n).toLocaleString("en-US");
-}
-
-const plain: number[] = [], unique: number[] = [], shared: number[] = [];
-for (let r = 0; r < RUNS; r++) {
-  // Interleaved, so that the machine's drift hits all three alike.
-  plain.push(await sendRate(() => ({})));
-  unique.push(await sendRate((i) => ({ unique_key: `key-${i}` })));
-  shared.push(await sendRate((i) => ({ unique_key: `key-${i % 16}` })));
-}
-console.log(`${runtime}: enqueue, always, 64 senders, ${fmt(SENDS)} sends, median of ${RUNS}`);
-console.log(`  plain:                 ${fmt(median(plain))}/s   (${plain.map(fmt).join(", ")})`);
-// The ratio: the median of each run's unique / plain (the runs are interleaved, so each pair saw
-// about the same load; the machine's drift between runs cancels out).
-const ratio = median(unique.map((u, i) => u / plain[i]!));
-console.log(
-  `  unique_key, distinct:  ${fmt(median(unique))}/s; unique / plain per run, median: ${
-    (100 * ratio).toFixed(0)
-  }%   (${unique.map(fmt).join(", ")})`,
-);
-console.log(`  unique_key, 16 keys:   ${fmt(median(shared))}/s   (${shared.map(fmt).join(", ")})`);
+await uniqueVsPlain(`${runtime}: enqueue, always, 64 senders, ${fmt(SENDS)} sends`, RUNS, rate);
 for (const pending of [1000, 100_000]) {
-  const [p50, p99] = await cancelLatency(pending);
-  console.log(
-    `  cancel() of a queued message, ${fmt(pending)} pending: p50 ${p50.toFixed(3)} ms, p99 ${
-      p99.toFixed(3)
-    } ms`,
+  printLatency(
+    `cancel() of a queued message, ${fmt(pending)} pending`,
+    await cancelLatency(pending),
   );
 }
-const [rt50, rt99] = await cancelRoundTrip();
-console.log(
-  `  cancel round trip (running; seen by another instance): p50 ${rt50.toFixed(3)} ms, p99 ${
-    rt99.toFixed(3)
-  } ms`,
-);
+printLatency("cancel round trip (running; seen by another instance)", await cancelRoundTrip());

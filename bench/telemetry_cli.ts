@@ -49,14 +49,15 @@ async function fill(dir: string): Promise<void> {
   if (code !== 0) throw new Error(`fill exited ${code}`);
 }
 
-/** CPU time (user + system, ms) used so far by process `pid` and its descendants. */
-function cpuMs(pid: number): number {
+/** CPU time (user + system, ms) used so far by process `pid` and (by default) its descendants. */
+function cpuMs(pid: number, descendants = true): number {
   let ticks = 0;
   const visit = (p: number) => {
     try {
       const stat = readFileSync(`/proc/${p}/stat`, "utf8");
       const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
       ticks += Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
+      if (!descendants) return;
       const kids = readFileSync(`/proc/${p}/task/${p}/children`, "utf8").trim().split(/\s+/);
       for (const k of kids) if (k) visit(Number(k));
     } catch { /* exited */ }
@@ -72,7 +73,7 @@ function cpuMs(pid: number): number {
 async function drain(
   metrics: boolean,
   middlewareOnly = false,
-): Promise<{ rate: number; cpu: number }> {
+): Promise<{ rate: number; cpu: number; supervisor: number }> {
   const dir = mkdtempSync(join(tmpdir(), "dramatis-telemetry-"));
   try {
     await fill(dir);
@@ -99,12 +100,12 @@ async function drain(
       await new Promise((r) => setTimeout(r, 20));
     }
     const end = Date.now();
-    const cpu = cpuMs(p.pid!);
+    const cpu = cpuMs(p.pid!), supervisor = cpuMs(p.pid!, false);
     const start = Math.min(...[...text().matchAll(/^start (\d+)$/gm)].map((m) => Number(m[1])));
     process.kill(p.pid!, "SIGINT");
     await new Promise((r) => p.on("exit", r));
     if (serve && scrapes === 0) throw new Error(`never scraped:\n${log}`);
-    return { rate: N / (end - start) * 1000, cpu };
+    return { rate: N / (end - start) * 1000, cpu, supervisor };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -120,7 +121,8 @@ for (let i = 0; i < PAIRS; i++) {
   cpuRatios.push(b.cpu / a.cpu);
   mwCpuRatios.push(c.cpu / a.cpu);
   cpuOff.push(a.cpu);
-  const r = (x: { rate: number; cpu: number }) => `${Math.round(x.rate)}/s ${x.cpu} ms CPU`;
+  const r = (x: { rate: number; cpu: number; supervisor: number }) =>
+    `${Math.round(x.rate)}/s ${x.cpu} ms CPU (supervisor ${x.supervisor})`;
   console.log(`  run ${i + 1}: off ${r(a)}; --metrics ${r(b)}; DRAMATIS_METRICS=1 only ${r(c)}`);
 }
 const m3 = (xs: number[]) => median(xs).toFixed(3);

@@ -1,7 +1,7 @@
 // The commands of the CLI: their usage, flags and help. Each runs from its own file in cli/,
 // imported only when it runs (the supervisor process stays small and starts fast).
 import { VERSION } from "../version.ts";
-import type { Command, Parsed } from "./_args.ts";
+import type { Command } from "./_args.ts";
 import { OPS_COMMANDS, OPS_RUN } from "./_ops_commands.ts";
 
 import type { Run } from "./_args.ts";

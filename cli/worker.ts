@@ -42,6 +42,8 @@ export const run: Run = async (parsed, context) => {
   if (options.logFile) logToFile(options.logFile);
   configureLogging({ level: options.logLevel! });
   if (str(parsed, "dashboard")) {
+    // Its charts read the counters in the workers' records: turn the Metrics middleware on.
+    (await import("../telemetry/_cli.ts")).askForMetrics();
     await (await import("./dashboard.ts")).besideWorker(str(parsed, "dashboard")!, options.modules);
   }
   const { runSupervisor } = await import("../worker/supervisor.ts");

@@ -6,7 +6,8 @@
  * why the rest cannot be done over AMQP.
  *
  * - Overview: `stats()` of every queue (`listQueues()` and the declared ones), paused queues,
- *   the oldest ready message (exact up to `OLDEST_EXACT` ready messages, a lower bound beyond),
+ *   the oldest ready message (exact from `oldestReadyTimestamp()` on the file and Redis brokers;
+ *   elsewhere exact up to `OLDEST_EXACT` ready messages, a lower bound beyond),
  *   consumers from `workers()`, charts from the workers' metrics snapshots (merged by a
  *   `MetricsAggregator`, so the totals never go back when a worker stops).
  * - Search: by id through `findMessage()`; by actor, state, time range and text through
@@ -222,6 +223,17 @@ class BrokerDashboardSource implements DashboardSource {
     const now = Date.now();
     const cached = this.#oldestCache.get(queue);
     if (cached && cached.ready === ready && now - cached.readAt < OLDEST_TTL) return cached;
+    // The file and Redis brokers know it exactly and cheaply (the head of the queue).
+    const exact = (this.#broker as {
+      oldestReadyTimestamp?: (queue: string) => Promise<number | null>;
+    }).oldestReadyTimestamp;
+    if (typeof exact === "function") {
+      const at = await exact.call(this.#broker, queue);
+      if (at === null) return undefined;
+      const o: Oldest = { at, lowerBound: false, ready, readAt: now };
+      this.#oldestCache.set(queue, o);
+      return o;
+    }
     const page = await this.#broker.browse(queue, "ready", {
       limit: Math.min(ready, OLDEST_EXACT),
     });

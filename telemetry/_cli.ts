@@ -5,7 +5,8 @@ import { setEnv } from "../_env.ts";
 import { configureLogging, getLogger, LEVELS } from "../_log.ts";
 import { serveHttp } from "../_runtime.ts";
 import { METRICS_ENV } from "./_enable.ts";
-import { CliError, UsageError } from "../cli/_args.ts";
+import { CliError } from "../cli/_args.ts";
+import { parseListen } from "../cli/dashboard.ts";
 import { withBroker } from "../cli/_broker.ts";
 import { EXIT } from "../worker/_exit.ts";
 import type { Context } from "../cli/_commands.ts";
@@ -18,16 +19,6 @@ export function askForMetrics(): void {
   setEnv(METRICS_ENV, "1");
 }
 
-/** `HOST:PORT`, `:PORT` or `PORT` (host 127.0.0.1; port 0: any free one), or an Error's text. */
-export function parseAddress(text: string): { hostname: string; port: number } | string {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$|^(\d+)$/.exec(text.trim());
-  const port = Number(m?.[3] ?? m?.[4]);
-  if (!m || !Number.isInteger(port) || port > 65535) {
-    return `--metrics takes HOST:PORT (e.g. 127.0.0.1:9191), got ${JSON.stringify(text)}.`;
-  }
-  return { hostname: m[1] ?? (m[2] || "127.0.0.1"), port };
-}
-
 /**
  * Runs `supervise` (the supervisor) with `/metrics` served on `address` for the broker of the
  * modules (imported here too, for their broker): the one endpoint of every worker process.
@@ -38,8 +29,7 @@ export async function serveMetrics(
   context: Context,
   supervise: () => Promise<number>,
 ): Promise<number> {
-  const where = parseAddress(address);
-  if (typeof where === "string") throw new UsageError(where, "worker");
+  const where = parseListen(address, "--metrics");
   askForMetrics();
   return await withBroker(options.modules, context, async (broker) => {
     configureLogging({ level: options.logLevel ?? LEVELS.INFO });

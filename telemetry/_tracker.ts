@@ -148,11 +148,6 @@ export class DeliveryTracker<D extends Tracked, H> {
     return h;
   }
 
-  /** The held entry of `id`, left in place. */
-  heldEntry(id: string): H | undefined {
-    return this.#held.size === 0 ? undefined : this.#held.get(id);
-  }
-
   /** Every held entry, removed (the worker handed them back at shutdown). */
   releaseAll(): H[] {
     const all = [...this.#held.values()];

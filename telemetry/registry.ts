@@ -643,6 +643,8 @@ export class MetricsAggregator {
   #now: () => number;
   #live = new Map<string, { snapshot: MetricsSnapshot; seenAt: number }>();
   #retired: MetricsSnapshot;
+  /** The last snapshots of the sources retired lately (oldest first), should they come back. */
+  #retiredBy = new Map<string, MetricsSnapshot>();
 
   /** An aggregator with no sources. */
   constructor(options: MetricsAggregatorOptions = {}) {
@@ -653,11 +655,22 @@ export class MetricsAggregator {
     this.#retired = this.#merge(options.retired ? [options.retired] : [], true);
   }
 
-  /** Takes the latest snapshot of the source `snapshot.instance`. */
+  /**
+   * Takes the latest snapshot of the source `snapshot.instance`. A source retired lately (by
+   * `retire()` or `maxAge`) that reports again, such as a Web Worker that was busy longer than
+   * `maxAge`, is live again: its retired counters are taken back out, so nothing counts twice.
+   */
   update(snapshot: MetricsSnapshot): void {
     checkSnapshot(snapshot);
     const prev = this.#live.get(snapshot.instance);
     if (prev && wentBackwards(prev.snapshot, snapshot)) this.#fold(prev.snapshot);
+    if (!prev && this.#retiredBy.size > 0) {
+      const gone = this.#retiredBy.get(snapshot.instance);
+      if (gone && !wentBackwards(gone, snapshot)) {
+        this.#retiredBy.delete(snapshot.instance);
+        subtract(this.#retired, gone);
+      }
+    }
     this.#live.set(snapshot.instance, { snapshot, seenAt: this.#now() });
   }
 
@@ -667,6 +680,10 @@ export class MetricsAggregator {
     if (!entry) return;
     this.#live.delete(instance);
     this.#fold(entry.snapshot);
+    this.#retiredBy.set(instance, entry.snapshot);
+    if (this.#retiredBy.size > RETIRED_KEPT) {
+      this.#retiredBy.delete(this.#retiredBy.keys().next().value!);
+    }
   }
 
   /** The instances of the live sources. */
@@ -707,6 +724,26 @@ export class MetricsAggregator {
       maxSeries: this.maxSeries,
       countersOnly,
     });
+  }
+}
+
+/** Retired sources remembered, should they report again (about 50 KB each at 100 series). */
+const RETIRED_KEPT = 100;
+
+/** Takes `gone`'s counters and histograms back out of `total` (never below zero). */
+function subtract(total: MetricsSnapshot, gone: MetricsSnapshot): void {
+  const byKey = new Map(total.series.map((s) => [`${s.queue}\u0000${s.actor}`, s]));
+  for (const g of gone.series) {
+    const t = byKey.get(`${g.queue}\u0000${g.actor}`) ??
+      byKey.get(`${OVERFLOW_LABEL}\u0000${OVERFLOW_LABEL}`);
+    if (!t) continue;
+    for (const c of COUNTERS) t[c] = Math.max(0, t[c] - g[c]);
+    for (const h of ["runMs", "waitSeconds"] as const) {
+      for (let i = 0; i < t[h].counts.length; i++) {
+        t[h].counts[i] = Math.max(0, t[h].counts[i]! - g[h].counts[i]!);
+      }
+      t[h].sum = Math.max(0, t[h].sum - g[h].sum);
+    }
   }
 }
 

@@ -4,7 +4,17 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { cleanup, e2e, type Env, runCli, setup, signal, startWorker, until } from "./_cli.ts";
+import {
+  cleanup,
+  e2e,
+  type Env,
+  oneLine,
+  runCli,
+  setup,
+  signal,
+  startWorker,
+  until,
+} from "./_cli.ts";
 import { type Family, parseExposition, valueOf } from "./_prometheus_parser.ts";
 import { deleteKeys, randomNamespace, SHARED_URL } from "./_redis_server.ts";
 import { actor } from "../actor.ts";
@@ -202,6 +212,16 @@ test(
     }
   },
 );
+
+test("cli worker --metrics: a bad address is one line and exit code 64", e2e, async () => {
+  const e = setup("metrics_tasks.ts");
+  try {
+    const r = await runCli(e, ["worker", e.tasks, "--metrics", "nowhere"]);
+    oneLine(r, 64, /--metrics "nowhere": expected HOST:PORT/);
+  } finally {
+    cleanup(e);
+  }
+});
 
 const redisNs = randomNamespace("climetrics");
 const redis = new RedisBroker({ url: SHARED_URL, namespace: redisNs });

@@ -7,10 +7,11 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { writeFileSync } from "node:fs";
 import { spawn } from "node:child_process";
-import type { WorkerRecord } from "../broker/ops.ts";
+import type { BrokerEvent, WorkerRecord } from "../broker/ops.ts";
 import type { Broker } from "../broker/broker.ts";
 import { brokerFromUrl } from "../broker/url.ts";
 import { scriptArgs } from "./_runtime.ts";
+import { FileResultBackend, Message, ResultFailure } from "../mod.ts";
 import {
   cleanup,
   e2e,
@@ -125,6 +126,42 @@ async function workers(e: Env): Promise<WorkerRecord[]> {
 const of = (e: Env, event: string, id?: string) =>
   events(e).filter((x) => x.event === event && (id === undefined || x.id === id));
 
+/** The error name of the failure stored for message `id` of `actorName`, or what went wrong. */
+async function storedError(
+  e: Env,
+  actorName: string,
+  id: string,
+  queueName = "default",
+): Promise<string> {
+  const backend = new FileResultBackend({ dir: join(e.dir, "results") });
+  const m = new Message({ queueName, actorName, messageId: id });
+  try {
+    return `a result: ${
+      JSON.stringify(await backend.getResult(m, { block: true, timeout: 5000 }))
+    }`;
+  } catch (err) {
+    return err instanceof ResultFailure ? err.errorName : String(err);
+  }
+}
+
+/** Reads `broker.events()` from now on, in this process, until `stop()`. */
+function collectEvents(e: Env): { events: BrokerEvent[]; stop(): Promise<void> } {
+  const broker = brokerFromUrl(e.env.DRAMATIS_BROKER!);
+  const events: BrokerEvent[] = [];
+  const stop = new AbortController();
+  const reading = (async () => {
+    for await (const ev of broker.events({ signal: stop.signal })) events.push(ev);
+  })();
+  return {
+    events,
+    async stop() {
+      stop.abort();
+      await reading.catch(() => {});
+      await broker.close();
+    },
+  };
+}
+
 async function withBroker<T>(e: Env, fn: (b: Broker) => Promise<T>): Promise<T> {
   const broker = brokerFromUrl(e.env.DRAMATIS_BROKER!);
   try {
@@ -138,6 +175,7 @@ opsTest(
   "a queued, a delayed and a running message are cancelled from another process",
   ["cancel"],
   async (e) => {
+    const seen = collectEvents(e);
     const w = startWorker(e, ["-Q", "default", "-t", "1", "-c", "1"]);
     await until("boot", () => /ready for action/.test(w.log()), 20_000, w.log);
     const [running, held, delayed, queued] = await sendAll(e, [
@@ -149,7 +187,8 @@ opsTest(
     await until("the running one", () => of(e, "hold-start", running).length === 1, 20_000, w.log);
     await sleep(200); // the others reach the worker
     const t0 = Date.now();
-    const r = await runCli(e, ["cancel", running!, held!, delayed!, queued!, e.tasks]);
+    // The running one last: cancelled first, it would end and let the held one start.
+    const r = await runCli(e, ["cancel", held!, delayed!, queued!, running!, e.tasks]);
     const t1 = Date.now();
     assert.equal(r.code, 0, r.out);
     assert.match(r.stdout, new RegExp(`^${running}: running \\(its worker is told`, "m"));
@@ -184,6 +223,28 @@ opsTest(
     for (const id of [held, delayed, queued]) {
       assert.equal(of(e, "hold-start", id).length, 0, `${id} ran:\n${w.log()}`);
     }
+    // Not retried, and stored as failures named Cancelled: by the worker, or for the one still
+    // queued by `cancel` itself (with the Results middleware of the module it was given).
+    assert.equal(await storedError(e, "holdLater", queued!, "later"), "Cancelled");
+    // The worker process published a cancelled event for each it held, as itself (the broker
+    // cancelled the others: no worker saw them).
+    const [record] = await workers(e);
+    const told = [running, held, delayed].filter((id) =>
+      new RegExp(`^${id}: running`, "m").test(r.stdout)
+    );
+    for (const id of [...told, second]) {
+      await until(`the event of ${id}`, () => seen.events.some((x) => x.messageId === id));
+      const ev = seen.events.filter((x) => x.messageId === id);
+      assert.deepEqual(ev.map((x) => [x.type, x.workerId]), [["cancelled", record!.workerId]]);
+    }
+    await seen.stop();
+    for (const id of [running, held, delayed, second]) {
+      assert.equal(
+        await storedError(e, "hold", id!),
+        "Cancelled",
+        `${id} of ${[running, held, delayed, second]}`,
+      );
+    }
     const stats = await withBroker(
       e,
       async (b) => [await b.stats("default"), await b.stats("later")],
@@ -200,9 +261,39 @@ opsTest(
 );
 
 opsTest(
+  "messages a worker process holds are cancelled wherever they wait, none runs",
+  ["cancel"],
+  async (e) => {
+    // -t 1 -c 1: one runs; the Web Worker holds a few more, the main thread some not delivered
+    // yet (it settles those itself), the broker the rest.
+    const w = startWorker(e, ["-Q", "default", "-t", "1", "-c", "1"]);
+    await until("boot", () => /ready for action/.test(w.log()), 20_000, w.log);
+    const [first, ...rest] = await sendAll(e, Array.from({ length: 12 }, () => ["hold", []]));
+    await until("the first", () => of(e, "hold-start", first).length === 1, 20_000, w.log);
+    await sleep(300);
+    const r = await runCli(e, ["cancel", ...rest, e.tasks]);
+    assert.equal(r.code, 0, r.out);
+    for (const id of rest) assert.match(r.stdout, new RegExp(`^${id}: (running|cancelled) `, "m"));
+    await sleep(500);
+    assert.equal((await runCli(e, ["cancel", first!, e.tasks])).code, 0);
+    await until("the first's abort", () => of(e, "hold-aborted", first).length === 1);
+    for (const id of rest) {
+      assert.equal(await storedError(e, "hold", id!), "Cancelled", id);
+    }
+    await sleep(500);
+    assert.deepEqual(of(e, "hold-start").map((x) => x.id), [first], w.log());
+    const s = await withBroker(e, (b) => b.stats("default"));
+    assert.equal(s.ready + s.delayed + s.inFlight + s.dead, 0, JSON.stringify(s));
+    signal(w, "SIGINT");
+    assert.equal(await w.exited, 0, w.log());
+  },
+);
+
+opsTest(
   "a cancelled actor in while (true) {} is stopped the hard way, not retried",
   ["cancel"],
   async (e) => {
+    const seen = collectEvents(e);
     const w = startWorker(e, ["-t", "1", "-c", "2"]);
     await until("boot", () => /ready for action/.test(w.log()), 20_000, w.log);
     const [spin] = await sendAll(e, [["forever", []]]);
@@ -221,6 +312,13 @@ opsTest(
     await until("the next message", () => of(e, "quick", after).length === 1, 20_000, w.log);
     await sleep(500);
     assert.equal(of(e, "forever-start", spin).length, 1, `retried:\n${w.log()}`);
+    assert.equal(await storedError(e, "forever", spin!), "Cancelled");
+    await until("the events", () => seen.events.some((x) => x.messageId === after));
+    assert.deepEqual(seen.events.map((x) => [x.messageId, x.type]), [
+      [spin, "cancelled"],
+      [after, "completed"],
+    ]);
+    await seen.stop();
     const s = await withBroker(e, (b) => b.stats("default"));
     assert.equal(s.ready + s.delayed + s.inFlight + s.dead, 0, JSON.stringify(s));
     signal(w, "SIGINT");
@@ -272,14 +370,19 @@ opsTest(
       const r = await runCli(e, ["queues", "--running", "--json", e.tasks]);
       assert.equal(r.code, 0, r.out);
       row = (JSON.parse(r.stdout) as Row[]).find((x) => x.messageId === id);
-      return row?.progress !== undefined;
+      // (The first report is written at once, the last one 250 ms later: rate-limited.)
+      return JSON.stringify(row?.progress) === JSON.stringify({ done: 3, of: 3 });
     });
     assert.equal(row!.actorName, "progress");
     assert.deepEqual(row!.progress, { done: 3, of: 3 });
     const text = await runCli(e, ["queues", "--running", e.tasks]);
     assert.match(text.stdout, new RegExp(`^${id}  progress  default .*\\{"done":3,"of":3\\}`, "m"));
-    const stored = await withBroker(e, (b) => b.getProgress(id!));
-    assert.deepEqual(stored?.value, { done: 3, of: 3 });
+    // (The heartbeat may show it while the Web Worker's write is still on its way.)
+    let stored: unknown;
+    await eventually("the stored progress", async () => {
+      stored = (await withBroker(e, (b) => b.getProgress(id!)))?.value;
+      return JSON.stringify(stored) === JSON.stringify({ done: 3, of: 3 });
+    }, 5_000);
     assert.equal((await runCli(e, ["cancel", id!, e.tasks])).code, 0);
     signal(w, "SIGINT");
     assert.equal(await w.exited, 0, w.log());
@@ -347,3 +450,23 @@ async function eventually(
     await sleep(100);
   }
 }
+
+test("cli ops: cancel, pause and resume without their arguments are usage errors", async () => {
+  const e = setup("ops_tasks.ts");
+  try {
+    const cases: [string[], RegExp][] = [
+      [["cancel", e.tasks], /cancel needs message ids/],
+      [["pause"], /pause needs a queue/],
+      [["resume"], /resume needs a queue/],
+      [["pause", "bad queue!"], /queue/i],
+    ];
+    for (const [args, line] of cases) {
+      const r = await runCli(e, args);
+      assert.equal(r.code, 64, `${args.join(" ")}: ${r.out}`);
+      assert.match(r.stderr, line);
+      assert.equal(r.stderr.trimEnd().split("\n").length, 1, r.stderr);
+    }
+  } finally {
+    cleanup(e);
+  }
+});

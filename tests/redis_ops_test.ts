@@ -81,6 +81,36 @@ test("a unique send from 8 processes x 1,000 sends of one key enqueues one messa
   }
 });
 
+test("enqueueTick in processes SIGKILLed at random points: every claimed tick is enqueued once", {
+  timeout: 120_000,
+}, async () => {
+  const broker = makeBroker();
+  const ns = broker.namespace;
+  try {
+    broker.declareQueue("s");
+    for (let round = 0; round < 4; round++) {
+      const name = `sched-${round}`;
+      let started!: () => void;
+      const ticking = new Promise<void>((r) => started = r);
+      const proc = child(["ticks", ns, "s", name], (l) => l === "ticking" && started());
+      await ticking;
+      await new Promise((r) => setTimeout(r, 50 + Math.random() * 300));
+      proc.kill();
+      await proc.done.catch(() => {});
+      const last = (await broker.lastTicks()).get(name)!;
+      const payloads = await broker.client.send(["HVALS", `${ns}:s.msgs`]) as string[];
+      const ticks = payloads.map((p) => JSON.parse(p).options)
+        .filter((o) => o.schedule_name === name).map((o) => o.schedule_tick as number)
+        .sort((a, b) => a - b);
+      console.log(`round ${round}: killed after tick ${last}`);
+      // Tick 1..last each once: none claimed without its message, none twice, none unclaimed.
+      assert.deepEqual(ticks, Array.from({ length: last }, (_, i) => i + 1));
+    }
+  } finally {
+    await broker.close();
+  }
+});
+
 test("a cancel of a message running in another process is seen there within 1 s", {
   timeout: 60_000,
 }, async () => {
@@ -214,8 +244,75 @@ test("a Python Dramatiq worker is listed by workers() from Dramatiq's heartbeat 
     assert.ok(!listed.some((w) => w.workerId === broker.brokerId));
     assert.ok(Date.now() - py[0]!.heartbeatAt < 60_000);
     await consumer.close();
+    // What it runs is listed from its ack set of the queue.
+    const slow = await broker.enqueue(
+      new Message({ queueName: "py", actorName: "py_slow", args: [3_000] }),
+    );
+    const until = Date.now() + 30_000;
+    let running = false;
+    while (!running && Date.now() < until) {
+      const w = (await broker.workers()).filter((x) => x.runtime === "python dramatiq");
+      running = w.some((x) =>
+        x.running.some((r) => r.messageId === slow.messageId && r.actorName === "py_slow") &&
+        x.queues.includes("py")
+      );
+      if (!running) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(running, "the Python worker's running message is listed");
+    await broker.join("py", { timeout: 30_000 });
   } finally {
     await python.stop();
+    await broker.close();
+  }
+});
+
+test("a pause is kept in Redis: a new broker (a restart) sees it and its consumer gets nothing", async () => {
+  const a = makeBroker();
+  const b = new RedisBroker({ url: SHARED_URL, namespace: a.namespace });
+  try {
+    a.declareQueue("p");
+    b.declareQueue("p");
+    await a.pauseQueue("p");
+    await a.enqueue(msg("p", 1));
+    await a.close();
+    assert.deepEqual(await b.pausedQueues(), new Set(["p"]));
+    const c = b.consume("p");
+    assert.deepEqual(await c.receive(1, { timeout: 500 }), []);
+    await b.resumeQueue("p");
+    const got = await c.receive(1, { timeout: 5_000 });
+    assert.equal(got.length, 1);
+    await c.ack(got[0]!);
+    await c.close();
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+test("a unique holder keeps its key when its delay ends and it moves to its queue", async () => {
+  const broker = makeBroker();
+  try {
+    broker.declareQueue("d");
+    const key = `key-${crypto.randomUUID()}`;
+    const a = await broker.enqueue(msg("d", 1, { unique_key: key }), { delay: 100 });
+    // What a Worker does with a due delayed message: takes it from q.DQ, enqueues it on q.
+    const dq = broker.consume("d.DQ");
+    let due: Awaited<ReturnType<typeof dq.receive>> = [];
+    const deadline = Date.now() + 5_000;
+    while (due.length === 0 && Date.now() < deadline) due = await dq.receive(1, { timeout: 500 });
+    assert.equal(due[0]?.messageId, a.messageId);
+    const options = { ...due[0]!.options };
+    delete options.eta;
+    await broker.enqueue(due[0]!.copy({ queueName: "d", options }));
+    await dq.ack(due[0]!);
+    await dq.close();
+    const s = await broker.stats("d");
+    assert.equal(s.ready, 1);
+    assert.equal(s.delayed, 0);
+    // The record followed the move: the key is still held by a.
+    assert.equal((await broker.enqueue(msg("d", 2, { unique_key: key }))).messageId, a.messageId);
+    assert.equal((await broker.stats("d")).ready, 1);
+  } finally {
     await broker.close();
   }
 });

@@ -163,6 +163,26 @@ test("MetricsAggregator: a restarted source never makes a total go backwards", (
   assert.equal(agg.snapshot().series[0].inProgress, 0);
 });
 
+test("MetricsAggregator: a source retired by maxAge that reports again is not counted twice", () => {
+  let now = 1_000_000;
+  const agg = new MetricsAggregator({ maxAge: 10_000, now: () => now });
+  const total = () => agg.snapshot().series.find((s) => s.actor === "a")?.processed ?? 0;
+  const busy = registryWith(10, 1), other = registryWith(5, 0);
+  agg.update(busy.snapshot());
+  agg.update(other.snapshot());
+  now += 11_000; // busy (a Web Worker in a long actor) misses maxAge: retired, counters kept
+  agg.update(other.snapshot());
+  assert.equal(total(), 15);
+  assert.deepEqual(agg.sources(), [other.instance]);
+  busy.series("q", "a").processed = 12;
+  agg.update(busy.snapshot()); // back: live again, its retired counts taken out
+  assert.equal(total(), 17);
+  assert.equal(agg.snapshot().series[0]!.runMs.counts[0], 2);
+  agg.retire(busy.instance);
+  agg.retire(other.instance);
+  assert.equal(total(), 17);
+});
+
 test("MetricsAggregator: counters that go down within one instance count as a restart", () => {
   const agg = new MetricsAggregator();
   const snap = (processed: number): MetricsSnapshot => {

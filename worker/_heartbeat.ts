@@ -113,7 +113,9 @@ export class WorkerOps {
     if (!events || !this.#caps.events) return;
     if (typeof events === "function") return events(e);
     this.#events.push(e);
-    if (this.#events.length > EVENTS_KEPT) {
+    // Trimmed in one go at twice the cap (not one splice per event past it): the newest
+    // EVENTS_KEPT to 2 x EVENTS_KEPT wait for the next batch.
+    if (this.#events.length >= 2 * EVENTS_KEPT) {
       this.#events.splice(0, this.#events.length - EVENTS_KEPT);
     }
   }

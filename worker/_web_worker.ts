@@ -19,6 +19,7 @@ import {
   type ToWebWorker,
 } from "./_protocol.ts";
 import { importModules } from "./_import.ts";
+import { EXIT } from "./_exit.ts";
 import type { BrokerEvent } from "../broker/ops.ts";
 import type { MetricsSnapshot } from "../telemetry/registry.ts";
 import { metricsOf } from "./_heartbeat.ts";
@@ -187,7 +188,7 @@ self.onmessage = async (e: MessageEvent<ToWebWorker>) => {
     try {
       await importModules(msg.modules);
     } catch (err) {
-      post({ type: "fatal", error: (err as Error).message, code: 2 });
+      post({ type: "fatal", error: (err as Error).message, code: EXIT.IMPORT });
       return;
     }
     // The main thread logs a fatal error (once for all its Web Workers), then exits with `code`.
@@ -197,7 +198,7 @@ self.onmessage = async (e: MessageEvent<ToWebWorker>) => {
       addMetricsIfAsked(broker); // DRAMATIS_METRICS=1 (`dramatis worker --metrics`)
     } catch (err) {
       const error = `The broker is misconfigured: ${redactUrls((err as Error).message)}`;
-      post({ type: "fatal", error, code: 3 });
+      post({ type: "fatal", error, code: EXIT.CONNECT });
       return;
     }
     try {
@@ -235,7 +236,11 @@ self.onmessage = async (e: MessageEvent<ToWebWorker>) => {
       startOps(broker, msg.opsEvery);
       post({ type: "ready" });
     } catch (err) {
-      post({ type: "fatal", error: `Could not start a Worker: ${formatError(err)}`, code: 3 });
+      post({
+        type: "fatal",
+        error: `Could not start a Worker: ${formatError(err)}`,
+        code: EXIT.CONNECT,
+      });
     }
   } else if (msg.type === "stop") {
     await worker?.stop({ timeout: msg.timeout });

@@ -133,19 +133,23 @@ if command == 'unique' then
     b.fields[#b.fields + 1] = rid
     b.fields[#b.fields + 1] = payload
     b.ids[#b.ids + 1] = rid
-    fresh[q .. '\\n' .. rid] = true
+    fresh[rid] = true
   end
   local function live(h)
-    return fresh[h.queue .. '\\n' .. h.rid] or exists(h)
+    return fresh[h.rid] or exists(h)
   end
   local function waiting(h)
-    if fresh[h.queue .. '\\n' .. h.rid] then return true end
+    if fresh[h.rid] then return true end
     return pending(h)
   end
   local recs = {}
   local writes = {}
+  local plain_bucket = bucket_for({ untl = 0 })
   local function defer_hold(key, h, old)
-    local b = h.bucket or bucket_for(h)
+    local b = h.bucket
+    if not b then
+      if h.untl <= now then b = plain_bucket else b = bucket_for(h) end
+    end
     if old and old ~= b then
       redis.call('HDEL', HOLDERS .. '.' .. old, key)
       if writes[old] then writes[old][key] = nil end
@@ -196,7 +200,7 @@ if command == 'unique' then
         local stored = h.payload
         if stored == '' then
           local b = batches[h.queue]
-          if fresh[h.queue .. '\\n' .. h.rid] then
+          if fresh[h.rid] then
             for j = 1, #b.fields, 2 do
               if b.fields[j] == h.rid then stored = b.fields[j + 1] end
             end
@@ -260,11 +264,23 @@ elseif command == 'move' then
   return 1
 
 elseif command == 'tick' then
-  -- ARGV[3]: schedule name, ARGV[4]: tick. Claims the tick unless it or a later one was: replies
-  -- the previous last tick ('' for none), or false.
+  -- ARGV[3]: schedule name, ARGV[4]: tick, then optionally ARGV[5..7]: queue, rid, payload.
+  -- Claims the tick unless it or a later one was, and enqueues the message (as the dispatch
+  -- script's 'enqueue') in the same step: replies the previous last tick ('' for none), or false.
+  -- The key types are checked first, so an error leaves nothing written (a script's writes are
+  -- not rolled back).
   local ticks = ns .. ':__dramatis__.ticks'
   local last = redis.call('HGET', ticks, ARGV[3])
   if last and tonumber(last) >= tonumber(ARGV[4]) then return false end
+  local q = ARGV[5]
+  if q then
+    local lt = redis.call('TYPE', list_key(q)).ok
+    local ht = redis.call('TYPE', hash_key(q)).ok
+    if (lt ~= 'none' and lt ~= 'list') or (ht ~= 'none' and ht ~= 'hash') then
+      return redis.error_reply('WRONGTYPE dramatis: the keys of queue ' .. q .. ' are not a list and a hash')
+    end
+    put(q, ARGV[6], ARGV[7])
+  end
   redis.call('HSET', ticks, ARGV[3], ARGV[4])
   return last or ''
 
@@ -317,6 +333,34 @@ elseif command == 'cancel' then
     redis.call('SET', ns .. ':__dramatis__.cancel.' .. ARGV[3], '1', 'PX', 3600000)
   end
   return { removed, running }
+
+elseif command == 'cancel_running' then
+  -- ARGV[3]: message id, ARGV[4..]: canonical queues. Looks for the message among the running
+  -- ones (every broker's ack set of each queue: O(messages running)) and marks it: 1, else 0.
+  local id = ARGV[3]
+  local needle = '"message_id":"' .. id .. '"'
+  local brokers = redis.call('ZRANGE', ns .. ':__heartbeats__', 0, -1)
+  for i = 4, #ARGV do
+    local q = ARGV[i]
+    for _, w in ipairs(brokers) do
+      local ids = redis.call('SMEMBERS', ns .. ':__acks__.' .. w .. '.' .. q)
+      for j = 1, #ids, 1000 do
+        local part = { unpack(ids, j, math.min(j + 999, #ids)) }
+        local payloads = redis.call('HMGET', hash_key(q), unpack(part))
+        for k = 1, #part do
+          local payload = payloads[k]
+          if payload and string.find(payload, needle, 1, true) then
+            local ok, m = pcall(cjson.decode, payload)
+            if ok and type(m) == 'table' and m.message_id == id then
+              redis.call('SET', ns .. ':__dramatis__.cancel.' .. id, '1', 'PX', 3600000)
+              return 1
+            end
+          end
+        end
+      end
+    end
+  end
+  return 0
 
 elseif command == 'locate' then
   -- ARGV[3]: queue (q), ARGV[4]: rid. Replies 'ready', 'running' or false (gone).
@@ -427,8 +471,10 @@ elseif command == 'dead' then
   return out
 
 elseif command == 'workers' then
-  -- ARGV[3]: heartbeat timeout. Replies { records..., '', heartbeat id, score, ... }: the live
-  -- worker records, then Dramatiq's heartbeat set (members heard from within the timeout).
+  -- ARGV[3]: heartbeat timeout, ARGV[4]: the id suffix of dramatis brokers, ARGV[5..]: canonical
+  -- queues. Replies { records..., '', then per other member of Dramatiq's heartbeat set heard
+  -- from within the timeout: id, score, how many messages it holds, then per held message of
+  -- the queues (its ack sets of q): queue, payload }.
   local index = ns .. ':__dramatis__.workers'
   redis.call('ZREMRANGEBYSCORE', index, '-inf', now)
   local out = {}
@@ -438,9 +484,32 @@ elseif command == 'workers' then
     if r then out[#out + 1] = r end
   end
   out[#out + 1] = ''
+  local suffix = ARGV[4]
   local beats = redis.call('ZRANGEBYSCORE', ns .. ':__heartbeats__', now - tonumber(ARGV[3]),
     '+inf', 'WITHSCORES')
-  for i = 1, #beats do out[#out + 1] = beats[i] end
+  for i = 1, #beats, 2 do
+    local w = beats[i]
+    if string.sub(w, -#suffix) ~= suffix then
+      local held = {}
+      for k = 5, #ARGV do
+        local q = ARGV[k]
+        local rids = redis.call('SRANDMEMBER', ns .. ':__acks__.' .. w .. '.' .. q, 100)
+        if #rids > 0 then
+          local payloads = redis.call('HMGET', hash_key(q), unpack(rids))
+          for m = 1, #rids do
+            if payloads[m] then
+              held[#held + 1] = q
+              held[#held + 1] = payloads[m]
+            end
+          end
+        end
+      end
+      out[#out + 1] = w
+      out[#out + 1] = beats[i + 1]
+      out[#out + 1] = #held / 2
+      for _, v in ipairs(held) do out[#out + 1] = v end
+    end
+  end
   return out
 end
 return redis.error_reply('dramatis: unknown operation ' .. tostring(command))

@@ -72,7 +72,18 @@ export class RedisOps {
 
   // ---- cancel ----
 
+  /**
+   * Cancels `messageId`: a running copy is looked for first among the running messages of the
+   * declared queues (cheap: what the ack sets hold), and marked; otherwise the queues are
+   * scanned for waiting copies, which are removed (see `_browse.ts`, `locate`).
+   */
   async cancel(messageId: string): Promise<CancelOutcome> {
+    const declared = this.ctx.host.declaredQueues();
+    if (declared.length > 0) {
+      if (Number(await this.ctx.run("cancel_running", [messageId, ...declared])) === 1) {
+        return "running";
+      }
+    }
     const copies = (await pages.locate(this.ctx, [messageId], ["q", "dq"])).get(messageId) ?? [];
     if (copies.length === 0) return "unknown";
     const args = [messageId, ...copies.flatMap((f) => [f.queue, f.rid])];
@@ -139,6 +150,23 @@ export class RedisOps {
 
   // ---- schedules ----
 
+  /**
+   * Claims `tick` of schedule `name` and stores the encoded message on canonical queue `q` in
+   * one script call: a process killed at any point either did both or neither.
+   */
+  async claimTick(
+    name: string,
+    tick: number,
+    q: string,
+    encoded: { rid: string; payload: string },
+  ): Promise<boolean> {
+    return await this.ctx.run("tick", [name, tick, q, encoded.rid, encoded.payload]) !== null;
+  }
+
+  /**
+   * A unique message's tick: claimed, then sent through `broker.enqueue` (the unique script), the
+   * claim undone if that fails. A process killed between the two loses the tick.
+   */
   async enqueueTick(name: string, tick: number, message: Message): Promise<boolean> {
     const previous = await this.ctx.run("tick", [name, tick]);
     if (previous === null) return false;

@@ -3,7 +3,7 @@
 // Dramatiq workers have no record; they show up from Dramatiq's heartbeat set
 // (`ns:__heartbeats__`), as runtime "python dramatiq". dramatis brokers are in that set too: their
 // ids end in a fixed suffix, which tells them apart.
-import type { WorkerRecord } from "../ops.ts";
+import type { RunningMessage, WorkerRecord } from "../ops.ts";
 import { type OpsContext, text } from "./_ops_context.ts";
 
 /** The end of every RedisBroker's id (still a UUID4), so the heartbeat set shows which are not. */
@@ -42,9 +42,16 @@ export async function removeWorker(ctx: OpsContext, workerId: string): Promise<v
   ]);
 }
 
-/** The live records, then the Python Dramatiq brokers of the heartbeat set. */
+/**
+ * The live records, then the Python Dramatiq brokers of the heartbeat set, with what they hold
+ * of the declared queues (at most 100 messages per queue) as running and those queues.
+ */
 export async function workers(ctx: OpsContext): Promise<WorkerRecord[]> {
-  const reply = await ctx.run("workers", [ctx.host.heartbeatTimeout]) as unknown[];
+  const reply = await ctx.run("workers", [
+    ctx.host.heartbeatTimeout,
+    DRAMATIS_ID_SUFFIX,
+    ...ctx.host.declaredQueues(),
+  ]) as unknown[];
   const out: WorkerRecord[] = [];
   let i = 0;
   for (; i < reply.length; i++) {
@@ -56,21 +63,39 @@ export async function workers(ctx: OpsContext): Promise<WorkerRecord[]> {
       // not a record: skipped
     }
   }
-  for (i++; i + 1 < reply.length; i += 2) {
+  for (i++; i + 2 < reply.length;) {
     const id = text(reply[i] as string);
-    if (id.endsWith(DRAMATIS_ID_SUFFIX)) continue;
     const at = Number(text(reply[i + 1] as string));
+    const count = Number(reply[i + 2]);
+    i += 3;
+    const running: RunningMessage[] = [];
+    const queues = new Set<string>();
+    for (let k = 0; k < count; k++, i += 2) {
+      const queueName = text(reply[i] as string);
+      queues.add(queueName);
+      try {
+        const m = JSON.parse(text(reply[i + 1] as string)) as Record<string, unknown>;
+        running.push({
+          messageId: String(m.message_id),
+          actorName: String(m.actor_name),
+          queueName,
+          since: at,
+        });
+      } catch {
+        // not a message: skipped
+      }
+    }
     out.push({
       workerId: id,
       host: "",
       pid: 0,
       runtime: "python dramatiq",
       version: "",
-      queues: [],
+      queues: [...queues].sort(),
       concurrency: 0,
       startedAt: at,
       heartbeatAt: at,
-      running: [],
+      running,
     });
   }
   return out;

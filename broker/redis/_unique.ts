@@ -107,12 +107,18 @@ export class UniqueSender {
       return;
     }
     const answered = new Set<number>();
+    const holders = new Map<string, Message>(); // a batch's duplicates of one holder: decoded once
     for (let i = 0; i + 4 < reply.length; i += 5) {
       const index = Number(reply[i]);
       const s = batch[index]!;
       answered.add(index);
       if (Number(reply[i + 1]) === 0) {
-        s.resolve(this.#holder(text(reply[i + 2]), text(reply[i + 3]), s.message));
+        const payload = text(reply[i + 2]);
+        let holder = holders.get(payload);
+        if (!holder) {
+          holders.set(payload, holder = this.#holder(payload, text(reply[i + 3]), s.message));
+        }
+        s.resolve(holder.copy());
       } else {
         const [queue, rid, holderId] = [text(reply[i + 2]), text(reply[i + 3]), text(reply[i + 4])];
         this.#replace(s, queue, rid, holderId).then(s.resolve, s.reject);
