@@ -1,8 +1,8 @@
 // Benchmark: where the memory of `cli.ts worker -t 2` goes, on the file broker.
 //   deno run -A bench/worker_memory.ts      (BENCH_RUNTIME=bun to run the worker on Bun)
 // Per run and variant:
-// 1. Idle: the worker tree on an empty queue, 1.5 s after every role has started: RSS and PSS
-//    (/proc/PID/smaps_rollup) of each process, and each role's own heap figures.
+// 1. Idle: the worker tree on an empty queue, 1.5 s (BENCH_IDLE_MS) after every role started:
+//    RSS and PSS (/proc/PID/smaps_rollup) of each process, and each role's own heap figures.
 // 2. Drain: 100,000 pre-filled no-op messages: peak RSS/PSS of the tree (sampled every 20 ms),
 //    each role's peak heap, and the drain rate from the first message run.
 // 3. Boot: from spawning the CLI to the first message run.
@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { tmpdir } from "node:os";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { median, sleep } from "./_common.ts";
+import { fillScript, median, sleep } from "./_common.ts";
 import type { MemoryReport } from "../worker/_memory_report.ts";
 
 interface Variant {
@@ -36,6 +36,10 @@ const tasks = join(root, "bench", "fixtures", "e2e_tasks.ts");
 const cli = join(root, "cli.ts");
 const ROLES = ["supervisor", "process-0", "Worker-1", "Worker-2"];
 const MB = 1024 * 1024;
+/** How long after every role has started the idle figures are read, in ms. */
+const IDLE_MS = Number(process.env.BENCH_IDLE_MS ?? 1500);
+/** BENCH_PHASES=idle: the idle figures alone. */
+const PHASES = process.env.BENCH_PHASES ?? "idle,drain,boot";
 
 function command(v: Variant, file: string): string[] {
   return runtime === "bun" ? [...(v.flags ?? []), file] : ["run", "-A", ...(v.flags ?? []), file];
@@ -53,13 +57,7 @@ function envFor(dir: string, v: Variant): Record<string, string> {
 
 function fill(dir: string, actorName: string, n: number): Promise<void> {
   const script = join(dir, "fill.ts");
-  writeFileSync(
-    script,
-    `import { ${actorName} } from ${JSON.stringify(tasks)};\n` +
-      `const ps = [];\n` +
-      `for (let i = 0; i < ${n}; i++) { ps.push(${actorName}.send()); if (ps.length >= 1000) { await Promise.all(ps); ps.length = 0; } }\n` +
-      `await Promise.all(ps);\nawait ${actorName}.broker.close();\nprocess.exit(0);\n`,
-  );
+  writeFileSync(script, fillScript(tasks, actorName, n));
   const env = { ...envFor(dir, { name: "fill" }), DRAMATIS_MEMORY_REPORT: "" };
   return new Promise((resolve, reject) => {
     const p = spawn(exe, command({ name: "fill" }, script), { env, stdio: "inherit" });
@@ -135,7 +133,7 @@ async function idle(v: Variant): Promise<Sample> {
   try {
     const { p } = start(dir, v);
     while (!ROLES.every((r) => reports(dir).some((x) => x.role === r))) await sleep(20);
-    await sleep(1500);
+    await sleep(IDLE_MS);
     const procs = tree(p.pid!);
     const rs = reports(dir);
     const out: Sample = { rss: sum(procs, "rss"), pss: sum(procs, "pss") };
@@ -220,7 +218,11 @@ console.log(
 const samples = new Map<string, Sample[]>(variants.map((v) => [v.name, []]));
 for (let i = 0; i < RUNS; i++) {
   for (const v of variants) {
-    samples.get(v.name)!.push({ ...await idle(v), ...await drain(v), ...await boot(v) });
+    samples.get(v.name)!.push({
+      ...await idle(v),
+      ...(PHASES.includes("drain") ? await drain(v) : {}),
+      ...(PHASES.includes("boot") ? await boot(v) : {}),
+    });
   }
 }
 const show = (key: string, x: number) =>
