@@ -88,9 +88,9 @@ function reports(dir: string): MemoryReport[] {
   return rs;
 }
 
-/** RSS and PSS in bytes of `pid` and its descendants, per process. */
-function tree(pid: number): { pid: number; rss: number; pss: number }[] {
-  const out: { pid: number; rss: number; pss: number }[] = [];
+/** RSS, PSS and anonymous (heap, not file-backed) bytes of `pid` and its descendants. */
+function tree(pid: number): { pid: number; rss: number; pss: number; anon: number }[] {
+  const out: { pid: number; rss: number; pss: number; anon: number }[] = [];
   const visit = (p: number) => {
     try {
       const status = readFileSync(`/proc/${p}/status`, "utf8");
@@ -99,6 +99,7 @@ function tree(pid: number): { pid: number; rss: number; pss: number }[] {
         pid: p,
         rss: Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024,
         pss: Number(/^Pss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0) * 1024,
+        anon: Number(/^Anonymous:\s+(\d+)/m.exec(rollup)?.[1] ?? 0) * 1024,
       });
       const kids = readFileSync(`/proc/${p}/task/${p}/children`, "utf8").trim().split(/\s+/);
       for (const k of kids) if (k) visit(Number(k));
@@ -142,6 +143,8 @@ async function idle(v: Variant): Promise<Sample> {
     out["supervisor pss"] = procs[0]?.pss ?? 0;
     out["process rss"] = procs[1]?.rss ?? 0;
     out["process pss"] = procs[1]?.pss ?? 0;
+    out["supervisor anonymous"] = procs[0]?.anon ?? 0;
+    out["process anonymous"] = procs[1]?.anon ?? 0;
     for (const r of ROLES) {
       const last = rs.filter((x) => x.role === r).at(-1)!;
       out[`${r} heapUsed`] = last.heapUsed;
