@@ -83,6 +83,12 @@ const MAX_COPY_BYTES = 16 * 1024 * 1024;
 const SPAN_BYTES = 1024 * 1024;
 /** Replay: the fewest log bytes per message assumed when making room in the index. */
 const RESERVE_BYTES_PER_MESSAGE = 128;
+/**
+ * Replay: the most slots reserved up front (~170 MB of address space, untouched until used; past
+ * it the columns grow as they fill), so that a huge log cannot ask for more than a system that
+ * does not overcommit memory would give.
+ */
+const RESERVE_MAX_SLOTS = 4 * 1024 * 1024;
 /** After a failed write: how often held records are tried again (by a timer; sends try too). */
 const RETRY_MS = 1000;
 /** After a failed write: the shortest time between two tries made by sends. */
@@ -1400,7 +1406,7 @@ export class Engine {
 function reserveFor(state: State, reader: LogReader): void {
   let bytes = 0;
   for (const seg of reader.segs.values()) bytes += seg.file.size();
-  state.index.reserve(bytes / RESERVE_BYTES_PER_MESSAGE);
+  state.index.reserve(Math.min(bytes / RESERVE_BYTES_PER_MESSAGE, RESERVE_MAX_SLOTS));
 }
 
 function readExactly(seg: Seg, pos: number, length: number): Uint8Array {
