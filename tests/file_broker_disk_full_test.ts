@@ -13,7 +13,7 @@ import { FileBroker } from "../broker/file/broker.ts";
 import { CUT_AT, encodeCut } from "../broker/file/_format.ts";
 import { BrokerError } from "../errors.ts";
 import { Message } from "../message.ts";
-import { configureLogging } from "../_log.ts";
+import { configureLogging } from "../util/log.ts";
 
 /** Mounts a tmpfs of `size` on a new directory; null when this machine does not allow it. */
 function mountTmpfs(size = "2m"): { dir: string; unmount(): void } | null {

@@ -11,7 +11,7 @@ import { MessageProxy, type RawDelivery } from "../broker.ts";
 import { BrokerError, QueueJoinTimeout } from "../../errors.ts";
 import { Message } from "../../message.ts";
 import { undecodableLetter } from "../_undecodable.ts";
-import { formatError, getLogger } from "../../_log.ts";
+import { formatError, getLogger } from "../../util/log.ts";
 import { Kind, RecordWriter } from "./_format.ts";
 import {
   type FileAccess,
@@ -20,7 +20,7 @@ import {
   unrefTimer,
   watchDir,
   type Watcher,
-} from "./_fs.ts";
+} from "../../runtime/fs.ts";
 import { type ApplyFn, GapError, Log, LogReader, type Seg } from "./_segments.ts";
 import { Liveness, livenessPath } from "./_liveness.ts";
 import { dropSends, heldError, heldSends, isWriteError, listIds, writeError } from "./_outage.ts";

@@ -5,7 +5,7 @@
 import type * as Net from "node:net";
 import type * as Tls from "node:tls";
 import { ConnectionError } from "../../errors.ts";
-import { Deque } from "../../_queue.ts";
+import { Deque } from "../../util/queue.ts";
 import { type Arg, RedisError, RespParser, RespProtocolError } from "./_resp.ts";
 import type { ResolvedOptions } from "./_client_options.ts";
 import { type Conn, sendOn } from "./_pipeline.ts";

@@ -8,9 +8,9 @@ import {
   toRawDelivery,
 } from "../broker.ts";
 import type { JsonObject } from "../../message.ts";
-import { Heap } from "../../_queue.ts";
-import { sleep } from "../../_async.ts";
-import { getLogger } from "../../_log.ts";
+import { Heap } from "../../util/queue.ts";
+import { sleep } from "../../util/async.ts";
+import { getLogger } from "../../util/log.ts";
 import type { RedisClient } from "./client.ts";
 import { BATCH, type Core } from "./_core.ts";
 import { MOVE_MARK } from "./_wire.ts";

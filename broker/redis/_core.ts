@@ -2,8 +2,8 @@
 // readiness (the server check), fetch/settle/requeue, heartbeats and maintenance.
 import { MessageProxy, qName, type RawDelivery } from "../broker.ts";
 import { BrokerError, ConnectionError } from "../../errors.ts";
-import { sleep } from "../../_async.ts";
-import { formatError, getLogger } from "../../_log.ts";
+import { sleep } from "../../util/async.ts";
+import { formatError, getLogger } from "../../util/log.ts";
 import {
   type Arg,
   RedisClient,

@@ -1,9 +1,9 @@
 // The RedisClient's pipelining: the commands in flight on a connection, the matching of replies
 // to them in order, and each command's time limit.
 import type * as Net from "node:net";
-import type { Deque } from "../../_queue.ts";
+import type { Deque } from "../../util/queue.ts";
 import { ConnectionError } from "../../errors.ts";
-import { unrefTimer } from "../../_runtime.ts";
+import { unrefTimer } from "../../runtime/process.ts";
 import {
   type Arg,
   PushReply,

@@ -37,8 +37,8 @@ import {
 } from "../broker.ts";
 import { QueueJoinTimeout, QueueNotFound } from "../../errors.ts";
 import { type JsonObject, type JsonValue, Message } from "../../message.ts";
-import { sleep } from "../../_async.ts";
-import { getLogger } from "../../_log.ts";
+import { sleep } from "../../util/async.ts";
+import { getLogger } from "../../util/log.ts";
 import type { RedisClient, Reply } from "./client.ts";
 import { keepDecodable, undecodableLetter } from "../_undecodable.ts";
 import type {

@@ -18,7 +18,7 @@
  * @module
  */
 import { ConnectionError } from "../../errors.ts";
-import { Deque } from "../../_queue.ts";
+import { Deque } from "../../util/queue.ts";
 import {
   type Arg,
   PushReply,
