@@ -1,8 +1,8 @@
 // A debug aid for bench/worker_memory.ts: when DRAMATIS_MEMORY_REPORT names a file, each role of
 // the worker tree (supervisor, worker process main thread, each Web Worker) appends one JSON line
 // of its own memory figures there every REPORT_MS. Off (and free) otherwise.
-import { environment, pid, runtime, unrefTimer } from "../_runtime.ts";
-import { writeText } from "../broker/file/_fs.ts";
+import { environment, pid, runtime, unrefTimer } from "../runtime/process.ts";
+import { writeText } from "../runtime/fs.ts";
 
 /** How often a role reports, in ms. */
 const REPORT_MS = 50;
