@@ -34,7 +34,13 @@ const variants: Variant[] = JSON.parse(process.env.BENCH_VARIANTS ?? '[{"name":"
 const root = fileURLToPath(new URL("..", import.meta.url));
 const tasks = join(root, "bench", "fixtures", "e2e_tasks.ts");
 const cli = join(root, "cli.ts");
-const ROLES = ["supervisor", "process-0", "Worker-1", "Worker-2"];
+/** Web Workers per process (BENCH_THREADS; the issue's figures are for 2). */
+const THREADS = Number(process.env.BENCH_THREADS ?? 2);
+const ROLES = [
+  "supervisor",
+  "process-0",
+  ...Array.from({ length: THREADS }, (_, i) => `Worker-${i + 1}`),
+];
 const MB = 1024 * 1024;
 /** How long after every role has started the idle figures are read, in ms. */
 const IDLE_MS = Number(process.env.BENCH_IDLE_MS ?? 1500);
@@ -114,7 +120,7 @@ const sum = (xs: { rss: number; pss: number }[], k: "rss" | "pss") =>
 
 function start(dir: string, v: Variant) {
   const t0 = Date.now();
-  const p = spawn(exe, [...command(v, cli), "worker", tasks, "-t", "2"], {
+  const p = spawn(exe, [...command(v, cli), "worker", tasks, "-t", String(THREADS)], {
     env: envFor(dir, v),
     stdio: ["ignore", "ignore", "inherit"],
   });
@@ -216,7 +222,7 @@ async function boot(v: Variant): Promise<Sample> {
 }
 
 console.log(
-  `bench/worker_memory.ts: cli.ts worker -t 2 on ${runtime}, ${N} messages, median of ${RUNS} runs`,
+  `bench/worker_memory.ts: cli.ts worker -t ${THREADS} on ${runtime}, ${N} messages, median of ${RUNS} runs`,
 );
 const samples = new Map<string, Sample[]>(variants.map((v) => [v.name, []]));
 for (let i = 0; i < RUNS; i++) {
