@@ -1,7 +1,7 @@
 // How the StubBroker shows its messages to `browse()` and `findMessage()`, and the copy a
 // move or `runNow()` enqueues.
 import { Message, type MessageProxy } from "../message.ts";
-import type { BrowseEntry, BrowseState } from "./ops.ts";
+import type { BrowseEntry, BrowseOptions, BrowsePage, BrowseState } from "./ops.ts";
 import { qName } from "./queue_name.ts";
 import type { Entry } from "./_stub_queue.ts";
 
@@ -34,4 +34,13 @@ export function deadEntry(m: MessageProxy): BrowseEntry {
     ? tb.trim().split("\n").at(-1)
     : undefined;
   return { message, state: "dead", ...(error ? { error } : {}) };
+}
+
+/** The page of `all` (newest first) that `options` ask for (`cursor`: an offset). */
+export function browsePage(all: readonly BrowseEntry[], options: BrowseOptions): BrowsePage {
+  const limit = options.limit ?? 100;
+  const offset = options.cursor ? Number(options.cursor) : 0;
+  const entries = all.slice(offset, offset + limit);
+  const next = offset + limit < all.length ? String(offset + limit) : undefined;
+  return { entries, total: all.length, ...(next ? { next } : {}) };
 }

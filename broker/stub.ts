@@ -37,7 +37,8 @@ import type {
 import { type Entry, StubQueue } from "./_stub_queue.ts";
 import { StubOpsState } from "./_stub_ops.ts";
 import { StubConsumer } from "./_stub_consumer.ts";
-import { deadEntry, liveEntry, readyCopy } from "./_stub_browse.ts";
+import { browsePage, deadEntry, liveEntry, readyCopy } from "./_stub_browse.ts";
+import { StubUniques } from "./_stub_unique.ts";
 import { debounced, uniqueOf } from "./_unique.ts";
 
 const HOUR = 3_600_000;
@@ -53,15 +54,6 @@ const ALL_CAPABILITIES: BrokerCapabilities = Object.freeze({
   events: true,
   browse: true,
 });
-
-interface UniqueHold {
-  /** The holder's message id. */
-  id: string;
-  /** The holder as enqueued. */
-  message: Message;
-  /** The key is held at least until then (`message_timestamp + unique_for`). */
-  until: number;
-}
 
 /**
  * An in-memory broker for unit tests, like Dramatiq's `StubBroker`: `join(queue, { timeout,
@@ -84,7 +76,7 @@ export class StubBroker extends Broker {
   #joiners = new Set<() => void>();
   /** The entries (queued or running) of each message id. */
   #byId = new Map<string, Set<Entry>>();
-  #uniques = new Map<string, UniqueHold>();
+  #uniques = new StubUniques();
   /** Cancel marks of running messages: id -> when the mark expires. */
   #cancelMarks = new Map<string, number>();
   /** Ids of messages acked or dead-lettered lately (insertion order: oldest first). */
@@ -122,35 +114,23 @@ export class StubBroker extends Broker {
       return Promise.resolve();
     }
     const now = Date.now();
-    const hold = this.#uniques.get(unique.key);
-    if (hold && hold.id !== message.messageId && this.#holds(hold, now)) {
+    const live = (id: string) => (this.#byId.get(id)?.size ?? 0) > 0;
+    const hold = this.#uniques.holder(unique.key, message.messageId, now, live);
+    if (hold) {
       if (unique.debounce === undefined) return Promise.resolve(hold.message.copy());
-      const live = [...this.#byId.get(hold.id) ?? []];
-      if (live.length > 0 && live.every((e) => e.state === "queued")) {
+      const entries = [...this.#byId.get(hold.id) ?? []];
+      if (entries.length > 0 && entries.every((e) => e.state === "queued")) {
         // Pending: replaced in place (same id), due `debounce` ms from now.
-        for (const e of live) this.#forget(e);
+        for (const e of entries) this.#forget(e);
         const replaced = debounced(message, { messageId: hold.id, eta: now + unique.debounce });
         this.#put(replaced);
-        this.#hold(unique.key, replaced, unique.uniqueFor);
+        this.#uniques.hold(unique.key, replaced, unique.uniqueFor);
         return Promise.resolve(replaced);
       }
     }
     this.#put(message);
-    this.#hold(unique.key, message, unique.uniqueFor);
+    this.#uniques.hold(unique.key, message, unique.uniqueFor);
     return Promise.resolve();
-  }
-
-  #hold(key: string, message: Message, uniqueFor = 0): void {
-    this.#uniques.set(key, {
-      id: message.messageId,
-      message,
-      until: message.messageTimestamp + uniqueFor,
-    });
-  }
-
-  /** True while the holder is queued, delayed or running, or its `unique_for` has not passed. */
-  #holds(hold: UniqueHold, now: number): boolean {
-    return (this.#byId.get(hold.id)?.size ?? 0) > 0 || now < hold.until;
   }
 
   #put(message: Message, front = false): Entry {
@@ -443,8 +423,6 @@ export class StubBroker extends Broker {
     options: BrowseOptions = {},
   ): Promise<BrowsePage> {
     const q = qName(queueName);
-    const limit = options.limit ?? 100;
-    const offset = options.cursor ? Number(options.cursor) : 0;
     let all: BrowseEntry[];
     if (state === "dead") {
       all = (this.deadLettersByQueue.get(q) ?? []).map((m) => deadEntry(m)).reverse();
@@ -456,9 +434,7 @@ export class StubBroker extends Broker {
         : [...this.#queue(dqName(q)).queued(), ...this.#queue(dqName(q)).running];
       all = entries.sort((a, b) => b.seq - a.seq).map((e) => liveEntry(e));
     }
-    const entries = all.slice(offset, offset + limit);
-    const next = offset + limit < all.length ? String(offset + limit) : undefined;
-    return Promise.resolve({ entries, total: all.length, ...(next ? { next } : {}) });
+    return Promise.resolve(browsePage(all, options));
   }
 
   /** A message by id, wherever it is, or null. */
