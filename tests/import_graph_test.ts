@@ -10,10 +10,7 @@ const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..")
 
 // Known value cycles, each given as the one import that closes it. Removed by the
 // runtime-adapter refactor (issue 12): delete an entry when its import is gone.
-const KNOWN_VALUE_CYCLES: Edge[] = [
-  // _log.ts writes its file through broker/file/_fs.ts, which logs through _log.ts.
-  { from: "broker/file/_fs.ts", to: "_log.ts", typeOnly: false },
-];
+const KNOWN_VALUE_CYCLES: Edge[] = [];
 
 // The type-level loop that may stay (Dramatiq has it too): the broker runs middleware hooks whose
 // signatures name the broker and the worker, and the worker runs the broker's hooks. The base

@@ -1,6 +1,6 @@
 // The last steps of a worker process's stop (see worker/_process.ts), each given until a
 // deadline.
-import type { Logger } from "../_log.ts";
+import type { Logger } from "../util/log.ts";
 
 /** After this long, a step of a stop says what it is waiting for, in ms. */
 const NOTICE_MS = 1_000;

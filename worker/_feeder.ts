@@ -8,7 +8,7 @@
 // once half its room is free, or when it has waited BATCH_WAIT ms (so a slow actor's Web Worker
 // still gets the next message at once).
 import type { Consumer, MessageProxy, RawDelivery, ReceiveOptions } from "../broker/broker.ts";
-import { formatError, type Logger } from "../_log.ts";
+import { formatError, type Logger } from "../util/log.ts";
 import { MessageState, type ToWebWorker } from "./_protocol.ts";
 import type { Held, Received, Slot } from "./_slot.ts";
 

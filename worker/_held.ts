@@ -6,7 +6,7 @@
 // the actor runs, it is stuck in it: the watchdog (worker/_watchdog.ts) replaces it.
 import type { RunningMessage } from "../broker/ops.ts";
 import { qName } from "../broker/queue_name.ts";
-import type { Logger } from "../_log.ts";
+import type { Logger } from "../util/log.ts";
 import { MessageState, type ToWebWorker } from "./_protocol.ts";
 import type { Feeder } from "./_feeder.ts";
 import { cancelledError, type Settler } from "./_settle.ts";

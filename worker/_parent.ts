@@ -1,7 +1,7 @@
 // A worker process and its parent, the supervisor (see worker/_process.ts): noticing that it is
 // gone, and the stop signals.
-import type { Logger } from "../_log.ts";
-import { exit, onSignal, ppid } from "../_runtime.ts";
+import type { Logger } from "../util/log.ts";
+import { exit, onSignal, ppid } from "../runtime/process.ts";
 import { EXIT } from "./_exit.ts";
 
 /** How often the parent is checked, in ms. */

@@ -33,12 +33,12 @@
 // worker/_deadline.ts (the last steps of a stop). This file composes them.
 import type { Broker } from "../broker/broker.ts";
 import { dqName, qName } from "../broker/queue_name.ts";
-import { configureLogging, getLogger, type Logger, logToFile } from "../_log.ts";
+import { configureLogging, getLogger, type Logger, logToFile } from "../util/log.ts";
 import type { FromWebWorker, ToWebWorker } from "./_protocol.ts";
 import { importModules } from "./_import.ts";
 import { EXIT } from "./_exit.ts";
 import { runProcessSchedules } from "./_scheduler.ts";
-import { exit, runtime } from "../_runtime.ts";
+import { exit, runtime } from "../runtime/process.ts";
 import { describeBroker, redactUrls } from "../broker/url.ts";
 import { Feeder } from "./_feeder.ts";
 import { Settler } from "./_settle.ts";

@@ -3,7 +3,7 @@
 // message no Web Worker will finish (stuck or cancelled), failed here as a Worker would.
 import type { Broker, Consumer, MessageProxy } from "../broker/broker.ts";
 import { Cancelled, TimeLimitExceeded } from "../errors.ts";
-import { formatError, type Logger } from "../_log.ts";
+import { formatError, type Logger } from "../util/log.ts";
 import { MessageState, type SettleMessage } from "./_protocol.ts";
 import type { Feeder } from "./_feeder.ts";
 import type { ProcessOps } from "./_process_ops.ts";

@@ -8,7 +8,7 @@
 // metrics to the main thread (see worker/_protocol.ts).
 import { getBroker } from "../broker/global.ts";
 import { Worker } from "./worker.ts";
-import { configureLogging, formatError, logToFile } from "../_log.ts";
+import { configureLogging, formatError, logToFile } from "../util/log.ts";
 import { TimeLimit } from "../middleware/time_limit.ts";
 import { type Broker, type Consumer, MessageProxy, type ReceiveOptions } from "../broker/broker.ts";
 import { redactUrls } from "../broker/url.ts";

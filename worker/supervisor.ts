@@ -10,7 +10,7 @@
  * ```
  * @module
  */
-import { getLogger, type Logger } from "../_log.ts";
+import { getLogger, type Logger } from "../util/log.ts";
 import { EXIT } from "./_exit.ts";
 import type { ProcessConfig } from "./_process.ts";
 import {
@@ -24,7 +24,7 @@ import {
   pid,
   runtime,
   spawnProcess,
-} from "../_runtime.ts";
+} from "../runtime/process.ts";
 import {
   exists,
   listDir,
@@ -34,7 +34,7 @@ import {
   statPath,
   watchDir as watchFiles,
   writeText,
-} from "../broker/file/_fs.ts";
+} from "../runtime/fs.ts";
 import { VERSION } from "../version.ts";
 
 /**

@@ -16,8 +16,8 @@ import {
 import { basename, dirname, join, resolve } from "node:path";
 import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
-import { execPath, runtime } from "./_runtime.ts";
-import { EXIT } from "./worker/_exit.ts";
+import { execPath, runtime } from "../runtime/process.ts";
+import { EXIT } from "../worker/_exit.ts";
 
 const INSTALL_BUN = "install it (npm i -D bun, then run this with npx; or see https://bun.sh) " +
   "or put it on PATH";
@@ -70,7 +70,7 @@ export function compileBinary(
       `${imports}
 import { main } from ${here("./cli.ts")};
 import { args, execPath, exit } from ${here("./_runtime.ts")};
-const webWorkerUrl = new URL("./dramatis_web_worker.ts", import.meta.url).href;
+const webWorkerUrl = new URL("../dramatis_web_worker.ts", import.meta.url).href;
 exit(await main(args(), { bundled: true, processCommand: [execPath()], webWorkerUrl }));
 `,
     );
