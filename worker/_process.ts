@@ -47,6 +47,7 @@ import { startWatchdog } from "./_watchdog.ts";
 import { watchParent } from "./_parent.ts";
 import { withDeadline } from "./_deadline.ts";
 import { type Held, idOf, type Slot, startSlot } from "./_slot.ts";
+import { reportMemory } from "./_memory_report.ts";
 
 /** What the supervisor passes to each worker process. */
 export interface ProcessConfig {
@@ -71,6 +72,7 @@ export interface ProcessConfig {
 export function runWorkerProcess(config: ProcessConfig): Promise<never> {
   if (config.logFile) logToFile(config.logFile);
   configureLogging({ level: config.logLevel, thread: "MainThread" });
+  reportMemory(`process-${config.index}`);
   return new WorkerProcess(config).run();
 }
 

@@ -24,11 +24,17 @@ import type { BrokerEvent } from "../broker/ops.ts";
 import type { MetricsSnapshot } from "../telemetry/registry.ts";
 import { metricsOf } from "./_heartbeat.ts";
 import { addMetricsIfAsked } from "../telemetry/_enable.ts";
+import { reportMemory } from "./_memory_report.ts";
 
 declare const self: {
   onmessage: ((e: MessageEvent<ToWebWorker>) => void) | null;
   postMessage(message: FromWebWorker): void;
 };
+
+// (Bun gives a Web Worker no `name`: a random one tells its reports apart.)
+reportMemory(
+  (globalThis as { name?: string }).name || `web-worker-${crypto.randomUUID().slice(0, 8)}`,
+);
 
 function post(message: FromWebWorker): void {
   self.postMessage(message);

@@ -36,6 +36,7 @@ import {
   writeText,
 } from "../runtime/fs.ts";
 import { VERSION } from "../version.ts";
+import { reportMemory } from "./_memory_report.ts";
 
 /**
  * Options of `runSupervisor` (the CLI's `worker` flags).
@@ -139,6 +140,7 @@ interface Child {
  */
 export async function runSupervisor(options: SupervisorOptions): Promise<number> {
   const logger = getLogger("dramatis.MainProcess");
+  reportMemory("supervisor");
   const processes = options.processes ?? 1;
   const config: Omit<ProcessConfig, "index"> = {
     schedulesSince: Date.now(), // a restarted or reloaded process catches up the ticks in between

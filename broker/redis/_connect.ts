@@ -7,7 +7,7 @@ import type * as Tls from "node:tls";
 import { ConnectionError } from "../../errors.ts";
 import { Deque } from "../../util/queue.ts";
 import { type Arg, RedisError, RespParser, RespProtocolError } from "./_resp.ts";
-import type { ResolvedOptions } from "./_client_options.ts";
+import type { RedisReconnectOptions, ResolvedOptions } from "./_client_options.ts";
 import { type Conn, sendOn } from "./_pipeline.ts";
 
 /** Errors from the handshake that retrying cannot fix (bad credentials, bad db). */
@@ -223,4 +223,38 @@ function loadNet(): Promise<typeof Net> {
 
 function loadTls(): Promise<typeof Tls> {
   return tlsModule ??= import("node:tls").then((m) => (m.default ?? m) as typeof Tls);
+}
+
+/** The delay before reconnect attempt `attempt` (from 1): exponential backoff, ±20 %. */
+export function backoff(r: Required<RedisReconnectOptions>, attempt: number): number {
+  const base = Math.min(r.maxDelay, r.initialDelay * 2 ** (attempt - 1));
+  return Math.round(base * (0.8 + 0.4 * Math.random()));
+}
+
+/**
+ * The error of a lost connection: for the `inflight` commands it fails (they may have run), or,
+ * with `inflight` undefined, the reason a client without reconnection is closed.
+ */
+export function lostError(
+  address: string,
+  reason: Error,
+  inflight: number | undefined,
+): ConnectionError {
+  return new ConnectionError(
+    inflight === undefined
+      ? `Lost the connection to Redis at ${address} (${reason.message}) and reconnect ` +
+        `is disabled: create a new client.`
+      : `Lost the connection to Redis at ${address} (${reason.message}); ` +
+        `${inflight} command(s) in flight may or may not have run.`,
+    { cause: reason },
+  );
+}
+
+/** The error a client closes with after `attempts` failed reconnects. */
+export function gaveUpError(address: string, attempts: number, lastError: Error): ConnectionError {
+  return new ConnectionError(
+    `Gave up reconnecting to Redis at ${address} after ${attempts} ` +
+      `attempt(s); last error: ${lastError.message}`,
+    { cause: lastError },
+  );
 }

@@ -45,6 +45,27 @@ export interface Conn {
   onDrop: ((reason: Error) => void) | undefined;
 }
 
+/** A command not sent yet (its deadline is set by the sender). */
+export function newPending(
+  resolve: (reply: Reply) => void,
+  reject: (error: Error) => void,
+  args: readonly Arg[],
+  bytes: boolean,
+  timeout: number,
+): Pending {
+  return {
+    resolve,
+    reject,
+    args,
+    bytes,
+    sent: false,
+    done: false,
+    timeout,
+    deadline: 0,
+    waitTimer: undefined,
+  };
+}
+
 /** Rejects `pending` with `error` unless it was settled already. */
 export function settle(pending: Pending, error: Error): void {
   if (pending.done) return;
@@ -277,5 +298,45 @@ export class Deadlines {
       }
     }
     if (next !== Infinity && !this.of.closed()) this.#arm(next);
+  };
+}
+
+/**
+ * Pipelined writes: commands encoded in the same tick go out in one socket write, at the end of
+ * the tick, to the client's connection of that moment.
+ */
+export class Writer {
+  readonly #out = new RespEncoder();
+  #scheduled = false;
+
+  constructor(readonly current: () => Conn | undefined) {}
+
+  /** Encodes a command for `conn` and schedules the write (an encoding error rejects it). */
+  write(conn: Conn, pending: Pending): void {
+    try {
+      this.#out.encode(pending.args);
+    } catch (error) {
+      settle(pending, error as Error);
+      return;
+    }
+    pending.sent = true;
+    conn.inflight.push(pending);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(this.#flush);
+    }
+  }
+
+  /** Drops the bytes not written yet (they were for a connection that dropped). */
+  discard(): void {
+    this.#out.take();
+  }
+
+  #flush = (): void => {
+    this.#scheduled = false;
+    const conn = this.current();
+    if (this.#out.length === 0) return;
+    const bytes = this.#out.take();
+    if (conn !== undefined && !conn.dropped) conn.socket.write(bytes);
   };
 }

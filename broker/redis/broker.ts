@@ -36,11 +36,11 @@ import {
   validateQueueName,
 } from "../broker.ts";
 import { QueueJoinTimeout, QueueNotFound } from "../../errors.ts";
-import { type JsonObject, type JsonValue, Message } from "../../message.ts";
+import type { JsonValue, Message } from "../../message.ts";
 import { sleep } from "../../util/async.ts";
 import { getLogger } from "../../util/log.ts";
-import type { RedisClient, Reply } from "./client.ts";
-import { keepDecodable, undecodableLetter } from "../_undecodable.ts";
+import type { RedisClient } from "./client.ts";
+import { keepDecodable } from "../_undecodable.ts";
 import type {
   BrokerCapabilities,
   BrokerEvent,
@@ -55,6 +55,7 @@ import type {
 import { RedisOps } from "./_ops.ts";
 import { uniqueOf } from "../_unique.ts";
 import { Core } from "./_core.ts";
+import { deadLetterError, readDead, revive } from "./_dead.ts";
 import { DelayConsumer, RedisConsumer } from "./_consumer.ts";
 import {
   positive,
@@ -227,7 +228,7 @@ export class RedisBroker extends Broker {
     for (;;) {
       const [, hlen, , dqhlen, dead] = await this.#core.run("stats", q) as Stats;
       if (options.failFast && dead > 0) {
-        const [letter] = await this.#dead(q, 1, start - 1);
+        const [letter] = await readDead(this.#core, q, 1, start - 1);
         if (letter) throw deadLetterError(q, letter);
       }
       if (hlen + dqhlen === 0) return;
@@ -297,35 +298,10 @@ export class RedisBroker extends Broker {
     };
   }
 
-  async #dead(
-    q: string,
-    limit: number,
-    since = 0,
-  ): Promise<{ rid: string; message: Message; at: number }[]> {
-    const reply = await this.#core.run("dead", q, [limit, since], { bytes: true }) as Reply[];
-    const out: { rid: string; message: Message; at: number }[] = [];
-    for (let i = 0; i < reply.length; i += 3) {
-      const rid = str(reply[i]!),
-        data = reply[i + 1] as Uint8Array,
-        at = Number(str(reply[i + 2]!));
-      let message: Message;
-      try {
-        if (data.length === 0) throw new Error(`its payload is missing from ${q}.XQ.msgs`);
-        message = Message.decode(data);
-      } catch (e) {
-        // Counted by stats(): listed too, saying why it cannot be run.
-        const where = { queueName: q, messageId: rid, deadAt: at };
-        message = undecodableLetter(data, (e as Error).message, where);
-      }
-      out.push({ rid, message, at });
-    }
-    return out;
-  }
-
   /** The dead letters of `queueName`, oldest first, as they were when they failed. */
   async deadLetters(queueName: string, options: { limit?: number } = {}): Promise<Message[]> {
     const limit = options.limit ?? -1;
-    return (await this.#dead(checked(queueName), limit)).map((d) => d.message);
+    return (await readDead(this.#core, checked(queueName), limit)).map((d) => d.message);
   }
 
   /**
@@ -337,33 +313,10 @@ export class RedisBroker extends Broker {
     const ids = messageIds && new Set(messageIds);
     const letters = keepDecodable(
       q,
-      (await this.#dead(q, -1)).filter((d) => !ids || ids.has(d.message.messageId)),
+      (await readDead(this.#core, q, -1)).filter((d) => !ids || ids.has(d.message.messageId)),
       (d) => d.message,
     );
-    let moved = 0;
-    for (let i = 0; i < letters.length; i += 300) {
-      const part = letters.slice(i, i + 300);
-      const args: string[] = [];
-      const messages: Message[] = [];
-      for (const letter of part) {
-        const options: JsonObject = { ...letter.message.options };
-        delete options.eta;
-        const message = letter.message.copy({ queueName: q, options });
-        const before = this.emitBefore("enqueue", message, undefined);
-        if (before) await before;
-        const rid = crypto.randomUUID();
-        const dict = message.asDict() as unknown as Record<string, unknown>;
-        dict.options = { ...options, redis_message_id: rid };
-        args.push(letter.rid, rid, JSON.stringify(dict));
-        messages.push(message);
-      }
-      moved += await this.#core.run("revive", q, args) as number;
-      for (const message of messages) {
-        const after = this.emitAfter("enqueue", message, undefined);
-        if (after) await after;
-      }
-    }
-    return moved;
+    return await revive(this.#core, q, letters);
   }
 
   /** Deletes the dead letters of `queueName`. Resolves with how many were deleted. */
@@ -538,12 +491,4 @@ function checked(queueName: string): string {
   const q = qName(queueName);
   validateQueueName(q);
   return q;
-}
-
-function deadLetterError(q: string, letter: { message: Message }): Error {
-  const m = letter.message;
-  const tb = typeof m.options.traceback === "string" ? `\n${m.options.traceback}` : "";
-  return new Error(
-    `A message of queue ${q} failed and was dead-lettered: ${m.actorName} message ${m.messageId}${tb}`,
-  );
 }

@@ -19,14 +19,7 @@
  */
 import { ConnectionError } from "../../errors.ts";
 import { Deque } from "../../util/queue.ts";
-import {
-  type Arg,
-  PushReply,
-  RedisError,
-  type Reply,
-  RespEncoder,
-  RespProtocolError,
-} from "./_resp.ts";
+import { type Arg, PushReply, RedisError, type Reply, RespProtocolError } from "./_resp.ts";
 import {
   parseRedisUrl,
   type RedisClientEvent,
@@ -38,17 +31,27 @@ import {
   resolveOptions,
   type SendOptions,
 } from "./_client_options.ts";
-import { addressOf, type ConnHooks, fatalErrors, openConn } from "./_connect.ts";
+import {
+  addressOf,
+  backoff,
+  type ConnHooks,
+  fatalErrors,
+  gaveUpError,
+  lostError,
+  openConn,
+} from "./_connect.ts";
 import {
   type Conn,
   Deadlines,
   defaultTimeout,
   expiredError,
+  newPending,
   notSentError,
   type Pending,
   readReplies,
   settle,
   type Timer,
+  Writer,
 } from "./_pipeline.ts";
 import { RedisScript, setSendWith } from "./_script.ts";
 
@@ -115,8 +118,8 @@ export class RedisClient {
   #connecting: Promise<void> | undefined;
   /** Commands waiting for a connection. */
   #queue = new Deque<Pending>();
-  #out = new RespEncoder();
-  #flushScheduled = false;
+  /** Encodes commands and writes them, one socket write per tick, to the current connection. */
+  readonly #out = new Writer(() => this.#conn);
   #protocol: 2 | 3 | undefined;
   #reconnectTimer: Timer | undefined;
   /** Why the client is closed (rejection reason for new commands). */
@@ -203,17 +206,7 @@ export class RedisClient {
     if (this.#connecting) return this.#connecting;
     if (this.#state === RECONNECTING) {
       return new Promise((resolve, reject) => {
-        this.#dispatch({
-          resolve: () => resolve(),
-          reject,
-          args: ["PING"],
-          bytes: false,
-          sent: false,
-          done: false,
-          timeout: 0,
-          deadline: 0,
-          waitTimer: undefined,
-        });
+        this.#dispatch(newPending(() => resolve(), reject, ["PING"], false, 0));
       });
     }
     this.#state = CONNECTING;
@@ -263,17 +256,7 @@ export class RedisClient {
     reject: (error: Error) => void,
   ): void {
     const timeout = options?.timeout ?? defaultTimeout(args, this.#options.commandTimeout);
-    const pending: Pending = {
-      resolve,
-      reject,
-      args,
-      bytes: options?.bytes ?? false,
-      sent: false,
-      done: false,
-      timeout,
-      deadline: 0,
-      waitTimer: undefined,
-    };
+    const pending = newPending(resolve, reject, args, options?.bytes ?? false, timeout);
     if (timeout > 0) {
       const deadline = performance.now() + timeout;
       pending.deadline = deadline;
@@ -416,7 +399,7 @@ export class RedisClient {
   #dispatch(pending: Pending): void {
     switch (this.#state) {
       case READY:
-        this.#write(this.#conn!, pending);
+        this.#out.write(this.#conn!, pending);
         return;
       case CONNECTING:
         this.#queue.push(pending);
@@ -441,30 +424,6 @@ export class RedisClient {
         settle(pending, this.#closedError ?? new ConnectionError("The client is closed."));
     }
   }
-
-  /** Encodes a command for `conn` and schedules the write. */
-  #write(conn: Conn, pending: Pending): void {
-    try {
-      this.#out.encode(pending.args);
-    } catch (error) {
-      settle(pending, error as Error);
-      return;
-    }
-    pending.sent = true;
-    conn.inflight.push(pending);
-    if (!this.#flushScheduled) {
-      this.#flushScheduled = true;
-      queueMicrotask(this.#flush);
-    }
-  }
-
-  #flush = (): void => {
-    this.#flushScheduled = false;
-    const conn = this.#conn;
-    if (this.#out.length === 0) return;
-    const bytes = this.#out.take();
-    if (conn !== undefined && !conn.dropped) conn.socket.write(bytes);
-  };
 
   /** Opens a connection (socket + handshake) for this client. */
   async #open(): Promise<Conn> {
@@ -495,7 +454,7 @@ export class RedisClient {
       if (pending.done) continue;
       if (pending.waitTimer !== undefined) clearTimeout(pending.waitTimer);
       pending.waitTimer = undefined;
-      this.#write(conn, pending);
+      this.#out.write(conn, pending);
     }
   }
 
@@ -508,16 +467,12 @@ export class RedisClient {
     const wasCurrent = this.#conn === conn;
     if (wasCurrent) {
       this.#conn = undefined;
-      this.#out.take(); // bytes for the old socket, if any
+      this.#out.discard(); // bytes for the old socket, if any
     }
     const inflight = conn.inflight.clear();
     const error = reason instanceof ConnectionError && this.#state === CLOSED
       ? reason
-      : new ConnectionError(
-        `Lost the connection to Redis at ${this.address} (${reason.message}); ` +
-          `${inflight.length} command(s) in flight may or may not have run.`,
-        { cause: reason },
-      );
+      : lostError(this.address, reason, inflight.length);
     for (const pending of inflight) settle(pending, error);
     if (wasCurrent && this.#state === READY) this.#lost(reason);
   }
@@ -527,11 +482,7 @@ export class RedisClient {
     this.#emit({ type: "disconnect", address: this.address, error: reason });
     if (this.#options.reconnect === undefined) {
       this.#state = CLOSED;
-      this.#closedError = new ConnectionError(
-        `Lost the connection to Redis at ${this.address} (${reason.message}) and reconnect ` +
-          `is disabled: create a new client.`,
-        { cause: reason },
-      );
+      this.#closedError = lostError(this.address, reason, undefined);
       return;
     }
     this.#state = RECONNECTING;
@@ -541,17 +492,10 @@ export class RedisClient {
   #scheduleReconnect(attempt: number, lastError: Error): void {
     const r = this.#options.reconnect!;
     if (attempt > r.maxAttempts) {
-      this.#giveUp(
-        new ConnectionError(
-          `Gave up reconnecting to Redis at ${this.address} after ${r.maxAttempts} ` +
-            `attempt(s); last error: ${lastError.message}`,
-          { cause: lastError },
-        ),
-      );
+      this.#giveUp(gaveUpError(this.address, r.maxAttempts, lastError));
       return;
     }
-    const base = Math.min(r.maxDelay, r.initialDelay * 2 ** (attempt - 1));
-    const delay = Math.round(base * (0.8 + 0.4 * Math.random()));
+    const delay = backoff(r, attempt);
     this.#emit({ type: "reconnecting", address: this.address, attempt, delay, error: lastError });
     this.#reconnectTimer = setTimeout(() => {
       this.#reconnectTimer = undefined;
