@@ -14,16 +14,16 @@
 // (retried per its options), hands the Web Worker's other messages back to the broker, and:
 //   - on Bun, terminates the Web Worker (that stops the thread) and starts a fresh one;
 //   - on Deno, where terminate() cannot stop a thread stuck in a synchronous loop, stops its
-//     other Web Workers gracefully and exits with EXIT_RECYCLE: the supervisor starts a fresh
+//     other Web Workers gracefully and exits with EXIT.RECYCLE: the supervisor starts a fresh
 //     process, and the stuck thread dies with this one.
 // Cancels. This thread polls `broker.cancelled()` for the messages it holds (worker/
 // _process_ops.ts; from their second poll on, see worker/_held.ts): one not delivered yet is
-// settled here as cancelled; one a Web Worker holds is
-// cancelled there (CancelMessage). If that Web Worker has not handled the CancelMessage `grace`
-// ms later while the actor runs, it is stuck in it: the message is failed with Cancelled (not
-// retried) and the Web Worker replaced as for a hard time limit.
+// settled here as cancelled; one a Web Worker holds is cancelled there (CancelMessage). If that
+// Web Worker has not handled the CancelMessage `grace` ms later while the actor runs, it is stuck
+// in it: the message is failed with Cancelled (not retried) and the Web Worker replaced as for a
+// hard time limit.
 //
-// The broker modules are imported once the Web Workers are on their way (see the end of
+// The broker modules are imported once the Web Workers are on their way (see
 // WorkerProcess.run): they boot while this thread loads the rest.
 //
 // The parts: worker/_slot.ts (a Web Worker and what it holds), worker/_feeder.ts (receiving and
