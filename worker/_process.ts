@@ -49,24 +49,8 @@ import { withDeadline } from "./_deadline.ts";
 import { type Held, idOf, type Slot, startSlot } from "./_slot.ts";
 import { reportMemory } from "./_memory_report.ts";
 
-/** What the supervisor passes to each worker process. */
-export interface ProcessConfig {
-  index: number;
-  modules: string[];
-  queues?: string[] | undefined;
-  threads: number;
-  concurrency: number;
-  workerTimeout: number;
-  shutdownTimeout: number;
-  /** How long past its time limit an actor may run before its Web Worker is replaced. */
-  grace: number;
-  logLevel: number;
-  logFile?: string | undefined;
-  /** The Web Worker entry (a module URL). */
-  webWorkerUrl: string;
-  /** When the supervisor started: schedule ticks since then are on time (see worker/_scheduler.ts). */
-  schedulesSince?: number;
-}
+import type { ProcessConfig } from "./_process_config.ts";
+export type { ProcessConfig };
 
 /** Runs a worker process until it stops; then exits. */
 export function runWorkerProcess(config: ProcessConfig): Promise<never> {
