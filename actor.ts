@@ -26,9 +26,9 @@ import {
   type JsonValue,
   Message,
 } from "./message.ts";
-import { checkActorOptions, snake } from "./_options.ts";
+import { checkActorOptions, snake } from "./middleware/_options.ts";
 import { defaultMiddleware } from "./middleware/_default.ts";
-import { _attachBroker, brokerOf } from "./_message_broker.ts";
+import { _attachBroker, brokerOf } from "./broker/_message_broker.ts";
 import type { ErrorClass } from "./errors.ts";
 
 export type { ErrorClass, SendOptions };

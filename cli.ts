@@ -18,7 +18,7 @@
  */
 import { VERSION } from "./version.ts";
 import { EXIT } from "./worker/_exit.ts";
-import { args as runtimeArgs, cwd as workingDir, exit } from "./_runtime.ts";
+import { args as runtimeArgs, cwd as workingDir, exit } from "./runtime/process.ts";
 import { CliError, commandHelp, GLOBAL_FLAGS, parse, UsageError } from "./cli/_args.ts";
 import { COMMANDS, globalHelp, RUN } from "./cli/_commands.ts";
 // Everything else is imported by the command that runs: the supervisor process stays small and

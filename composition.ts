@@ -15,7 +15,7 @@
 import type { Broker } from "./broker/broker.ts";
 import { getBroker } from "./broker/global.ts";
 import { type GetResultOptions, type JsonObject, Message } from "./message.ts";
-import { _attachBroker, brokerOf } from "./_message_broker.ts";
+import { _attachBroker, brokerOf } from "./broker/_message_broker.ts";
 import { GroupCallbacks } from "./middleware/group_callbacks.ts";
 import { Barrier } from "./rate_limits/limiters.ts";
 import { ResultFailure, ResultMissing, ResultTimeout } from "./errors.ts";

@@ -104,3 +104,14 @@ export async function uniqueVsPlain(
 export function printLatency(label: string, [p50, p99]: [number, number]): void {
   console.log(`  ${label}: p50 ${p50.toFixed(3)} ms, p99 ${p99.toFixed(3)} ms`);
 }
+
+/**
+ * The text of a script that sends `n` messages to `actorName` of the module `tasks` (1,000 at a
+ * time), closes its broker and exits: a pre-filled queue for the CLI benchmarks.
+ */
+export function fillScript(tasks: string, actorName: string, n: number): string {
+  return `import { ${actorName} } from ${JSON.stringify(tasks)};\n` +
+    `const ps = [];\n` +
+    `for (let i = 0; i < ${n}; i++) { ps.push(${actorName}.send()); if (ps.length >= 1000) { await Promise.all(ps); ps.length = 0; } }\n` +
+    `await Promise.all(ps);\nawait ${actorName}.broker.close();\nprocess.exit(0);\n`;
+}

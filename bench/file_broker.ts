@@ -1,6 +1,7 @@
 // Benchmark: FileBroker, and Deno KV queues measured in the same run for comparison.
 //   deno run -A bench/file_broker.ts      |      bun bench/file_broker.ts   (no KV part)
-// Environment: BENCH_RUNS (default 5), BENCH_REOPEN_RUNS (default 3), BENCH_SKIP_REOPEN=1.
+// Environment: BENCH_RUNS (default 5), BENCH_REOPEN_RUNS (default 3), BENCH_SKIP_REOPEN=1,
+// BENCH_SKIP_KV=1 (no Deno KV part: for A/B runs of two checkouts, see bench/file_memory.ts).
 //
 // Prints the median of several runs of:
 //   - enqueue, durability "always", 64 concurrent senders (each awaits its send)
@@ -297,7 +298,7 @@ async function kvMeasurements(): Promise<Record<string, number>> {
 }
 
 let kv: Record<string, number> | undefined;
-if (!isBun) {
+if (!isBun && !env.BENCH_SKIP_KV) {
   if ("openKv" in Deno) {
     kv = await kvMeasurements();
   } else {

@@ -13,7 +13,7 @@ import * as fs from "node:fs";
 import { tmpdir } from "node:os";
 import { FileBroker } from "../broker/file/broker.ts";
 import { Message } from "../message.ts";
-import { configureLogging } from "../_log.ts";
+import { configureLogging } from "../util/log.ts";
 
 const isBun = "Bun" in globalThis;
 const env =

@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { tmpdir } from "node:os";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { fillScript } from "./_common.ts";
 
 const N = Number(process.env.BENCH_N ?? 100_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -30,13 +31,7 @@ function median(xs: number[]): number {
 
 function fill(dir: string, actorName: string, n: number): Promise<void> {
   const script = join(dir, "fill.ts");
-  writeFileSync(
-    script,
-    `import { ${actorName} } from ${JSON.stringify(tasks)};\n` +
-      `const ps = [];\n` +
-      `for (let i = 0; i < ${n}; i++) { ps.push(${actorName}.send()); if (ps.length >= 1000) { await Promise.all(ps); ps.length = 0; } }\n` +
-      `await Promise.all(ps);\nawait ${actorName}.broker.close();\nprocess.exit(0);\n`,
-  );
+  writeFileSync(script, fillScript(tasks, actorName, n));
   return new Promise((resolve, reject) => {
     const p = spawn(exe, run(script), { env: envFor(dir), stdio: "inherit" });
     p.on("exit", (c) => c === 0 ? resolve() : reject(new Error(`fill exited ${c}`)));

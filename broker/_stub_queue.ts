@@ -1,7 +1,7 @@
 // The StubBroker's in-memory queues: ready messages by priority, delayed ones by eta, and those
 // delivered and not yet settled. An entry taken out early (cancelled, deleted, moved) is marked
 // gone and skipped when its turn comes.
-import { Deque, Heap, type HeapItem } from "../_queue.ts";
+import { Deque, Heap, type HeapItem } from "../util/queue.ts";
 
 /** One stored message. */
 export interface Entry extends HeapItem {

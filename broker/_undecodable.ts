@@ -3,7 +3,7 @@
 // says what was wrong, so that the count and the list always agree; they are never requeued
 // (there is nothing a worker could run), only purged.
 import { type JsonObject, Message } from "../message.ts";
-import { getLogger } from "../_log.ts";
+import { getLogger } from "../util/log.ts";
 
 /** The option naming why a dead letter could not be decoded (only such letters have it). */
 export const UNDECODABLE = "dramatis_undecodable";

@@ -18,8 +18,8 @@
 import { ActorNotFound, QueueNotFound, Unsupported } from "../errors.ts";
 import type { JsonObject, JsonValue, Message } from "../message.ts";
 import type { HookName, Middleware } from "../middleware/middleware.ts";
-import type { Awaitable } from "../_async.ts";
-import { getLogger } from "../_log.ts";
+import type { Awaitable } from "../util/async.ts";
+import { getLogger } from "../util/log.ts";
 import { defaultMiddleware } from "../middleware/_default.ts";
 
 import { dqName, qName, validateQueueName } from "./queue_name.ts";

@@ -13,7 +13,7 @@
  * @module
  */
 import type { MessageProxy } from "../message.ts";
-import type { Awaitable } from "../_async.ts";
+import type { Awaitable } from "../util/async.ts";
 
 /**
  * Options of `Consumer.receive()`.

@@ -14,8 +14,8 @@ import { StubBroker } from "./stub.ts";
 import { FileBroker, fileBrokerOptionsFromUrl } from "./file/broker.ts";
 import { RedisBroker, redisBrokerOptionsFromUrl } from "./redis/broker.ts";
 import { RabbitmqBroker, rabbitmqBrokerOptionsFromUrl } from "./rabbitmq/broker.ts";
-import { env } from "../_env.ts";
-import { cwd as workingDir } from "../_runtime.ts";
+import { env } from "../runtime/env.ts";
+import { cwd as workingDir } from "../runtime/process.ts";
 
 /**
  * Creates a broker from a URL: `memory:` (a `StubBroker`), `file:///path` or `file://./rel`

@@ -1,7 +1,7 @@
 // The broker of the commands that operate on queues (queues, dead-letters, send): imports the
 // modules, takes the broker they set (else DRAMATIS_BROKER, else the default), connects, and
 // turns what goes wrong with it into one line and exit code 3.
-import { configureLogging, LEVELS } from "../_log.ts";
+import { configureLogging, LEVELS } from "../util/log.ts";
 import { importModules, moduleUrl } from "../worker/_import.ts";
 import type { Broker } from "../broker/broker.ts";
 import { EXIT } from "../worker/_exit.ts";

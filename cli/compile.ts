@@ -1,4 +1,4 @@
-// `dramatis compile MODULE... -o FILE`: see _compile.ts.
+// `dramatis compile MODULE... -o FILE`: see cli/_compile.ts.
 import { moduleUrl, splitModuleSpec } from "../worker/_import.ts";
 import { str, UsageError } from "./_args.ts";
 import type { Run } from "./_commands.ts";
@@ -19,6 +19,6 @@ export const run: Run = async (parsed, context) => {
       "compile",
     );
   }
-  const { compileBinary } = await import("../_compile.ts");
+  const { compileBinary } = await import("./_compile.ts");
   return compileBinary(parsed.positionals.map((m) => moduleUrl(m, context.cwd)), output);
 };

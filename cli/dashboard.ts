@@ -2,9 +2,9 @@
 // broker the modules set (else DRAMATIS_BROKER, else ./.dramatis), served with `serveHttp` until
 // INT/TERM. A non-loopback address needs a token. Also `dramatis worker --dashboard ADDR`, which
 // serves it from the worker's supervisor (`besideWorker`).
-import { env } from "../_env.ts";
-import { configureLogging, getLogger, LEVELS } from "../_log.ts";
-import { type HttpServer, onSignal, serveHttp } from "../_runtime.ts";
+import { env } from "../runtime/env.ts";
+import { configureLogging, getLogger, LEVELS } from "../util/log.ts";
+import { type HttpServer, onSignal, serveHttp } from "../runtime/process.ts";
 import type { Broker } from "../broker/broker.ts";
 import { EXIT } from "../worker/_exit.ts";
 import { str, UsageError } from "./_args.ts";

@@ -1,5 +1,5 @@
 // `dramatis worker MODULE...`: checks the flags, then runs the supervisor (worker/supervisor.ts).
-import { configureLogging, LEVELS, logToFile } from "../_log.ts";
+import { configureLogging, LEVELS, logToFile } from "../util/log.ts";
 import { checkModuleFiles, moduleUrl } from "../worker/_import.ts";
 import type { SupervisorOptions } from "../worker/supervisor.ts";
 import { int, str, UsageError } from "./_args.ts";

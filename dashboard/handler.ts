@@ -20,7 +20,7 @@
  */
 import type { WireMessage } from "../message.ts";
 import { Broker } from "../broker/broker.ts";
-import { getLogger } from "../_log.ts";
+import { getLogger } from "../util/log.ts";
 import { brokerSource, type BrokerSourceOptions } from "./broker_source.ts";
 import { MetricsSampler } from "./_live.ts";
 import {

@@ -3,7 +3,7 @@ import type { Broker } from "../broker/broker.ts";
 import type { Middleware } from "./middleware.ts";
 import type { JsonValue } from "../message.ts";
 import { findNonJson, Message } from "../message.ts";
-import { getOption, type OptionSource } from "../_options.ts";
+import { getOption, type OptionSource } from "./_options.ts";
 
 /** An actor option naming another actor: an actor (function with `actorName`) or a name. */
 export function actorNameOf(value: unknown): string | undefined {

@@ -11,7 +11,7 @@
 import { Middleware, type ProcessOutcome } from "./middleware.ts";
 import type { Broker } from "../broker/broker.ts";
 import type { MessageProxy } from "../message.ts";
-import { getOption } from "../_options.ts";
+import { getOption } from "./_options.ts";
 import { actorNameOf, describeError, resultToJson, sendTo } from "./_util.ts";
 
 /**

@@ -19,7 +19,7 @@ import type { DeclaredActor } from "../broker/declared_actor.ts";
 import type { MessageProxy } from "../message.ts";
 import type { Message } from "../message.ts";
 import type { Worker } from "../worker/worker.ts";
-import type { Awaitable } from "../_async.ts";
+import type { Awaitable } from "../util/async.ts";
 
 export type { Awaitable };
 

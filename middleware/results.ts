@@ -13,12 +13,12 @@ import type { Broker } from "../broker/broker.ts";
 import type { DeclaredActor } from "../broker/declared_actor.ts";
 import type { Message, MessageProxy } from "../message.ts";
 import type { ResultBackend } from "../results/backend.ts";
-import { getOption } from "../_options.ts";
+import { getOption } from "./_options.ts";
 import { _registerResultsClass, resultPassedOn, resultToJson } from "./_util.ts";
-import { brokerOf } from "../_message_broker.ts";
+import { brokerOf } from "../broker/_message_broker.ts";
 import { _setCancelledHook, _setResultLookup } from "../message.ts";
 import { getBroker } from "../broker/global.ts";
-import { getLogger } from "../_log.ts";
+import { getLogger } from "../util/log.ts";
 import { Cancelled } from "../errors.ts";
 
 const logger = getLogger("dramatis.middleware.results.Results");

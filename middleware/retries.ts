@@ -12,8 +12,8 @@ import { Middleware, type ProcessOutcome } from "./middleware.ts";
 import type { Broker } from "../broker/broker.ts";
 import type { MessageProxy } from "../message.ts";
 import { Cancelled, RateLimitExceeded, Retry } from "../errors.ts";
-import { getOption, isExpectedError } from "../_options.ts";
-import { formatError, getLogger } from "../_log.ts";
+import { getOption, isExpectedError } from "./_options.ts";
+import { formatError, getLogger } from "../util/log.ts";
 import { actorNameOf, sendTo } from "./_util.ts";
 
 const logger = getLogger("dramatis.middleware.retries.Retries");

@@ -12,7 +12,7 @@ import { Middleware } from "./middleware.ts";
 import type { Broker } from "../broker/broker.ts";
 import type { MessageProxy } from "../message.ts";
 import { TimeLimitExceeded } from "../errors.ts";
-import { getLogger } from "../_log.ts";
+import { getLogger } from "../util/log.ts";
 
 const logger = getLogger("dramatis.middleware.time_limit.TimeLimit");
 

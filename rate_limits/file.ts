@@ -19,7 +19,7 @@ import {
   type RawFile,
   watchDir,
   type Watcher,
-} from "../broker/file/_fs.ts";
+} from "../runtime/fs.ts";
 import type { RateLimiterBackend } from "./backend.ts";
 
 interface Entry {

@@ -13,8 +13,8 @@ import type { Message } from "../message.ts";
 import type { JsonValue } from "../message.ts";
 import { qName } from "../broker/queue_name.ts";
 import { ResultFailure, ResultMissing, ResultTimeout } from "../errors.ts";
-import { md5Hex } from "../_md5.ts";
-import { sleep } from "../_async.ts";
+import { md5Hex } from "../util/md5.ts";
+import { sleep } from "../util/async.ts";
 
 /**
  * How a failure is stored: Dramatiq's wrapper object.

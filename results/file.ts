@@ -21,9 +21,9 @@ import {
   watchDir,
   type Watcher,
   writeText,
-} from "../broker/file/_fs.ts";
+} from "../runtime/fs.ts";
 import { ResultBackend, type ResultBackendOptions } from "./backend.ts";
-import { md5Hex } from "../_md5.ts";
+import { md5Hex } from "../util/md5.ts";
 
 interface Stored {
   expires: number;

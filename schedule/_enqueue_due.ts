@@ -1,7 +1,7 @@
 // One round of the scheduler (schedule/run.ts): which ticks are due now, per schedule, enqueued
 // through the broker's enqueueTick (once across processes), with a log line per stretch of missed
 // ticks. Separate from the timer loop so that tests can play it at any clock time.
-import type { Logger } from "../_log.ts";
+import type { Logger } from "../util/log.ts";
 import type { Broker } from "../broker/broker.ts";
 import type { Schedule } from "./schedule.ts";
 import { dueTicks } from "./ticks.ts";

@@ -24,8 +24,8 @@
  * ```
  * @module
  */
-import { sleep } from "../_async.ts";
-import { formatError, getLogger } from "../_log.ts";
+import { sleep } from "../util/async.ts";
+import { formatError, getLogger } from "../util/log.ts";
 import type { Broker } from "../broker/broker.ts";
 import { getBroker } from "../broker/global.ts";
 import { Unsupported } from "../errors.ts";

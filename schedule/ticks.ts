@@ -19,7 +19,7 @@
  * ```
  * @module
  */
-import { md5Hex } from "../_md5.ts";
+import { md5Hex } from "../util/md5.ts";
 import type { Cron } from "./cron.ts";
 
 /**

@@ -2,9 +2,9 @@
 // every Web Worker (DRAMATIS_METRICS=1 set here, inherited by the worker processes; see
 // _enable.ts), and the endpoint served from the supervisor with `serveHttp`. On a FileBroker the
 // queue depths come from the worker processes' records (DRAMATIS_METRICS_DEPTHS=1, _depth.ts).
-import { setEnv } from "../_env.ts";
-import { configureLogging, getLogger, LEVELS } from "../_log.ts";
-import { serveHttp } from "../_runtime.ts";
+import { setEnv } from "../runtime/env.ts";
+import { configureLogging, getLogger, LEVELS } from "../util/log.ts";
+import { serveHttp } from "../runtime/process.ts";
 import { METRICS_ENV } from "./_enable.ts";
 import { CliError } from "../cli/_args.ts";
 import { parseListen } from "../cli/dashboard.ts";

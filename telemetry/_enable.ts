@@ -2,7 +2,7 @@
 // `dramatis worker --metrics`, or by hand), its broker gets a `Metrics` middleware if it has none,
 // so that the records its worker publishes carry their counters.
 import type { Broker } from "../broker/broker.ts";
-import { env } from "../_env.ts";
+import { env } from "../runtime/env.ts";
 import { Metrics } from "../middleware/metrics.ts";
 
 /** The environment variable that turns the `Metrics` middleware on in CLI Web Workers. */

@@ -19,7 +19,7 @@
  */
 import type { QueueStats } from "../broker/broker.ts";
 import { VERSION } from "../version.ts";
-import { runtime } from "../_runtime.ts";
+import { runtime, runtimeVersion } from "../runtime/process.ts";
 import {
   type HistogramSnapshot,
   type MetricsSnapshot,
@@ -366,17 +366,12 @@ export function renderPrometheus(input: PrometheusInput, options: PrometheusOpti
     out.sample(
       "dramatis_build_info",
       `version="${escapeLabelValue(VERSION)}",runtime="${runtime}",runtime_version="${
-        escapeLabelValue(runtimeVersion())
+        escapeLabelValue(runtimeVersion().split(" ")[1] ?? "unknown")
       }"`,
       1,
     );
   }
   return out.parts.join("");
-}
-
-function runtimeVersion(): string {
-  const g = globalThis as { Bun?: { version: string }; Deno?: { version: { deno: string } } };
-  return g.Bun?.version ?? g.Deno?.version.deno ?? "unknown";
 }
 
 /**

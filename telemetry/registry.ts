@@ -15,7 +15,7 @@
  * ```
  * @module
  */
-import { getLogger } from "../_log.ts";
+import { getLogger } from "../util/log.ts";
 
 /**
  * Upper bounds (ms) of the run-time histogram's buckets: Dramatiq's, so that its Grafana dashboard

@@ -1,5 +1,5 @@
 // Captures dramatis log lines (at DEBUG and up) while `fn` runs.
-import { configureLogging, logLevel } from "../_log.ts";
+import { configureLogging, logLevel } from "../util/log.ts";
 
 /** Runs `fn` with every log line collected in `lines`; restores the level and writer after. */
 export async function withLogs<T>(fn: (lines: string[]) => Promise<T> | T): Promise<T> {

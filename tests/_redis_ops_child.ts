@@ -3,6 +3,8 @@
 //                           with the distinct message ids the sends resolved to.
 //   watch NS QUEUE          takes one message of QUEUE, prints "got <id>", polls cancelled()
 //                           every 50 ms as a Worker does, prints "seen <id>" once it is marked.
+//   ticks NS QUEUE NAME     enqueueTick()s ticks 1, 2, 3, ... of schedule NAME one after another
+//                           until killed; prints "ticking" after the first.
 import { RedisBroker } from "../broker/redis/broker.ts";
 import { Message } from "../message.ts";
 
@@ -18,6 +20,17 @@ if (mode === "unique") {
     ));
   const ids = new Set((await Promise.all(sends)).map((m) => m.messageId));
   console.log(`sent ${[...ids].join(",")}`);
+} else if (mode === "ticks") {
+  const name = rest[0]!;
+  for (let tick = 1;; tick++) {
+    const options = { schedule_name: name, schedule_tick: tick };
+    await broker.enqueueTick(
+      name,
+      tick,
+      new Message({ queueName: queue!, actorName: "t", options }),
+    );
+    if (tick === 1) console.log("ticking");
+  }
 } else if (mode === "watch") {
   const consumer = broker.consume(queue!);
   let got: Awaited<ReturnType<typeof consumer.receive>> = [];

@@ -7,7 +7,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { isBun, scriptArgs } from "./_runtime.ts";
 import { freePort } from "./_redis_server.ts";
-import { isAlive } from "../_runtime.ts";
+import { isAlive } from "../runtime/process.ts";
 import {
   cleanup,
   descendants,

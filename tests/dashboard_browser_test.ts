@@ -17,7 +17,7 @@ import { actor } from "../actor.ts";
 import { currentSignal } from "../worker/context.ts";
 import { Worker } from "../worker/worker.ts";
 import { Message } from "../message.ts";
-import { serveHttp } from "../_runtime.ts";
+import { serveHttp } from "../runtime/process.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const shots = fileURLToPath(new URL("../docs/screenshots/", import.meta.url));

@@ -13,7 +13,7 @@ import { RedisBroker } from "../broker/redis/broker.ts";
 import { RedisClient } from "../broker/redis/client.ts";
 import { StubBroker } from "../broker/stub.ts";
 import { Message } from "../message.ts";
-import { configureLogging } from "../_log.ts";
+import { configureLogging } from "../util/log.ts";
 import { deleteKeys, randomNamespace, SHARED_URL } from "./_redis_server.ts";
 
 const good = () => new Message({ queueName: "dl", actorName: "work", args: [1] });

@@ -13,7 +13,7 @@ import { FileBroker } from "../broker/file/broker.ts";
 import { CUT_AT, encodeCut } from "../broker/file/_format.ts";
 import { BrokerError } from "../errors.ts";
 import { Message } from "../message.ts";
-import { configureLogging } from "../_log.ts";
+import { configureLogging } from "../util/log.ts";
 
 /** Mounts a tmpfs of `size` on a new directory; null when this machine does not allow it. */
 function mountTmpfs(size = "2m"): { dir: string; unmount(): void } | null {
@@ -82,8 +82,21 @@ async function onFullDisk(
   }
 }
 
-/** Every message in `dir` (a fresh broker drains it). */
+/**
+ * Every message in `dir` (closed): a fresh broker drains a copy of it on the ordinary disk, so
+ * the drain's own acks cannot fill the small file system again.
+ */
 async function stored(dir: string): Promise<Map<number, number>> {
+  const copy = fs.mkdtempSync(`${tmpdir()}/dramatis-full-drain-`);
+  try {
+    fs.cpSync(dir, copy, { recursive: true });
+    return await drain(copy);
+  } finally {
+    fs.rmSync(copy, { recursive: true, force: true });
+  }
+}
+
+async function drain(dir: string): Promise<Map<number, number>> {
   const broker = new FileBroker({ dir, durability: "batch" });
   broker.declareQueue("q");
   const c = broker.consume("q");

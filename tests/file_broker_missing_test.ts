@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { FileBroker } from "../broker/file/broker.ts";
 import { bodyLength, Kind, REC_HEADER, SEG_HEADER } from "../broker/file/_format.ts";
 import { Message } from "../message.ts";
-import { configureLogging } from "../_log.ts";
+import { configureLogging } from "../util/log.ts";
 
 const SEGMENT = 64 * 1024;
 

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import { tmpdir } from "node:os";
 import { FileBroker, type FileBrokerOptions } from "../broker/file/broker.ts";
-import { dirSize } from "../broker/file/_fs.ts";
+import { dirSize } from "../runtime/fs.ts";
 import {
   bodyLength,
   Check,
@@ -18,7 +18,7 @@ import {
 import { brokerFromUrl } from "../broker/url.ts";
 import { type Consumer, Message, type MessageProxy, Worker } from "../mod.ts";
 import { actor } from "../actor.ts";
-import { configureLogging } from "../_log.ts";
+import { configureLogging } from "../util/log.ts";
 import { brokerSuite } from "./_broker_suite.ts";
 import { Child } from "./_file_child.ts";
 

@@ -1,9 +1,14 @@
 // The compact index of the FileBroker replica (broker/file/_index.ts) and its slot heap
-// (broker/file/_heap.ts), checked against plain Maps and sorting over random operations.
+// (broker/file/_heap.ts), checked against plain Maps and sorting over random operations, and a
+// FileBroker whose reopened replica must agree with the live one.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { GONE, MsgIndex, READY } from "../broker/file/_index.ts";
 import { SlotHeap } from "../broker/file/_heap.ts";
+import * as fs from "node:fs";
+import { tmpdir } from "node:os";
+import { FileBroker } from "../broker/file/broker.ts";
+import { Message, type MessageProxy } from "../mod.ts";
 
 /** A small deterministic PRNG, so that a failure can be replayed. */
 function rng(seed: number): () => number {
@@ -100,5 +105,67 @@ test("SlotHeap pops by (priority, key) and by (eta, key), and removes any slot",
     for (let s = heap.pop(); s >= 0; s = heap.pop()) got.push(s);
     assert.deepEqual(got, want);
     assert.equal(heap.peek(), -1);
+  }
+});
+
+test("FileBroker over the index: after acks, requeues and sends into freed slots, a live and a reopened replica deliver in the same order", async () => {
+  const dir = fs.mkdtempSync(`${tmpdir()}/dramatis-index-`);
+  const receiveAll = async (broker: FileBroker, n: number, ack: boolean) => {
+    const c = broker.consume("ix");
+    const order: number[] = [];
+    while (order.length < n) {
+      const batch = await c.receive(250, { timeout: 1000 });
+      assert.ok(batch.length > 0, `stuck after ${order.length}`);
+      for (const m of batch) {
+        order.push(m.args[0] as number);
+        if (ack) await c.ack(m);
+      }
+    }
+    await c.close();
+    return order;
+  };
+  try {
+    const a = new FileBroker({ dir });
+    a.declareQueue("ix");
+    const send = (n: number) =>
+      a.enqueue(
+        new Message({ queueName: "ix", actorName: "t", args: [n], options: { priority: n % 3 } }),
+      );
+    for (let i = 0; i < 3_000; i++) await send(i);
+    // A replica built now follows everything below record by record (slots freed and reused).
+    const live = new FileBroker({ dir });
+    live.declareQueue("ix");
+    assert.equal((await live.stats("ix")).ready, 3_000);
+    const c = a.consume("ix");
+    const got: MessageProxy[] = [];
+    while (got.length < 1_200) got.push(...await c.receive(100, { timeout: 1000 }));
+    const acked = got.filter((_, i) => i % 2 === 0);
+    const requeued = got.filter((_, i) => i % 2 === 1).reverse();
+    for (const m of acked) await c.ack(m);
+    await c.requeue(requeued);
+    await c.close();
+    assert.equal((await live.stats("ix")).ready, 3_000 - acked.length);
+    for (let i = 3_000; i < 3_600; i++) await send(i); // into the slots the acks freed
+    await a.close();
+    // By priority; the requeued ones first (in the order given), then in the order sent.
+    const requeuedAt = new Map(requeued.map((m, i) => [m.args[0] as number, i]));
+    const ackedSet = new Set(acked.map((m) => m.args[0] as number));
+    const rank = (n: number) => requeuedAt.get(n) ?? 1e6 + n;
+    const want = Array.from({ length: 3_600 }, (_, i) => i).filter((n) => !ackedSet.has(n))
+      .sort((x, y) => x % 3 - y % 3 || rank(x) - rank(y));
+    // The live replica claims them all (no ack): closing hands them back, keys unchanged.
+    assert.deepEqual(await receiveAll(live, want.length, false), want);
+    await live.close();
+    const reopened = new FileBroker({ dir });
+    try {
+      reopened.declareQueue("ix");
+      assert.equal((await reopened.stats("ix")).ready, want.length);
+      assert.deepEqual(await receiveAll(reopened, want.length, true), want);
+      assert.equal((await reopened.stats("ix")).ready, 0);
+    } finally {
+      await reopened.close();
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -11,7 +11,7 @@ import { brokerFromUrl } from "../broker/url.ts";
 import { FileResultBackend } from "../results/file.ts";
 import { FileRateLimiterBackend } from "../rate_limits/file.ts";
 import { Message } from "../message.ts";
-import { configureLogging } from "../_log.ts";
+import { configureLogging } from "../util/log.ts";
 
 function mode(path: string): string {
   return (fs.statSync(path).mode & 0o777).toString(8);

@@ -1,8 +1,8 @@
-// The hot-path data structures of _queue.ts (the deque, the heap, plain and indexed) and sleep.
+// The hot-path data structures of util/queue.ts (the deque, the heap, plain and indexed) and sleep.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Deque, Heap, type HeapItem } from "../_queue.ts";
-import { sleep } from "../_async.ts";
+import { Deque, Heap, type HeapItem } from "../util/queue.ts";
+import { sleep } from "../util/async.ts";
 
 /** A small deterministic PRNG, so a failure can be replayed. */
 function prng(seed: number): () => number {

@@ -81,6 +81,36 @@ test("a unique send from 8 processes x 1,000 sends of one key enqueues one messa
   }
 });
 
+test("enqueueTick in processes SIGKILLed at random points: every claimed tick is enqueued once", {
+  timeout: 120_000,
+}, async () => {
+  const broker = makeBroker();
+  const ns = broker.namespace;
+  try {
+    broker.declareQueue("s");
+    for (let round = 0; round < 4; round++) {
+      const name = `sched-${round}`;
+      let started!: () => void;
+      const ticking = new Promise<void>((r) => started = r);
+      const proc = child(["ticks", ns, "s", name], (l) => l === "ticking" && started());
+      await ticking;
+      await new Promise((r) => setTimeout(r, 50 + Math.random() * 300));
+      proc.kill();
+      await proc.done.catch(() => {});
+      const last = (await broker.lastTicks()).get(name)!;
+      const payloads = await broker.client.send(["HVALS", `${ns}:s.msgs`]) as string[];
+      const ticks = payloads.map((p) => JSON.parse(p).options)
+        .filter((o) => o.schedule_name === name).map((o) => o.schedule_tick as number)
+        .sort((a, b) => a - b);
+      console.log(`round ${round}: killed after tick ${last}`);
+      // Tick 1..last each once: none claimed without its message, none twice, none unclaimed.
+      assert.deepEqual(ticks, Array.from({ length: last }, (_, i) => i + 1));
+    }
+  } finally {
+    await broker.close();
+  }
+});
+
 test("a cancel of a message running in another process is seen there within 1 s", {
   timeout: 60_000,
 }, async () => {

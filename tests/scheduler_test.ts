@@ -387,7 +387,7 @@ test("runSchedules: a broker without the schedules capability is refused with Un
 
 test("the scheduler's rounds across DST: a repeated hour's tick once, a skipped hour's shifted, once", async () => {
   const { enqueueDue } = await import("../schedule/_enqueue_due.ts");
-  const { getLogger } = await import("../_log.ts");
+  const { getLogger } = await import("../util/log.ts");
   const cases: [string, string, string, string, string[]][] = [
     // zone, cron, from, to (UTC), the ticks enqueued (UTC)
     ["America/New_York", "30 1 * * *", "2024-11-03T04:00Z", "2024-11-03T09:00Z", [
@@ -447,7 +447,7 @@ test("the scheduler's rounds across DST: a repeated hour's tick once, a skipped 
 
 test("the scheduler's log after downtime: one line per stretch, by the process that enqueued", async () => {
   const { enqueueDue } = await import("../schedule/_enqueue_due.ts");
-  const { Logger } = await import("../_log.ts");
+  const { Logger } = await import("../util/log.ts");
   class Lines extends Logger {
     lines: string[] = [];
     override info(text: string): void {

@@ -1,8 +1,8 @@
 // The delayed messages a worker holds: those of `q.DQ` (and any with a future eta), each handed
 // to `move` once its eta has passed. One timer, armed for the earliest eta.
 import type { MessageProxy } from "../message.ts";
-import { Heap } from "../_queue.ts";
-import { sleep } from "../_async.ts";
+import { Heap } from "../util/queue.ts";
+import { sleep } from "../util/async.ts";
 
 /** Delayed messages ordered by eta (`options.eta`, a number by the time they get here). */
 export class Delays {

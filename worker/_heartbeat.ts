@@ -14,8 +14,8 @@ import { qName } from "../broker/queue_name.ts";
 import { lastProgress } from "./_progress.ts";
 import type { MetricsSnapshot } from "../telemetry/registry.ts";
 import { VERSION } from "../version.ts";
-import { formatError, getLogger } from "../_log.ts";
-import { pid } from "../_runtime.ts";
+import { formatError, getLogger } from "../util/log.ts";
+import { hostname, pid, runtimeVersion } from "../runtime/process.ts";
 
 const logger = getLogger("dramatis.worker.Worker");
 
@@ -60,22 +60,7 @@ export interface WorkerOpsOptions {
 
 /** The host name and runtime of this process, for the registry record. */
 export async function processIdentity(): Promise<{ host: string; pid: number; runtime: string }> {
-  const g = globalThis as {
-    Deno?: { hostname(): string; version: { deno: string } };
-    Bun?: { version: string };
-  };
-  let host = "unknown";
-  let runtime: string;
-  if (g.Deno) {
-    runtime = `deno ${g.Deno.version.deno}`;
-    try {
-      host = g.Deno.hostname();
-    } catch { /* no --allow-sys */ }
-  } else {
-    runtime = `bun ${g.Bun?.version ?? "?"}`;
-    host = (await import("node:os")).hostname();
-  }
-  return { host, pid: pid(), runtime };
+  return { host: await hostname(), pid: pid(), runtime: runtimeVersion() };
 }
 
 /** The cancel poll, heartbeat and event batches of one running worker. */

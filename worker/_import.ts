@@ -1,8 +1,8 @@
 // Imports the user's task modules, with an error that says which one failed and why. A module
 // given as `MODULE:NAME` (Dramatiq's `module:attribute`) names the export that holds the
 // broker: it becomes the global broker once the module is imported.
-import { formatError } from "../_log.ts";
-import { exists } from "../broker/file/_fs.ts";
+import { formatError } from "../util/log.ts";
+import { exists } from "../runtime/fs.ts";
 
 /** A module that could not be imported, or whose broker export is missing or wrong. */
 export class ModuleImportError extends Error {

@@ -9,7 +9,7 @@ import { MetricsAggregator, type MetricsSnapshot } from "../telemetry/registry.t
 import { eventOf, metricsOf, processIdentity, recordOf, WorkerOps } from "./_heartbeat.ts";
 import { RECORD_DEPTHS_ENV, statsOf } from "../telemetry/_depth.ts";
 import type { QueueMetrics } from "../telemetry/prometheus.ts";
-import { env } from "../_env.ts";
+import { env } from "../runtime/env.ts";
 
 /** How often the cancel poll runs and the heartbeat is published (ms). */
 const CANCEL_POLL = 50;

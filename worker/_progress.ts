@@ -3,7 +3,7 @@
 // is always written when the message finishes (`flushProgress`).
 import type { JsonValue, MessageProxy } from "../message.ts";
 import { findNonJson } from "../message.ts";
-import { formatError, getLogger } from "../_log.ts";
+import { formatError, getLogger } from "../util/log.ts";
 
 const logger = getLogger("dramatis.worker.Worker");
 

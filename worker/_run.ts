@@ -5,9 +5,9 @@ import type { DeclaredActor } from "../broker/declared_actor.ts";
 import type { Consumer } from "../broker/consumer.ts";
 import type { MessageProxy } from "../message.ts";
 import { RateLimitExceeded, Retry } from "../errors.ts";
-import { isExpectedError } from "../_options.ts";
+import { isExpectedError } from "../middleware/_options.ts";
 import { hasResultsMiddleware, resultPassedOn } from "../middleware/_util.ts";
-import { formatError, getLogger, LEVELS } from "../_log.ts";
+import { formatError, getLogger, LEVELS } from "../util/log.ts";
 import { runWithMessage } from "./context.ts";
 
 const logger = getLogger("dramatis.worker.Worker");

@@ -4,7 +4,7 @@
 // process still consumes its queues. Ticks are on time from when the supervisor started (`since`,
 // at most `grace` back): a worker process it restarts after a crash, or starts again at a reload,
 // enqueues the ticks that fell in between instead of counting them as missed.
-import { formatError, getLogger } from "../_log.ts";
+import { formatError, getLogger } from "../util/log.ts";
 import type { Broker } from "../broker/broker.ts";
 
 /** Runs the declared schedules until `signal` aborts; never rejects. */

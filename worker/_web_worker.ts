@@ -8,7 +8,7 @@
 // metrics to the main thread (see worker/_protocol.ts).
 import { getBroker } from "../broker/global.ts";
 import { Worker } from "./worker.ts";
-import { configureLogging, formatError, logToFile } from "../_log.ts";
+import { configureLogging, formatError, logToFile } from "../util/log.ts";
 import { TimeLimit } from "../middleware/time_limit.ts";
 import { type Broker, type Consumer, MessageProxy, type ReceiveOptions } from "../broker/broker.ts";
 import { redactUrls } from "../broker/url.ts";
@@ -19,15 +19,22 @@ import {
   type ToWebWorker,
 } from "./_protocol.ts";
 import { importModules } from "./_import.ts";
+import { EXIT } from "./_exit.ts";
 import type { BrokerEvent } from "../broker/ops.ts";
 import type { MetricsSnapshot } from "../telemetry/registry.ts";
 import { metricsOf } from "./_heartbeat.ts";
 import { addMetricsIfAsked } from "../telemetry/_enable.ts";
+import { reportMemory } from "./_memory_report.ts";
 
 declare const self: {
   onmessage: ((e: MessageEvent<ToWebWorker>) => void) | null;
   postMessage(message: FromWebWorker): void;
 };
+
+// (Bun gives a Web Worker no `name`: a random one tells its reports apart.)
+reportMemory(
+  (globalThis as { name?: string }).name || `web-worker-${crypto.randomUUID().slice(0, 8)}`,
+);
 
 function post(message: FromWebWorker): void {
   self.postMessage(message);
@@ -181,7 +188,7 @@ self.onmessage = async (e: MessageEvent<ToWebWorker>) => {
     try {
       await importModules(msg.modules);
     } catch (err) {
-      post({ type: "fatal", error: (err as Error).message, code: 2 });
+      post({ type: "fatal", error: (err as Error).message, code: EXIT.IMPORT });
       return;
     }
     // The main thread logs a fatal error (once for all its Web Workers), then exits with `code`.
@@ -191,7 +198,7 @@ self.onmessage = async (e: MessageEvent<ToWebWorker>) => {
       addMetricsIfAsked(broker); // DRAMATIS_METRICS=1 (`dramatis worker --metrics`)
     } catch (err) {
       const error = `The broker is misconfigured: ${redactUrls((err as Error).message)}`;
-      post({ type: "fatal", error, code: 3 });
+      post({ type: "fatal", error, code: EXIT.CONNECT });
       return;
     }
     try {
@@ -229,7 +236,11 @@ self.onmessage = async (e: MessageEvent<ToWebWorker>) => {
       startOps(broker, msg.opsEvery);
       post({ type: "ready" });
     } catch (err) {
-      post({ type: "fatal", error: `Could not start a Worker: ${formatError(err)}`, code: 3 });
+      post({
+        type: "fatal",
+        error: `Could not start a Worker: ${formatError(err)}`,
+        code: EXIT.CONNECT,
+      });
     }
   } else if (msg.type === "stop") {
     await worker?.stop({ timeout: msg.timeout });

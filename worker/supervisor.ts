@@ -10,7 +10,7 @@
  * ```
  * @module
  */
-import { getLogger, type Logger } from "../_log.ts";
+import { getLogger, type Logger } from "../util/log.ts";
 import { EXIT } from "./_exit.ts";
 import type { ProcessConfig } from "./_process.ts";
 import {
@@ -24,7 +24,7 @@ import {
   pid,
   runtime,
   spawnProcess,
-} from "../_runtime.ts";
+} from "../runtime/process.ts";
 import {
   exists,
   listDir,
@@ -34,8 +34,9 @@ import {
   statPath,
   watchDir as watchFiles,
   writeText,
-} from "../broker/file/_fs.ts";
+} from "../runtime/fs.ts";
 import { VERSION } from "../version.ts";
+import { reportMemory } from "./_memory_report.ts";
 
 /**
  * Options of `runSupervisor` (the CLI's `worker` flags).
@@ -139,6 +140,7 @@ interface Child {
  */
 export async function runSupervisor(options: SupervisorOptions): Promise<number> {
   const logger = getLogger("dramatis.MainProcess");
+  reportMemory("supervisor");
   const processes = options.processes ?? 1;
   const config: Omit<ProcessConfig, "index"> = {
     schedulesSince: Date.now(), // a restarted or reloaded process catches up the ticks in between

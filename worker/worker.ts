@@ -46,11 +46,11 @@ import { bindProgress, flushProgress, PROGRESS_INTERVAL, type ProgressSink } fro
 import type { StopOptions, WorkerMonitor, WorkerOptions } from "./_worker_options.ts";
 
 export type { StopOptions, WorkerMonitor, WorkerOptions };
-import { Heap } from "../_queue.ts";
+import { Heap } from "../util/queue.ts";
 import { Delays } from "./_delays.ts";
 import { invoke, logCompleted, logFailure, logReceived, settle, warnIfDiscarded } from "./_run.ts";
-import { receiveBackoff, sleep } from "../_async.ts";
-import { formatError, getLogger } from "../_log.ts";
+import { receiveBackoff, sleep } from "../util/async.ts";
+import { formatError, getLogger } from "../util/log.ts";
 
 const logger = getLogger("dramatis.worker.Worker");
 

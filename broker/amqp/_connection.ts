@@ -3,7 +3,7 @@
 // with content (method + header + body frames) assembled into one message per delivery.
 // Reconnection lives above, in AmqpClient: a dropped Connection is never used again.
 import { ConnectionError } from "../../errors.ts";
-import { unrefTimer } from "../../_runtime.ts";
+import { runtimeVersion, unrefTimer } from "../../runtime/process.ts";
 import { VERSION } from "../../version.ts";
 import { AmqpError, AmqpProtocolError, REPLY } from "./errors.ts";
 import { ByteWriter } from "./_bytes.ts";
@@ -46,9 +46,7 @@ export interface ConnectionHooks {
   unblocked(): void;
 }
 
-const runtimeName = "Bun" in globalThis
-  ? `Bun ${(globalThis as unknown as { Bun: { version: string } }).Bun.version}`
-  : `Deno ${(globalThis as { Deno?: { version: { deno: string } } }).Deno?.version.deno}`;
+const runtimeName = runtimeVersion().replace(/^./, (c) => c.toUpperCase());
 
 function negotiate(client: number, server: number): number {
   if (client === 0 || server === 0) return Math.max(client, server);

@@ -1,7 +1,7 @@
 // Publishes made while their channel is down (reconnecting): held, then published once it is
 // open again, or failed after maxWait.
 import { ConnectionError } from "../../errors.ts";
-import { Deque } from "../../_queue.ts";
+import { Deque } from "../../util/queue.ts";
 import type { AmqpPublishOptions } from "./_channel_types.ts";
 
 interface Held {

@@ -3,7 +3,7 @@
 // consumers after a recovery) goes first and may run while the channel is still being set up;
 // the user lane waits for the channel to be open, each call for at most maxWait.
 import { ConnectionError } from "../../errors.ts";
-import { Deque } from "../../_queue.ts";
+import { Deque } from "../../util/queue.ts";
 import type { Method } from "./_methods.ts";
 
 /** A reply: a method, or (for basic.get-ok) a message. */

@@ -11,7 +11,7 @@ import { MessageProxy, type RawDelivery } from "../broker.ts";
 import { BrokerError, QueueJoinTimeout } from "../../errors.ts";
 import { Message } from "../../message.ts";
 import { undecodableLetter } from "../_undecodable.ts";
-import { formatError, getLogger } from "../../_log.ts";
+import { formatError, getLogger } from "../../util/log.ts";
 import { Kind, RecordWriter } from "./_format.ts";
 import {
   type FileAccess,
@@ -20,7 +20,7 @@ import {
   unrefTimer,
   watchDir,
   type Watcher,
-} from "./_fs.ts";
+} from "../../runtime/fs.ts";
 import { type ApplyFn, GapError, Log, LogReader, type Seg } from "./_segments.ts";
 import { Liveness, livenessPath } from "./_liveness.ts";
 import { dropSends, heldError, heldSends, isWriteError, listIds, writeError } from "./_outage.ts";
@@ -81,6 +81,14 @@ const SEAL_IDLE_BYTES = 256 * 1024;
 const MAX_COPY_BYTES = 16 * 1024 * 1024;
 /** Payloads closer than this are read with one `pread`. */
 const SPAN_BYTES = 1024 * 1024;
+/** Replay: the fewest log bytes per message assumed when making room in the index. */
+const RESERVE_BYTES_PER_MESSAGE = 128;
+/**
+ * Replay: the most slots reserved up front (~170 MB of address space, untouched until used; past
+ * it the columns grow as they fill), so that a huge log cannot ask for more than a system that
+ * does not overcommit memory would give.
+ */
+const RESERVE_MAX_SLOTS = 4 * 1024 * 1024;
 /** After a failed write: how often held records are tried again (by a timer; sends try too). */
 const RETRY_MS = 1000;
 /** After a failed write: the shortest time between two tries made by sends. */
@@ -471,6 +479,7 @@ export class Engine {
     } catch (e) {
       if (!(e instanceof GapError)) throw e;
     }
+    reserveFor(state, reader);
     this.#catchUp(false);
     this.#compactTimer ??= setInterval(() => this.#maybeCompact(), COMPACT_EVERY_MS);
     unrefTimer(this.#compactTimer);
@@ -505,6 +514,7 @@ export class Engine {
         } catch (e2) {
           if (!(e2 instanceof GapError)) throw e2;
         }
+        reserveFor(state, this.#reader);
       }
     }
   }
@@ -1202,7 +1212,8 @@ export class Engine {
       for (const id of s.queue(queueName).dead.keys()) each(id);
     } else if (state !== "running") {
       const ids = s.index.id;
-      const slots = [...s.queue(state === "ready" ? queueName : `${queueName}.DQ`).heap.items()];
+      // A copy (4 bytes a message): `each` may change the heap.
+      const slots = s.queue(state === "ready" ? queueName : `${queueName}.DQ`).heap.items().slice();
       for (const slot of slots) each(ids[slot]!);
     } else {
       for (const name of [queueName, `${queueName}.DQ`]) {
@@ -1386,6 +1397,16 @@ export class Engine {
     this.#state = undefined;
     this.#log = undefined;
   }
+}
+
+/**
+ * Before a replay: room in the index for as many messages as the segments could hold (an ENQ of
+ * a dramatis message takes well over 128 bytes), so that the columns are not copied as they fill.
+ */
+function reserveFor(state: State, reader: LogReader): void {
+  let bytes = 0;
+  for (const seg of reader.segs.values()) bytes += seg.file.size();
+  state.index.reserve(Math.min(bytes / RESERVE_BYTES_PER_MESSAGE, RESERVE_MAX_SLOTS));
 }
 
 function readExactly(seg: Seg, pos: number, length: number): Uint8Array {

@@ -14,8 +14,8 @@ import {
   statPath,
   tryOpenFile,
   writeText,
-} from "./_fs.ts";
-import { sleep } from "../../_async.ts";
+} from "../../runtime/fs.ts";
+import { sleep } from "../../util/async.ts";
 
 /** A file is rotated past this size. */
 const ROTATE_BYTES = 1024 * 1024;

@@ -195,8 +195,15 @@ export class MsgIndex {
     for (let s = 0; s < this.#top; s++) if (this.state[s] !== GONE) this.#insert(s);
   }
 
-  #grow(): void {
-    const n = Math.ceil(this.id.length * 1.5);
+  /**
+   * Makes room for `n` slots at once (before replaying a log of known size): the columns are not
+   * copied again as they fill, and pages of a typed array that are never written cost no memory.
+   */
+  reserve(n: number): void {
+    if (n > this.id.length) this.#grow(Math.ceil(n));
+  }
+
+  #grow(n = Math.ceil(this.id.length * 1.5)): void {
     this.id = growF64(this.id, n);
     this.priority = growF64(this.priority, n);
     this.eta = growF64(this.eta, n);

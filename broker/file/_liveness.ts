@@ -17,7 +17,7 @@
 // The owner creates its file (under the broker lock) before it writes its first CLAIM, so a
 // consumer that learns of an owner from a CLAIM finds its file; a missing file means an owner
 // of an older version, or one that closed: the lease decides.
-import { listDir, openFile, type RawFile, removeFile, tryOpenFile } from "./_fs.ts";
+import { listDir, openFile, type RawFile, removeFile, tryOpenFile } from "../../runtime/fs.ts";
 
 /** The liveness file of `owner` in `dir`. */
 export function livenessPath(dir: string, owner: number): string {

@@ -22,7 +22,7 @@ import type {
 } from "../ops.ts";
 import type { Engine } from "./_engine.ts";
 import type { RecordWriter } from "./_format.ts";
-import { accessModes } from "./_fs.ts";
+import { accessModes } from "../../runtime/fs.ts";
 import { Browser } from "./_browse.ts";
 import { EventLog } from "./_events.ts";
 import {

@@ -4,7 +4,15 @@
 // than its ttl is not listed; its file is deleted by the next `workers()` a minute later. A
 // subdirectory, so that heartbeats do not wake the consumers that watch the directory itself.
 import type { WorkerRecord } from "../ops.ts";
-import { isNotFound, listDir, makeDir, readText, removeFile, rename, writeText } from "./_fs.ts";
+import {
+  isNotFound,
+  listDir,
+  makeDir,
+  readText,
+  removeFile,
+  rename,
+  writeText,
+} from "../../runtime/fs.ts";
 
 /** Files of workers dead this long (past their ttl) are deleted. */
 const FORGET_AFTER_MS = 60_000;

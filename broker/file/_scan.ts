@@ -16,7 +16,7 @@ import {
   SYNC0,
   SYNC1,
 } from "./_format.ts";
-import { tryOpenFile } from "./_fs.ts";
+import { tryOpenFile } from "../../runtime/fs.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

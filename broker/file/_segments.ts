@@ -36,8 +36,8 @@ import {
   statPath,
   syncDir,
   tryOpenFile,
-} from "./_fs.ts";
-import { getLogger } from "../../_log.ts";
+} from "../../runtime/fs.ts";
+import { getLogger } from "../../util/log.ts";
 
 const logger = getLogger("dramatis.broker.FileBroker");
 /**

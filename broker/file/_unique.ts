@@ -14,7 +14,7 @@ import { dqName, qName } from "../broker.ts";
 import { Message } from "../../message.ts";
 import { uniqueOf } from "../_unique.ts";
 import type { RecordWriter } from "./_format.ts";
-import { setImmediate } from "./_fs.ts";
+import { setImmediate } from "../../runtime/fs.ts";
 import type { Engine } from "./_engine.ts";
 import { encodeAck, encodeEnq, encodeUnique } from "./_ops_records.ts";
 import type { Holder, OpsState } from "./_ops_state.ts";

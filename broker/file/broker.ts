@@ -52,13 +52,13 @@ import type {
   WorkerRecord,
 } from "../ops.ts";
 import { type Durability, Engine, type FileReceipt } from "./_engine.ts";
-import { accessModes, type FileAccess } from "./_fs.ts";
+import { accessModes, type FileAccess } from "../../runtime/fs.ts";
 import { FileOps } from "./_ops.ts";
 import { oldestReady } from "./_oldest.ts";
 import { uniqueOf } from "../_unique.ts";
 
 export type { Durability } from "./_engine.ts";
-export type { FileAccess } from "./_fs.ts";
+export type { FileAccess } from "../../runtime/fs.ts";
 
 /**
  * Options of `new FileBroker()`.

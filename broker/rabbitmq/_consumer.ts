@@ -2,9 +2,9 @@
 // per-consumer prefetch), restored after reconnections. Deliveries wait in a buffer until a
 // worker's `receive` takes them. Deliveries left waiting for most of the server's consumer
 // timeout are handed back so that RabbitMQ does not close the channel over them.
-import { formatError, getLogger } from "../../_log.ts";
-import { Deque } from "../../_queue.ts";
-import { unrefTimer } from "../../_runtime.ts";
+import { formatError, getLogger } from "../../util/log.ts";
+import { Deque } from "../../util/queue.ts";
+import { unrefTimer } from "../../runtime/process.ts";
 import {
   type Consumer,
   MessageProxy,

@@ -3,8 +3,8 @@
 // stops publishing, not acking), lazy queue declarations, confirmed publishing with retries,
 // message counts, and the local bookkeeping `stats()` and `join()` add to RabbitMQ's counts.
 import { ConnectionError } from "../../errors.ts";
-import { getLogger } from "../../_log.ts";
-import { pid } from "../../_runtime.ts";
+import { getLogger } from "../../util/log.ts";
+import { pid } from "../../runtime/process.ts";
 import type { Message } from "../../message.ts";
 import { qName } from "../broker.ts";
 import { AmqpClient, type AmqpClientEvent, type AmqpClientOptions } from "../amqp/client.ts";

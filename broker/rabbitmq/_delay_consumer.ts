@@ -5,8 +5,8 @@
 // hands every held message back and starts the churn again; so a message held for 3/4 of the
 // timeout, and not due before it, is re-published to `q.DQ` with the same eta (confirmed), and
 // then the old delivery is acked. A Python worker sees an ordinary delayed message.
-import { Heap } from "../../_queue.ts";
-import { getLogger } from "../../_log.ts";
+import { Heap } from "../../util/queue.ts";
+import { getLogger } from "../../util/log.ts";
 import {
   dqName,
   type MessageProxy,

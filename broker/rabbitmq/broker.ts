@@ -41,8 +41,8 @@ import {
 } from "../broker.ts";
 import { BrokerError, QueueJoinTimeout, QueueNotFound } from "../../errors.ts";
 import { type JsonObject, Message } from "../../message.ts";
-import { getLogger } from "../../_log.ts";
-import { sleep } from "../../_async.ts";
+import { getLogger } from "../../util/log.ts";
+import { sleep } from "../../util/async.ts";
 import type { AmqpClient, AmqpClientOptions } from "../amqp/client.ts";
 import type { AmqpChannel, AmqpDelivery } from "../amqp/channel.ts";
 import { brokerPriority, Core } from "./_core.ts";

@@ -264,11 +264,23 @@ elseif command == 'move' then
   return 1
 
 elseif command == 'tick' then
-  -- ARGV[3]: schedule name, ARGV[4]: tick. Claims the tick unless it or a later one was: replies
-  -- the previous last tick ('' for none), or false.
+  -- ARGV[3]: schedule name, ARGV[4]: tick, then optionally ARGV[5..7]: queue, rid, payload.
+  -- Claims the tick unless it or a later one was, and enqueues the message (as the dispatch
+  -- script's 'enqueue') in the same step: replies the previous last tick ('' for none), or false.
+  -- The key types are checked first, so an error leaves nothing written (a script's writes are
+  -- not rolled back).
   local ticks = ns .. ':__dramatis__.ticks'
   local last = redis.call('HGET', ticks, ARGV[3])
   if last and tonumber(last) >= tonumber(ARGV[4]) then return false end
+  local q = ARGV[5]
+  if q then
+    local lt = redis.call('TYPE', list_key(q)).ok
+    local ht = redis.call('TYPE', hash_key(q)).ok
+    if (lt ~= 'none' and lt ~= 'list') or (ht ~= 'none' and ht ~= 'hash') then
+      return redis.error_reply('WRONGTYPE dramatis: the keys of queue ' .. q .. ' are not a list and a hash')
+    end
+    put(q, ARGV[6], ARGV[7])
+  end
   redis.call('HSET', ticks, ARGV[3], ARGV[4])
   return last or ''
 

@@ -150,6 +150,23 @@ export class RedisOps {
 
   // ---- schedules ----
 
+  /**
+   * Claims `tick` of schedule `name` and stores the encoded message on canonical queue `q` in
+   * one script call: a process killed at any point either did both or neither.
+   */
+  async claimTick(
+    name: string,
+    tick: number,
+    q: string,
+    encoded: { rid: string; payload: string },
+  ): Promise<boolean> {
+    return await this.ctx.run("tick", [name, tick, q, encoded.rid, encoded.payload]) !== null;
+  }
+
+  /**
+   * A unique message's tick: claimed, then sent through `broker.enqueue` (the unique script), the
+   * claim undone if that fails. A process killed between the two loses the tick.
+   */
   async enqueueTick(name: string, tick: number, message: Message): Promise<boolean> {
     const previous = await this.ctx.run("tick", [name, tick]);
     if (previous === null) return false;

@@ -1,7 +1,7 @@
 // Actor options: the check of their names, their wire (snake_case) names, and the lookup rule
 // "the message's option wins, then the actor's, then the default".
-import type { Message } from "./message.ts";
-import type { ErrorClass } from "./errors.ts";
+import type { Message } from "../message.ts";
+import type { ErrorClass } from "../errors.ts";
 
 /** The options `actor()` itself reads; every other option belongs to a middleware. */
 const OWN_OPTIONS: readonly string[] = [

@@ -2,9 +2,9 @@
 //   [2026-11-27 10:00:00,123] [PID 4242] [MainThread] [dramatis.worker.Worker] [INFO] text
 // Private module: the CLI configures it, library code calls getLogger().
 
-import { env } from "./_env.ts";
-// (_fs.ts imports this module too; neither uses the other while loading.)
-import { writeText } from "./broker/file/_fs.ts";
+import { env } from "../runtime/env.ts";
+import { pid as processId, writeStderr } from "../runtime/process.ts";
+import { setFsReporter, writeText } from "../runtime/fs.ts";
 
 /** Log levels, as Python's logging numbers them. */
 export const LEVELS = { DEBUG: 10, INFO: 20, WARNING: 30, ERROR: 40, CRITICAL: 50 } as const;
@@ -17,16 +17,8 @@ interface LogConfig {
   write: (line: string) => void;
 }
 
-const stderrEncoder = new TextEncoder();
 function defaultWrite(line: string): void {
-  const g = globalThis as { Deno?: { stderr: { writeSync(b: Uint8Array): number } } };
-  if (g.Deno) {
-    const bytes = stderrEncoder.encode(line + "\n");
-    let off = 0;
-    while (off < bytes.length) off += g.Deno.stderr.writeSync(bytes.subarray(off));
-  } else {
-    console.error(line);
-  }
+  writeStderr(line);
 }
 
 function envLevel(): number {
@@ -78,10 +70,7 @@ function timestamp(d = new Date()): string {
     }`;
 }
 
-const pid = (() => {
-  const g = globalThis as { Deno?: { pid: number }; process?: { pid: number } };
-  return g.Deno?.pid ?? g.process?.pid ?? 0;
-})();
+const pid = processId();
 
 /** Formats an error with its stack, for WARNING lines about failures. */
 export function formatError(e: unknown): string {
@@ -129,3 +118,5 @@ export function getLogger(name: string): Logger {
   if (!l) loggers.set(name, l = new Logger(name));
   return l;
 }
+
+setFsReporter((level, logger, text) => getLogger(logger)[level](text));

@@ -16,8 +16,8 @@ import {
 import { basename, dirname, join, resolve } from "node:path";
 import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
-import { execPath, runtime } from "./_runtime.ts";
-import { EXIT } from "./worker/_exit.ts";
+import { execPath, runtime } from "../runtime/process.ts";
+import { EXIT } from "../worker/_exit.ts";
 
 const INSTALL_BUN = "install it (npm i -D bun, then run this with npx; or see https://bun.sh) " +
   "or put it on PATH";
@@ -68,15 +68,15 @@ export function compileBinary(
     writeFileSync(
       join(dir, "dramatis_main.ts"),
       `${imports}
-import { main } from ${here("./cli.ts")};
-import { args, execPath, exit } from ${here("./_runtime.ts")};
+import { main } from ${here("../cli.ts")};
+import { args, execPath, exit } from ${here("../runtime/process.ts")};
 const webWorkerUrl = new URL("./dramatis_web_worker.ts", import.meta.url).href;
 exit(await main(args(), { bundled: true, processCommand: [execPath()], webWorkerUrl }));
 `,
     );
     writeFileSync(
       join(dir, "dramatis_web_worker.ts"),
-      `${imports}\nimport ${here("./worker/_web_worker.ts")};\n`,
+      `${imports}\nimport ${here("../worker/_web_worker.ts")};\n`,
     );
     // Built in a directory of its own next to the output (so that the rename below stays on one
     // file system): with --sourcemap, bun also writes .map files beside the binary, which it

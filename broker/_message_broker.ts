@@ -1,7 +1,7 @@
 // Links a sent message to the broker it went to, so that `message.getResult()`, pipelines and
 // groups find that broker without the message module knowing brokers.
-import type { Broker } from "./broker/broker.ts";
-import type { Message } from "./message.ts";
+import type { Broker } from "./broker.ts";
+import type { Message } from "../message.ts";
 
 const sentTo = new WeakMap<Message, Broker>();
 

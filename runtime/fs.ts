@@ -6,8 +6,20 @@
 // Deno gets Deno's own API, Bun gets node:fs. On Deno, importing node:fs costs ~25 ms of start-up
 // in every isolate (each Web Worker too), so it is only loaded on Bun, where it is cheap.
 import type * as NodeFs from "node:fs";
-import { getLogger } from "../../_log.ts";
-export { unrefTimer } from "../../_runtime.ts";
+import { writeStderr } from "./process.ts";
+
+/** Where this adapter reports what it notices; util/log.ts routes it to its loggers. */
+type Reporter = (level: "error" | "warning", logger: string, text: string) => void;
+let report: Reporter = (_level, _logger, text) => writeStderr(text);
+
+/**
+ * Routes what this adapter reports (a stale lock broken, a directory open to every user) to
+ * `fn`; util/log.ts installs its loggers here, so this file needs no import of the logger.
+ */
+export function setFsReporter(fn: Reporter): void {
+  report = fn;
+}
+export { unrefTimer } from "./process.ts";
 
 /** True on Bun, false on Deno. */
 export const isBun: boolean = "Bun" in globalThis;
@@ -257,7 +269,9 @@ class BunFile implements RawFile {
     if (this.read(new Uint8Array(h.buffer), HOLDER_AT) < 24) return;
     const holderPid = h[0]!, holderFd = h[1]!, since = h[2]!;
     if (holderPid !== pid || holderFd === this.fd || Date.now() - since < STALE_LOCK_MS) return;
-    getLogger("dramatis.broker.FileBroker").error(
+    report(
+      "error",
+      "dramatis.broker.FileBroker",
       `${this.path} has been locked for ${Date.now() - since} ms by descriptor ${holderFd} of ` +
         `this process, left by a terminated Web Worker: closing it.`,
     );
@@ -285,7 +299,7 @@ class BunFile implements RawFile {
  *
  * @example
  * ```ts
- * import type { FileAccess } from "./_fs.ts";
+ * import type { FileAccess } from "./fs.ts";
  * const access: FileAccess = "group"; // new FileBroker({ dir, access })
  * ```
  */
@@ -402,7 +416,9 @@ export function makeDir(dir: string, mode = 0o700): void {
   if (before !== undefined) {
     if ((before & 0o007) !== 0 && !warnedDirs.has(dir)) {
       warnedDirs.add(dir);
-      getLogger("dramatis").warning(
+      report(
+        "warning",
+        "dramatis",
         `${dir} is open to every local user (mode 0${(before & 0o777).toString(8)}): they can ` +
           `read the messages in it. Run chmod ${(mode & 0o777).toString(8)} ${dir}.`,
       );

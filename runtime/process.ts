@@ -242,3 +242,32 @@ export function serveHttp(
     }
   });
 }
+
+/** `deno 2.9.6` or `bun 1.4.5`: the runtime and its version. */
+export function runtimeVersion(): string {
+  const g = globalThis as { Deno?: { version: { deno: string } }; Bun?: { version: string } };
+  return g.Bun ? `bun ${g.Bun.version}` : `deno ${g.Deno?.version.deno ?? "?"}`;
+}
+
+/** This machine's host name ("unknown" where it may not be read, e.g. Deno without --allow-sys). */
+export async function hostname(): Promise<string> {
+  const g = globalThis as { Deno?: { hostname(): string } };
+  try {
+    return g.Deno ? g.Deno.hostname() : (await import("node:os")).hostname();
+  } catch {
+    return "unknown";
+  }
+}
+
+const stderrEncoder = new TextEncoder();
+/** Writes `line` and a newline to stderr, synchronously on Deno (console.error on Bun). */
+export function writeStderr(line: string): void {
+  const g = globalThis as { Deno?: { stderr: { writeSync(b: Uint8Array): number } } };
+  if (g.Deno) {
+    const bytes = stderrEncoder.encode(line + "\n");
+    let off = 0;
+    while (off < bytes.length) off += g.Deno.stderr.writeSync(bytes.subarray(off));
+  } else {
+    console.error(line);
+  }
+}
