@@ -17,10 +17,17 @@
  */
 import { ActorNotFound, QueueNotFound, Unsupported } from "../errors.ts";
 import type { JsonObject, JsonValue, Message } from "../message.ts";
-import type { HookName, Middleware } from "../middleware/middleware.ts";
-import type { Awaitable } from "../util/async.ts";
+import type { Middleware } from "../middleware/middleware.ts";
 import { getLogger } from "../util/log.ts";
 import { defaultMiddleware } from "../middleware/_default.ts";
+import { Hooks } from "./_hooks.ts";
+import type {
+  BrokerOptions,
+  EnqueueOptions,
+  JoinOptions,
+  MiddlewareClass,
+  QueueStats,
+} from "./_broker_options.ts";
 
 import { dqName, qName, validateQueueName } from "./queue_name.ts";
 import type { ConsumeOptions, Consumer } from "./consumer.ts";
@@ -46,84 +53,13 @@ export { toRawDelivery } from "./consumer.ts";
 export type { ConsumeOptions, Consumer, RawDelivery, ReceiveOptions } from "./consumer.ts";
 export type { DeclaredActor, SendOptions } from "./declared_actor.ts";
 
-/**
- * Options of `broker.join()`.
- *
- * @example
- * ```ts
- * import type { JoinOptions } from "@dramatis/dramatis";
- * const o: JoinOptions = { timeout: 5_000, failFast: true };
- * ```
- */
-export interface JoinOptions {
-  /** Give up after this many ms with `QueueJoinTimeout`. Default: wait forever. */
-  timeout?: number;
-  /** Re-throw the error of a dead-lettered message. Default: true on the stub broker. */
-  failFast?: boolean;
-}
-
-/**
- * Options of `broker.enqueue()`.
- *
- * @example
- * ```ts
- * import type { EnqueueOptions } from "@dramatis/dramatis";
- * const o: EnqueueOptions = { delay: 10_000 };
- * ```
- */
-export interface EnqueueOptions {
-  /** Deliver no sooner than this many ms from now (the message waits in `q.DQ`). */
-  delay?: number | undefined;
-}
-
-/**
- * One queue's counters, as `dramatis queues` shows them.
- *
- * @example
- * ```ts
- * import type { QueueStats } from "@dramatis/dramatis";
- * const s: QueueStats = { queueName: "default", ready: 3, delayed: 0, inFlight: 1, dead: 0 };
- * ```
- */
-export interface QueueStats {
-  /** The canonical queue name. */
-  queueName: string;
-  /** Messages waiting to be delivered. */
-  ready: number;
-  /** Messages waiting for their eta (in `q.DQ`). */
-  delayed: number;
-  /** Messages delivered and not yet acked. */
-  inFlight: number;
-  /** Messages in the dead-letter queue (`q.XQ`). */
-  dead: number;
-}
-
-/**
- * Options every broker accepts.
- *
- * @example
- * ```ts
- * import { type BrokerOptions, Retries } from "@dramatis/dramatis";
- * const o: BrokerOptions = { middleware: [new Retries()] };
- * ```
- */
-export interface BrokerOptions {
-  /** The middleware stack. Default: `defaultMiddleware()`. */
-  middleware?: Middleware[];
-}
-
-/**
- * A middleware class, as `addMiddleware`'s `before` / `after` options take it.
- *
- * @example
- * ```ts
- * import { type MiddlewareClass, Retries } from "@dramatis/dramatis";
- * const c: MiddlewareClass = Retries;
- * ```
- */
-export type MiddlewareClass = abstract new (...args: never[]) => Middleware;
-type HookFn = (this: Middleware, ...args: unknown[]) => Awaitable<void>;
-type HookEntry = { hook: HookName; list: Middleware[] };
+export type {
+  BrokerOptions,
+  EnqueueOptions,
+  JoinOptions,
+  MiddlewareClass,
+  QueueStats,
+} from "./_broker_options.ts";
 
 const logger = getLogger("dramatis.broker.Broker");
 
@@ -149,8 +85,8 @@ export abstract class Broker {
   protected readonly queues: Set<string> = new Set();
   /** Declared delay queue names (`q.DQ`). */
   protected readonly delayQueues: Set<string> = new Set();
-  /** Per event name ("enqueue"): its before / after hook name and the middleware having it. */
-  #hooks = { before: new Map<string, HookEntry>(), after: new Map<string, HookEntry>() };
+  /** Who has which hook, per event name. */
+  #hooks = new Hooks(this.middleware);
   #actorOptions = new Set<string>();
   #closed = false;
 
@@ -216,8 +152,7 @@ export abstract class Broker {
     }
     this.middleware.splice(at, 0, middleware);
     this.addActorOptions(middleware.actorOptions);
-    this.#hooks.before.clear();
-    this.#hooks.after.clear();
+    this.#hooks.clear();
     // Like Dramatiq: a middleware added late still hears about what was declared before it.
     for (const actor of this.actors.values()) {
       runSync(middleware.afterDeclareActor?.(this, actor), "afterDeclareActor");
@@ -228,44 +163,12 @@ export abstract class Broker {
     }
   }
 
-  /** The hook `when` + `name` ("before" + "enqueue": beforeEnqueue) and who has it, cached. */
-  #hookList(when: "before" | "after", name: string): HookEntry {
-    const cache = this.#hooks[when];
-    let entry = cache.get(name);
-    if (!entry) {
-      const hook = `${when}${name[0]!.toUpperCase()}${name.slice(1)}` as HookName;
-      const list = this.middleware.filter((m) =>
-        typeof (m as unknown as Record<string, unknown>)[hook] === "function"
-      );
-      if (when === "after") list.reverse();
-      cache.set(name, entry = { hook, list });
-    }
-    return entry;
-  }
-
   /**
    * Runs the `before<Name>` hook of every middleware, in order. Errors propagate. Returns a
    * promise only when some hook returned one (so the common case costs no microtask).
    */
   emitBefore(name: string, ...args: unknown[]): void | Promise<void> {
-    const { hook, list } = this.#hookList("before", name);
-    for (let i = 0; i < list.length; i++) {
-      const r = (list[i] as unknown as Record<string, HookFn>)[hook]!.call(list[i]!, this, ...args);
-      if (r) return this.#continueBefore(list, i + 1, hook, r, args);
-    }
-  }
-
-  async #continueBefore(
-    list: Middleware[],
-    from: number,
-    hook: HookName,
-    pending: Promise<void>,
-    args: unknown[],
-  ): Promise<void> {
-    await pending;
-    for (let i = from; i < list.length; i++) {
-      await (list[i] as unknown as Record<string, HookFn>)[hook]!.call(list[i]!, this, ...args);
-    }
+    return this.#hooks.emitBefore(this, name, args);
   }
 
   /**
@@ -273,38 +176,7 @@ export abstract class Broker {
    * swallowed. Returns a promise only when some hook returned one.
    */
   emitAfter(name: string, ...args: unknown[]): void | Promise<void> {
-    const { hook, list } = this.#hookList("after", name);
-    for (let i = 0; i < list.length; i++) {
-      let r: Awaitable<void>;
-      try {
-        r = (list[i] as unknown as Record<string, HookFn>)[hook]!.call(list[i]!, this, ...args);
-      } catch (e) {
-        logAfterError(list[i]!, hook, e);
-        continue;
-      }
-      if (r) return this.#continueAfter(list, i, hook, r, args);
-    }
-  }
-
-  async #continueAfter(
-    list: Middleware[],
-    at: number,
-    hook: HookName,
-    pending: Promise<void>,
-    args: unknown[],
-  ): Promise<void> {
-    try {
-      await pending;
-    } catch (e) {
-      logAfterError(list[at]!, hook, e);
-    }
-    for (let i = at + 1; i < list.length; i++) {
-      try {
-        await (list[i] as unknown as Record<string, HookFn>)[hook]!.call(list[i]!, this, ...args);
-      } catch (e) {
-        logAfterError(list[i]!, hook, e);
-      }
-    }
+    return this.#hooks.emitAfter(this, name, args);
   }
 
   /**
@@ -656,10 +528,4 @@ function runSync(r: void | Promise<void>, hook: string): void {
   if (r) {
     r.catch((e) => logger.error(`Unhandled error in async ${hook} hook: ${e}`));
   }
-}
-
-function logAfterError(m: Middleware, hook: string, e: unknown): void {
-  getLogger(`dramatis.middleware.${m.constructor.name}`).error(
-    `Unhandled error in ${hook}: ${e instanceof Error ? e.stack : String(e)}`,
-  );
 }

@@ -34,8 +34,6 @@
  */
 import { type Broker, qName, type QueueStats } from "../broker/broker.ts";
 import type { BrowseEntry, BrowseState, WorkerRecord } from "../broker/ops.ts";
-import { ResultFailure, ResultMissing } from "../errors.ts";
-import type { JsonValue, Message } from "../message.ts";
 import type { ResultBackend } from "../results/backend.ts";
 import { getSchedules, type Schedule } from "../schedule/schedule.ts";
 import { tickMessageId } from "../schedule/ticks.ts";
@@ -49,10 +47,11 @@ import {
   scan,
   summaryOf,
 } from "./_broker_scan.ts";
+import { applyTo, checkTarget, direct, purge, UNSUPPORTED_BROWSE } from "./_broker_actions.ts";
+import { attemptsOf, progressInfo, resultOf, workerInfo } from "./_broker_info.ts";
 import {
   ACTION_STATES,
   type ActionResult,
-  type Attempt,
   type DashboardSource,
   DashboardUnsupported,
   type MessageAction,
@@ -61,10 +60,8 @@ import {
   type MessagePage,
   type MessageQuery,
   type MessageState,
-  type ProgressInfo,
   type QueueAction,
   type QueueOverview,
-  type ResultInfo,
   type ScheduleAction,
   type ScheduleInfo,
   type WorkerInfo,
@@ -93,7 +90,7 @@ interface Oldest {
 }
 
 /** Actions by id the broker checks itself (the state each applies to is the broker's too). */
-const DIRECT: readonly MessageAction[] = ["delete", "run-now", "cancel"];
+export const DIRECT: readonly MessageAction[] = ["delete", "run-now", "cancel"];
 
 /** Default `scanLimit`: messages a search by actor, time or text examines at most. */
 export const DEFAULT_SCAN_LIMIT = 20_000;
@@ -122,10 +119,6 @@ export interface BrokerSourceOptions {
   /** The schedules shown (default: `getSchedules(broker)`, those the loaded modules declared). */
   schedules?: () => readonly Schedule[];
 }
-
-const UNSUPPORTED_BROWSE = "this broker cannot list its messages without taking them off the " +
-  "queue (it has no browse(): AMQP has no way to look at a queue). Its dead letters can be " +
-  "listed, requeued and purged; use the file or Redis broker for the rest";
 
 /**
  * The dashboard's source over `broker`; see the module documentation.
@@ -425,7 +418,7 @@ class BrokerDashboardSource implements DashboardSource {
     ) {
       // The broker skips what is not in a state the action applies to: no lookup per id.
       const ids = [...new Set(req.ids)];
-      return await this.#direct(req.action, ids);
+      return await direct(this.#broker, req.action, ids);
     }
     if (req.ids) {
       entries = [];
@@ -459,52 +452,9 @@ class BrokerDashboardSource implements DashboardSource {
       return ok;
     });
     const ids = todo.map((e) => e.message.messageId);
-    let done = 0, pending = 0;
-    const b = this.#broker;
-    switch (req.action) {
-      case "requeue":
-        for (const [queue, list] of byQueue(todo)) done += await b.requeueDeadLetters(queue, list);
-        break;
-      case "retry": {
-        const dead = todo.filter((e) => e.state === "dead");
-        for (const [queue, list] of byQueue(dead)) done += await b.requeueDeadLetters(queue, list);
-        const delayed = todo.filter((e) => e.state === "delayed").map((e) => e.message.messageId);
-        if (delayed.length) done += await b.runNow(delayed);
-        break;
-      }
-      case "run-now":
-        if (ids.length) done = await b.runNow(ids);
-        break;
-      case "delete":
-        if (ids.length) done = await b.deleteMessages(ids);
-        break;
-      case "move":
-        if (ids.length) done = await b.moveMessages(ids, target!);
-        break;
-      case "cancel": {
-        const r = await this.#direct("cancel", ids);
-        [done, pending] = [r.done, r.pending ?? 0];
-        break;
-      }
-    }
+    const { done, pending } = await applyTo(this.#broker, req.action, todo, target);
     skipped += ids.length - done - pending;
     return { done, skipped, pending };
-  }
-
-  /** Delete, run now or cancel by id, straight to the broker. */
-  async #direct(action: MessageAction, ids: string[]): Promise<ActionResult> {
-    const b = this.#broker;
-    let done = 0, pending = 0;
-    if (action === "delete") done = await b.deleteMessages(ids);
-    else if (action === "run-now") done = await b.runNow(ids);
-    else {
-      for (const id of ids) {
-        const outcome = await b.cancel(id);
-        if (outcome === "cancelled") done++;
-        else if (outcome === "running") pending++;
-      }
-    }
-    return { done, skipped: ids.length - done - pending, pending };
   }
 
   async queueAction(
@@ -524,29 +474,7 @@ class BrokerDashboardSource implements DashboardSource {
       else await b.resumeQueue(queue);
       return { done: 1, skipped: 0 };
     }
-    const states = new Set(options.states ?? ["ready", "delayed"]);
-    const before = await b.stats(queue);
-    let done = 0;
-    if (states.has("ready") && states.has("delayed")) {
-      await b.flush(queue);
-      done += before.ready + before.delayed;
-    } else if (states.has("ready") || states.has("delayed")) {
-      if (!this.#caps().browse) {
-        throw new DashboardUnsupported(
-          `${this.name} purges ready and delayed messages together only: ${UNSUPPORTED_BROWSE}.`,
-        );
-      }
-      const state: BrowseState = states.has("ready") ? "ready" : "delayed";
-      for (;;) {
-        const page = await b.browse(queue, state, { limit: 500 });
-        if (page.entries.length === 0) break;
-        const n = await b.deleteMessages(page.entries.map((e) => e.message.messageId));
-        done += n;
-        if (n === 0) break;
-      }
-    }
-    if (states.has("dead")) done += await b.purgeDeadLetters(queue);
-    return { done, skipped: 0 };
+    return await purge(b, queue, new Set(options.states ?? ["ready", "delayed"]), this.name);
   }
 
   // ---- schedules ----
@@ -598,97 +526,4 @@ class BrokerDashboardSource implements DashboardSource {
 
 function sizeOf(s: QueueStats, state: BrowseState): number {
   return state === "running" ? s.inFlight : s[state];
-}
-
-function byQueue(entries: readonly BrowseEntry[]): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  for (const e of entries) {
-    const q = qName(e.message.queueName);
-    let list = out.get(q);
-    if (!list) out.set(q, list = []);
-    list.push(e.message.messageId);
-  }
-  return out;
-}
-
-function checkTarget(target: string | undefined): string {
-  if (!target || qName(target) !== target) {
-    throw new TypeError(
-      `move: target must be a canonical queue name (no .DQ or .XQ), got ${JSON.stringify(target)}.`,
-    );
-  }
-  return target;
-}
-
-function workerInfo(r: WorkerRecord): WorkerInfo {
-  const w: WorkerInfo = {
-    workerId: r.workerId,
-    slots: r.concurrency,
-    busy: r.running.length,
-    lastSeen: r.heartbeatAt,
-    host: r.host,
-    pid: r.pid,
-    runtime: r.runtime,
-    queues: r.queues,
-    startedAt: r.startedAt,
-    running: r.running.map((m) => ({
-      messageId: m.messageId,
-      actor: m.actorName,
-      queue: m.queueName,
-      startedAt: m.since,
-    })),
-  };
-  if (r.metrics) {
-    const counters: Record<string, number> = {};
-    for (const s of r.metrics.series) {
-      for (const k of ["processed", "succeeded", "errors", "retries", "rejects"] as const) {
-        counters[k] = (counters[k] ?? 0) + s[k];
-      }
-    }
-    w.counters = counters;
-  }
-  return w;
-}
-
-/** The tries a message had, as far as its options tell (`retries`, the last `traceback`). */
-function attemptsOf(
-  retries: JsonValue | undefined,
-  state: MessageState,
-  error: string | undefined,
-  run?: { workerId: string; since: number },
-): Attempt[] {
-  const n = typeof retries === "number" && retries > 0 ? retries : 0;
-  const out: Attempt[] = [];
-  for (let i = 0; i < n; i++) out.push({ outcome: "retry" });
-  if (state === "dead") out.push({ outcome: "dead" });
-  if (error && out.length) out[out.length - 1]!.error = error;
-  if (state === "running") {
-    out.push({
-      outcome: "running",
-      ...(run ? { workerId: run.workerId, startedAt: run.since } : {}),
-    });
-  }
-  return out;
-}
-
-async function resultOf(backend: ResultBackend, message: Message): Promise<ResultInfo> {
-  try {
-    return { status: "ok", value: await backend.getResult(message) as JsonValue };
-  } catch (e) {
-    if (e instanceof ResultMissing) return { status: "pending" };
-    if (e instanceof ResultFailure) return { status: "error", error: e.message };
-    throw e;
-  }
-}
-
-function progressInfo(value: JsonValue, updatedAt: number): ProgressInfo {
-  const p: ProgressInfo = { updatedAt };
-  if (typeof value === "number" && value >= 0 && value <= 1) p.fraction = value;
-  else if (value && typeof value === "object" && !Array.isArray(value)) {
-    const o = value as Record<string, JsonValue>;
-    const done = o.done ?? o.current, of = o.of ?? o.total;
-    if (typeof done === "number" && typeof of === "number" && of > 0) p.fraction = done / of;
-    p.text = typeof o.text === "string" ? o.text : JSON.stringify(value);
-  } else p.text = typeof value === "string" ? value : JSON.stringify(value);
-  return p;
 }

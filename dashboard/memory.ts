@@ -23,41 +23,21 @@ import { MetricsRegistry, type MetricsSnapshot } from "../telemetry/registry.ts"
 import {
   ACTION_STATES,
   type ActionResult,
-  type Attempt,
   MESSAGE_STATES,
   type MessageActionRequest,
   type MessageDetail,
   type MessagePage,
   type MessageQuery,
   type MessageState,
-  type MessageSummary,
   type ProgressInfo,
   type QueueAction,
   type QueueOverview,
-  type ResultInfo,
   type ScheduleAction,
   type ScheduleInfo,
   type WorkerInfo,
 } from "./source.ts";
 import type { DashboardSource } from "./source.ts";
-
-interface Rec {
-  seq: number;
-  ts: number;
-  msg: WireMessage;
-  queue: string;
-  state: MessageState;
-  since: number;
-  hay: string;
-  error?: string | undefined;
-  workerId?: string | undefined;
-  attempts?: Attempt[];
-  result?: ResultInfo;
-  progress?: ProgressInfo;
-  gone?: boolean;
-}
-
-type Counts = Record<MessageState, number>;
+import { MemoryStore, type Rec, summary } from "./_memory_store.ts";
 
 /**
  * A message for `MemoryDashboardSource.add`.
@@ -109,18 +89,9 @@ export interface MemoryPlacement {
 
 const CANCELLED = "Cancelled from the dashboard";
 
-function emptyCounts(): Counts {
-  return { ready: 0, delayed: 0, running: 0, dead: 0, done: 0 };
-}
-
 function firstLine(s: string): string {
   const i = s.indexOf("\n");
   return i < 0 ? s : s.slice(0, i);
-}
-
-/** Before (a) or after (b) in the newest-first order's reverse: (timestamp, seq) ascending. */
-function less(a: Rec, ts: number, seq: number): boolean {
-  return a.ts < ts || (a.ts === ts && a.seq < seq);
 }
 
 /**
@@ -146,16 +117,9 @@ export class MemoryDashboardSource implements DashboardSource {
   readonly registry: MetricsRegistry = new MetricsRegistry();
   /** Most finished messages kept (the oldest are dropped first). */
   readonly maxDone: number;
-  #recs: Rec[] = [];
-  #byId = new Map<string, Rec>();
-  #counts = new Map<string, Counts>();
-  #paused = new Set<string>();
+  #store = new MemoryStore();
   #workers = new Map<string, WorkerInfo>();
   #schedules = new Map<string, ScheduleInfo>();
-  /** The running messages, so that `workers()` needs no scan. */
-  #running = new Set<Rec>();
-  #seq = 0;
-  #gone = 0;
 
   /** An empty source. */
   constructor(options: { name?: string; maxDone?: number } = {}) {
@@ -180,11 +144,11 @@ export class MemoryDashboardSource implements DashboardSource {
       message_id: m.id ?? crypto.randomUUID(),
       message_timestamp: ts,
     };
-    if (this.#byId.has(msg.message_id)) {
+    if (this.#store.byId.has(msg.message_id)) {
       throw new TypeError(`add: a message with id ${msg.message_id} exists already.`);
     }
     const rec: Rec = {
-      seq: this.#seq++,
+      seq: this.#store.seq++,
       ts,
       msg,
       queue: m.queue,
@@ -198,63 +162,10 @@ export class MemoryDashboardSource implements DashboardSource {
     if (state === "done" && placement.result !== undefined) {
       rec.result = { status: "ok", value: placement.result };
     }
-    this.#insert(rec);
-    this.#count(rec.queue, state, 1, rec);
+    this.#store.insert(rec);
+    this.#store.count(rec.queue, state, 1, rec);
     this.registry.series(m.queue, m.actor).enqueued++;
     return msg.message_id;
-  }
-
-  #insert(rec: Rec): void {
-    const a = this.#recs;
-    if (a.length === 0 || !less(rec, a[a.length - 1]!.ts, a[a.length - 1]!.seq)) a.push(rec);
-    else a.splice(this.#lowerBound(rec.ts, rec.seq), 0, rec);
-    this.#byId.set(rec.msg.message_id, rec);
-  }
-
-  /** The first index whose (ts, seq) is not below (ts, seq). */
-  #lowerBound(ts: number, seq: number): number {
-    const a = this.#recs;
-    let lo = 0, hi = a.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (less(a[mid]!, ts, seq)) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  }
-
-  #count(queue: string, state: MessageState, d: number, rec?: Rec): void {
-    if (rec && state === "running") {
-      if (d > 0) this.#running.add(rec);
-      else this.#running.delete(rec);
-    }
-    let c = this.#counts.get(queue);
-    if (!c) this.#counts.set(queue, c = emptyCounts());
-    c[state] += d;
-  }
-
-  #setState(rec: Rec, state: MessageState): void {
-    this.#count(rec.queue, rec.state, -1, rec);
-    this.#count(rec.queue, state, 1, rec);
-    rec.state = state;
-    rec.since = Date.now();
-    const q = rec.queue;
-    rec.msg = { ...rec.msg, queue_name: state === "delayed" ? `${q}.DQ` : q };
-    if (state !== "running") rec.workerId = undefined;
-  }
-
-  #remove(rec: Rec): void {
-    if (rec.gone) return;
-    this.#count(rec.queue, rec.state, -1, rec);
-    this.#byId.delete(rec.msg.message_id);
-    rec.gone = true;
-    this.#gone++;
-  }
-
-  #compact(): void {
-    if (this.#gone === 0) return;
-    this.#recs = this.#recs.filter((r) => !r.gone);
-    this.#gone = 0;
   }
 
   /**
@@ -262,10 +173,10 @@ export class MemoryDashboardSource implements DashboardSource {
    * paused: it becomes `running`. Returns its id, or undefined when none is ready.
    */
   claim(queue: string | undefined, workerId: string): string | undefined {
-    for (const rec of this.#recs) {
-      if (rec.gone || rec.state !== "ready" || this.#paused.has(rec.queue)) continue;
+    for (const rec of this.#store.recs) {
+      if (rec.gone || rec.state !== "ready" || this.#store.paused.has(rec.queue)) continue;
       if (queue !== undefined && rec.queue !== queue) continue;
-      this.#setState(rec, "running");
+      this.#store.setState(rec, "running");
       rec.workerId = workerId;
       (rec.attempts ??= []).push({ startedAt: Date.now(), workerId, outcome: "running" });
       const s = this.registry.series(rec.queue, rec.msg.actor_name);
@@ -286,7 +197,7 @@ export class MemoryDashboardSource implements DashboardSource {
     outcome: "success" | "retry" | "dead",
     options: { error?: string; result?: JsonValue; delay?: number; durationMs?: number } = {},
   ): void {
-    const rec = this.#byId.get(id);
+    const rec = this.#store.byId.get(id);
     if (!rec || rec.state !== "running") {
       throw new TypeError(`finish: message ${id} is not running.`);
     }
@@ -302,13 +213,13 @@ export class MemoryDashboardSource implements DashboardSource {
     if (options.error !== undefined) rec.error = firstLine(options.error);
     if (outcome === "success") {
       s.succeeded++;
-      this.#setState(rec, "done");
+      this.#store.setState(rec, "done");
       if (options.result !== undefined) rec.result = { status: "ok", value: options.result };
       this.#trimDone();
     } else if (outcome === "retry") {
       s.retries++;
       const retries = typeof rec.msg.options.retries === "number" ? rec.msg.options.retries : 0;
-      this.#setState(rec, "delayed");
+      this.#store.setState(rec, "delayed");
       rec.msg.options = {
         ...rec.msg.options,
         retries: retries + 1,
@@ -317,7 +228,7 @@ export class MemoryDashboardSource implements DashboardSource {
       };
     } else {
       s.rejects++;
-      this.#setState(rec, "dead");
+      this.#store.setState(rec, "dead");
       if (options.error !== undefined) rec.result = { status: "error", error: options.error };
     }
   }
@@ -325,25 +236,25 @@ export class MemoryDashboardSource implements DashboardSource {
   #trimDone(): void {
     if (this.maxDone === Infinity) return;
     let done = 0;
-    for (const c of this.#counts.values()) done += c.done;
-    for (let i = 0; done > this.maxDone && i < this.#recs.length; i++) {
-      const r = this.#recs[i]!;
+    for (const c of this.#store.counts.values()) done += c.done;
+    for (let i = 0; done > this.maxDone && i < this.#store.recs.length; i++) {
+      const r = this.#store.recs[i]!;
       if (!r.gone && r.state === "done") {
-        this.#remove(r);
+        this.#store.remove(r);
         done--;
       }
     }
-    if (this.#gone > 1000) this.#compact();
+    if (this.#store.gone > 1000) this.#store.compact();
   }
 
   /** Moves delayed messages whose eta has passed to ready; returns how many. */
   promoteDue(now: number = Date.now()): number {
     let n = 0;
-    for (const rec of this.#recs) {
+    for (const rec of this.#store.recs) {
       if (rec.gone || rec.state !== "delayed") continue;
       const eta = rec.msg.options.eta;
       if (typeof eta === "number" && eta <= now) {
-        this.#setState(rec, "ready");
+        this.#store.setState(rec, "ready");
         n++;
       }
     }
@@ -352,7 +263,7 @@ export class MemoryDashboardSource implements DashboardSource {
 
   /** Records the progress an actor reported. */
   setProgress(id: string, progress: Omit<ProgressInfo, "updatedAt">): void {
-    const rec = this.#byId.get(id);
+    const rec = this.#store.byId.get(id);
     if (rec) rec.progress = { ...progress, updatedAt: Date.now() };
   }
 
@@ -373,12 +284,12 @@ export class MemoryDashboardSource implements DashboardSource {
 
   /** How many messages it holds (every state). */
   get size(): number {
-    return this.#byId.size;
+    return this.#store.byId.size;
   }
 
   /** The state of a message, or undefined when it is gone. */
   stateOf(id: string): MessageState | undefined {
-    return this.#byId.get(id)?.state;
+    return this.#store.byId.get(id)?.state;
   }
 
   // ---- DashboardSource ----
@@ -386,14 +297,14 @@ export class MemoryDashboardSource implements DashboardSource {
   /** Every queue with its counts; the oldest ready message in one pass from the oldest. */
   queues(): Promise<readonly QueueOverview[]> {
     const want = new Set<string>();
-    for (const [q, c] of this.#counts) if (c.ready > 0) want.add(q);
+    for (const [q, c] of this.#store.counts) if (c.ready > 0) want.add(q);
     const oldest = new Map<string, number>();
-    for (let i = 0; i < this.#recs.length && oldest.size < want.size; i++) {
-      const r = this.#recs[i]!;
+    for (let i = 0; i < this.#store.recs.length && oldest.size < want.size; i++) {
+      const r = this.#store.recs[i]!;
       if (!r.gone && r.state === "ready" && !oldest.has(r.queue)) oldest.set(r.queue, r.ts);
     }
     const out: QueueOverview[] = [];
-    for (const [q, c] of [...this.#counts].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)) {
+    for (const [q, c] of [...this.#store.counts].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)) {
       out.push({
         queueName: q,
         ready: c.ready,
@@ -401,7 +312,7 @@ export class MemoryDashboardSource implements DashboardSource {
         inFlight: c.running,
         dead: c.dead,
         oldestReadyTimestamp: oldest.get(q) ?? null,
-        paused: this.#paused.has(q),
+        paused: this.#store.paused.has(q),
       });
     }
     return Promise.resolve(out);
@@ -412,125 +323,14 @@ export class MemoryDashboardSource implements DashboardSource {
     return Promise.resolve(this.registry.snapshot());
   }
 
-  #matcher(q: MessageQuery): (r: Rec) => boolean {
-    const states = q.states && q.states.length > 0 ? new Set(q.states) : undefined;
-    const text = q.text ? q.text.toLowerCase() : undefined;
-    const errorOnly = q.textIn === "error";
-    return (r) =>
-      !r.gone &&
-      (q.queue === undefined || r.queue === q.queue) &&
-      (!states || states.has(r.state)) &&
-      (q.actor === undefined || r.msg.actor_name === q.actor) &&
-      (q.from === undefined || r.ts >= q.from) &&
-      (q.to === undefined || r.ts <= q.to) &&
-      (text === undefined ||
-        (!errorOnly && r.hay.includes(text)) ||
-        (r.error !== undefined && r.error.toLowerCase().includes(text)));
-  }
-
-  /** The records matching `q` (all of them), oldest first. */
-  #select(q: MessageQuery): Rec[] {
-    if (q.id !== undefined) {
-      const r = this.#byId.get(q.id);
-      return r && this.#matcher(q)(r) ? [r] : [];
-    }
-    const match = this.#matcher(q);
-    const out: Rec[] = [];
-    const [lo, hi] = this.#range(q);
-    for (let i = lo; i < hi; i++) if (match(this.#recs[i]!)) out.push(this.#recs[i]!);
-    return out;
-  }
-
-  /** The index range a time range allows. */
-  #range(q: MessageQuery): [number, number] {
-    const lo = q.from === undefined ? 0 : this.#lowerBound(q.from, -Infinity);
-    const hi = q.to === undefined ? this.#recs.length : this.#lowerBound(q.to, Infinity);
-    return [lo, hi];
-  }
-
-  /** The total from the counters when only queue and states narrow the query. */
-  #quickTotal(q: MessageQuery): number | undefined {
-    if (q.actor !== undefined || q.text || q.from !== undefined || q.to !== undefined) {
-      return undefined;
-    }
-    const states = q.states && q.states.length > 0 ? q.states : MESSAGE_STATES;
-    let n = 0;
-    for (const [name, c] of this.#counts) {
-      if (q.queue !== undefined && name !== q.queue) continue;
-      for (const s of states) n += c[s];
-    }
-    return n;
-  }
-
   /** A page of messages, newest first; cursors are positions in the (timestamp, seq) order. */
   messages(q: MessageQuery): Promise<MessagePage> {
-    if (q.id !== undefined) {
-      const list = this.#select(q);
-      return Promise.resolve({ messages: list.slice(0, q.limit).map(summary), total: list.length });
-    }
-    const match = this.#matcher(q);
-    const a = this.#recs;
-    const [lo, hi] = this.#range(q);
-    const cur = parseCursor(q.cursor);
-    const page: Rec[] = [];
-    let hasNext = false, hasPrev = false;
-    if (!cur || cur.dir === "o") {
-      // Down from the cursor (exclusive) or from the newest.
-      let i = cur ? Math.min(this.#lowerBound(cur.ts, cur.seq), hi) - 1 : hi - 1;
-      const start = i;
-      for (; i >= lo; i--) {
-        if (!match(a[i]!)) continue;
-        if (page.length === q.limit) {
-          hasNext = true;
-          break;
-        }
-        page.push(a[i]!);
-      }
-      if (cur) {
-        for (let j = start + 1; j < hi; j++) {
-          if (match(a[j]!)) {
-            hasPrev = true;
-            break;
-          }
-        }
-      }
-    } else {
-      // Up from the cursor (exclusive), then reversed.
-      let i = Math.max(this.#lowerBound(cur.ts, cur.seq + 1), lo);
-      const start = i;
-      for (; i < hi; i++) {
-        if (!match(a[i]!)) continue;
-        if (page.length === q.limit) {
-          hasPrev = true;
-          break;
-        }
-        page.push(a[i]!);
-      }
-      page.reverse();
-      for (let j = start - 1; j >= lo; j--) {
-        if (match(a[j]!)) {
-          hasNext = true;
-          break;
-        }
-      }
-    }
-    let total = this.#quickTotal(q);
-    if (total === undefined) {
-      total = 0;
-      for (let i = lo; i < hi; i++) if (match(a[i]!)) total++;
-    }
-    const last = page[page.length - 1], first = page[0];
-    return Promise.resolve({
-      messages: page.map(summary),
-      total,
-      next: hasNext && last ? `o:${last.ts}:${last.seq}` : undefined,
-      prev: hasPrev && first ? `n:${first.ts}:${first.seq}` : undefined,
-    });
+    return Promise.resolve(this.#store.page(q));
   }
 
   /** One message with its attempts, result and progress. */
   message(id: string): Promise<MessageDetail | null> {
-    const r = this.#byId.get(id);
+    const r = this.#store.byId.get(id);
     if (!r) return Promise.resolve(null);
     return Promise.resolve({
       ...summary(r),
@@ -549,14 +349,14 @@ export class MemoryDashboardSource implements DashboardSource {
     if (req.ids) {
       recs = [];
       for (const id of req.ids) {
-        const r = this.#byId.get(id);
+        const r = this.#store.byId.get(id);
         if (r) recs.push(r);
         else skipped++;
       }
     } else if (req.query) {
       const states = (req.query.states?.length ? req.query.states : MESSAGE_STATES)
         .filter((s) => applies.has(s));
-      recs = states.length ? this.#select({ ...req.query, states }) : [];
+      recs = states.length ? this.#store.select({ ...req.query, states }) : [];
     } else {
       throw new TypeError("act: pass ids or a query.");
     }
@@ -569,7 +369,7 @@ export class MemoryDashboardSource implements DashboardSource {
       this.#apply(r, req);
       done++;
     }
-    this.#compact();
+    this.#store.compact();
     return Promise.resolve({ done, skipped, pending: 0 });
   }
 
@@ -580,18 +380,18 @@ export class MemoryDashboardSource implements DashboardSource {
         options.retries = 0;
         delete options.eta;
         r.msg = { ...r.msg, options };
-        this.#setState(r, "ready");
+        this.#store.setState(r, "ready");
         break;
       case "requeue":
-        this.#setState(r, "ready");
+        this.#store.setState(r, "ready");
         break;
       case "run-now":
         delete options.eta;
         r.msg = { ...r.msg, options };
-        this.#setState(r, "ready");
+        this.#store.setState(r, "ready");
         break;
       case "delete":
-        this.#remove(r);
+        this.#store.remove(r);
         break;
       case "cancel": {
         if (r.state === "running") {
@@ -607,16 +407,16 @@ export class MemoryDashboardSource implements DashboardSource {
         }
         r.error = CANCELLED;
         r.result = { status: "error", error: CANCELLED };
-        this.#setState(r, "dead");
+        this.#store.setState(r, "dead");
         break;
       }
       case "move": {
         const target = req.target!;
         const delayed = r.state === "delayed";
-        this.#count(r.queue, r.state, -1);
+        this.#store.count(r.queue, r.state, -1);
         r.queue = target;
         r.state = delayed ? "delayed" : "ready";
-        this.#count(target, r.state, 1);
+        this.#store.count(target, r.state, 1);
         r.since = Date.now();
         r.msg = { ...r.msg, queue_name: delayed ? `${target}.DQ` : target };
         break;
@@ -630,21 +430,21 @@ export class MemoryDashboardSource implements DashboardSource {
     action: QueueAction,
     options: { states?: readonly MessageState[] } = {},
   ): Promise<ActionResult> {
-    if (!this.#counts.has(queue)) {
+    if (!this.#store.counts.has(queue)) {
       return Promise.reject(new TypeError(`No queue named ${JSON.stringify(queue)}.`));
     }
-    if (action === "pause") this.#paused.add(queue);
-    else if (action === "resume") this.#paused.delete(queue);
+    if (action === "pause") this.#store.paused.add(queue);
+    else if (action === "resume") this.#store.paused.delete(queue);
     else {
       const states = new Set(options.states ?? ["ready", "delayed"]);
       let done = 0;
-      for (const r of this.#recs) {
+      for (const r of this.#store.recs) {
         if (!r.gone && r.queue === queue && states.has(r.state) && r.state !== "running") {
-          this.#remove(r);
+          this.#store.remove(r);
           done++;
         }
       }
-      this.#compact();
+      this.#store.compact();
       return Promise.resolve({ done, skipped: 0 });
     }
     return Promise.resolve({ done: 1, skipped: 0 });
@@ -653,7 +453,7 @@ export class MemoryDashboardSource implements DashboardSource {
   /** The workers, each with the messages it runs now. */
   workers(): Promise<readonly WorkerInfo[]> {
     const running = new Map<string, NonNullable<WorkerInfo["running"]>>();
-    for (const r of this.#running) {
+    for (const r of this.#store.running) {
       if (!r.workerId) continue;
       let list = running.get(r.workerId);
       if (!list) running.set(r.workerId, list = []);
@@ -689,23 +489,6 @@ export class MemoryDashboardSource implements DashboardSource {
     }
     return Promise.resolve({ done: 1, skipped: 0 });
   }
-}
-
-function summary(r: Rec): MessageSummary {
-  return {
-    message: r.msg,
-    state: r.state,
-    since: r.since,
-    error: r.error,
-    workerId: r.workerId,
-  };
-}
-
-function parseCursor(c: string | undefined): { dir: "o" | "n"; ts: number; seq: number } | null {
-  if (!c) return null;
-  const m = /^([on]):(-?\d+):(\d+)$/.exec(c);
-  if (!m) throw new RangeError(`cursor: ${JSON.stringify(c)} is not a cursor of this list.`);
-  return { dir: m[1] as "o" | "n", ts: Number(m[2]), seq: Number(m[3]) };
 }
 
 function validateTarget(target: string | undefined): void {

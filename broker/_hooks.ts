@@ -1,0 +1,110 @@
+// The broker's middleware hooks: which middleware has `before<Name>` / `after<Name>` (cached per
+// event name), and running them in order, synchronously until a hook returns a promise.
+import type { HookName, Middleware } from "../middleware/middleware.ts";
+import type { Awaitable } from "../util/async.ts";
+import { getLogger } from "../util/log.ts";
+
+type HookFn = (this: Middleware, ...args: unknown[]) => Awaitable<void>;
+type HookEntry = { hook: HookName; list: Middleware[] };
+
+/** Per event name ("enqueue"): its before / after hook name and the middleware having it. */
+export class Hooks {
+  readonly #middleware: readonly Middleware[];
+  #cache = { before: new Map<string, HookEntry>(), after: new Map<string, HookEntry>() };
+
+  /** Hooks of `middleware` (the broker's own stack, read again after `clear()`). */
+  constructor(middleware: readonly Middleware[]) {
+    this.#middleware = middleware;
+  }
+
+  /** Forgets who has which hook (the stack changed). */
+  clear(): void {
+    this.#cache.before.clear();
+    this.#cache.after.clear();
+  }
+
+  /** The hook `when` + `name` ("before" + "enqueue": beforeEnqueue) and who has it, cached. */
+  #hookList(when: "before" | "after", name: string): HookEntry {
+    const cache = this.#cache[when];
+    let entry = cache.get(name);
+    if (!entry) {
+      const hook = `${when}${name[0]!.toUpperCase()}${name.slice(1)}` as HookName;
+      const list = this.#middleware.filter((m) =>
+        typeof (m as unknown as Record<string, unknown>)[hook] === "function"
+      );
+      if (when === "after") list.reverse();
+      cache.set(name, entry = { hook, list });
+    }
+    return entry;
+  }
+
+  /** `Broker.emitBefore`: each hook gets `broker` first; errors propagate. */
+  emitBefore(broker: unknown, name: string, args: unknown[]): void | Promise<void> {
+    const { hook, list } = this.#hookList("before", name);
+    for (let i = 0; i < list.length; i++) {
+      const r = (list[i] as unknown as Record<string, HookFn>)[hook]!.call(
+        list[i]!,
+        broker,
+        ...args,
+      );
+      if (r) return continueBefore(broker, list, i + 1, hook, r, args);
+    }
+  }
+
+  /** `Broker.emitAfter`: in reverse order; errors are logged and swallowed. */
+  emitAfter(broker: unknown, name: string, args: unknown[]): void | Promise<void> {
+    const { hook, list } = this.#hookList("after", name);
+    for (let i = 0; i < list.length; i++) {
+      let r: Awaitable<void>;
+      try {
+        r = (list[i] as unknown as Record<string, HookFn>)[hook]!.call(list[i]!, broker, ...args);
+      } catch (e) {
+        logAfterError(list[i]!, hook, e);
+        continue;
+      }
+      if (r) return continueAfter(broker, list, i, hook, r, args);
+    }
+  }
+}
+
+async function continueBefore(
+  broker: unknown,
+  list: Middleware[],
+  from: number,
+  hook: HookName,
+  pending: Promise<void>,
+  args: unknown[],
+): Promise<void> {
+  await pending;
+  for (let i = from; i < list.length; i++) {
+    await (list[i] as unknown as Record<string, HookFn>)[hook]!.call(list[i]!, broker, ...args);
+  }
+}
+
+async function continueAfter(
+  broker: unknown,
+  list: Middleware[],
+  at: number,
+  hook: HookName,
+  pending: Promise<void>,
+  args: unknown[],
+): Promise<void> {
+  try {
+    await pending;
+  } catch (e) {
+    logAfterError(list[at]!, hook, e);
+  }
+  for (let i = at + 1; i < list.length; i++) {
+    try {
+      await (list[i] as unknown as Record<string, HookFn>)[hook]!.call(list[i]!, broker, ...args);
+    } catch (e) {
+      logAfterError(list[i]!, hook, e);
+    }
+  }
+}
+
+function logAfterError(m: Middleware, hook: string, e: unknown): void {
+  getLogger(`dramatis.middleware.${m.constructor.name}`).error(
+    `Unhandled error in ${hook}: ${e instanceof Error ? e.stack : String(e)}`,
+  );
+}
