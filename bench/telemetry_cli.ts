@@ -5,6 +5,8 @@
 //    each heartbeat, the endpoint served by the supervisor and scraped every BENCH_SCRAPE_MS
 //    (1000) during the drain) and with DRAMATIS_METRICS=1 alone (the middleware, no endpoint),
 //    interleaved off, on, middleware, off, ...; ratios are medians of per-run ratios.
+//    With BENCH_BASELINE=<dir> (a checkout of other code, e.g. `git archive main`), the same three
+//    drains of that code run interleaved with these (this, baseline, this, ...), for before/after.
 // 2. A scrape (`brokerMetricsHandler`, no cache) of a FileBroker whose registry holds 8 worker
 //    records of 100 actors each: reading the records, summing, rendering. Median of SCRAPES.
 import { spawn } from "node:child_process";
@@ -22,8 +24,9 @@ const SCRAPES = Number(process.env.BENCH_SCRAPES ?? 200);
 const SCRAPE_EVERY = Number(process.env.BENCH_SCRAPE_MS ?? 1000);
 const runtime = process.env.BENCH_RUNTIME ?? ("Bun" in globalThis ? "bun" : "deno");
 const exe = runtime === "bun" ? process.env.BUN ?? "bun" : process.env.DENO ?? "deno";
-const root = fileURLToPath(new URL("..", import.meta.url));
-const tasks = join(root, "bench", "fixtures", "e2e_tasks.ts");
+const here = fileURLToPath(new URL("..", import.meta.url));
+const baseline = process.env.BENCH_BASELINE;
+const tasksOf = (root: string) => join(root, "bench", "fixtures", "e2e_tasks.ts");
 const run = (file: string) => runtime === "bun" ? [file] : ["run", "-A", file];
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -35,7 +38,7 @@ function env(dir: string): Record<string, string> {
   };
 }
 
-async function fill(dir: string): Promise<void> {
+async function fill(dir: string, tasks: string): Promise<void> {
   const script = join(dir, "fill.ts");
   writeFileSync(
     script,
@@ -71,12 +74,14 @@ function cpuMs(pid: number, descendants = true): number {
  * whole worker (supervisor, worker process, Web Workers) used from spawn to the last message.
  */
 async function drain(
+  root: string,
   metrics: boolean,
   middlewareOnly = false,
 ): Promise<{ rate: number; cpu: number; supervisor: number }> {
   const dir = mkdtempSync(join(tmpdir(), "dramatis-telemetry-"));
+  const tasks = tasksOf(root);
   try {
-    await fill(dir);
+    await fill(dir, tasks);
     const serve = metrics && !middlewareOnly;
     const args = ["worker", tasks, "-t", "2", ...(serve ? ["--metrics", "127.0.0.1:0"] : [])];
     const p = spawn(exe, [...run(join(root, "cli.ts")), ...args], {
@@ -111,26 +116,52 @@ async function drain(
   }
 }
 
-console.log(`bench/telemetry_cli.ts: workers on ${runtime}, ${N} messages, ${PAIRS} pairs`);
-const ratios: number[] = [], mwRatios: number[] = [], cpuRatios: number[] = [];
-const mwCpuRatios: number[] = [], cpuOff: number[] = [];
+console.log(
+  `bench/telemetry_cli.ts: workers on ${runtime}, ${N} messages, ${PAIRS} rounds` +
+    (baseline ? `, baseline ${baseline}` : ""),
+);
+type Drain = { rate: number; cpu: number; supervisor: number };
+const roots = baseline ? [here, baseline] : [here];
+const results = roots.map(() => ({
+  ratios: [] as number[],
+  mwRatios: [] as number[],
+  cpuRatios: [] as number[],
+  mwCpuRatios: [] as number[],
+  cpuOff: [] as number[],
+  supervisor: [] as number[],
+}));
+const r = (x: Drain) => `${Math.round(x.rate)}/s ${x.cpu} ms CPU (supervisor ${x.supervisor})`;
 for (let i = 0; i < PAIRS; i++) {
-  const a = await drain(false), b = await drain(true), c = await drain(true, true);
-  ratios.push(b.rate / a.rate);
-  mwRatios.push(c.rate / a.rate);
-  cpuRatios.push(b.cpu / a.cpu);
-  mwCpuRatios.push(c.cpu / a.cpu);
-  cpuOff.push(a.cpu);
-  const r = (x: { rate: number; cpu: number; supervisor: number }) =>
-    `${Math.round(x.rate)}/s ${x.cpu} ms CPU (supervisor ${x.supervisor})`;
-  console.log(`  run ${i + 1}: off ${r(a)}; --metrics ${r(b)}; DRAMATIS_METRICS=1 only ${r(c)}`);
+  const order = [...roots.entries()];
+  if (i % 2 === 1) order.reverse(); // this first, then the baseline first, ...
+  for (const [k, root] of order) {
+    const a = await drain(root, false),
+      b = await drain(root, true),
+      c = await drain(root, true, true);
+    const out = results[k]!;
+    out.ratios.push(b.rate / a.rate);
+    out.mwRatios.push(c.rate / a.rate);
+    out.cpuRatios.push(b.cpu / a.cpu);
+    out.mwCpuRatios.push(c.cpu / a.cpu);
+    out.cpuOff.push(a.cpu);
+    out.supervisor.push(b.supervisor);
+    console.log(
+      `  run ${i + 1}${baseline ? (k === 0 ? " (this)" : " (baseline)") : ""}: off ${r(a)}; ` +
+        `--metrics ${r(b)}; DRAMATIS_METRICS=1 only ${r(c)}`,
+    );
+  }
 }
 const m3 = (xs: number[]) => median(xs).toFixed(3);
-console.log(
-  `drain, -t 2 (medians of per-run ratios to off): --metrics rate ${m3(ratios)}, CPU ${
-    m3(cpuRatios)
-  }; middleware only rate ${m3(mwRatios)}, CPU ${m3(mwCpuRatios)}; off CPU ${median(cpuOff)} ms`,
-);
+for (const [k, out] of results.entries()) {
+  console.log(
+    `${baseline ? (k === 0 ? "this: " : "baseline: ") : ""}drain, -t 2 (medians of per-run ` +
+      `ratios to off): --metrics rate ${m3(out.ratios)}, CPU ${m3(out.cpuRatios)}; middleware ` +
+      `only rate ${m3(out.mwRatios)}, CPU ${m3(out.mwCpuRatios)}; off CPU ${
+        median(out.cpuOff)
+      } ms; ` +
+      `supervisor CPU with --metrics ${median(out.supervisor)} ms`,
+  );
+}
 
 // 2. Scrape of a broker with 8 processes' records of 100 actors each.
 const dir = mkdtempSync(join(tmpdir(), "dramatis-scrape-"));

@@ -19,6 +19,7 @@
  */
 import type { JsonValue, Message } from "../message.ts";
 import type { MetricsSnapshot } from "../telemetry/registry.ts";
+import type { QueueMetrics } from "../telemetry/prometheus.ts";
 
 /** The message option holding a unique job's key (see `Broker.enqueue`). */
 export const UNIQUE_KEY_OPTION = "unique_key";
@@ -161,6 +162,14 @@ export interface WorkerRecord {
   running: RunningMessage[];
   /** Its cumulative counters and histograms (the `Metrics` middleware's snapshot), if on. */
   metrics?: MetricsSnapshot;
+  /**
+   * The depth of the queues it consumes, as its broker saw them at `depthsAt`: published by the
+   * worker processes of `dramatis worker --metrics` on a FileBroker, whose `/metrics` reads them
+   * instead of following the broker's log itself (see `BrokerMetricsOptions.recordDepths`).
+   */
+  depths?: QueueMetrics[];
+  /** When `depths` were read (ms since the epoch). */
+  depthsAt?: number;
 }
 
 /**

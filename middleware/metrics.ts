@@ -56,15 +56,29 @@ export interface MetricsOptions {
   maxSeries?: number;
 }
 
-interface Run extends Tracked {
-  series: MetricSeries;
+/** A delivery being tracked; a class with every field declared, so that none is added later. */
+class Run implements Tracked {
+  readonly message: MessageProxy;
+  readonly retries: number;
+  readonly series: MetricSeries;
   /** Date.now() when the actor started; undefined when it was not seen starting. */
-  started: number | undefined;
-  ended: boolean;
-  error: boolean;
-  skipped: boolean;
-  retried: boolean;
-  requeued: boolean;
+  readonly started: number | undefined;
+  ended = false;
+  error = false;
+  skipped = false;
+  retried = false;
+  requeued = false;
+  prev: Run | undefined = undefined;
+  next: Run | undefined = undefined;
+  doneSince: number | undefined = undefined;
+
+  constructor(message: MessageProxy, series: MetricSeries, started: number | undefined) {
+    this.message = message;
+    const retries = message.options.retries;
+    this.retries = typeof retries === "number" ? retries : 0;
+    this.series = series;
+    this.started = started;
+  }
 }
 
 interface Held {
@@ -256,18 +270,7 @@ export class Metrics extends Middleware {
   }
 
   #begin(message: MessageProxy, series: MetricSeries, started?: number): Run {
-    const retries = message.options.retries;
-    return this.#tracker.begin({
-      message,
-      retries: typeof retries === "number" ? retries : 0,
-      series,
-      started,
-      ended: false,
-      error: false,
-      skipped: false,
-      retried: false,
-      requeued: false,
-    });
+    return this.#tracker.begin(new Run(message, series, started));
   }
 
   #end(run: Run, error: unknown): void {

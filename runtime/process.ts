@@ -271,3 +271,14 @@ export function writeStderr(line: string): void {
     console.error(line);
   }
 }
+
+/** What `memoryUsage()` returns (bytes). */
+export type MemoryUsage = { rss: number; heapUsed: number; heapTotal: number; external: number };
+
+/** This isolate's memory figures: `Deno.memoryUsage()` on Deno, `process.memoryUsage()` on Bun. */
+export function memoryUsage(): MemoryUsage {
+  const g = globalThis as { Deno?: { memoryUsage(): MemoryUsage } };
+  return g.Deno
+    ? g.Deno.memoryUsage()
+    : (node() as unknown as { memoryUsage(): MemoryUsage }).memoryUsage();
+}

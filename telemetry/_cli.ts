@@ -1,6 +1,7 @@
 // `dramatis worker --metrics HOST:PORT`: the address parsed, the `Metrics` middleware turned on in
 // every Web Worker (DRAMATIS_METRICS=1 set here, inherited by the worker processes; see
-// _enable.ts), and the endpoint served from the supervisor with `serveHttp`.
+// _enable.ts), and the endpoint served from the supervisor with `serveHttp`. On a FileBroker the
+// queue depths come from the worker processes' records (DRAMATIS_METRICS_DEPTHS=1, _depth.ts).
 import { setEnv } from "../runtime/env.ts";
 import { configureLogging, getLogger, LEVELS } from "../util/log.ts";
 import { serveHttp } from "../runtime/process.ts";
@@ -11,6 +12,8 @@ import { withBroker } from "../cli/_broker.ts";
 import { EXIT } from "../worker/_exit.ts";
 import type { Context } from "../cli/_commands.ts";
 import { brokerMetricsHandler } from "./broker_metrics.ts";
+import { RECORD_DEPTHS_ENV } from "./_depth.ts";
+import { FileBroker } from "../broker/file/broker.ts";
 
 const logger = getLogger("dramatis.MainProcess");
 
@@ -33,7 +36,11 @@ export async function serveMetrics(
   askForMetrics();
   return await withBroker(options.modules, context, async (broker) => {
     configureLogging({ level: options.logLevel ?? LEVELS.INFO });
-    const handler = brokerMetricsHandler(broker);
+    // A FileBroker's depths cost a replica of its whole log here: its worker processes, which
+    // follow the log anyway, publish them in their records instead.
+    const recordDepths = broker instanceof FileBroker;
+    if (recordDepths) setEnv(RECORD_DEPTHS_ENV, "1");
+    const handler = brokerMetricsHandler(broker, { recordDepths });
     const server = await serveHttp(where.hostname, where.port, handler).catch((e) => {
       throw new CliError(
         `could not serve metrics on ${address}: ${(e as Error).message.split("\n")[0]}`,

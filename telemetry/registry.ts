@@ -275,10 +275,15 @@ export class Histogram {
 
   /** Counts `value` in the first bucket whose bound is at least `value` (Prometheus' `le`). */
   observe(value: number): void {
+    // Binary search for the first bound >= value (5 steps for ~20 buckets, not up to 20).
     const b = this.bounds;
-    let i = 0;
-    while (i < b.length && value > b[i]!) i++;
-    this.counts[i]!++;
+    let lo = 0, hi = b.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (value > b[mid]!) lo = mid + 1;
+      else hi = mid;
+    }
+    this.counts[lo]!++;
     this.sum += value;
   }
 

@@ -186,3 +186,52 @@ test("RedisBroker: the oldest ready message's age is the head of its list", asyn
     await deleteKeys(`${ns}:`);
   }
 });
+
+test("BrokerMetrics with recordDepths: depths from the freshest record, the broker read only for queues no live worker consumes", async () => {
+  const broker = new StubBroker();
+  broker.declareQueue("default");
+  broker.declareQueue("other");
+  const add = actor((a: number) => a, { actorName: "add_depths", queueName: "other", broker });
+  await add.send(1);
+  await add.send(2);
+  const source = new BrokerMetrics(broker, { cacheTtl: 0, recordDepths: true });
+  const depth = (ready: number) => ({
+    queueName: "default",
+    ready,
+    delayed: 1,
+    inFlight: 2,
+    dead: 0,
+  });
+  const r = new MetricsRegistry();
+  // "default" as two workers saw it (the later one wins); the broker itself has 0 there.
+  await broker.publishWorker(
+    { ...record("a", r), depths: [depth(7)], depthsAt: Date.now() - 500 },
+    10_000,
+  );
+  await broker.publishWorker(
+    { ...record("b", r), depths: [depth(9)], depthsAt: Date.now() },
+    10_000,
+  );
+  let c = await source.collect();
+  const q = (name: string) => c.queues.find((x) => x.queueName === name);
+  assert.deepEqual(
+    [q("default")?.ready, q("default")?.delayed, q("default")?.inFlight],
+    [9, 1, 2],
+  );
+  // "other" is consumed by no live worker: read from the broker.
+  assert.equal(q("other")?.ready, 2);
+
+  // Depths too old, and the queue is consumed: left out rather than read here.
+  await broker.publishWorker({
+    ...record("a", r),
+    depths: [depth(7)],
+    depthsAt: Date.now() - 60_000,
+  }, 10_000);
+  await broker.publishWorker({ ...record("b", r), depthsAt: undefined, depths: undefined }, 10_000);
+  c = await source.collect();
+  assert.equal(q("default"), undefined);
+
+  // Without the option, the broker's own counters.
+  c = await new BrokerMetrics(broker, { cacheTtl: 0 }).collect();
+  assert.equal(q("default")?.ready, 0);
+});

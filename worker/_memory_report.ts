@@ -1,7 +1,7 @@
 // A debug aid for bench/worker_memory.ts: when DRAMATIS_MEMORY_REPORT names a file, each role of
 // the worker tree (supervisor, worker process main thread, each Web Worker) appends one JSON line
 // of its own memory figures there every REPORT_MS. Off (and free) otherwise.
-import { environment, pid, runtime, unrefTimer } from "../runtime/process.ts";
+import { environment, memoryUsage, pid, unrefTimer } from "../runtime/process.ts";
 import { writeText } from "../runtime/fs.ts";
 
 /** How often a role reports, in ms. */
@@ -18,23 +18,12 @@ export interface MemoryReport {
   external: number;
 }
 
-type Usage = { rss: number; heapUsed: number; heapTotal: number; external: number };
-
-function usage(): Usage {
-  const g = globalThis as {
-    Deno?: { memoryUsage(): Usage };
-    process?: { memoryUsage(): Usage };
-  };
-  if (runtime === "deno" && g.Deno) return g.Deno.memoryUsage();
-  return g.process!.memoryUsage();
-}
-
 /** Starts reporting as `role` when DRAMATIS_MEMORY_REPORT is set; a no-op otherwise. */
 export function reportMemory(role: string): void {
   const file = environment().DRAMATIS_MEMORY_REPORT;
   if (!file) return;
   const write = () => {
-    const u = usage();
+    const u = memoryUsage();
     const r: MemoryReport = {
       role,
       pid: pid(),

@@ -14,16 +14,16 @@
 // (retried per its options), hands the Web Worker's other messages back to the broker, and:
 //   - on Bun, terminates the Web Worker (that stops the thread) and starts a fresh one;
 //   - on Deno, where terminate() cannot stop a thread stuck in a synchronous loop, stops its
-//     other Web Workers gracefully and exits with EXIT_RECYCLE: the supervisor starts a fresh
+//     other Web Workers gracefully and exits with EXIT.RECYCLE: the supervisor starts a fresh
 //     process, and the stuck thread dies with this one.
 // Cancels. This thread polls `broker.cancelled()` for the messages it holds (worker/
 // _process_ops.ts; from their second poll on, see worker/_held.ts): one not delivered yet is
-// settled here as cancelled; one a Web Worker holds is
-// cancelled there (CancelMessage). If that Web Worker has not handled the CancelMessage `grace`
-// ms later while the actor runs, it is stuck in it: the message is failed with Cancelled (not
-// retried) and the Web Worker replaced as for a hard time limit.
+// settled here as cancelled; one a Web Worker holds is cancelled there (CancelMessage). If that
+// Web Worker has not handled the CancelMessage `grace` ms later while the actor runs, it is stuck
+// in it: the message is failed with Cancelled (not retried) and the Web Worker replaced as for a
+// hard time limit.
 //
-// The broker modules are imported once the Web Workers are on their way (see the end of
+// The broker modules are imported once the Web Workers are on their way (see
 // WorkerProcess.run): they boot while this thread loads the rest.
 //
 // The parts: worker/_slot.ts (a Web Worker and what it holds), worker/_feeder.ts (receiving and
@@ -49,24 +49,8 @@ import { withDeadline } from "./_deadline.ts";
 import { type Held, idOf, type Slot, startSlot } from "./_slot.ts";
 import { reportMemory } from "./_memory_report.ts";
 
-/** What the supervisor passes to each worker process. */
-export interface ProcessConfig {
-  index: number;
-  modules: string[];
-  queues?: string[] | undefined;
-  threads: number;
-  concurrency: number;
-  workerTimeout: number;
-  shutdownTimeout: number;
-  /** How long past its time limit an actor may run before its Web Worker is replaced. */
-  grace: number;
-  logLevel: number;
-  logFile?: string | undefined;
-  /** The Web Worker entry (a module URL). */
-  webWorkerUrl: string;
-  /** When the supervisor started: schedule ticks since then are on time (see worker/_scheduler.ts). */
-  schedulesSince?: number;
-}
+import type { ProcessConfig } from "./_process_config.ts";
+export type { ProcessConfig };
 
 /** Runs a worker process until it stops; then exits. */
 export function runWorkerProcess(config: ProcessConfig): Promise<never> {

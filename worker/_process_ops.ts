@@ -7,6 +7,9 @@ import type { BrokerEvent, RunningMessage, WorkerRecord } from "../broker/ops.ts
 import type { MessageProxy } from "../message.ts";
 import { MetricsAggregator, type MetricsSnapshot } from "../telemetry/registry.ts";
 import { eventOf, metricsOf, processIdentity, recordOf, WorkerOps } from "./_heartbeat.ts";
+import { RECORD_DEPTHS_ENV, statsOf } from "../telemetry/_depth.ts";
+import type { QueueMetrics } from "../telemetry/prometheus.ts";
+import { env } from "../runtime/env.ts";
 
 /** How often the cancel poll runs and the heartbeat is published (ms). */
 const CANCEL_POLL = 50;
@@ -37,6 +40,10 @@ export class ProcessOps {
   /** The `Metrics` middleware of this thread: with it, the Web Workers' snapshots are summed. */
   readonly #metrics: { snapshot(): MetricsSnapshot } | undefined;
   readonly #aggregator: MetricsAggregator | undefined;
+  /** With RECORD_DEPTHS_ENV=1: the depths of its queues, read after each heartbeat for the next. */
+  #depths: { at: number; depths: QueueMetrics[] } | undefined;
+  readonly #wantDepths: boolean;
+  #readingDepths = false;
 
   private constructor(
     parts: ProcessOpsParts,
@@ -47,6 +54,7 @@ export class ProcessOps {
     this.workerId = `${identity.host}:${identity.pid}:${crypto.randomUUID().slice(0, 8)}`;
     this.#metrics = metricsOf(parts.broker.middleware);
     if (this.#metrics) this.#aggregator = new MetricsAggregator();
+    this.#wantDepths = this.#metrics !== undefined && env(RECORD_DEPTHS_ENV) === "1";
     this.#ops = new WorkerOps({
       broker: parts.broker,
       heldIds: parts.heldIds,
@@ -57,7 +65,9 @@ export class ProcessOps {
 
   /** The operations of this process. */
   static async create(parts: ProcessOpsParts): Promise<ProcessOps> {
-    return new ProcessOps(parts, await processIdentity());
+    const ops = new ProcessOps(parts, await processIdentity());
+    if (ops.#wantDepths) await ops.#readDepths(); // so that the first record has them
+    return ops;
   }
 
   /** Starts the cancel poll, the heartbeat (published at once) and the event batches. */
@@ -107,6 +117,29 @@ export class ProcessOps {
       this.#aggregator.update(this.#metrics.snapshot());
       record.metrics = this.#aggregator.snapshot();
     }
+    if (this.#depths) {
+      record.depths = this.#depths.depths;
+      record.depthsAt = this.#depths.at;
+    }
+    if (this.#wantDepths && !this.#readingDepths) void this.#readDepths();
     return record;
+  }
+
+  /** Reads the depth of its queues (one at a time: for the next record). */
+  async #readDepths(): Promise<void> {
+    this.#readingDepths = true;
+    try {
+      const at = Date.now();
+      const depths: QueueMetrics[] = [];
+      for (const q of this.#parts.queues) {
+        const d = await statsOf(this.#parts.broker, q);
+        if (d) depths.push(d);
+      }
+      this.#depths = { at, depths };
+    } catch {
+      this.#depths = undefined; // the supervisor reads the broker itself
+    } finally {
+      this.#readingDepths = false;
+    }
   }
 }

@@ -2,7 +2,7 @@
 // one (its shared memory and its `init` message), and reading what a held message is.
 import type { RawDelivery } from "../broker/broker.ts";
 import type { JsonValue } from "../message.ts";
-import type { ProcessConfig } from "./_process.ts";
+import type { ProcessConfig } from "./_process_config.ts";
 import type { FromWebWorker, ToWebWorker } from "./_protocol.ts";
 
 /** A message received from the broker, not yet handed to a Web Worker. */
