@@ -1,5 +1,5 @@
-// The options and counters of the base Broker's methods (re-exported by broker/broker.ts).
-import type { Middleware } from "../middleware/middleware.ts";
+// The options and counters of the base Broker's methods (re-exported by broker/broker.ts). It
+// imports nothing, so that what reads a queue's counters need not import the broker.
 
 /**
  * Options of `broker.join()`.
@@ -52,28 +52,3 @@ export interface QueueStats {
   /** Messages in the dead-letter queue (`q.XQ`). */
   dead: number;
 }
-
-/**
- * Options every broker accepts.
- *
- * @example
- * ```ts
- * import { type BrokerOptions, Retries } from "@dramatis/dramatis";
- * const o: BrokerOptions = { middleware: [new Retries()] };
- * ```
- */
-export interface BrokerOptions {
-  /** The middleware stack. Default: `defaultMiddleware()`. */
-  middleware?: Middleware[];
-}
-
-/**
- * A middleware class, as `addMiddleware`'s `before` / `after` options take it.
- *
- * @example
- * ```ts
- * import { type MiddlewareClass, Retries } from "@dramatis/dramatis";
- * const c: MiddlewareClass = Retries;
- * ```
- */
-export type MiddlewareClass = abstract new (...args: never[]) => Middleware;

@@ -1,8 +1,34 @@
-// The broker's middleware hooks: which middleware has `before<Name>` / `after<Name>` (cached per
-// event name), and running them in order, synchronously until a hook returns a promise.
+// The broker's middleware: its options (the stack, a middleware class to insert next to), which
+// middleware has `before<Name>` / `after<Name>` (cached per event name), and running those hooks in
+// order, synchronously until one returns a promise. Types re-exported by broker/broker.ts.
 import type { HookName, Middleware } from "../middleware/middleware.ts";
 import type { Awaitable } from "../util/async.ts";
 import { getLogger } from "../util/log.ts";
+
+/**
+ * Options every broker accepts.
+ *
+ * @example
+ * ```ts
+ * import { type BrokerOptions, Retries } from "@dramatis/dramatis";
+ * const o: BrokerOptions = { middleware: [new Retries()] };
+ * ```
+ */
+export interface BrokerOptions {
+  /** The middleware stack. Default: `defaultMiddleware()`. */
+  middleware?: Middleware[];
+}
+
+/**
+ * A middleware class, as `addMiddleware`'s `before` / `after` options take it.
+ *
+ * @example
+ * ```ts
+ * import { type MiddlewareClass, Retries } from "@dramatis/dramatis";
+ * const c: MiddlewareClass = Retries;
+ * ```
+ */
+export type MiddlewareClass = abstract new (...args: never[]) => Middleware;
 
 type HookFn = (this: Middleware, ...args: unknown[]) => Awaitable<void>;
 type HookEntry = { hook: HookName; list: Middleware[] };

@@ -20,14 +20,8 @@ import type { JsonObject, JsonValue, Message } from "../message.ts";
 import type { Middleware } from "../middleware/middleware.ts";
 import { getLogger } from "../util/log.ts";
 import { defaultMiddleware } from "../middleware/_default.ts";
-import { Hooks } from "./_hooks.ts";
-import type {
-  BrokerOptions,
-  EnqueueOptions,
-  JoinOptions,
-  MiddlewareClass,
-  QueueStats,
-} from "./_broker_options.ts";
+import { type BrokerOptions, Hooks, type MiddlewareClass } from "./_hooks.ts";
+import type { EnqueueOptions, JoinOptions, QueueStats } from "./_broker_options.ts";
 
 import { dqName, qName, validateQueueName } from "./queue_name.ts";
 import type { ConsumeOptions, Consumer } from "./consumer.ts";
@@ -53,13 +47,8 @@ export { toRawDelivery } from "./consumer.ts";
 export type { ConsumeOptions, Consumer, RawDelivery, ReceiveOptions } from "./consumer.ts";
 export type { DeclaredActor, SendOptions } from "./declared_actor.ts";
 
-export type {
-  BrokerOptions,
-  EnqueueOptions,
-  JoinOptions,
-  MiddlewareClass,
-  QueueStats,
-} from "./_broker_options.ts";
+export type { EnqueueOptions, JoinOptions, QueueStats } from "./_broker_options.ts";
+export type { BrokerOptions, MiddlewareClass } from "./_hooks.ts";
 
 const logger = getLogger("dramatis.broker.Broker");
 

@@ -48,6 +48,7 @@ import {
   summaryOf,
 } from "./_broker_scan.ts";
 import { applyTo, checkTarget, direct, purge, UNSUPPORTED_BROWSE } from "./_broker_actions.ts";
+import { type Oldest, oldestReady } from "./_broker_oldest.ts";
 import { attemptsOf, progressInfo, resultOf, workerInfo } from "./_broker_info.ts";
 import {
   ACTION_STATES,
@@ -67,12 +68,6 @@ import {
   type WorkerInfo,
 } from "./source.ts";
 
-/** Ready messages read to find the oldest exactly; beyond, the age shown is a lower bound. */
-export const OLDEST_EXACT = 200;
-
-/** How long the oldest ready message found is reused while the queue's ready count is the same (ms). */
-const OLDEST_TTL = 5_000;
-
 /** What a listing found (`examined` and `of`: how far a bounded scan went). */
 interface Selected {
   entries: BrowseEntry[];
@@ -82,15 +77,10 @@ interface Selected {
   of?: number;
 }
 
-interface Oldest {
-  at: number;
-  lowerBound: boolean;
-  ready: number;
-  readAt: number;
-}
-
 /** Actions by id the broker checks itself (the state each applies to is the broker's too). */
 export const DIRECT: readonly MessageAction[] = ["delete", "run-now", "cancel"];
+
+export { OLDEST_EXACT } from "./_broker_oldest.ts";
 
 /** Default `scanLimit`: messages a search by actor, time or text examines at most. */
 export const DEFAULT_SCAN_LIMIT = 20_000;
@@ -201,7 +191,7 @@ class BrokerDashboardSource implements DashboardSource {
       };
       if (paused) q.paused = paused.has(name);
       if (s.ready > 0 && this.#caps().browse) {
-        const o = await this.#oldest(name, s.ready);
+        const o = await oldestReady(this.#broker, this.#oldestCache, name, s.ready);
         if (o) {
           q.oldestReadyTimestamp = o.at;
           if (o.lowerBound) q.oldestIsLowerBound = true;
@@ -209,33 +199,6 @@ class BrokerDashboardSource implements DashboardSource {
       }
       return q;
     }));
-  }
-
-  /** The oldest ready message's timestamp: read again when the count changed or after 5 s. */
-  async #oldest(queue: string, ready: number): Promise<Oldest | undefined> {
-    const now = Date.now();
-    const cached = this.#oldestCache.get(queue);
-    if (cached && cached.ready === ready && now - cached.readAt < OLDEST_TTL) return cached;
-    // The file and Redis brokers know it exactly and cheaply (the head of the queue).
-    const exact = (this.#broker as {
-      oldestReadyTimestamp?: (queue: string) => Promise<number | null>;
-    }).oldestReadyTimestamp;
-    if (typeof exact === "function") {
-      const at = await exact.call(this.#broker, queue);
-      if (at === null) return undefined;
-      const o: Oldest = { at, lowerBound: false, ready, readAt: now };
-      this.#oldestCache.set(queue, o);
-      return o;
-    }
-    const page = await this.#broker.browse(queue, "ready", {
-      limit: Math.min(ready, OLDEST_EXACT),
-    });
-    let at = Infinity;
-    for (const e of page.entries) at = Math.min(at, e.message.messageTimestamp);
-    if (at === Infinity) return undefined;
-    const o: Oldest = { at, lowerBound: page.next !== undefined, ready, readAt: now };
-    this.#oldestCache.set(queue, o);
-    return o;
   }
 
   async #records(): Promise<WorkerRecord[]> {

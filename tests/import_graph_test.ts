@@ -18,10 +18,9 @@ const KNOWN_VALUE_CYCLES: Edge[] = [];
 // those leave the loop once every concrete broker passes its default stack itself.
 const BROKER_LOOP = new Set([
   "broker/broker.ts",
-  // The hook plumbing split out of the base Broker (issue 12): it names Middleware in its types.
+  // The middleware plumbing split out of the base Broker (issue 12): it names Middleware in its
+  // types (BrokerOptions, the hooks).
   "broker/_hooks.ts",
-  // Its options (BrokerOptions names the Middleware it takes), split out with it.
-  "broker/_broker_options.ts",
   "worker/worker.ts",
   "worker/_run.ts",
   "middleware/middleware.ts",
