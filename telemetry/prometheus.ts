@@ -17,7 +17,7 @@
  * ```
  * @module
  */
-import type { QueueStats } from "../broker/broker.ts";
+import type { QueueStats } from "../broker/_broker_options.ts";
 import { VERSION } from "../version.ts";
 import { runtime, runtimeVersion } from "../runtime/process.ts";
 import {
