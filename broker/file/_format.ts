@@ -324,11 +324,28 @@ export class RecordWriter {
 
 /** Reads fields of a record body. */
 export class BodyReader {
-  #view: DataView;
+  #view: DataView<ArrayBufferLike>;
+  buf: Uint8Array;
   pos: number;
-  constructor(readonly buf: Uint8Array, start: number, readonly end: number) {
+  end: number;
+  constructor(buf: Uint8Array = new Uint8Array(0), start = 0, end = buf.length) {
+    this.buf = buf;
     this.#view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     this.pos = start;
+    this.end = end;
+  }
+  /**
+   * Points this reader at another body, keeping its DataView while the buffer is the same: one
+   * reader for many records, with no allocation per record.
+   */
+  at(buf: Uint8Array, pos: number, end = buf.length): this {
+    if (buf !== this.buf) {
+      this.buf = buf;
+      this.#view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    }
+    this.pos = pos;
+    this.end = end;
+    return this;
   }
   u8(): number {
     return this.buf[this.pos++]!;

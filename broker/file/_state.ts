@@ -7,7 +7,7 @@
 // A message is a slot of the compact index (`_index.ts`): a few numbers in typed arrays. Objects
 // exist per queue, per owner and per segment, never per message; `ref()` makes one for the few
 // messages being delivered or inspected.
-import { Kind, REC_HEADER } from "./_format.ts";
+import { BodyReader, Kind, REC_HEADER } from "./_format.ts";
 import { SlotHeap } from "./_heap.ts";
 import { DEAD, GONE, INFLIGHT, MsgIndex, READY } from "./_index.ts";
 import type { Seg } from "./_segments.ts";
@@ -252,7 +252,7 @@ export class State {
         return;
       }
       case Kind.FLUSH: {
-        const name = r.name();
+        const name = r.queue();
         for (const q of [this.queues.get(name), this.queues.get(`${name}.DQ`)]) {
           if (q) { for (const s of q.heap.clear()) this.#drop(s); }
         }
@@ -266,7 +266,7 @@ export class State {
         return;
       }
       case Kind.PURGE: {
-        const q = this.queues.get(r.name());
+        const q = this.queues.get(r.queue());
         if (q) { for (const s of [...q.dead.values()]) this.#drop(s); }
         return;
       }
@@ -457,41 +457,9 @@ export class State {
  * Reads the fields of record bodies without allocating per record: one reader for the replica,
  * the DataView kept while the buffer stays the same, the last queue's name compared as bytes.
  */
-class Fields {
-  buf: Uint8Array = new Uint8Array(0);
-  #view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
-  pos = 0;
+class Fields extends BodyReader {
   #last: QueueState | undefined;
 
-  at(buf: Uint8Array, pos: number): this {
-    if (buf !== this.buf) {
-      this.buf = buf;
-      this.#view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-    }
-    this.pos = pos;
-    return this;
-  }
-  u8(): number {
-    return this.buf[this.pos++]!;
-  }
-  u32(): number {
-    const v = this.#view.getUint32(this.pos, true);
-    this.pos += 4;
-    return v;
-  }
-  f64(): number {
-    const v = this.#view.getFloat64(this.pos, true);
-    this.pos += 8;
-    return v;
-  }
-  /** A queue name (1-byte length, ASCII) as a string. */
-  name(): string {
-    const b = this.buf, n = b[this.pos++]!;
-    let s = "";
-    for (let i = 0; i < n; i++) s += String.fromCharCode(b[this.pos + i]!);
-    this.pos += n;
-    return s;
-  }
   /** The state of the queue named next, from `state` (no string made when it is the last one). */
   queueIn(state: State): QueueState {
     const b = this.buf, n = b[this.pos]!, last = this.#last;
@@ -508,6 +476,6 @@ class Fields {
         return last;
       }
     }
-    return this.#last = state.queue(this.name());
+    return this.#last = state.queue(this.queue());
   }
 }
