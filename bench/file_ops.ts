@@ -24,13 +24,11 @@ import {
   sleep,
   uniqueVsPlain,
 } from "./_common.ts";
+import { environment, runtime } from "../runtime/process.ts";
 
-const env =
-  (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env ??
-    {};
+const env: Record<string, string | undefined> = environment();
 const RUNS = Number(env.BENCH_RUNS ?? 5);
 const SENDS = Number(env.BENCH_SENDS ?? 20_000);
-const runtime = "Bun" in globalThis ? "bun" : "deno";
 
 function tempDir(): string {
   return fs.mkdtempSync(`${tmpdir()}/dramatis-bench-ops-`);

@@ -22,14 +22,12 @@ import {
   sleep,
   uniqueVsPlain,
 } from "./_common.ts";
+import { environment, runtime } from "../runtime/process.ts";
 
-const env =
-  (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env ??
-    {};
+const env: Record<string, string | undefined> = environment();
 const RUNS = Number(env.BENCH_RUNS ?? 5);
 const SENDS = Number(env.BENCH_SENDS ?? 20_000);
 const URL = env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379/0";
-const runtime = "Bun" in globalThis ? "bun" : "deno";
 
 function open(namespace: string): RedisBroker {
   const broker = new RedisBroker({ url: URL, namespace });
