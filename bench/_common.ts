@@ -115,3 +115,27 @@ export function fillScript(tasks: string, actorName: string, n: number): string 
     `for (let i = 0; i < ${n}; i++) { ps.push(${actorName}.send()); if (ps.length >= 1000) { await Promise.all(ps); ps.length = 0; } }\n` +
     `await Promise.all(ps);\nawait ${actorName}.broker.close();\nprocess.exit(0);\n`;
 }
+
+/**
+ * Cancel round trip: `a.cancel()` of a message `a` delivered (running) until `b`'s `cancelled()`
+ * lists it; `rounds` times on queue `q`; the median and p99 in ms.
+ */
+export async function cancelRoundTrip(
+  a: Broker,
+  b: Broker,
+  rounds: number,
+): Promise<[number, number]> {
+  const c = a.consume("q");
+  const times: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    await a.enqueue(new Message({ queueName: "q", actorName: "t" }));
+    const [m] = await c.receive(1, { timeout: 1000 });
+    const t0 = performance.now();
+    if (await a.cancel(m!.messageId) !== "running") throw new Error("not running");
+    while (!(await b.cancelled([m!.messageId])).has(m!.messageId)) await sleep(1);
+    times.push(performance.now() - t0);
+    await c.ack(m!);
+  }
+  await c.close();
+  return [median(times), percentile(times, 0.99)];
+}

@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import { FileBroker } from "../broker/file/broker.ts";
 import { Message } from "../message.ts";
 import {
+  cancelRoundTrip,
   fmt,
   median,
   percentile,
@@ -82,23 +83,11 @@ async function cancelLatency(pending: number): Promise<[number, number]> {
 }
 
 /** Round trip: cancel() of a running message until another instance's cancelled() has it. */
-async function cancelRoundTrip(): Promise<[number, number]> {
+async function roundTrip(): Promise<[number, number]> {
   const dir = tempDir();
   const a = open(dir), b = open(dir);
   try {
-    const c = a.consume("q");
-    const times: number[] = [];
-    for (let i = 0; i < 100; i++) {
-      await a.enqueue(new Message({ queueName: "q", actorName: "t" }));
-      const [m] = await c.receive(1, { timeout: 1000 });
-      const t0 = performance.now();
-      if (await a.cancel(m.messageId) !== "running") throw new Error("not running");
-      while (!(await b.cancelled([m.messageId])).has(m.messageId)) await sleep(1);
-      times.push(performance.now() - t0);
-      c.ack(m);
-    }
-    c.close();
-    return [median(times), percentile(times, 0.99)];
+    return await cancelRoundTrip(a, b, 100);
   } finally {
     await a.close();
     await b.close();
@@ -113,4 +102,4 @@ for (const pending of [1000, 100_000]) {
     await cancelLatency(pending),
   );
 }
-printLatency("cancel round trip (running; seen by another instance)", await cancelRoundTrip());
+printLatency("cancel round trip (running; seen by another instance)", await roundTrip());

@@ -14,6 +14,7 @@ import { RedisBroker } from "../broker/redis/broker.ts";
 import { RedisClient } from "../broker/redis/client.ts";
 import { Message } from "../message.ts";
 import {
+  cancelRoundTrip,
   fmt,
   median,
   percentile,
@@ -105,23 +106,11 @@ async function cancelLatency(waiting: number): Promise<[number, number]> {
 }
 
 /** Round trip: cancel() of a running message until another instance's cancelled() has it. */
-async function cancelRoundTrip(): Promise<[number, number]> {
+async function roundTrip(): Promise<[number, number]> {
   const namespace = ns();
   const a = open(namespace), b = open(namespace);
   try {
-    const c = a.consume("q");
-    const times: number[] = [];
-    for (let i = 0; i < 200; i++) {
-      await a.enqueue(new Message({ queueName: "q", actorName: "t" }));
-      const [m] = await c.receive(1, { timeout: 1000 });
-      const t0 = performance.now();
-      if (await a.cancel(m!.messageId) !== "running") throw new Error("not running");
-      while (!(await b.cancelled([m!.messageId])).has(m!.messageId)) await sleep(1);
-      times.push(performance.now() - t0);
-      await c.ack(m!);
-    }
-    await c.close();
-    return [median(times), percentile(times, 0.99)];
+    return await cancelRoundTrip(a, b, 200);
   } finally {
     await a.close();
     await b.close();
@@ -136,4 +125,4 @@ for (const waiting of [0, 1000, 20_000]) {
     await cancelLatency(waiting),
   );
 }
-printLatency("cancel round trip (running; seen by another instance)", await cancelRoundTrip());
+printLatency("cancel round trip (running; seen by another instance)", await roundTrip());
