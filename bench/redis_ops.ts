@@ -20,7 +20,6 @@ import {
   percentile,
   printLatency,
   sendRate,
-  sleep,
   uniqueVsPlain,
 } from "./_common.ts";
 import { environment, runtime } from "../runtime/process.ts";
