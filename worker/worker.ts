@@ -474,7 +474,7 @@ export class Worker {
       const flushed = flushProgress(m);
       if (flushed) await flushed;
       await settle(m, { broker, consumer: this.#consumers.get(m.queueName), requeue });
-      if (!requeue) this.#ops.event(eventOf(m, retries, this.workerId));
+      if (!requeue) this.#ops.event(eventOf(m, retries, this.workerId, this.#inFlight.get(m)));
       this.#inFlight.delete(m);
       this.#dispatch();
       this.#wake();
