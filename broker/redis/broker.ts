@@ -64,7 +64,7 @@ import {
   redisBrokerOptionsFromUrl,
   type RedisReceipt,
 } from "./_broker_options.ts";
-import { encodeWire, MOVE_MARK, str } from "./_wire.ts";
+import { encodeWire, keyedRid, MOVE_MARK, str } from "./_wire.ts";
 
 export { type RedisBrokerOptions, redisBrokerOptionsFromUrl, type RedisReceipt };
 
@@ -175,7 +175,11 @@ export class RedisBroker extends Broker {
       const unique = this.#ops.uniqueSend(message);
       if (unique) return unique;
     }
-    const { rid, payload } = encodeWire(message);
+    // A unique message's copy keeps a random id (its holder record names it; see _unique.ts).
+    const { rid, payload } = encodeWire(
+      message,
+      uniqueOf(message) ? crypto.randomUUID() : keyedRid(message),
+    );
     if (typeof from === "string" && !queue.endsWith(".DQ")) {
       const move = this.#ops.uniqueMove(message, dqName(queue), from, rid, payload) ??
         this.#core.run("move", dqName(queue), [from, rid, payload]);
