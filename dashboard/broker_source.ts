@@ -17,7 +17,8 @@
  *   `pauseQueue` / `resumeQueue`, `flush` / `purgeDeadLetters`: each atomic per message on the
  *   broker.
  * - Schedules: those the loaded modules declared (`getSchedules(broker)`), with
- *   `broker.lastTicks()`; run now enqueues one tick now with `enqueueTick()`.
+ *   `broker.lastTicks()` and `schedulePauses()`; run now enqueues one tick now with
+ *   `enqueueTick()`; pause and resume are `pauseSchedule()` / `resumeSchedule()`.
  *
  * @example
  * ```ts
@@ -33,10 +34,9 @@
  * @module
  */
 import { type Broker, qName, type QueueStats } from "../broker/broker.ts";
-import type { BrowseEntry, BrowseState, WorkerRecord } from "../broker/ops.ts";
+import type { BrokerEvent, BrowseEntry, BrowseState, WorkerRecord } from "../broker/ops.ts";
 import type { ResultBackend } from "../results/backend.ts";
 import { getSchedules, type Schedule } from "../schedule/schedule.ts";
-import { tickMessageId } from "../schedule/ticks.ts";
 import { MetricsAggregator, type MetricsSnapshot } from "../telemetry/registry.ts";
 import {
   BROWSE_STATES,
@@ -49,6 +49,7 @@ import {
 } from "./_broker_scan.ts";
 import { applyTo, checkTarget, direct, purge, UNSUPPORTED_BROWSE } from "./_broker_actions.ts";
 import { type Oldest, oldestReady } from "./_broker_oldest.ts";
+import { actOnSchedule, scheduleInfos } from "./_broker_schedules.ts";
 import { attemptsOf, progressInfo, resultOf, workerInfo } from "./_broker_info.ts";
 import {
   ACTION_STATES,
@@ -162,7 +163,11 @@ class BrokerDashboardSource implements DashboardSource {
     if (c.cancel) actions.push("cancel");
     this.actions = actions;
     this.queueActions = c.pause ? ["pause", "resume", "purge"] : ["purge"];
+    if (c.events) this.events = (signal) => broker.events({ signal });
   }
+
+  /** The broker's events (`broker.events()`), when it has them: the pages update as they come. */
+  readonly events?: (signal: AbortSignal) => AsyncIterable<BrokerEvent>;
 
   #caps() {
     return this.#broker.capabilities;
@@ -446,44 +451,12 @@ class BrokerDashboardSource implements DashboardSource {
     return this.#options.schedules?.() ?? getSchedules(this.#broker);
   }
 
-  async schedules(): Promise<readonly ScheduleInfo[]> {
-    const list = this.#schedules();
-    const ticks = this.#caps().schedules
-      ? await this.#broker.lastTicks()
-      : new Map<string, number>();
-    return list.map((s) => {
-      const last = ticks.get(s.name) ?? null;
-      const info: ScheduleInfo = {
-        name: s.name,
-        actor: s.actorName,
-        queue: s.queueName,
-        spec: s.cron.expression,
-        nextAt: s.cron.next(),
-        lastAt: last,
-        paused: false,
-      };
-      if (s.cron.timezone !== "UTC") info.timezone = s.cron.timezone;
-      if (last !== null) info.lastMessageId = tickMessageId(s.name, last);
-      return info;
-    });
+  schedules(): Promise<readonly ScheduleInfo[]> {
+    return scheduleInfos(this.#broker, this.#schedules());
   }
 
-  async scheduleAction(name: string, action: ScheduleAction): Promise<ActionResult> {
-    const s = this.#schedules().find((x) => x.name === name);
-    if (!s) throw new TypeError(`No schedule named ${JSON.stringify(name)} is declared.`);
-    if (action !== "run-now") {
-      throw new DashboardUnsupported(
-        "Pausing a schedule is not supported yet: remove it from the module, or stop the " +
-          "worker that runs the schedules.",
-      );
-    }
-    const tick = Date.now();
-    if (this.#caps().schedules) {
-      const sent = await this.#broker.enqueueTick(name, tick, s.message(tick));
-      return { done: sent ? 1 : 0, skipped: sent ? 0 : 1 };
-    }
-    await this.#broker.enqueue(s.message(tick));
-    return { done: 1, skipped: 0 };
+  scheduleAction(name: string, action: ScheduleAction): Promise<ActionResult> {
+    return actOnSchedule(this.#broker, this.#schedules(), name, action, this.name);
   }
 }
 

@@ -50,6 +50,7 @@ import type {
   BrowseState,
   CancelOutcome,
   ProgressRecord,
+  SchedulePause,
   WorkerRecord,
 } from "../ops.ts";
 import { RedisOps } from "./_ops.ts";
@@ -402,6 +403,21 @@ export class RedisBroker extends Broker {
   /** The last tick per schedule. */
   override lastTicks(): Promise<Map<string, number>> {
     return this.#ops.lastTicks();
+  }
+
+  /** Pauses a schedule for every process (a hash field: it survives restarts). */
+  override pauseSchedule(name: string): Promise<void> {
+    return this.#ops.setSchedulePaused(name, true);
+  }
+
+  /** Resumes a paused schedule. */
+  override resumeSchedule(name: string): Promise<void> {
+    return this.#ops.setSchedulePaused(name, false);
+  }
+
+  /** The schedules paused or resumed. */
+  override schedulePauses(): Promise<Map<string, SchedulePause>> {
+    return this.#ops.schedulePauses();
   }
 
   /** Stores a worker's record for `ttl` ms. */
