@@ -7,9 +7,11 @@
 //   BENCH_BASE       a checkout of another version (e.g. a `git archive` of main in /tmp): "open"
 //                    and "delayed" measure it too, in the same run, alternating with this one
 //   BENCH_DELAYED_N  delayed messages, etas spread over one minute (default 1,000,000)
+//   BENCH_DELAYED_RUNS runs of "delayed" per side (default 1), interleaved
 //   BENCH_BIG_N      pending messages of "big" (default 10,000,000, about 2 GB on disk)
-//   BENCH_DURABILITY the consumer's durability in "delayed" and "big" (default "always"): the
-//                    Worker moves each due delayed message to its queue with a send
+//   BENCH_DURABILITY the consumer's durability in "delayed" and "big" (default "always"); on a
+//                    version without `delaysUntilDue` the Worker moves each due delayed message
+//                    to its queue with a send before it runs
 //
 // Each measurement is a child process of the same runtime that imports the FileBroker of its
 // side, so that nothing the parent allocated (filling the directory) counts:
@@ -262,29 +264,34 @@ if (only.has("open")) {
 
 if (only.has("delayed")) {
   const n = Number(env.BENCH_DELAYED_N ?? 1_000_000);
-  for (const [name, root] of sides) {
-    const dir = tempDir();
-    // Etas over one minute, starting once the directory is filled and the child has started.
-    const t0 = Date.now();
-    const lead = 15_000 + n / 50;
-    await fill(dir, n, (i) => t0 + lead + Math.floor((i * 60_000) / n));
-    const slack = t0 + lead - Date.now();
-    if (slack < 3000) console.log(`  (the fill ended ${slack} ms before the first eta)`);
-    const r = await child("delayed", root, dir, n) as {
-      openMs: number;
-      atOpen: { rss: number };
-      peak: number;
-      lateness: { p50: number; p99: number; max: number; early: number };
-    };
-    console.log(
-      `| ${runtime} | ${name} | ${
-        n.toLocaleString("en")
-      } delayed | late p50 ${r.lateness.p50} ms, p99 ${r.lateness.p99} ms, max ${r.lateness.max} ms, early ${r.lateness.early} | RSS at open ${
-        f1(r.atOpen.rss)
-      } MB, peak ${f1(r.peak)} MB | open ${Math.round(r.openMs)} ms |`,
-    );
-    fs.rmSync(dir, { recursive: true, force: true });
+  const runs = Number(env.BENCH_DELAYED_RUNS ?? 1);
+  for (let run = 0; run < runs; run++) {
+    for (const [name, root] of sides) await delayedRun(n, name, root);
   }
+}
+
+async function delayedRun(n: number, name: string, root: string): Promise<void> {
+  const dir = tempDir();
+  // Etas over one minute, starting once the directory is filled and the child has started.
+  const t0 = Date.now();
+  const lead = 15_000 + n / 50;
+  await fill(dir, n, (i) => t0 + lead + Math.floor((i * 60_000) / n));
+  const slack = t0 + lead - Date.now();
+  if (slack < 3000) console.log(`  (the fill ended ${slack} ms before the first eta)`);
+  const r = await child("delayed", root, dir, n) as {
+    openMs: number;
+    atOpen: { rss: number };
+    peak: number;
+    lateness: { p50: number; p99: number; max: number; early: number };
+  };
+  console.log(
+    `| ${runtime} | ${name} | ${
+      n.toLocaleString("en")
+    } delayed | late p50 ${r.lateness.p50} ms, p99 ${r.lateness.p99} ms, max ${r.lateness.max} ms, early ${r.lateness.early} | RSS at open ${
+      f1(r.atOpen.rss)
+    } MB, peak ${f1(r.peak)} MB | open ${Math.round(r.openMs)} ms |`,
+  );
+  fs.rmSync(dir, { recursive: true, force: true });
 }
 
 if (only.has("big")) {

@@ -60,6 +60,13 @@ export interface BrokerCapabilities {
   readonly events: boolean;
   /** `browse()`, `findMessage()`, `deleteMessages()`, `moveMessages()` and `runNow()`. */
   readonly browse: boolean;
+  /**
+   * A consumer of a delay queue (`q.DQ`) hands out a message only once its eta has passed. A
+   * worker then runs a due delayed message in place (and acks it on `q.DQ`) instead of moving
+   * it to `q` first, as Dramatiq does; the middleware still sees it on `q`. Brokers without it
+   * (Redis, RabbitMQ, the stub) hand delayed messages out at once and the worker holds them.
+   */
+  readonly delaysUntilDue?: boolean;
 }
 
 /** A broker with none of the operations. */
@@ -72,6 +79,7 @@ export const NO_CAPABILITIES: BrokerCapabilities = Object.freeze({
   workers: false,
   events: false,
   browse: false,
+  delaysUntilDue: false,
 });
 
 /**

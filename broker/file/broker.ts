@@ -111,6 +111,7 @@ const ALL_CAPABILITIES: BrokerCapabilities = Object.freeze({
   workers: true,
   events: true,
   browse: true,
+  delaysUntilDue: true,
 });
 
 /** Runs `fn`, turning a synchronous throw into a rejected promise. */
