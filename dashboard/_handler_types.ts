@@ -71,6 +71,11 @@ export interface DashboardOptions extends Omit<BrokerSourceOptions, "name"> {
    * /api/events (and soon after each event) when the source has events, else polled.
    */
   refreshMs?: number;
+  /**
+   * Aborting it ends the live streams of the open pages (/api/events) and refuses new ones: abort
+   * it before a graceful shutdown of the server, which waits for the open responses.
+   */
+  signal?: AbortSignal;
   /** A worker whose heartbeat is older than this (ms) is flagged (default 60,000). */
   heartbeatTimeoutMs?: number;
   /** Signs the CSRF tokens (default: random per handler, so a restart asks for a reload). */

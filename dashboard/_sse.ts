@@ -5,7 +5,8 @@
 // after events arrive (at most every MIN_GAP_MS), and the events themselves in batches
 // (`event: events`). The subscription and the timer run only while a page is connected: the last
 // disconnect (the stream cancelled, or the request's signal aborted) stops both. A source without
-// events answers 204, and the page polls /api/live instead.
+// events answers 204, and the page polls /api/live instead. `options.signal` ends every stream
+// (a server's graceful shutdown waits for the open responses).
 import type { BrokerEvent } from "../broker/ops.ts";
 import { formatError, getLogger } from "../util/log.ts";
 import type { Dash, Req } from "./_handler_types.ts";
@@ -47,7 +48,11 @@ export class LiveHub {
   #refreshing: Promise<void> | undefined;
   #again = false;
 
-  constructor(private readonly h: Dash) {}
+  constructor(private readonly h: Dash) {
+    h.options.signal?.addEventListener("abort", () => {
+      for (const c of [...this.#clients]) this.#drop(c);
+    }, { once: true });
+  }
 
   /** True when the source has events to push (else the pages poll). */
   get enabled(): boolean {
@@ -60,7 +65,9 @@ export class LiveHub {
       "content-type": "text/event-stream; charset=utf-8",
       "x-accel-buffering": "no",
     };
-    if (!this.enabled) return finish(r, new Response(null, { status: 204 }));
+    if (!this.enabled || this.h.options.signal?.aborted) {
+      return finish(r, new Response(null, { status: 204 }));
+    }
     if (r.req.method === "HEAD") return finish(r, new Response(null, { headers }));
     const client: Client = {
       controller: undefined!,
@@ -73,7 +80,6 @@ export class LiveHub {
       },
       cancel: () => this.#drop(client),
     }, { highWaterMark: MAX_QUEUED });
-    r.req.signal?.addEventListener("abort", () => this.#drop(client), { once: true });
     this.#clients.add(client);
     sseStats.streams++;
     if (this.#clients.size === 1) this.#start();
