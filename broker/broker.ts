@@ -468,7 +468,9 @@ export abstract class Broker {
   }
 
   /**
-   * The events published from now on by every process, until `signal` aborts.
+   * The events published from now on by every process, until `signal` aborts. With `past`, first
+   * those the broker still keeps from before the call, oldest first (the file broker keeps about
+   * the last 5,000-10,000, Redis about 10,000, the StubBroker 10,000).
    *
    * @example
    * ```ts
@@ -483,7 +485,7 @@ export abstract class Broker {
    * stop.abort();
    * ```
    */
-  events(_options: { signal?: AbortSignal } = {}): AsyncIterable<BrokerEvent> {
+  events(_options: { signal?: AbortSignal; past?: boolean } = {}): AsyncIterable<BrokerEvent> {
     return this.unsupported("events()");
   }
 

@@ -223,6 +223,8 @@ export interface BrokerEvent {
   workerId?: string;
   /** The error's first line (`failed`, `retried`, `dead-lettered`). */
   error?: string;
+  /** How long the actor ran, in ms (from when its worker started it to `at`), where known. */
+  durationMs?: number;
 }
 
 /**

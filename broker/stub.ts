@@ -436,8 +436,10 @@ export class StubBroker extends Broker {
   }
 
   /** The events published from now on, until `signal` aborts. */
-  override events(options: { signal?: AbortSignal } = {}): AsyncIterable<BrokerEvent> {
-    return this.#ops.events(options.signal);
+  override events(
+    options: { signal?: AbortSignal; past?: boolean } = {},
+  ): AsyncIterable<BrokerEvent> {
+    return this.#ops.events(options.signal, options.past);
   }
 
   /** One page of a queue's messages in `state`, newest first (`cursor`: an offset). */

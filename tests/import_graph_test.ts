@@ -23,6 +23,7 @@ const BROKER_LOOP = new Set([
   "broker/_hooks.ts",
   "worker/worker.ts",
   "worker/_run.ts",
+  "worker/_delays.ts",
   "middleware/middleware.ts",
   "middleware/_util.ts",
   "middleware/_default.ts",

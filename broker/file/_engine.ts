@@ -1186,6 +1186,11 @@ export class Engine {
     this.#catchUp(false);
   }
 
+  /** True once the replica is built (the log read), so that later records only are applied. */
+  get hasReplica(): boolean {
+    return this.#state !== undefined;
+  }
+
   /** Where the message with log id `id` is now, or undefined when it is gone. */
   messageState(id: number): MessageState | undefined {
     const m = this.#state?.get(id);

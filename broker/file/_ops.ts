@@ -37,7 +37,6 @@ import {
 } from "./_ops_records.ts";
 import { MARK_TTL, OpsState, PROGRESS_TTL } from "./_ops_state.ts";
 import { Registry } from "./_registry.ts";
-import { scanMessageIds } from "./_scan.ts";
 import { UniqueSender } from "./_unique.ts";
 
 /** Every operation of one FileBroker, over its engine. */
@@ -71,12 +70,10 @@ export class FileOps {
   async cancel(messageId: string): Promise<CancelOutcome> {
     let outcome: CancelOutcome = "unknown";
     for (let attempt = 0; attempt < 2; attempt++) {
-      this.engine.refresh();
-      const ids = scanMessageIds(
-        this.engine.segmentPaths(),
-        new Set([messageId]),
-        (found) => found.get(messageId)!.some((id) => this.engine.messageState(id) !== undefined),
-      ).get(messageId);
+      // A process that looks messages up by id has a lookup; any other scans the log, as this
+      // one does for an id the lookup has no live copy of (to tell finished from unknown).
+      const ids = (this.state.ids && this.#browser.locate([messageId]).get(messageId)) ??
+        this.#browser.scan([messageId]).get(messageId);
       if (!ids) return "unknown";
       outcome = await this.engine.transact((out) => this.#cancelLocked(messageId, ids, out));
       if (outcome !== "finished") return outcome;
@@ -193,9 +190,9 @@ export class FileOps {
     this.#events.publish(events);
   }
 
-  /** Follows the events file from now on. */
-  events(signal?: AbortSignal): AsyncIterable<BrokerEvent> {
-    return this.#events.tail(signal);
+  /** Follows the events file from now on (with `past`: from the oldest event kept). */
+  events(signal?: AbortSignal, past = false): AsyncIterable<BrokerEvent> {
+    return this.#events.tail(signal, past);
   }
 
   /** See `Browser.browse`. */

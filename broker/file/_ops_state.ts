@@ -7,6 +7,7 @@
 // the live ones that lie in the segments it deletes (see `snapshot`).
 import { type BodyReader, Kind, type RecordWriter } from "./_format.ts";
 import type { EngineExtension, MessageState } from "./_ops_hooks.ts";
+import type { IdLookup } from "./_ids.ts";
 import {
   decodeProgress,
   decodeUnique,
@@ -51,6 +52,8 @@ export class OpsState implements EngineExtension {
   readonly progress: Map<string, { value: string; updatedAt: number; at: number }> = new Map();
   /** Counts the MARK records applied: `cancelled()` answers from memory while it stays put. */
   markSeq = 0;
+  /** The lookup by message id, once this process asked for a message by id (`_ids.ts`). */
+  ids: IdLookup | undefined;
 
   /** `stateOf(id)`: where the message with that log id is (the engine's replica). */
   constructor(private readonly stateOf: (id: number) => MessageState | undefined) {}

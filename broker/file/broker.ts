@@ -440,9 +440,11 @@ export class FileBroker extends Broker {
     return settle(() => this.#ops.publishEvents(events));
   }
 
-  /** The events published from now on by every process (polled every 50 ms). */
-  override events(options: { signal?: AbortSignal } = {}): AsyncIterable<BrokerEvent> {
-    return this.#ops.events(options.signal);
+  /** The events published from now on by every process (polled every 50 ms; `past`: kept first). */
+  override events(
+    options: { signal?: AbortSignal; past?: boolean } = {},
+  ): AsyncIterable<BrokerEvent> {
+    return this.#ops.events(options.signal, options.past);
   }
 
   /** One page of a queue's messages in `state`, newest first. */

@@ -235,8 +235,8 @@ export class RedisOps {
     return stream.publishEvents(this.ctx, events);
   }
 
-  events(signal: AbortSignal | undefined): AsyncIterable<BrokerEvent> {
-    return stream.events(this.ctx, signal);
+  events(signal: AbortSignal | undefined, past = false): AsyncIterable<BrokerEvent> {
+    return stream.events(this.ctx, signal, past);
   }
 
   browse(queueName: string, state: BrowseState, options?: BrowseOptions): Promise<BrowsePage> {

@@ -440,9 +440,11 @@ export class RedisBroker extends Broker {
     return this.#ops.publishEvents(events);
   }
 
-  /** The events appended from now on by every process, until `signal` aborts. */
-  override events(options: { signal?: AbortSignal } = {}): AsyncIterable<BrokerEvent> {
-    return this.#ops.events(options.signal);
+  /** The events appended from now on by every process (with `past`: the kept ones first). */
+  override events(
+    options: { signal?: AbortSignal; past?: boolean } = {},
+  ): AsyncIterable<BrokerEvent> {
+    return this.#ops.events(options.signal, options.past);
   }
 
   /** One page of a queue's messages in `state`, newest first. */
