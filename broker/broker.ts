@@ -41,6 +41,7 @@ import {
   type CancelOutcome,
   NO_CAPABILITIES,
   type ProgressRecord,
+  type SchedulePause,
   type WorkerRecord,
 } from "./ops.ts";
 
@@ -413,6 +414,21 @@ export abstract class Broker {
   /** The last tick enqueued per schedule name. */
   lastTicks(): Promise<Map<string, number>> {
     return this.unsupported("lastTicks()");
+  }
+
+  /** Pauses schedule `name`: from now on `enqueueTick()` refuses its ticks, in every process. */
+  pauseSchedule(_name: string): Promise<void> {
+    return this.unsupported("pauseSchedule()");
+  }
+
+  /** Resumes schedule `name`: its ticks from now on are enqueued (those of the pause: missed). */
+  resumeSchedule(_name: string): Promise<void> {
+    return this.unsupported("resumeSchedule()");
+  }
+
+  /** Every schedule ever paused: paused now, or resumed (and when). */
+  schedulePauses(): Promise<Map<string, SchedulePause>> {
+    return this.unsupported("schedulePauses()");
   }
 
   /** Publishes a worker's registry record, kept for `ttl` ms unless published again. */

@@ -33,6 +33,7 @@ import {
   type BrowseState,
   type CancelOutcome,
   type ProgressRecord,
+  type SchedulePause,
   type WorkerRecord,
 } from "./ops.ts";
 import { type Entry, StubQueue } from "./_stub_queue.ts";
@@ -344,7 +345,7 @@ export class StubBroker extends Broker {
   /** Enqueues `message` for `tick` of schedule `name` unless that tick (or a later one) was. */
   override async enqueueTick(name: string, tick: number, message: Message): Promise<boolean> {
     const last = this.#ops.lastTick(name);
-    if (last >= tick) return false;
+    if (last >= tick || this.#ops.schedulePauses.get(name)?.paused) return false;
     this.#ops.setTick(name, tick); // before any await: a concurrent call sees it
     try {
       await this.enqueue(message);
@@ -358,6 +359,29 @@ export class StubBroker extends Broker {
   /** The last tick per schedule. */
   override lastTicks(): Promise<Map<string, number>> {
     return Promise.resolve(this.#ops.lastTicks());
+  }
+
+  /** Pauses schedule `name` (its ticks are refused until resumed). */
+  override pauseSchedule(name: string): Promise<void> {
+    if (!this.#ops.schedulePauses.get(name)?.paused) {
+      this.#ops.schedulePauses.set(name, { paused: true, at: Date.now() });
+    }
+    return Promise.resolve();
+  }
+
+  /** Resumes schedule `name`. */
+  override resumeSchedule(name: string): Promise<void> {
+    if (this.#ops.schedulePauses.get(name)?.paused) {
+      this.#ops.schedulePauses.set(name, { paused: false, at: Date.now() });
+    }
+    return Promise.resolve();
+  }
+
+  /** The schedules paused or resumed. */
+  override schedulePauses(): Promise<Map<string, SchedulePause>> {
+    return Promise.resolve(
+      new Map([...this.#ops.schedulePauses].map(([k, v]) => [k, { ...v }])),
+    );
   }
 
   /** Stores a worker's record for `ttl` ms. */

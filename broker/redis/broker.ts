@@ -51,6 +51,7 @@ import {
   type BrowseState,
   type CancelOutcome,
   type ProgressRecord,
+  type SchedulePause,
   type WorkerRecord,
 } from "../ops.ts";
 import { RedisOps } from "./_ops.ts";
@@ -396,6 +397,21 @@ export class RedisBroker extends Broker {
   /** The last tick per schedule. */
   override lastTicks(): Promise<Map<string, number>> {
     return this.#ops.lastTicks();
+  }
+
+  /** Pauses a schedule for every process (a hash field: it survives restarts). */
+  override pauseSchedule(name: string): Promise<void> {
+    return this.#ops.setSchedulePaused(name, true);
+  }
+
+  /** Resumes a paused schedule. */
+  override resumeSchedule(name: string): Promise<void> {
+    return this.#ops.setSchedulePaused(name, false);
+  }
+
+  /** The schedules paused or resumed. */
+  override schedulePauses(): Promise<Map<string, SchedulePause>> {
+    return this.#ops.schedulePauses();
   }
 
   /** Stores a worker's record for `ttl` ms. */
