@@ -506,7 +506,7 @@ export class Worker {
       const flushed = flushProgress(m);
       if (flushed) await flushed;
       await settle(m, { broker, consumer: this.#consumerOf(m), requeue });
-      if (!requeue) this.#ops.event(eventOf(m, retries, this.workerId));
+      if (!requeue) this.#ops.event(eventOf(m, retries, this.workerId, this.#inFlight.get(m)));
       this.#inFlight.delete(m);
       this.#dispatch();
       this.#wake();
