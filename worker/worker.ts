@@ -47,7 +47,7 @@ import type { StopOptions, WorkerMonitor, WorkerOptions } from "./_worker_option
 
 export type { StopOptions, WorkerMonitor, WorkerOptions };
 import { Heap } from "../util/queue.ts";
-import { asDue, Delays, runsDueInPlace } from "./_delays.ts";
+import { asDue, Delays, moveToQueue, runsDueInPlace } from "./_delays.ts";
 import { invoke, logCompleted, logFailure, logReceived, settle, warnIfDiscarded } from "./_run.ts";
 import { receiveBackoff, sleep } from "../util/async.ts";
 import { formatError, getLogger } from "../util/log.ts";
@@ -401,26 +401,12 @@ export class Worker {
 
   /** A delayed message the worker held has become due: runs it in place, or moves it. */
   #release(m: MessageProxy): Promise<void> {
-    if (!this.#inPlace || !m.queueName.endsWith(".DQ")) return this.#moveToQueue(m);
+    if (!this.#inPlace || !m.queueName.endsWith(".DQ")) {
+      return moveToQueue(this.broker, this.#consumers.get(m.queueName)!, m);
+    }
     this.#readyInPlace(m);
     this.#dispatch();
     return Promise.resolve();
-  }
-
-  /** Moves a due delayed message to its queue: enqueue a copy first, then ack the original. */
-  async #moveToQueue(m: MessageProxy): Promise<void> {
-    const consumer = this.#consumers.get(m.queueName)!;
-    try {
-      const options = { ...m.options };
-      delete options.eta;
-      await this.broker.enqueue(m.copy({ queueName: qName(m.queueName), options }));
-      await consumer.ack(m);
-    } catch (e) {
-      logger.error(`Failed to move delayed message ${m.messageId}: ${formatError(e)}`);
-      try {
-        await consumer.requeue([m]);
-      } catch { /* the broker recovers it when the lease expires */ }
-    }
   }
 
   #dispatch(): void {
