@@ -53,6 +53,8 @@ import { receiveBackoff, sleep } from "../util/async.ts";
 import { formatError, getLogger } from "../util/log.ts";
 
 const logger = getLogger("dramatis.worker.Worker");
+/** The longest a consumer loop runs on without letting timers run, in ms. */
+const TURN_MS = 10;
 
 interface Ready {
   message: MessageProxy;
@@ -131,6 +133,8 @@ export class Worker {
   #workerId: string | undefined;
   /** The queues consumed since `start()`. */
   #consumed: string[] = [];
+  /** When a consumer loop last let the event loop turn (see #consumeLoop). */
+  #turnedAt = 0;
 
   /** Creates a worker; call `start()` to begin. */
   constructor(broker: Broker, options: WorkerOptions = {}) {
@@ -352,6 +356,13 @@ export class Worker {
       for (const m of batch) this.#accept(m);
       if (refilling) this.#refilled(consumer);
       this.#dispatch();
+      // A broker that always has messages (a backlog, due delayed ones) answers without a
+      // macrotask: the loop would starve every timer (the broker's writes and leases, heartbeats,
+      // cancel polls) for as long as it lasts. Let the event loop turn now and then.
+      if (performance.now() - this.#turnedAt >= TURN_MS) {
+        await new Promise((r) => setTimeout(r, 0));
+        this.#turnedAt = performance.now();
+      }
     }
   }
 
