@@ -798,6 +798,7 @@ export class Engine {
       i = j;
     }
     for (let k = 0; k < msgs.length; k++) each(msgs[k]!, bytes[k]!);
+    this.#state?.delivered(msgs.length);
   }
 
   #decode(m: Msg, bytes: Uint8Array): MessageProxy | undefined {
