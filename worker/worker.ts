@@ -47,7 +47,7 @@ import type { StopOptions, WorkerMonitor, WorkerOptions } from "./_worker_option
 
 export type { StopOptions, WorkerMonitor, WorkerOptions };
 import { Heap } from "../util/queue.ts";
-import { Delays } from "./_delays.ts";
+import { asDue, Delays, runsDueInPlace } from "./_delays.ts";
 import { invoke, logCompleted, logFailure, logReceived, settle, warnIfDiscarded } from "./_run.ts";
 import { receiveBackoff, sleep } from "../util/async.ts";
 import { formatError, getLogger } from "../util/log.ts";
@@ -64,7 +64,9 @@ interface Ready {
  * Runs actors for the messages of a broker's queues, in this isolate.
  *
  * - Messages from all its queues are run lowest `priority` first, then in arrival order.
- * - Delayed messages (`q.DQ`) are moved to their queue when due.
+ * - Delayed messages (`q.DQ`) are moved to their queue when due; on a broker whose delay queues
+ *   hand them out only when due (`capabilities.delaysUntilDue`: the FileBroker) they run in
+ *   place, as messages of their queue, and are acked on `q.DQ`.
  * - `stop()` stops consuming, lets in-flight messages finish (up to a timeout) and hands every
  *   message it holds but has not finished back to the broker.
  *
@@ -94,7 +96,11 @@ export class Worker {
   #ready = new Heap<Ready>((a, b) =>
     a.priority < b.priority || (a.priority === b.priority && a.seq < b.seq)
   );
-  #delays = new Delays((m) => this.#moveToQueue(m), () => this.#wake());
+  #delays = new Delays((m) => this.#release(m), () => this.#wake());
+  /** Due delayed messages run in place (`capabilities.delaysUntilDue`), not moved to `q`. */
+  readonly #inPlace: boolean;
+  /** The `q.DQ` consumer of each delayed message run in place: it is settled there. */
+  #delayedFrom = new WeakMap<MessageProxy, Consumer>();
   #seq = 0;
   /** The messages being processed, with when each started. */
   #inFlight = new Map<MessageProxy, number>();
@@ -141,6 +147,7 @@ export class Worker {
     this.#monitor = options.monitor;
     this.#consume = options.consume;
     this.#workerId = options.workerId;
+    this.#inPlace = runsDueInPlace(broker);
     this.#progressSink = options.progress ??
       (broker.capabilities.progress ? (m, v) => broker.setProgress(m.messageId, v) : undefined);
     const cancelPoll = options.cancelPoll ?? 50;
@@ -369,10 +376,35 @@ export class Worker {
     if (delayed || (typeof eta === "number" && eta > Date.now())) {
       const r = this.broker.emitBefore("delayMessage", m);
       if (r) r.catch((e) => logger.error(`beforeDelayMessage failed: ${formatError(e)}`));
-      this.#delays.add(m);
+      // Handed out once due: it runs now, in place (`!(eta > now)`: a bad eta was made 0).
+      if (delayed && this.#inPlace && !((m.options.eta as number) > Date.now())) {
+        this.#readyInPlace(m);
+      } else {
+        this.#delays.add(m);
+      }
       return;
     }
     this.#ready.push({ message: m, priority: this.broker.priorityOf(m), seq: this.#seq++ });
+  }
+
+  /** A due delayed message of `q.DQ` becomes ready as a message of `q`, settled on `q.DQ`. */
+  #readyInPlace(m: MessageProxy): void {
+    this.#delayedFrom.set(m, this.#consumers.get(m.queueName)!);
+    asDue(m);
+    this.#ready.push({ message: m, priority: this.broker.priorityOf(m), seq: this.#seq++ });
+  }
+
+  /** The consumer a message is settled with. */
+  #consumerOf(m: MessageProxy): Consumer | undefined {
+    return (this.#inPlace && this.#delayedFrom.get(m)) || this.#consumers.get(m.queueName);
+  }
+
+  /** A delayed message the worker held has become due: runs it in place, or moves it. */
+  #release(m: MessageProxy): Promise<void> {
+    if (!this.#inPlace || !m.queueName.endsWith(".DQ")) return this.#moveToQueue(m);
+    this.#readyInPlace(m);
+    this.#dispatch();
+    return Promise.resolve();
   }
 
   /** Moves a due delayed message to its queue: enqueue a copy first, then ack the original. */
@@ -473,8 +505,8 @@ export class Worker {
       m.onAbort(undefined);
       const flushed = flushProgress(m);
       if (flushed) await flushed;
-      await settle(m, { broker, consumer: this.#consumers.get(m.queueName), requeue });
-      if (!requeue) this.#ops.event(eventOf(m, retries, this.workerId));
+      await settle(m, { broker, consumer: this.#consumerOf(m), requeue });
+      if (!requeue) this.#ops.event(eventOf(m, retries, this.workerId, this.#inFlight.get(m)));
       this.#inFlight.delete(m);
       this.#dispatch();
       this.#wake();
@@ -568,16 +600,12 @@ export class Worker {
   }
 
   async #requeue(messages: MessageProxy[]): Promise<void> {
-    const byQueue = new Map<string, MessageProxy[]>();
-    for (const m of messages) {
-      let list = byQueue.get(m.queueName);
-      if (!list) byQueue.set(m.queueName, list = []);
-      list.push(m);
-    }
-    for (const [queue, list] of byQueue) {
+    const byConsumer = Map.groupBy(messages, (m) => this.#consumerOf(m));
+    for (const [consumer, list] of byConsumer) {
       try {
-        await this.#consumers.get(queue)?.requeue(list);
+        await consumer?.requeue(list);
       } catch (e) {
+        const queue = list[0]!.queueName;
         logger.error(`Failed to requeue ${list.length} message(s) on ${queue}: ${formatError(e)}`);
       }
     }

@@ -677,9 +677,9 @@ export class Engine {
       const q = state.queue(queueName);
       const now = Date.now();
       const top = q.heap.peek();
-      const headEta = top < 0 ? Infinity : state.index.eta[top]!;
+      const headEta = top < 0 ? Infinity : state.index.key[top]!; // (eta on q.DQ)
       const due = top >= 0 && (!q.delayed || headEta <= now);
-      if (this.extension?.paused(queueName)) {
+      if (this.#paused(q)) {
         // A paused queue: nothing is handed out; a resume (a record) wakes this wait.
         if (now >= deadline) return [];
         await this.#wait(Math.min(deadline - now, POLL_MS), options.signal);
@@ -696,6 +696,15 @@ export class Engine {
       const poll = this.#watchesOthers(q) ? LIVENESS_POLL_MS : POLL_MS;
       await this.#wait(Math.min(Math.max(0, wakeAt - now), poll), options.signal);
     }
+  }
+
+  /**
+   * Whether `q` hands out nothing: its queue is paused. A delay queue is paused with its queue
+   * (a worker runs a due delayed message in place, as a message of `q`: `delaysUntilDue`).
+   */
+  #paused(q: { name: string; delayed: boolean }): boolean {
+    const ext = this.extension;
+    return ext !== undefined && ext.paused(q.delayed ? q.name.slice(0, -3) : q.name);
   }
 
   /** Under the lock: expires dead owners, pops up to `max` messages, appends a CLAIM. */
@@ -717,11 +726,11 @@ export class Engine {
           q = this.#state!.queue(queueName);
         }
         const x = this.#state!.index;
-        while (picked.length < max && !this.extension?.paused(queueName)) {
+        while (picked.length < max && !this.#paused(q)) {
           const s = q.heap.peek();
-          if (s < 0 || (q.delayed && x.eta[s]! > now)) break;
+          if (s < 0 || (q.delayed && x.key[s]! > now)) break; // (the key of q.DQ: eta)
           q.heap.pop();
-          picked.push(x.id[s]!);
+          picked.push(x.id(s));
           slots.push(s);
         }
         if (picked.length === 0) return;
@@ -995,7 +1004,7 @@ export class Engine {
     const dq = this.#state!.queue(`${queueName}.DQ`);
     const limit = Date.now() - this.options.deadMessageTtl;
     let dead = q.dead.size;
-    if (dead > 0 && this.#state!.index.eta[q.dead.values().next().value!]! < limit) {
+    if (dead > 0 && this.#state!.index.key[q.dead.values().next().value!]! < limit) {
       this.#state!.sweep();
       dead = q.dead.size;
     }
@@ -1186,6 +1195,11 @@ export class Engine {
     this.#catchUp(false);
   }
 
+  /** True once the replica is built (the log read), so that later records only are applied. */
+  get hasReplica(): boolean {
+    return this.#state !== undefined;
+  }
+
   /** Where the message with log id `id` is now, or undefined when it is gone. */
   messageState(id: number): MessageState | undefined {
     const m = this.#state?.get(id);
@@ -1211,16 +1225,15 @@ export class Engine {
     if (state === "dead") {
       for (const id of s.queue(queueName).dead.keys()) each(id);
     } else if (state !== "running") {
-      const ids = s.index.id;
       // A copy (4 bytes a message): `each` may change the heap.
       const slots = s.queue(state === "ready" ? queueName : `${queueName}.DQ`).heap.items().slice();
-      for (const slot of slots) each(ids[slot]!);
+      for (const slot of slots) each(s.index.id(slot));
     } else {
       for (const name of [queueName, `${queueName}.DQ`]) {
         const q = s.queue(name);
         for (const owner of q.inflightBy.keys()) {
           for (const slot of [...s.owners.get(owner)?.msgs ?? []]) {
-            if (s.queueOf(slot) === q) each(s.index.id[slot]!);
+            if (s.queueOf(slot) === q) each(s.index.id(slot));
           }
         }
       }
