@@ -1205,6 +1205,11 @@ export class Engine {
     return this.#state !== undefined;
   }
 
+  /** True while the replica holds the message with log id `id` (no allocation: for scans). */
+  isLive(id: number): boolean {
+    return this.#state !== undefined && this.#state.find(id) >= 0;
+  }
+
   /** Where the message with log id `id` is now, or undefined when it is gone. */
   messageState(id: number): MessageState | undefined {
     const m = this.#state?.get(id);
