@@ -798,6 +798,7 @@ export class Engine {
       i = j;
     }
     for (let k = 0; k < msgs.length; k++) each(msgs[k]!, bytes[k]!);
+    this.#state?.delivered(msgs.length);
   }
 
   #decode(m: Msg, bytes: Uint8Array): MessageProxy | undefined {
@@ -1202,6 +1203,11 @@ export class Engine {
   /** True once the replica is built (the log read), so that later records only are applied. */
   get hasReplica(): boolean {
     return this.#state !== undefined;
+  }
+
+  /** True while the replica holds the message with log id `id` (no allocation: for scans). */
+  isLive(id: number): boolean {
+    return this.#state !== undefined && this.#state.find(id) >= 0;
   }
 
   /** Where the message with log id `id` is now, or undefined when it is gone. */
