@@ -2,7 +2,7 @@
 // ticks, the worker registry and events. Everything is copied through JSON, as a real broker
 // would store it.
 import type { JsonValue } from "../message.ts";
-import type { BrokerEvent, ProgressRecord, WorkerRecord } from "./ops.ts";
+import type { BrokerEvent, ProgressRecord, SchedulePause, WorkerRecord } from "./ops.ts";
 
 const HOUR = 3_600_000;
 
@@ -16,6 +16,8 @@ export class StubOpsState {
   /** Canonical names of the paused queues. */
   readonly paused: Set<string> = new Set();
   readonly #ticks = new Map<string, number>();
+  /** Schedules paused, or resumed, and when. */
+  readonly schedulePauses: Map<string, SchedulePause> = new Map();
   readonly #workers = new Map<string, { record: WorkerRecord; ttl: number }>();
   readonly #events = new EventHub();
 

@@ -18,9 +18,14 @@
 import { ActorNotFound, QueueNotFound, Unsupported } from "../errors.ts";
 import type { JsonObject, JsonValue, Message } from "../message.ts";
 import type { Middleware } from "../middleware/middleware.ts";
-import { getLogger } from "../util/log.ts";
 import { defaultMiddleware } from "../middleware/_default.ts";
-import { type BrokerOptions, Hooks, type MiddlewareClass } from "./_hooks.ts";
+import {
+  type BrokerOptions,
+  Hooks,
+  insertionPoint,
+  type MiddlewareClass,
+  runSync,
+} from "./_hooks.ts";
 import type { EnqueueOptions, JoinOptions, QueueStats } from "./_broker_options.ts";
 
 import { dqName, qName, validateQueueName } from "./queue_name.ts";
@@ -36,6 +41,7 @@ import {
   type CancelOutcome,
   NO_CAPABILITIES,
   type ProgressRecord,
+  type SchedulePause,
   type WorkerRecord,
 } from "./ops.ts";
 
@@ -49,8 +55,6 @@ export type { DeclaredActor, SendOptions } from "./declared_actor.ts";
 
 export type { EnqueueOptions, JoinOptions, QueueStats } from "./_broker_options.ts";
 export type { BrokerOptions, MiddlewareClass } from "./_hooks.ts";
-
-const logger = getLogger("dramatis.broker.Broker");
 
 /**
  * The base class of every broker. It owns the middleware stack, the declared actors and
@@ -119,26 +123,7 @@ export abstract class Broker {
     middleware: Middleware,
     options: { before?: MiddlewareClass; after?: MiddlewareClass } = {},
   ): void {
-    if (options.before && options.after) {
-      throw new TypeError("broker.addMiddleware(): pass either `before` or `after`, not both.");
-    }
-    const ref = options.before ?? options.after;
-    let at = this.middleware.length;
-    if (ref) {
-      const i = this.middleware.findIndex((m) => m instanceof ref);
-      if (i < 0) {
-        throw new TypeError(
-          `broker.addMiddleware(): no middleware of class ${ref.name} in the stack to insert next to.`,
-        );
-      }
-      at = options.before ? i : i + 1;
-    }
-    if (this.middleware.some((m) => m instanceof middleware.constructor)) {
-      logger.warning(
-        `You're adding a middleware of the same type twice: ${middleware.constructor.name}. ` +
-          `It may have unexpected results.`,
-      );
-    }
+    const at = insertionPoint(this.middleware, middleware, options);
     this.middleware.splice(at, 0, middleware);
     this.addActorOptions(middleware.actorOptions);
     this.#hooks.clear();
@@ -431,6 +416,21 @@ export abstract class Broker {
     return this.unsupported("lastTicks()");
   }
 
+  /** Pauses schedule `name`: from now on `enqueueTick()` refuses its ticks, in every process. */
+  pauseSchedule(_name: string): Promise<void> {
+    return this.unsupported("pauseSchedule()");
+  }
+
+  /** Resumes schedule `name`: its ticks from now on are enqueued (those of the pause: missed). */
+  resumeSchedule(_name: string): Promise<void> {
+    return this.unsupported("resumeSchedule()");
+  }
+
+  /** Every schedule ever paused: paused now, or resumed (and when). */
+  schedulePauses(): Promise<Map<string, SchedulePause>> {
+    return this.unsupported("schedulePauses()");
+  }
+
   /** Publishes a worker's registry record, kept for `ttl` ms unless published again. */
   publishWorker(_record: WorkerRecord, _ttl: number): Promise<void> {
     return this.unsupported("publishWorker()");
@@ -512,11 +512,5 @@ export abstract class Broker {
   /** Same as `close()`, for `await using broker = ...`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
-  }
-}
-
-function runSync(r: void | Promise<void>, hook: string): void {
-  if (r) {
-    r.catch((e) => logger.error(`Unhandled error in async ${hook} hook: ${e}`));
   }
 }

@@ -52,7 +52,7 @@ export interface BrokerCapabilities {
   readonly progress: boolean;
   /** `pauseQueue()`, `resumeQueue()` and `pausedQueues()`; consumers of a paused queue get nothing. */
   readonly pause: boolean;
-  /** `enqueueTick()` and `lastTicks()`. */
+  /** `enqueueTick()`, `lastTicks()`, `pauseSchedule()`, `resumeSchedule()`, `schedulePauses()`. */
   readonly schedules: boolean;
   /** `publishWorker()`, `workers()` and `removeWorker()`. */
   readonly workers: boolean;
@@ -83,6 +83,26 @@ export const NO_CAPABILITIES: BrokerCapabilities = Object.freeze({
 });
 
 /**
+ * A broker with every operation (the stub, Redis).
+ *
+ * @example
+ * ```ts
+ * import { ALL_CAPABILITIES } from "./ops.ts";
+ * console.log(ALL_CAPABILITIES.browse); // true
+ * ```
+ */
+export const ALL_CAPABILITIES: BrokerCapabilities = Object.freeze({
+  cancel: true,
+  unique: true,
+  progress: true,
+  pause: true,
+  schedules: true,
+  workers: true,
+  events: true,
+  browse: true,
+});
+
+/**
  * What `broker.cancel(id)` did:
  * - `cancelled`: the message was queued or delayed; it will never run.
  * - `running`: it is running; its worker is told (its `currentSignal()` aborts with `Cancelled`).
@@ -96,6 +116,23 @@ export const NO_CAPABILITIES: BrokerCapabilities = Object.freeze({
  * ```
  */
 export type CancelOutcome = "cancelled" | "running" | "finished" | "unknown";
+
+/**
+ * A schedule's pause, as `broker.schedulePauses()` lists it: paused since `at`, or resumed at
+ * `at` (ticks from then on are on time; those of the pause count as missed).
+ *
+ * @example
+ * ```ts
+ * import type { SchedulePause } from "@dramatis/dramatis";
+ * const p: SchedulePause = { paused: true, at: Date.now() };
+ * ```
+ */
+export interface SchedulePause {
+  /** True while paused: no process enqueues its ticks. */
+  paused: boolean;
+  /** When it was paused (or resumed), ms since the epoch. */
+  at: number;
+}
 
 /**
  * The last progress an actor reported for a message.

@@ -20,7 +20,8 @@
  *   from the first message page and kept in memory (the last `EVENTS_KEPT`): each attempt's
  *   end, duration, worker and error where an event says so.
  * - Schedules: those the loaded modules declared (`getSchedules(broker)`), with
- *   `broker.lastTicks()`; run now enqueues one tick now with `enqueueTick()`.
+ *   `broker.lastTicks()` and `schedulePauses()`; run now enqueues one tick now with
+ *   `enqueueTick()`; pause and resume are `pauseSchedule()` / `resumeSchedule()`.
  *
  * @example
  * ```ts
@@ -36,10 +37,9 @@
  * @module
  */
 import { type Broker, qName, type QueueStats } from "../broker/broker.ts";
-import type { BrowseEntry, BrowseState, WorkerRecord } from "../broker/ops.ts";
+import type { BrokerEvent, BrowseEntry, BrowseState, WorkerRecord } from "../broker/ops.ts";
 import type { ResultBackend } from "../results/backend.ts";
 import { getSchedules, type Schedule } from "../schedule/schedule.ts";
-import { tickMessageId } from "../schedule/ticks.ts";
 import { MetricsAggregator, type MetricsSnapshot } from "../telemetry/registry.ts";
 import {
   BROWSE_STATES,
@@ -56,6 +56,7 @@ import { type Oldest, oldestReady } from "./_broker_oldest.ts";
 import { finishedDetail, progressInfo, resultOf, workerInfo } from "./_broker_info.ts";
 import { attemptsFrom, EventHistory, EVENTS_NOTE } from "./_broker_events.ts";
 import type { FinishedList } from "./finished.ts";
+import { actOnSchedule, scheduleInfos } from "./_broker_schedules.ts";
 import {
   ACTION_STATES,
   type ActionResult,
@@ -170,7 +171,11 @@ class BrokerDashboardSource implements DashboardSource {
     this.actions = actions;
     this.queueActions = c.pause ? ["pause", "resume", "purge"] : ["purge"];
     this.#history = new EventHistory(broker);
+    if (c.events) this.events = (signal) => broker.events({ signal });
   }
+
+  /** The broker's events (`broker.events()`), when it has them: the pages update as they come. */
+  readonly events?: (signal: AbortSignal) => AsyncIterable<BrokerEvent>;
 
   #caps() {
     return this.#broker.capabilities;
@@ -443,44 +448,12 @@ class BrokerDashboardSource implements DashboardSource {
     return this.#options.schedules?.() ?? getSchedules(this.#broker);
   }
 
-  async schedules(): Promise<readonly ScheduleInfo[]> {
-    const list = this.#schedules();
-    const ticks = this.#caps().schedules
-      ? await this.#broker.lastTicks()
-      : new Map<string, number>();
-    return list.map((s) => {
-      const last = ticks.get(s.name) ?? null;
-      const info: ScheduleInfo = {
-        name: s.name,
-        actor: s.actorName,
-        queue: s.queueName,
-        spec: s.cron.expression,
-        nextAt: s.cron.next(),
-        lastAt: last,
-        paused: false,
-      };
-      if (s.cron.timezone !== "UTC") info.timezone = s.cron.timezone;
-      if (last !== null) info.lastMessageId = tickMessageId(s.name, last);
-      return info;
-    });
+  schedules(): Promise<readonly ScheduleInfo[]> {
+    return scheduleInfos(this.#broker, this.#schedules());
   }
 
-  async scheduleAction(name: string, action: ScheduleAction): Promise<ActionResult> {
-    const s = this.#schedules().find((x) => x.name === name);
-    if (!s) throw new TypeError(`No schedule named ${JSON.stringify(name)} is declared.`);
-    if (action !== "run-now") {
-      throw new DashboardUnsupported(
-        "Pausing a schedule is not supported yet: remove it from the module, or stop the " +
-          "worker that runs the schedules.",
-      );
-    }
-    const tick = Date.now();
-    if (this.#caps().schedules) {
-      const sent = await this.#broker.enqueueTick(name, tick, s.message(tick));
-      return { done: sent ? 1 : 0, skipped: sent ? 0 : 1 };
-    }
-    await this.#broker.enqueue(s.message(tick));
-    return { done: 1, skipped: 0 };
+  scheduleAction(name: string, action: ScheduleAction): Promise<ActionResult> {
+    return actOnSchedule(this.#broker, this.#schedules(), name, action, this.name);
   }
 }
 

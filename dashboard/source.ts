@@ -23,6 +23,7 @@
  * ```
  * @module
  */
+import type { BrokerEvent } from "../broker/ops.ts";
 import type { JsonValue, WireMessage } from "../message.ts";
 import type { MetricsSnapshot } from "../telemetry/registry.ts";
 import type { QueueMetrics, WorkerMetrics } from "../telemetry/prometheus.ts";
@@ -498,4 +499,10 @@ export interface DashboardSource {
   finished?(query: { queue?: string; limit: number }): Promise<FinishedList>;
   /** Performs a schedule action. */
   scheduleAction?(name: string, action: ScheduleAction): Promise<ActionResult>;
+  /**
+   * What happens to messages from now on, in every process, until `signal` aborts (completed,
+   * failed, retried, dead-lettered, cancelled): the open pages update as they arrive, over
+   * server-sent events. Without it, the pages poll.
+   */
+  events?(signal: AbortSignal): AsyncIterable<BrokerEvent>;
 }

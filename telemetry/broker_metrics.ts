@@ -129,6 +129,10 @@ export class BrokerMetrics implements MetricsSource {
   #aggregator: MetricsAggregator;
   /** Source key -> when its record was last listed. */
   #listed = new Map<string, number>();
+  /** The totals of the last collection. */
+  #merged: { live: MetricsSnapshot[]; metrics: MetricsSnapshot } | undefined;
+  /** Source key -> the snapshot last given to the aggregator. */
+  #fed = new Map<string, MetricsSnapshot>();
   /** Keys of sources forgotten for good (a record of theirs coming back is ignored). */
   #gone = new Set<string>();
   #cached: { at: number; value: Promise<BrokerMetricsCollection> } | undefined;
@@ -170,6 +174,7 @@ export class BrokerMetrics implements MetricsSource {
   async #collect(now: number): Promise<BrokerMetricsCollection> {
     const records = this.broker.capabilities.workers ? await this.broker.workers() : [];
     const live: MetricsSnapshot[] = [];
+    let changed = false;
     for (const r of records) {
       const snap = r.metrics;
       if (snap?.format !== SNAPSHOT_FORMAT) continue;
@@ -178,16 +183,29 @@ export class BrokerMetrics implements MetricsSource {
       if (this.#gone.has(key)) continue;
       live.push(snap);
       this.#listed.set(key, now);
+      // A record unchanged since the last collection (the FileBroker returns the same object
+      // for a file it did not re-read) has nothing new for the aggregator.
+      if (this.#fed.get(key) === snap) continue;
+      changed = true;
+      this.#fed.set(key, snap);
       this.#aggregator.update({ ...snap, instance: key });
     }
     for (const [key, at] of this.#listed) {
       if (now - at <= this.forgetAfter) continue;
       this.#listed.delete(key);
+      this.#fed.delete(key);
+      changed = true;
       this.#aggregator.retire(key);
       this.#gone.add(key);
       if (this.#gone.size > GONE_KEPT) this.#gone.delete(this.#gone.values().next().value!);
     }
-    const metrics = withGauges(this.#aggregator.snapshot(), live);
+    // The same live snapshots as the last collection: its totals (the merge is ~1 ms at 8 x 100
+    // series).
+    const last = this.#merged;
+    const same = !changed && last !== undefined && last.live.length === live.length &&
+      live.every((snap, i) => last.live[i] === snap);
+    const metrics = same ? last.metrics : withGauges(this.#aggregator.snapshot(), live);
+    this.#merged = { live, metrics };
     const names = await this.#queueNames(records, now);
     const known = this.#recordDepths ? depthsOf(records, now) : undefined;
     const queues = (await Promise.all(names.map((q) => {

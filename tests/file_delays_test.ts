@@ -214,6 +214,25 @@ test("FileBroker: a delayed message cancelled or deleted before its eta never ru
   });
 });
 
+test("FileBroker: a due delayed message of a paused queue waits until the queue is resumed", async () => {
+  await withFileBroker(async (broker) => {
+    const ran: string[] = [];
+    const later = actor(() => void ran.push("ran"), { actorName: "later", broker });
+    const worker = new Worker(broker, { workerTimeout: 50 });
+    await worker.start();
+    await broker.pauseQueue("default");
+    await later.sendWithOptions({ args: [], delay: 20 });
+    // Well past its eta: a Worker would have run it in place by now, were default.DQ not paused.
+    await sleep(500);
+    assert.deepEqual(ran, [], "a delayed message of a paused queue ran");
+    assert.equal((await broker.stats("default")).delayed, 1);
+    await broker.resumeQueue("default");
+    await broker.join("default", { timeout: 5_000 });
+    await worker.stop();
+    assert.deepEqual(ran, ["ran"]);
+  });
+});
+
 test("FileBroker: due delayed messages run lowest priority first, with the ready ones", async () => {
   await withFileBroker(async (broker) => {
     const ran: number[] = [];

@@ -41,6 +41,8 @@ const AMQP_LOOP = new Set([
   "broker/amqp/channel.ts",
   "broker/amqp/_channel_types.ts",
   "broker/amqp/_held.ts",
+  // The channel's consumers (split out, issue 12): a delivery names its channel.
+  "broker/amqp/_channel_consumers.ts",
 ]);
 
 // The Redis broker and client split into files per concern (issue 12): the parts name the class

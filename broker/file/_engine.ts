@@ -679,7 +679,7 @@ export class Engine {
       const top = q.heap.peek();
       const headEta = top < 0 ? Infinity : state.index.key[top]!; // (eta on q.DQ)
       const due = top >= 0 && (!q.delayed || headEta <= now);
-      if (this.extension?.paused(queueName)) {
+      if (this.#paused(q)) {
         // A paused queue: nothing is handed out; a resume (a record) wakes this wait.
         if (now >= deadline) return [];
         await this.#wait(Math.min(deadline - now, POLL_MS), options.signal);
@@ -696,6 +696,15 @@ export class Engine {
       const poll = this.#watchesOthers(q) ? LIVENESS_POLL_MS : POLL_MS;
       await this.#wait(Math.min(Math.max(0, wakeAt - now), poll), options.signal);
     }
+  }
+
+  /**
+   * Whether `q` hands out nothing: its queue is paused. A delay queue is paused with its queue
+   * (a worker runs a due delayed message in place, as a message of `q`: `delaysUntilDue`).
+   */
+  #paused(q: { name: string; delayed: boolean }): boolean {
+    const ext = this.extension;
+    return ext !== undefined && ext.paused(q.delayed ? q.name.slice(0, -3) : q.name);
   }
 
   /** Under the lock: expires dead owners, pops up to `max` messages, appends a CLAIM. */
@@ -717,7 +726,7 @@ export class Engine {
           q = this.#state!.queue(queueName);
         }
         const x = this.#state!.index;
-        while (picked.length < max && !this.extension?.paused(queueName)) {
+        while (picked.length < max && !this.#paused(q)) {
           const s = q.heap.peek();
           if (s < 0 || (q.delayed && x.key[s]! > now)) break; // (the key of q.DQ: eta)
           q.heap.pop();

@@ -18,6 +18,7 @@ import type {
   BrowseState,
   CancelOutcome,
   ProgressRecord,
+  SchedulePause,
   WorkerRecord,
 } from "../ops.ts";
 import type { Engine } from "./_engine.ts";
@@ -31,6 +32,7 @@ import {
   encodeMark,
   encodePause,
   encodeProgress,
+  encodeSchedulePause,
   encodeTick,
 } from "./_ops_records.ts";
 import { MARK_TTL, OpsState, PROGRESS_TTL } from "./_ops_state.ts";
@@ -138,7 +140,7 @@ export class FileOps {
     const json = JSON.stringify(message.copy({ queueName }).asDict());
     return this.engine.transact((out) => {
       const last = this.state.ticks.get(name);
-      if (last && last.tick >= tick) return false;
+      if ((last && last.tick >= tick) || this.state.schedulePauses.get(name)?.paused) return false;
       encodeTick(out, name, tick);
       encodeEnq(out, queueName, priority, eta, json);
       return true;
@@ -149,6 +151,23 @@ export class FileOps {
   lastTicks(): Map<string, number> {
     this.engine.refresh();
     return new Map([...this.state.ticks].map(([name, t]) => [name, t.tick]));
+  }
+
+  /** Pauses or resumes schedule `name` (one PAUSE record, if it changes anything). */
+  setSchedulePaused(name: string, paused: boolean): Promise<void> {
+    return this.engine.transact((out) => {
+      if ((this.state.schedulePauses.get(name)?.paused ?? false) !== paused) {
+        encodeSchedulePause(out, name, paused, Date.now());
+      }
+    });
+  }
+
+  /** The schedules paused or resumed, and since when. */
+  schedulePauses(): Map<string, SchedulePause> {
+    this.engine.refresh();
+    return new Map(
+      [...this.state.schedulePauses].map(([name, p]) => [name, { paused: p.paused, at: p.since }]),
+    );
   }
 
   /** Writes a worker's registry file. */

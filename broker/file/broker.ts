@@ -49,6 +49,7 @@ import type {
   BrowseState,
   CancelOutcome,
   ProgressRecord,
+  SchedulePause,
   WorkerRecord,
 } from "../ops.ts";
 import { type Durability, Engine, type FileReceipt } from "./_engine.ts";
@@ -402,6 +403,21 @@ export class FileBroker extends Broker {
   /** The last tick enqueued per schedule. */
   override lastTicks(): Promise<Map<string, number>> {
     return settle(() => this.#ops.lastTicks());
+  }
+
+  /** Pauses a schedule in every process (a record in the log: it survives restarts). */
+  override pauseSchedule(name: string): Promise<void> {
+    return settle(() => this.#ops.setSchedulePaused(name, true));
+  }
+
+  /** Resumes a paused schedule. */
+  override resumeSchedule(name: string): Promise<void> {
+    return settle(() => this.#ops.setSchedulePaused(name, false));
+  }
+
+  /** The schedules paused or resumed. */
+  override schedulePauses(): Promise<Map<string, SchedulePause>> {
+    return settle(() => this.#ops.schedulePauses());
   }
 
   /** Writes the worker's file in `<dir>/workers/`. */

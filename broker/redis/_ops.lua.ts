@@ -10,6 +10,7 @@
 //   ns:__dramatis__.holders.<day>  hash    unique key -> its holder: id, queue, rid, until, payload
 //   ns:__dramatis__.cancel.<id>    string  a running message's cancel mark (1 hour)
 //   ns:__dramatis__.ticks          hash    schedule name -> last tick enqueued (ms)
+//   ns:__dramatis__.schedule_pauses hash   schedule name -> "paused:<ms>" or "resumed:<ms>"
 
 /** The operations script's Lua source. */
 export const OPS_LUA = `
@@ -272,6 +273,8 @@ elseif command == 'tick' then
   local ticks = ns .. ':__dramatis__.ticks'
   local last = redis.call('HGET', ticks, ARGV[3])
   if last and tonumber(last) >= tonumber(ARGV[4]) then return false end
+  local pause = redis.call('HGET', ns .. ':__dramatis__.schedule_pauses', ARGV[3])
+  if pause and string.sub(pause, 1, 7) == 'paused:' then return false end
   local q = ARGV[5]
   if q then
     local lt = redis.call('TYPE', list_key(q)).ok

@@ -14,6 +14,7 @@ import type {
   BrowseState,
   CancelOutcome,
   ProgressRecord,
+  SchedulePause,
   WorkerRecord,
 } from "../ops.ts";
 import { OpsContext, type OpsHost, text } from "./_ops_context.ts";
@@ -192,6 +193,29 @@ export class RedisOps {
       for (let i = 0; i + 1 < flat.length; i += 2) {
         out.set(text(flat[i]), Number(text(flat[i + 1])));
       }
+    }
+    return out;
+  }
+
+  /** Pauses or resumes schedule `name` (the tick script refuses a paused one's ticks). */
+  async setSchedulePaused(name: string, paused: boolean): Promise<void> {
+    const key = `${this.ctx.prefix}schedule_pauses`;
+    const was = await this.ctx.send(["HGET", key, name]);
+    if ((was !== null && text(was).startsWith("paused:")) === paused) return;
+    await this.ctx.send(["HSET", key, name, `${paused ? "paused" : "resumed"}:${Date.now()}`]);
+  }
+
+  async schedulePauses(): Promise<Map<string, SchedulePause>> {
+    const r = await this.ctx.send(["HGETALL", `${this.ctx.prefix}schedule_pauses`]);
+    const out = new Map<string, SchedulePause>();
+    const add = (k: Reply, v: Reply) => {
+      const [state, at] = text(v).split(":");
+      out.set(text(k), { paused: state === "paused", at: Number(at) });
+    };
+    if (r instanceof Map) { for (const [k, v] of r) add(k, v); }
+    else {
+      const flat = r as Reply[];
+      for (let i = 0; i + 1 < flat.length; i += 2) add(flat[i]!, flat[i + 1]!);
     }
     return out;
   }

@@ -41,16 +41,18 @@ import { sleep } from "../../util/async.ts";
 import { getLogger } from "../../util/log.ts";
 import type { RedisClient } from "./client.ts";
 import { keepDecodable } from "../_undecodable.ts";
-import type {
-  BrokerCapabilities,
-  BrokerEvent,
-  BrowseEntry,
-  BrowseOptions,
-  BrowsePage,
-  BrowseState,
-  CancelOutcome,
-  ProgressRecord,
-  WorkerRecord,
+import {
+  ALL_CAPABILITIES,
+  type BrokerCapabilities,
+  type BrokerEvent,
+  type BrowseEntry,
+  type BrowseOptions,
+  type BrowsePage,
+  type BrowseState,
+  type CancelOutcome,
+  type ProgressRecord,
+  type SchedulePause,
+  type WorkerRecord,
 } from "../ops.ts";
 import { RedisOps } from "./_ops.ts";
 import { uniqueOf } from "../_unique.ts";
@@ -71,17 +73,6 @@ const logger = getLogger("dramatis.broker.RedisBroker");
 /** The "stats" script's reply: LLEN and HLEN of the queue, then of its delay queue, dead count. */
 type Stats = [number, number, number, number, number];
 const SEVEN_DAYS = 7 * 24 * 3600 * 1000;
-const ALL_CAPABILITIES: BrokerCapabilities = Object.freeze({
-  cancel: true,
-  unique: true,
-  progress: true,
-  pause: true,
-  schedules: true,
-  workers: true,
-  events: true,
-  browse: true,
-});
-
 /**
  * A broker that keeps queues in Redis, wire-compatible with Python Dramatiq's `RedisBroker`:
  * the same keys under `namespace`, the same JSON messages, the same effect of every operation.
@@ -406,6 +397,21 @@ export class RedisBroker extends Broker {
   /** The last tick per schedule. */
   override lastTicks(): Promise<Map<string, number>> {
     return this.#ops.lastTicks();
+  }
+
+  /** Pauses a schedule for every process (a hash field: it survives restarts). */
+  override pauseSchedule(name: string): Promise<void> {
+    return this.#ops.setSchedulePaused(name, true);
+  }
+
+  /** Resumes a paused schedule. */
+  override resumeSchedule(name: string): Promise<void> {
+    return this.#ops.setSchedulePaused(name, false);
+  }
+
+  /** The schedules paused or resumed. */
+  override schedulePauses(): Promise<Map<string, SchedulePause>> {
+    return this.#ops.schedulePauses();
   }
 
   /** Stores a worker's record for `ttl` ms. */
