@@ -447,6 +447,7 @@ export class Worker {
     this.#inFlight.set(m, Date.now());
     const broker = this.broker;
     let requeue = false;
+    let ended: number | undefined;
     const retries = m.options.retries;
     if (this.#progressSink) bindProgress(m, this.#progressSink, PROGRESS_INTERVAL);
     try {
@@ -470,7 +471,12 @@ export class Worker {
           if (before) await before;
           const t0 = logReceived(m);
           this.#monitor?.started(m);
-          const result = await invoke(actor, m);
+          let result: unknown;
+          try {
+            result = await invoke(actor, m);
+          } finally {
+            ended = Date.now(); // the run's end, before the hooks (a retry's enqueue) and settle
+          }
           if (t0 !== undefined) logCompleted(m, t0);
           if (result !== undefined) {
             warnIfDiscarded(m, { broker, actor, checked: this.#discardChecked });
@@ -506,7 +512,9 @@ export class Worker {
       const flushed = flushProgress(m);
       if (flushed) await flushed;
       await settle(m, { broker, consumer: this.#consumerOf(m), requeue });
-      if (!requeue) this.#ops.event(eventOf(m, retries, this.workerId, this.#inFlight.get(m)));
+      if (!requeue) {
+        this.#ops.event(eventOf(m, retries, this.workerId, this.#inFlight.get(m), ended));
+      }
       this.#inFlight.delete(m);
       this.#dispatch();
       this.#wake();
