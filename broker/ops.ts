@@ -83,6 +83,26 @@ export const NO_CAPABILITIES: BrokerCapabilities = Object.freeze({
 });
 
 /**
+ * A broker with every operation (the stub, Redis).
+ *
+ * @example
+ * ```ts
+ * import { ALL_CAPABILITIES } from "./ops.ts";
+ * console.log(ALL_CAPABILITIES.browse); // true
+ * ```
+ */
+export const ALL_CAPABILITIES: BrokerCapabilities = Object.freeze({
+  cancel: true,
+  unique: true,
+  progress: true,
+  pause: true,
+  schedules: true,
+  workers: true,
+  events: true,
+  browse: true,
+});
+
+/**
  * What `broker.cancel(id)` did:
  * - `cancelled`: the message was queued or delayed; it will never run.
  * - `running`: it is running; its worker is told (its `currentSignal()` aborts with `Cancelled`).

@@ -70,6 +70,7 @@ export function layout(
   const nav: [string, string][] = [
     ["/", "Overview"],
     ["/search", "Search"],
+    ["/finished", "Finished"],
     ["/workers", "Workers"],
     ["/schedules", "Schedules"],
   ];

@@ -14,6 +14,7 @@ import {
   workersPage,
 } from "./_render.ts";
 import { parseQuery } from "./_params.ts";
+import { finishedPage } from "./_render_finished.ts";
 import {
   DashboardUnsupported,
   type MessageDetail,
@@ -159,6 +160,16 @@ export async function get(h: Dash, r: Req): Promise<Response> {
     const d = redactDetail(h, got.ok);
     if (json) return send(r, 200, d);
     return html(r, 200, messagePage(ctx, d, !!options.redact));
+  }
+  if (p === "/finished") {
+    const queue = r.url.searchParams.get("queue") || undefined;
+    const limit = Math.min(500, Math.max(1, Number(r.url.searchParams.get("limit")) || 100));
+    const got = await call(
+      source.finished && (() => source.finished!({ limit, ...(queue ? { queue } : {}) })),
+      "finished()",
+    );
+    if (json) return send(r, 200, unwrap(got));
+    return html(r, 200, finishedPage(ctx, got, queue));
   }
   if (p === "/workers") {
     const got = await call(source.workers && (() => source.workers!()), "workers()");

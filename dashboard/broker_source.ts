@@ -16,6 +16,9 @@
  * - Actions: `requeueDeadLetters`, `runNow`, `deleteMessages`, `moveMessages`, `cancel`,
  *   `pauseQueue` / `resumeQueue`, `flush` / `purgeDeadLetters`: each atomic per message on the
  *   broker.
+ * - Attempts and the recently finished messages: from `broker.events({ past: true })`, followed
+ *   from the first message page and kept in memory (the last `EVENTS_KEPT`): each attempt's
+ *   end, duration, worker and error where an event says so.
  * - Schedules: those the loaded modules declared (`getSchedules(broker)`), with
  *   `broker.lastTicks()` and `schedulePauses()`; run now enqueues one tick now with
  *   `enqueueTick()`; pause and resume are `pauseSchedule()` / `resumeSchedule()`.
@@ -40,6 +43,7 @@ import { getSchedules, type Schedule } from "../schedule/schedule.ts";
 import { MetricsAggregator, type MetricsSnapshot } from "../telemetry/registry.ts";
 import {
   BROWSE_STATES,
+  deadLettersOf,
   filtered,
   matcher,
   offsetOf,
@@ -49,8 +53,10 @@ import {
 } from "./_broker_scan.ts";
 import { applyTo, checkTarget, direct, purge, UNSUPPORTED_BROWSE } from "./_broker_actions.ts";
 import { type Oldest, oldestReady } from "./_broker_oldest.ts";
+import { finishedDetail, progressInfo, resultOf, workerInfo } from "./_broker_info.ts";
+import { attemptsFrom, EventHistory, EVENTS_NOTE } from "./_broker_events.ts";
+import type { FinishedList } from "./finished.ts";
 import { actOnSchedule, scheduleInfos } from "./_broker_schedules.ts";
-import { attemptsOf, progressInfo, resultOf, workerInfo } from "./_broker_info.ts";
 import {
   ACTION_STATES,
   type ActionResult,
@@ -146,6 +152,7 @@ class BrokerDashboardSource implements DashboardSource {
   >();
   /** Bumped by every action: what was looked up before is stale. */
   #epoch = 0;
+  readonly #history: EventHistory;
 
   constructor(broker: Broker, options: BrokerSourceOptions) {
     this.#broker = broker;
@@ -163,6 +170,7 @@ class BrokerDashboardSource implements DashboardSource {
     if (c.cancel) actions.push("cancel");
     this.actions = actions;
     this.queueActions = c.pause ? ["pause", "resume", "purge"] : ["purge"];
+    this.#history = new EventHistory(broker);
     if (c.events) this.events = (signal) => broker.events({ signal });
   }
 
@@ -305,28 +313,8 @@ class BrokerDashboardSource implements DashboardSource {
 
   /** A broker without browse(): its dead letters, through deadLetters() (bounded). */
   async #deadLetters(q: MessageQuery): Promise<Selected> {
-    if (q.states?.length && !q.states.includes("dead")) {
-      throw new DashboardUnsupported(
-        `Listing ${q.states.join(", ")} messages: ${UNSUPPORTED_BROWSE}.`,
-      );
-    }
     const queues = q.queue !== undefined ? [q.queue] : await this.#queueNames();
-    const keep = matcher(q);
-    const found: BrowseEntry[] = [];
-    let lowerBound = false;
-    for (const queue of queues) {
-      const letters = await this.#broker.deadLetters(queue, { limit: this.#scanLimit });
-      if (letters.length >= this.#scanLimit) lowerBound = true;
-      for (const m of letters) {
-        const e: BrowseEntry = {
-          message: m.copy({ queueName: qName(m.queueName) }),
-          state: "dead",
-        };
-        if ((q.id === undefined || m.messageId === q.id) && keep(e)) found.push(e);
-      }
-    }
-    found.sort((a, b) => b.message.messageTimestamp - a.message.messageTimestamp);
-    return { entries: found, total: found.length, lowerBound };
+    return await deadLettersOf(this.#broker, queues, q, this.#scanLimit);
   }
 
   /**
@@ -348,23 +336,32 @@ class BrokerDashboardSource implements DashboardSource {
   }
 
   async message(id: string): Promise<MessageDetail | null> {
-    const e = await this.#find(id);
-    if (!e) return null;
+    const [e] = await Promise.all([this.#find(id), this.#history.ready()]);
+    const events = this.#history.of(id);
+    if (!e) return finishedDetail(id, events, this.#history.unsupported);
     if (e.state === "running") await this.#records().catch(() => undefined);
     const d: MessageDetail = this.#summary(e);
     const tb = e.message.options.traceback;
-    d.attempts = attemptsOf(
+    d.attempts = attemptsFrom(
+      events,
       e.message.options.retries,
       e.state,
       typeof tb === "string" && tb ? tb : d.error,
       this.#running.get(id),
     );
+    d.attemptsNote = this.#history.unsupported ?? EVENTS_NOTE;
     if (this.#options.results) d.result = await resultOf(this.#options.results, e.message);
     if (this.#caps().progress) {
       const p = await this.#broker.getProgress(id);
       if (p) d.progress = progressInfo(p.value, p.updatedAt);
     }
     return d;
+  }
+
+  async finished(q: { queue?: string; limit: number }): Promise<FinishedList> {
+    await this.#history.ready();
+    if (this.#history.unsupported) throw new DashboardUnsupported(this.#history.unsupported);
+    return this.#history.finished(q);
   }
 
   // ---- actions ----

@@ -20,38 +20,8 @@ import { MemoryResultBackend } from "../results/backend.ts";
 import { MetricsRegistry } from "../telemetry/registry.ts";
 import { removeSchedule, schedule } from "../schedule/schedule.ts";
 import { Client } from "./_dashboard.ts";
-import { populate } from "./_dashboard_broker.ts";
+import { BROKERS, populate } from "./_dashboard_broker.ts";
 import { deleteKeys, randomNamespace, SHARED_URL } from "./_redis_server.ts";
-
-interface Made {
-  broker: Broker;
-  cleanup(): Promise<void>;
-}
-
-const BROKERS: [string, () => Made][] = [
-  ["FileBroker", () => {
-    const dir = fs.mkdtempSync(`${tmpdir()}/dramatis-dash-`);
-    const broker = new FileBroker({ dir });
-    return {
-      broker,
-      cleanup: async () => {
-        await broker.close();
-        fs.rmSync(dir, { recursive: true, force: true });
-      },
-    };
-  }],
-  ["RedisBroker", () => {
-    const namespace = randomNamespace("dash");
-    const broker = new RedisBroker({ url: SHARED_URL, namespace });
-    return {
-      broker,
-      cleanup: async () => {
-        await broker.close();
-        await deleteKeys(`${namespace}:`);
-      },
-    };
-  }],
-];
 
 interface Ctx {
   broker: Broker;

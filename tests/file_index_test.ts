@@ -173,3 +173,39 @@ test("FileBroker over the index: after acks, requeues and sends into freed slots
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("MsgIndex grows past its reserve in place, keeps lengths over 65,535 bytes, and shrinks its table", () => {
+  const x = new MsgIndex();
+  x.setSegment(0, 0);
+  x.setQueue(0, 1);
+  x.reserve(1000);
+  const n = 300_000;
+  let key: Float64Array | undefined;
+  const slots: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const len = i % 1000 === 0 ? 65_535 + i : 100;
+    slots.push(x.add(i * 200, 0, i % 7, 0, i * 200 + 30, len)); // ids derived: ENQ at i * 200
+    // Once big, the columns grow in place: the same array, never a copy beside the old one.
+    if (i === 100_000) key = x.key;
+  }
+  assert.equal(x.key, key, "the key column was copied after 100,000 slots");
+  assert.ok(x.capacity >= n);
+  for (let i = 0; i < n; i += 997) {
+    assert.equal(x.find(i * 200), slots[i]);
+    assert.equal(x.len(slots[i]!), i % 1000 === 0 ? 65_535 + i : 100);
+  }
+  // A long message moved to a short record, a short one to a long record.
+  x.relocate(slots[0]!, 0, 77, 10, 1);
+  x.relocate(slots[1]!, 0, 99, 1 << 20, 1);
+  assert.deepEqual([x.len(slots[0]!), x.len(slots[1]!)], [10, 1 << 20]);
+  assert.deepEqual([x.find(0), x.find(200)], [slots[0], slots[1]]); // ids kept (side column)
+  const full = x.bytes();
+  for (let i = 0; i < n - 10; i++) x.remove(slots[i]!);
+  assert.ok(x.bytes() < full - 1_500_000, `the lookup table did not shrink: ${x.bytes()} B`);
+  for (let i = n - 10; i < n; i++) assert.equal(x.find(i * 200), slots[i]);
+  assert.equal(x.find(200), -1);
+  // Freed slots are reused before the columns grow again.
+  const top = x.top;
+  for (let i = 0; i < 1000; i++) x.add(n * 200 + i * 200, 0, 0, 0, n * 200 + i * 200 + 30, 5);
+  assert.equal(x.top, top);
+});

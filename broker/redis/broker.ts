@@ -41,17 +41,18 @@ import { sleep } from "../../util/async.ts";
 import { getLogger } from "../../util/log.ts";
 import type { RedisClient } from "./client.ts";
 import { keepDecodable } from "../_undecodable.ts";
-import type {
-  BrokerCapabilities,
-  BrokerEvent,
-  BrowseEntry,
-  BrowseOptions,
-  BrowsePage,
-  BrowseState,
-  CancelOutcome,
-  ProgressRecord,
-  SchedulePause,
-  WorkerRecord,
+import {
+  ALL_CAPABILITIES,
+  type BrokerCapabilities,
+  type BrokerEvent,
+  type BrowseEntry,
+  type BrowseOptions,
+  type BrowsePage,
+  type BrowseState,
+  type CancelOutcome,
+  type ProgressRecord,
+  type SchedulePause,
+  type WorkerRecord,
 } from "../ops.ts";
 import { RedisOps } from "./_ops.ts";
 import { uniqueOf } from "../_unique.ts";
@@ -64,7 +65,7 @@ import {
   redisBrokerOptionsFromUrl,
   type RedisReceipt,
 } from "./_broker_options.ts";
-import { encodeWire, MOVE_MARK, str } from "./_wire.ts";
+import { encodeWire, keyedRid, MOVE_MARK, str } from "./_wire.ts";
 
 export { type RedisBrokerOptions, redisBrokerOptionsFromUrl, type RedisReceipt };
 
@@ -72,17 +73,6 @@ const logger = getLogger("dramatis.broker.RedisBroker");
 /** The "stats" script's reply: LLEN and HLEN of the queue, then of its delay queue, dead count. */
 type Stats = [number, number, number, number, number];
 const SEVEN_DAYS = 7 * 24 * 3600 * 1000;
-const ALL_CAPABILITIES: BrokerCapabilities = Object.freeze({
-  cancel: true,
-  unique: true,
-  progress: true,
-  pause: true,
-  schedules: true,
-  workers: true,
-  events: true,
-  browse: true,
-});
-
 /**
  * A broker that keeps queues in Redis, wire-compatible with Python Dramatiq's `RedisBroker`:
  * the same keys under `namespace`, the same JSON messages, the same effect of every operation.
@@ -186,7 +176,11 @@ export class RedisBroker extends Broker {
       const unique = this.#ops.uniqueSend(message);
       if (unique) return unique;
     }
-    const { rid, payload } = encodeWire(message);
+    // A unique message's copy keeps a random id (its holder record names it; see _unique.ts).
+    const { rid, payload } = encodeWire(
+      message,
+      uniqueOf(message) ? crypto.randomUUID() : keyedRid(message),
+    );
     if (typeof from === "string" && !queue.endsWith(".DQ")) {
       const move = this.#ops.uniqueMove(message, dqName(queue), from, rid, payload) ??
         this.#core.run("move", dqName(queue), [from, rid, payload]);
@@ -487,6 +481,7 @@ export class RedisBroker extends Broker {
     const core = this.#core;
     core.closing = true;
     core.stopTimers();
+    this.#ops.close();
     for (const c of [...core.consumers]) await c.close();
     await Promise.all([core.enqueues.drain(), core.acks.drain()]);
     const unsettled: RedisReceipt[] = [];
