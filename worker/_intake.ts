@@ -4,11 +4,10 @@
 // consumer each message is settled with.
 import type { Broker } from "../broker/broker.ts";
 import type { Consumer } from "../broker/consumer.ts";
-import { qName } from "../broker/queue_name.ts";
 import type { MessageProxy } from "../message.ts";
 import { formatError, getLogger } from "../util/log.ts";
 import { Heap } from "../util/queue.ts";
-import { asDue, Delays, runsDueInPlace } from "./_delays.ts";
+import { asDue, Delays, moveToQueue, runsDueInPlace } from "./_delays.ts";
 
 const logger = getLogger("dramatis.worker.Worker");
 
@@ -108,26 +107,12 @@ export class Intake {
 
   /** A delayed message the worker held has become due: runs it in place, or moves it. */
   #release(m: MessageProxy): Promise<void> {
-    if (!this.#inPlace || !m.queueName.endsWith(".DQ")) return this.#moveToQueue(m);
+    if (!this.#inPlace || !m.queueName.endsWith(".DQ")) {
+      return moveToQueue(this.#broker, this.#consumers.get(m.queueName)!, m);
+    }
     this.#readyInPlace(m);
     this.#dispatch();
     return Promise.resolve();
-  }
-
-  /** Moves a due delayed message to its queue: enqueue a copy first, then ack the original. */
-  async #moveToQueue(m: MessageProxy): Promise<void> {
-    const consumer = this.#consumers.get(m.queueName)!;
-    try {
-      const options = { ...m.options };
-      delete options.eta;
-      await this.#broker.enqueue(m.copy({ queueName: qName(m.queueName), options }));
-      await consumer.ack(m);
-    } catch (e) {
-      logger.error(`Failed to move delayed message ${m.messageId}: ${formatError(e)}`);
-      try {
-        await consumer.requeue([m]);
-      } catch { /* the broker recovers it when the lease expires */ }
-    }
   }
 
   /** Takes out the held messages whose ids are in `ids` (to be cancelled without running). */
