@@ -380,6 +380,7 @@ export class Worker {
     this.#inFlight.set(m, Date.now());
     const broker = this.broker;
     let requeue = false;
+    let ended: number | undefined;
     const retries = m.options.retries;
     if (this.#progressSink) bindProgress(m, this.#progressSink, PROGRESS_INTERVAL);
     try {
@@ -401,6 +402,7 @@ export class Worker {
           monitor: this.#monitor,
           discardChecked: this.#discardChecked,
           stopping: () => this.#stopping,
+          ended: (at) => ended = at,
         });
       }
     } finally {
@@ -409,7 +411,9 @@ export class Worker {
       const flushed = flushProgress(m);
       if (flushed) await flushed;
       await settle(m, { broker, consumer: this.#intake.consumerOf(m), requeue });
-      if (!requeue) this.#ops.event(eventOf(m, retries, this.workerId, this.#inFlight.get(m)));
+      if (!requeue) {
+        this.#ops.event(eventOf(m, retries, this.workerId, this.#inFlight.get(m), ended));
+      }
       this.#inFlight.delete(m);
       this.#dispatch();
       this.#wake();
