@@ -8,6 +8,8 @@
 //                    and "delayed" measure it too, in the same run, alternating with this one
 //   BENCH_DELAYED_N  delayed messages, etas spread over one minute (default 1,000,000)
 //   BENCH_DELAYED_RUNS runs of "delayed" per side (default 1), interleaved
+//   BENCH_DELAYED_LEAD ms from the start of the fill to the first eta (default 15 s + n / 20 ms:
+//                    the fill and the child's open must be done by then)
 //   BENCH_BIG_N      pending messages of "big" (default 10,000,000, about 2 GB on disk; filled
 //                    once, copied for every run: twice that on disk)
 //   BENCH_BIG_RUNS   runs of "big" per side (default 1), interleaved
@@ -297,7 +299,7 @@ async function delayedRun(n: number, name: string, root: string): Promise<void> 
   const dir = tempDir();
   // Etas over one minute, starting once the directory is filled and the child has started.
   const t0 = Date.now();
-  const lead = 15_000 + n / 50;
+  const lead = Number(env.BENCH_DELAYED_LEAD ?? 15_000 + n / 20);
   await fill(dir, n, (i) => t0 + lead + Math.floor((i * 60_000) / n));
   const slack = t0 + lead - Date.now();
   if (slack < 3000) console.log(`  (the fill ended ${slack} ms before the first eta)`);

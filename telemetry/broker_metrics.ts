@@ -63,12 +63,19 @@ export interface BrokerMetricsOptions extends Omit<PrometheusOptions, "now"> {
    * consumes whose record has no depths that fresh is left out of that collection) and call
    * `broker.stats()` only for the queues no live worker consumes; without `queues`, the queue
    * list is then what this process declares and the live workers consume (no `listQueues()`).
-   * Default false. What
+   * While no worker has published a record yet, for up to 10 s after the `BrokerMetrics` is
+   * created, no depth is read at all (the workers are starting). Default false. What
    * `dramatis worker --metrics` uses on a FileBroker, whose `stats()` and `listQueues()` follow
    * its whole log (about 3 µs of CPU per message drained, in the process that serves).
    */
   recordDepths?: boolean;
 }
+
+/**
+ * `BrokerMetricsOptions.recordDepths`: for this long after it is created (ms), while no worker
+ * record exists, no queue's depth is read from the broker (the workers are starting).
+ */
+const RECORD_DEPTHS_STARTUP = 10_000;
 
 /** `BrokerMetricsOptions.recordDepths`: the oldest depths of a record still used, in ms. */
 export const RECORD_DEPTHS_MAX_AGE = 3_000;
@@ -137,6 +144,7 @@ export class BrokerMetrics implements MetricsSource {
   #gone = new Set<string>();
   #cached: { at: number; value: Promise<BrokerMetricsCollection> } | undefined;
   #recordDepths: boolean;
+  readonly #createdAt = Date.now();
   #queueList: { at: number; names: string[] } | undefined;
 
   /** A source reading `broker`. */
@@ -208,10 +216,15 @@ export class BrokerMetrics implements MetricsSource {
     this.#merged = { live, metrics };
     const names = await this.#queueNames(records, now);
     const known = this.#recordDepths ? depthsOf(records, now) : undefined;
+    // Before the first worker published its record (they start after this), every queue is
+    // left out rather than read from the broker, which on a FileBroker replays its whole log.
+    const starting = known !== undefined && records.length === 0 &&
+      now - this.#createdAt < RECORD_DEPTHS_STARTUP;
     const queues = (await Promise.all(names.map((q) => {
       if (!known) return statsOf(this.broker, q);
       // A queue its workers report but not lately enough (a record published before it read
       // them) is left out of this collection rather than read here.
+      if (starting) return undefined;
       return known.depths.get(q) ?? (known.consumed.has(q) ? undefined : statsOf(this.broker, q));
     }))).filter((q) => q !== undefined);
     const workers = records.map((r): WorkerMetrics => ({
