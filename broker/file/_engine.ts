@@ -21,7 +21,8 @@ import {
   watchDir,
   type Watcher,
 } from "../../runtime/fs.ts";
-import { type ApplyFn, GapError, Log, LogReader, type Seg } from "./_segments.ts";
+import { type ApplyFn, GapError, LogReader } from "./_log_reader.ts";
+import { Log, type Seg } from "./_segments.ts";
 import { Liveness, livenessPath } from "./_liveness.ts";
 import { dropSends, heldError, heldSends, isWriteError, listIds, writeError } from "./_outage.ts";
 import { DEAD, INFLIGHT, type Msg, type QueueState, READY, State } from "./_state.ts";

@@ -31,6 +31,8 @@ const FIRST_CAPACITY = 1024;
 const MAX_LOAD = 0.7;
 /** Lengths from this one on are in `#long`. */
 const LONG = 0xffff;
+/** The slot + 1 and the hash tag of a lookup table entry. */
+const SLOT_MASK = 0x0fffffff;
 /** Slots per page of the side id column. */
 const PAGE_BITS = 12;
 const PAGE = 1 << PAGE_BITS;
@@ -71,8 +73,11 @@ export class MsgIndex {
   /** Slots ever handed out (the free ones below are chained through `hi`). */
   #top = 0;
   #free = -1;
-  /** Lookup by id: slot + 1 per bucket, 0 when empty. */
-  #table: Int32Array = new Int32Array(2 * FIRST_CAPACITY);
+  /**
+   * Lookup by id: per bucket, slot + 1 (28 bits) and 4 more bits of the id's hash (a tag, so that
+   * a probe rarely reads the columns of another message); 0 when empty.
+   */
+  #table: Uint32Array = new Uint32Array(2 * FIRST_CAPACITY);
   #shift = 32 - 11;
 
   /** The number of slots the columns have room for. */
@@ -111,6 +116,11 @@ export class MsgIndex {
     let s = this.#free;
     if (s >= 0) this.#free = this.hi[s]!;
     else {
+      if (this.#top === SLOT_MASK - 1) {
+        throw new RangeError(
+          `A FileBroker replica holds at most ${SLOT_MASK - 1} live messages; drain some first.`,
+        );
+      }
       if (this.#top === this.key.length) this.#grow(Math.ceil(this.key.length * 1.5));
       s = this.#top++;
     }
@@ -125,7 +135,7 @@ export class MsgIndex {
     if (from !== FROM_ENQ || this.#derived(s) !== id) this.#setSide(s, id, from);
     this.size++;
     if (this.size > MAX_LOAD * this.#table.length) this.#rehash(this.#table.length * 2);
-    else this.#insert(s); // (a rehash inserts every live slot, this one too)
+    else this.#insert(s, id); // (a rehash inserts every live slot, this one too)
     return s;
   }
 
@@ -196,11 +206,12 @@ export class MsgIndex {
 
   /** The slot of message `id`, or -1. */
   find(id: number): number {
-    const t = this.#table, mask = t.length - 1;
-    for (let b = this.#bucket(id);; b = (b + 1) & mask) {
+    const t = this.#table, mask = t.length - 1, h = this.#hash(id);
+    const tag = this.#tag(h);
+    for (let b = h >>> this.#shift;; b = (b + 1) & mask) {
       const v = t[b]!;
       if (v === 0) return -1;
-      if (this.id(v - 1) === id) return v - 1;
+      if (v >>> 28 === tag && this.id((v & SLOT_MASK) - 1) === id) return (v & SLOT_MASK) - 1;
     }
   }
 
@@ -273,23 +284,32 @@ export class MsgIndex {
     }
   }
 
-  #bucket(id: number): number {
+  #hash(id: number): number {
     const lo = id >>> 0, hi = (id / 4294967296) >>> 0;
-    return Math.imul(lo ^ Math.imul(hi, 0x85ebca6b), 0x9e3779b1) >>> this.#shift;
+    return Math.imul(lo ^ Math.imul(hi, 0x85ebca6b), 0x9e3779b1) >>> 0;
   }
 
-  #insert(slot: number): void {
-    const t = this.#table, mask = t.length - 1;
-    let b = this.#bucket(this.id(slot));
+  /** The tag of hash `h`: the 4 bits below those of the bucket. */
+  #tag(h: number): number {
+    return (h >>> (this.#shift - 4)) & 15;
+  }
+
+  #bucket(id: number): number {
+    return this.#hash(id) >>> this.#shift;
+  }
+
+  #insert(slot: number, id: number = this.id(slot)): void {
+    const t = this.#table, mask = t.length - 1, h = this.#hash(id);
+    let b = h >>> this.#shift;
     while (t[b] !== 0) b = (b + 1) & mask;
-    t[b] = slot + 1;
+    t[b] = ((this.#tag(h) << 28) | (slot + 1)) >>> 0;
   }
 
   /** Removes `slot` from the lookup table (backward-shift deletion: no tombstones). */
   #unlink(slot: number): void {
     const t = this.#table, mask = t.length - 1;
     let b = this.#bucket(this.id(slot));
-    while (t[b] !== slot + 1) {
+    while ((t[b]! & SLOT_MASK) !== slot + 1) {
       if (t[b] === 0) return;
       b = (b + 1) & mask;
     }
@@ -297,7 +317,7 @@ export class MsgIndex {
     for (let j = (hole + 1) & mask;; j = (j + 1) & mask) {
       const v = t[j]!;
       if (v === 0) break;
-      const home = this.#bucket(this.id(v - 1));
+      const home = this.#bucket(this.id((v & SLOT_MASK) - 1));
       // Move v into the hole if its home is not in (hole, j] (cyclically).
       if (hole <= j ? (home <= hole || home > j) : (home <= hole && home > j)) {
         t[hole] = v;
@@ -309,7 +329,7 @@ export class MsgIndex {
 
   #rehash(buckets: number): void {
     free(this.#table);
-    this.#table = new Int32Array(buckets);
+    this.#table = new Uint32Array(buckets);
     this.#shift = 32 - Math.log2(buckets);
     for (let s = 0; s < this.#top; s++) if (this.#flags[s] !== GONE) this.#insert(s);
   }

@@ -4,7 +4,8 @@
 // this small interface only. The lookup by message id of a browsing process (`_ids.ts`) is fed
 // from here too.
 import { BodyReader, Kind, REC_HEADER, type RecordWriter } from "./_format.ts";
-import type { ApplyFn, Seg } from "./_segments.ts";
+import type { ApplyFn } from "./_log_reader.ts";
+import type { Seg } from "./_segments.ts";
 
 /** Where a live message is, as `Engine.messageState()` says it. */
 export interface MessageState {
