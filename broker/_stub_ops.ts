@@ -37,6 +37,18 @@ export class StubOpsState {
     return p ? clone(p) : null;
   }
 
+  /** Pauses (`true`) or resumes schedule `name`; a no-op when it already is so. */
+  setSchedulePaused(name: string, paused: boolean): void {
+    if ((this.schedulePauses.get(name)?.paused ?? false) !== paused) {
+      this.schedulePauses.set(name, { paused, at: Date.now() });
+    }
+  }
+
+  /** A copy of the schedules paused or resumed. */
+  schedulePausesCopy(): Map<string, SchedulePause> {
+    return new Map([...this.schedulePauses].map(([k, v]) => [k, { ...v }]));
+  }
+
   /** The last tick of `name`, or -Infinity. */
   lastTick(name: string): number {
     return this.#ticks.get(name) ?? -Infinity;

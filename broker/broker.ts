@@ -1,22 +1,9 @@
-/**
- * The `Broker` base class. Each broker also implements the `Consumer` of `consumer.ts`; the
- * actors it holds are `DeclaredActor`s (`declared_actor.ts`).
- *
- * A message's path: `actor.send()` -> `Broker.enqueue()` (middleware, delay handling) ->
- * the broker's `_enqueue()` (stub: memory, file: the log, redis: a Lua script) -> a worker's
- * `Consumer.receive()` -> `Worker` runs the actor -> `Consumer.ack()` or `nack()`.
- *
- * @example
- * ```ts
- * import { StubBroker } from "@dramatis/dramatis";
- * const broker = new StubBroker();
- * broker.declareQueue("default");
- * console.log(broker.getDeclaredQueues()); // Set { "default" }
- * ```
- * @module
- */
+// The `Broker` base class: the middleware stack, the declared actors and queues, and `enqueue`
+// (middleware, delay queue); each broker implements `consume` and its `Consumer`
+// (`consumer.ts`), and the operations of `ops.ts` it has. The path of a message through it:
+// docs/architecture.md.
 import { ActorNotFound, QueueNotFound, Unsupported } from "../errors.ts";
-import type { JsonObject, JsonValue, Message } from "../message.ts";
+import type { JsonValue, Message } from "../message.ts";
 import type { Middleware } from "../middleware/middleware.ts";
 import { defaultMiddleware } from "../middleware/_default.ts";
 import {
@@ -28,7 +15,7 @@ import {
 } from "./_hooks.ts";
 import type { EnqueueOptions, JoinOptions, QueueStats } from "./_broker_options.ts";
 
-import { dqName, qName, validateQueueName } from "./queue_name.ts";
+import { dqName, qName, routed, validateQueueName } from "./queue_name.ts";
 import type { ConsumeOptions, Consumer } from "./consumer.ts";
 import type { DeclaredActor } from "./declared_actor.ts";
 import {
@@ -247,17 +234,7 @@ export abstract class Broker {
     const q = qName(message.queueName);
     if (!this.queues.has(q)) throw new QueueNotFound(q);
     const delay = options.delay;
-    if (delay !== undefined) {
-      if (typeof delay !== "number" || !Number.isFinite(delay) || delay < 0) {
-        throw new TypeError(
-          `broker.enqueue(): delay must be a non-negative number of ms, got ${delay}.`,
-        );
-      }
-      const opts: JsonObject = { ...message.options, eta: Date.now() + Math.round(delay) };
-      message = message.copy({ queueName: dqName(q), options: opts });
-    } else if (message.queueName !== q) {
-      message = message.copy({ queueName: q });
-    }
+    message = routed(message, q, delay);
     const before = this.emitBefore("enqueue", message, delay);
     if (before) await before;
     const holder = await this._enqueue(message);

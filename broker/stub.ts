@@ -363,25 +363,19 @@ export class StubBroker extends Broker {
 
   /** Pauses schedule `name` (its ticks are refused until resumed). */
   override pauseSchedule(name: string): Promise<void> {
-    if (!this.#ops.schedulePauses.get(name)?.paused) {
-      this.#ops.schedulePauses.set(name, { paused: true, at: Date.now() });
-    }
+    this.#ops.setSchedulePaused(name, true);
     return Promise.resolve();
   }
 
   /** Resumes schedule `name`. */
   override resumeSchedule(name: string): Promise<void> {
-    if (this.#ops.schedulePauses.get(name)?.paused) {
-      this.#ops.schedulePauses.set(name, { paused: false, at: Date.now() });
-    }
+    this.#ops.setSchedulePaused(name, false);
     return Promise.resolve();
   }
 
   /** The schedules paused or resumed. */
   override schedulePauses(): Promise<Map<string, SchedulePause>> {
-    return Promise.resolve(
-      new Map([...this.#ops.schedulePauses].map(([k, v]) => [k, { ...v }])),
-    );
+    return Promise.resolve(this.#ops.schedulePausesCopy());
   }
 
   /** Stores a worker's record for `ttl` ms. */

@@ -39,7 +39,7 @@ export function workerInfo(r: WorkerRecord): WorkerInfo {
 
 /**
  * A message no queue holds, as its events tell it (null without any, or when its last event
- * does not say it finished): its envelope is not kept, only its id, actor and queue.
+ * does not say it finished: completed, dead-lettered or cancelled): its envelope is not kept, only its id, actor and queue.
  */
 export function finishedDetail(
   id: string,
@@ -47,7 +47,7 @@ export function finishedDetail(
   unsupported: string | undefined,
 ): MessageDetail | null {
   const last = events.at(-1);
-  if (!last || (last.type !== "completed" && last.type !== "dead-lettered")) return null;
+  if (!last || last.type === "retried" || last.type === "failed") return null;
   const first = events[0]!;
   const d: MessageDetail = {
     message: {

@@ -24,6 +24,8 @@ const BROKER_LOOP = new Set([
   "worker/worker.ts",
   "worker/_run.ts",
   "worker/_delays.ts",
+  // The Worker's held messages (split out of worker.ts, issue 12): it takes the Broker type.
+  "worker/_intake.ts",
   "middleware/middleware.ts",
   "middleware/_util.ts",
   "middleware/_default.ts",

@@ -109,3 +109,16 @@ test("findMessage: a copy under a random redis_message_id (as Python makes them)
     await broker.close();
   }
 });
+
+test("an events() reader (as the dashboard's) ends when its broker closes", async () => {
+  const broker = makeBroker();
+  let ended = false;
+  const reading = (async () => {
+    for await (const _ of broker.events({ past: true })) { /* none published */ }
+    ended = true;
+  })();
+  await broker.publishEvents([]); // (a round trip: the reader has started by now)
+  await broker.close();
+  await reading;
+  assert.ok(ended);
+});

@@ -6,10 +6,13 @@
 // (a send, then an ack of the delayed copy, before it runs): it runs it in place, as the message
 // of `q` it would have become, and acks it on `q.DQ`.
 import type { MessageProxy } from "../message.ts";
-import type { Broker } from "../broker/broker.ts";
+import type { Broker, Consumer } from "../broker/broker.ts";
+import { formatError, getLogger } from "../util/log.ts";
 import { qName } from "../broker/queue_name.ts";
 import { Heap } from "../util/queue.ts";
 import { sleep } from "../util/async.ts";
+
+const logger = getLogger("dramatis.worker.Worker");
 
 /** Delayed messages ordered by eta (`options.eta`, a number by the time they get here). */
 export class Delays {
@@ -108,4 +111,23 @@ export function runsDueInPlace(broker: Broker): boolean {
 export function asDue(m: MessageProxy): MessageProxy {
   m.queueName = qName(m.queueName);
   return m;
+}
+
+/** Moves a due delayed message to its queue: enqueues a copy first, then acks the original. */
+export async function moveToQueue(
+  broker: Broker,
+  consumer: Consumer,
+  m: MessageProxy,
+): Promise<void> {
+  try {
+    const options = { ...m.options };
+    delete options.eta;
+    await broker.enqueue(m.copy({ queueName: qName(m.queueName), options }));
+    await consumer.ack(m);
+  } catch (e) {
+    logger.error(`Failed to move delayed message ${m.messageId}: ${formatError(e)}`);
+    try {
+      await consumer.requeue([m]);
+    } catch { /* the broker recovers it when the lease expires */ }
+  }
 }

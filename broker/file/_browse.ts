@@ -146,7 +146,7 @@ export class Browser {
     let ids = this.state.ids;
     if (!ids) {
       const built = this.engine.hasReplica;
-      const lookup = new IdLookup((id) => this.engine.messageState(id) !== undefined);
+      const lookup = new IdLookup((id) => this.engine.isLive(id));
       this.state.ids = ids = lookup;
       if (built) walkMessageIds(this.engine.segmentPaths(), (buf, ref) => lookup.note(buf, ref));
     }

@@ -87,19 +87,25 @@ export class IdLookup {
     this.#count++;
   }
 
-  /** Room for one more: the entries of live messages, in a table twice their number or more. */
+  /**
+   * Room for one more: the entries of live messages (each judged once), in a table twice their
+   * number or more (so the next rebuild is as many additions away: amortised O(1) a note).
+   */
   #make(): void {
     const oldH = this.#hash, oldL = this.#log;
+    const keep = new Uint8Array(oldL.length);
     let live = 0;
-    for (let i = 0; i < oldL.length; i++) if (oldL[i] !== 0 && this.isLive(oldL[i]!)) live++;
+    for (let i = 0; i < oldL.length; i++) {
+      if (oldL[i] !== 0 && this.isLive(oldL[i]!)) {
+        keep[i] = 1;
+        live++;
+      }
+    }
     let n = oldH.length;
     while (live + 1 > n * MAX_LOAD / 2) n *= 2;
     this.#hash = new Uint32Array(n);
     this.#log = new Float64Array(n);
     this.#count = 0;
-    for (let i = 0; i < oldL.length; i++) {
-      const l = oldL[i]!;
-      if (l !== 0 && this.isLive(l)) this.#add(oldH[i]!, l);
-    }
+    for (let i = 0; i < oldL.length; i++) if (keep[i]) this.#add(oldH[i]!, oldL[i]!);
   }
 }

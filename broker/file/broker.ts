@@ -342,7 +342,7 @@ export class FileBroker extends Broker {
    */
   compact(): Promise<number> {
     try {
-      return Promise.resolve(this.#engine.compact());
+      return this.#engine.compact();
     } catch (e) {
       return Promise.reject(e);
     }

@@ -304,8 +304,11 @@ elseif command == 'scan' then
   local step = redis.call('HSCAN', ARGV[3], ARGV[4], 'COUNT', tonumber(ARGV[5]))
   local out = { step[1] }
   local items = step[2]
+  -- One id (findMessage, cancel): a payload without its text at all is skipped by a plain find.
+  local only = #ARGV == 6 and ARGV[6] or nil
   for i = 1, #items, 2 do
     local payload = items[i + 1]
+    if only and not string.find(payload, only, 1, true) then payload = '' end
     for id in string.gmatch(payload, '"message_id"%s*:%s*"([^"]+)"') do
       if wanted[id] then
         local ok, m = pcall(cjson.decode, payload)

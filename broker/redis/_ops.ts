@@ -37,6 +37,9 @@ export class RedisOps {
   #paused: { at: number; set: Set<string> } | undefined;
   #pausedReading: Promise<Set<string>> | undefined;
 
+  /** Aborted by the broker's close: ends every events() reader (each holds a connection). */
+  readonly #closed = new AbortController();
+
   constructor(host: OpsHost) {
     this.ctx = new OpsContext(host);
     this.#unique = new UniqueSender(this.ctx);
@@ -236,7 +239,13 @@ export class RedisOps {
   }
 
   events(signal: AbortSignal | undefined, past = false): AsyncIterable<BrokerEvent> {
-    return stream.events(this.ctx, signal, past);
+    const closed = this.#closed.signal;
+    return stream.events(this.ctx, signal ? AbortSignal.any([signal, closed]) : closed, past);
+  }
+
+  /** Ends the events() readers. */
+  close(): void {
+    this.#closed.abort();
   }
 
   browse(queueName: string, state: BrowseState, options?: BrowseOptions): Promise<BrowsePage> {

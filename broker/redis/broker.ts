@@ -481,6 +481,7 @@ export class RedisBroker extends Broker {
     const core = this.#core;
     core.closing = true;
     core.stopTimers();
+    this.#ops.close();
     for (const c of [...core.consumers]) await c.close();
     await Promise.all([core.enqueues.drain(), core.acks.drain()]);
     const unsettled: RedisReceipt[] = [];
