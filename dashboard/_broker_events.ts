@@ -77,24 +77,31 @@ export class EventHistory {
     return n > EVENTS_KEPT ? this.#events.slice(n - EVENTS_KEPT) : this.#events;
   }
 
-  /** The events of `messageId`, oldest first. */
+  /**
+   * The events of `messageId`, oldest first (by `at`: they are published in batches, so the order
+   * they arrive in is not always the order of the attempts).
+   */
   of(messageId: string): BrokerEvent[] {
-    return this.#held().filter((e) => e.messageId === messageId);
+    return this.#held().filter((e) => e.messageId === messageId).sort((a, b) => a.at - b.at);
   }
 
   /** The messages whose last event says they finished, newest first. */
   finished(options: { limit: number; queue?: string | undefined }): FinishedList {
     const held = this.#held();
     const tries = new Map<string, number>();
-    for (const e of held) tries.set(e.messageId, (tries.get(e.messageId) ?? 0) + 1);
+    const last = new Map<string, BrokerEvent>(); // its latest event (by `at`) decides
+    for (const e of held) {
+      tries.set(e.messageId, (tries.get(e.messageId) ?? 0) + 1);
+      const l = last.get(e.messageId);
+      if (!l || e.at >= l.at) last.set(e.messageId, e);
+    }
+    const done = [...last.values()].filter((e) =>
+      (e.type === "completed" || e.type === "dead-lettered") &&
+      (options.queue === undefined || e.queueName === options.queue)
+    ).sort((a, b) => b.at - a.at);
     const out: FinishedMessage[] = [];
-    const seen = new Set<string>();
-    for (let i = held.length - 1; i >= 0 && out.length < options.limit; i--) {
-      const e = held[i]!;
-      if (seen.has(e.messageId)) continue;
-      seen.add(e.messageId); // its last event decides
+    for (const e of done.slice(0, options.limit)) {
       if (e.type !== "completed" && e.type !== "dead-lettered") continue;
-      if (options.queue !== undefined && e.queueName !== options.queue) continue;
       const f: FinishedMessage = {
         messageId: e.messageId,
         actor: e.actorName,

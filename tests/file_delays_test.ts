@@ -390,3 +390,28 @@ test(
     }
   },
 );
+
+test("Worker: draining a backlog that is always ready lets timers run meanwhile", {
+  timeout: 60_000,
+}, async () => {
+  const dir = tempDir();
+  const broker = new FileBroker({ dir, durability: "none" });
+  try {
+    const n = 20_000;
+    let done = 0;
+    const job = actor(() => void done++, { actorName: "job", broker, maxRetries: 0 });
+    for (let i = 0; i < n; i++) await job.send();
+    const worker = new Worker(broker, { concurrency: 16, workerTimeout: 50 });
+    await worker.start();
+    // The receives always find messages: nothing but the Worker gives the event loop a turn.
+    let doneAtTimer = -1;
+    setTimeout(() => doneAtTimer = done, 0);
+    await broker.join("default", { timeout: 30_000 });
+    await worker.stop();
+    assert.equal(done, n);
+    assert.ok(doneAtTimer >= 0 && doneAtTimer < n, `the timer fired after ${doneAtTimer} of ${n}`);
+  } finally {
+    await broker.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -188,13 +188,15 @@ export class WorkerOps {
 
 /**
  * What happened to `m`, whose `retries` option was `retries` when it started (at `startedAt`, ms
- * since the epoch, where known).
+ * since the epoch, where known); its actor returned or threw at `endedAt` (the event's time; now
+ * if not known).
  */
 export function eventOf(
   m: MessageProxy,
   retries: unknown,
   workerId: string,
   startedAt?: number,
+  endedAt?: number,
 ): BrokerEvent {
   const error = m.error;
   const type: BrokerEvent["type"] = error instanceof Cancelled
@@ -211,7 +213,7 @@ export function eventOf(
     messageId: m.messageId,
     actorName: m.actorName,
     queueName: qName(m.queueName),
-    at: Date.now(),
+    at: endedAt ?? Date.now(),
     workerId,
   };
   if (startedAt !== undefined) e.durationMs = Math.max(0, e.at - startedAt);

@@ -113,6 +113,8 @@ export interface RunContext {
   discardChecked: Set<string>;
   /** Whether the worker is stopping: a `Shutdown` then hands the message back, not failing it. */
   stopping: () => boolean;
+  /** Told when the actor returned or threw (before the hooks: a retry's enqueue, the settle). */
+  ended?: (at: number) => void;
 }
 
 /**
@@ -132,7 +134,12 @@ export async function runActor(
     if (before) await before;
     const t0 = logReceived(m);
     ctx.monitor?.started(m);
-    const result = await invoke(actor, m);
+    let result: unknown;
+    try {
+      result = await invoke(actor, m);
+    } finally {
+      ctx.ended?.(Date.now());
+    }
     if (t0 !== undefined) logCompleted(m, t0);
     if (result !== undefined) {
       warnIfDiscarded(m, { broker, actor, checked: ctx.discardChecked });

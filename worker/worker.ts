@@ -57,6 +57,8 @@ import { receiveBackoff, sleep } from "../util/async.ts";
 import { formatError, getLogger } from "../util/log.ts";
 
 const logger = getLogger("dramatis.worker.Worker");
+/** The longest a consumer loop runs on without letting timers run, in ms. */
+const TURN_MS = 10;
 
 /**
  * Runs actors for the messages of a broker's queues, in this isolate.
@@ -122,6 +124,8 @@ export class Worker {
   #workerId: string | undefined;
   /** The queues consumed since `start()`. */
   #consumed: string[] = [];
+  /** When a consumer loop last let the event loop turn (see #consumeLoop). */
+  #turnedAt = 0;
 
   /** Creates a worker; call `start()` to begin. */
   constructor(broker: Broker, options: WorkerOptions = {}) {
@@ -336,6 +340,13 @@ export class Worker {
       for (const m of batch) this.#intake.accept(m);
       if (refilling) this.#refilled(consumer);
       this.#dispatch();
+      // A broker that always has messages (a backlog, due delayed ones) answers without a
+      // macrotask: the loop would starve every timer (the broker's writes and leases, heartbeats,
+      // cancel polls) for as long as it lasts. Let the event loop turn now and then.
+      if (performance.now() - this.#turnedAt >= TURN_MS) {
+        await new Promise((r) => setTimeout(r, 0));
+        this.#turnedAt = performance.now();
+      }
     }
   }
 
@@ -368,6 +379,7 @@ export class Worker {
     this.#inFlight.set(m, Date.now());
     const broker = this.broker;
     let requeue = false;
+    let ended: number | undefined;
     const retries = m.options.retries;
     if (this.#progressSink) bindProgress(m, this.#progressSink, PROGRESS_INTERVAL);
     try {
@@ -389,6 +401,7 @@ export class Worker {
           monitor: this.#monitor,
           discardChecked: this.#discardChecked,
           stopping: () => this.#stopping,
+          ended: (at) => ended = at,
         });
       }
     } finally {
@@ -397,7 +410,9 @@ export class Worker {
       const flushed = flushProgress(m);
       if (flushed) await flushed;
       await settle(m, { broker, consumer: this.#intake.consumerOf(m), requeue });
-      if (!requeue) this.#ops.event(eventOf(m, retries, this.workerId, this.#inFlight.get(m)));
+      if (!requeue) {
+        this.#ops.event(eventOf(m, retries, this.workerId, this.#inFlight.get(m), ended));
+      }
       this.#inFlight.delete(m);
       this.#dispatch();
       this.#wake();

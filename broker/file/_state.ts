@@ -28,7 +28,7 @@ export { DEAD, GONE, INFLIGHT, READY };
 /** Index bytes from which deliveries ask for a collection now and then (`delivered()`). */
 const GC_INDEX_BYTES = 16 * 1024 * 1024;
 /** Messages delivered between two such collections. */
-const GC_EVERY = 32_768;
+const GC_EVERY = 8192;
 
 /** Bytes a live message is charged for beyond its JSON (record header and fields). */
 export const RECORD_OVERHEAD = 64;
