@@ -489,7 +489,7 @@ test(
   },
 );
 
-test("compaction keeps the operations' live records (marks, holders, ticks, pause, progress)", {
+test("compaction keeps the operations' live records (marks, holders, ticks, pauses, progress)", {
   timeout: 60_000,
 }, async () => {
   const dir = tempDir();
@@ -497,6 +497,10 @@ test("compaction keeps the operations' live records (marks, holders, ticks, paus
     const broker = open(dir, { segmentSize: 64 * 1024 });
     await broker.pauseQueue("p");
     await broker.enqueueTick("s", 7, msg(0, {}, "other"));
+    await broker.pauseSchedule("s");
+    await broker.pauseSchedule("r");
+    await broker.resumeSchedule("r");
+    const pauses = await broker.schedulePauses();
     await broker.enqueue(msg(1, { unique_key: "k" }, "other"));
     const run = await broker.enqueue(msg(2));
     const c = broker.consume("q");
@@ -521,6 +525,8 @@ test("compaction keeps the operations' live records (marks, holders, ticks, paus
     const after = open(dir);
     assert.deepEqual([...await after.pausedQueues()], ["p"]);
     assert.deepEqual([...await after.lastTicks()], [["s", 7]]);
+    assert.deepEqual(await after.schedulePauses(), pauses);
+    assert.deepEqual([...pauses.values()].map((p) => p.paused), [true, false]);
     assert.deepEqual([...await after.cancelled([run.messageId])], [run.messageId]);
     assert.equal((await after.getProgress(run.messageId))?.value, 42);
     const dup = await after.enqueue(msg(3, { unique_key: "k" }, "other"));
