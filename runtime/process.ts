@@ -282,3 +282,22 @@ export function memoryUsage(): MemoryUsage {
     ? g.Deno.memoryUsage()
     : (node() as unknown as { memoryUsage(): MemoryUsage }).memoryUsage();
 }
+
+/**
+ * Collects garbage in this isolate now, if the runtime lets code ask: on Deno only when started
+ * with `--v8-flags=--expose-gc` (a full, or with `minor` a young-generation, collection); on
+ * Bun always (`Bun.gc`, synchronous). Returns false when it cannot.
+ */
+export function collectGarbage(minor = false): boolean {
+  const g = globalThis as {
+    gc?: (options?: { type: "minor" | "major" }) => void;
+    Bun?: { gc(sync: boolean): void };
+  };
+  if (g.Bun) {
+    g.Bun.gc(true);
+    return true;
+  }
+  if (typeof g.gc !== "function") return false;
+  g.gc({ type: minor ? "minor" : "major" });
+  return true;
+}
