@@ -84,6 +84,7 @@ export type {
   CancelOutcome,
   ProgressRecord,
   RunningMessage,
+  SchedulePause,
   WorkerRecord,
 } from "./broker/ops.ts";
 export type { HistogramSnapshot, MetricsSnapshot, SeriesSnapshot } from "./telemetry/registry.ts";

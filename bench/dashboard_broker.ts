@@ -5,6 +5,9 @@
 // The file broker lives in a temp directory (durability "none" for the load; deleted after);
 // Redis is the shared 127.0.0.1:6379 under a fresh namespace, deleted after.
 // Targets (issue 17): search by id < 50 ms, by text < 1 s, overview < 100 ms.
+// BENCH_BEFORE=/path/to/an/older/checkout: the same requests also through that checkout's broker
+// and dashboard, opened on the same directory or namespace, alternating request by request
+// (before, after, before, ...), so both sides see the same data, load and caches.
 import * as fs from "node:fs";
 import { tmpdir } from "node:os";
 import type { Broker } from "../broker/broker.ts";
@@ -56,7 +59,7 @@ if (kind === "file") {
 const queues = ["default", "emails", "reports", "images", "billing"];
 for (const q of queues) broker.declareQueue(q);
 const t0 = performance.now();
-let needleId = "", deadId = "";
+let needleId = "", deadId = "", delayedId = "", runningId = "";
 const CONCURRENCY = 256;
 for (let i = 0; i < N; i += CONCURRENCY) {
   const batch: Promise<Message>[] = [];
@@ -68,6 +71,7 @@ for (let i = 0; i < N; i += CONCURRENCY) {
       options: { max_retries: 20 },
     });
     if (j === N >> 1) needleId = m.messageId;
+    if (j > N >> 1 && j % 50 === 1 && !delayedId) delayedId = m.messageId;
     batch.push(broker.enqueue(m, j % 50 === 1 ? { delay: 3_600_000 } : {}));
   }
   await Promise.all(batch);
@@ -91,26 +95,54 @@ const dead = Math.floor(N / 100);
   await c.close();
 }
 const holder = broker.consume("reports");
-await holder.receive(50, { timeout: 1_000 });
+runningId = (await holder.receive(50, { timeout: 1_000 }))[0]!.messageId;
 const setupMs = performance.now() - t0;
 
-const handler = dashboardHandler(broker);
-
-async function measure(
-  path: string,
-): Promise<{ ms: number; first: number; bytes: number; status: number }> {
-  const times: number[] = [];
-  let bytes = 0, status = 0, first = 0;
-  for (let i = 0; i <= RUNS; i++) {
-    const t = performance.now();
-    const res = await handler(new Request(`http://127.0.0.1:8181${path}`));
-    const body = await res.text();
-    if (i > 0) times.push(performance.now() - t); // the first is a warm-up, shown apart
-    else first = performance.now() - t;
-    bytes = new TextEncoder().encode(body).length;
-    status = res.status;
+type Handler = (req: Request) => Promise<Response>;
+const sides: { name: string; handler: Handler; close(): Promise<void> }[] = [];
+const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env;
+const beforeDir = env?.BENCH_BEFORE;
+if (beforeDir) {
+  const url = (f: string) => new URL(`file://${beforeDir}/${f}`).href;
+  const dash = await import(url("dashboard/mod.ts"));
+  let old: Broker;
+  if (kind === "file") {
+    const { FileBroker: Old } = await import(url("broker/file/broker.ts"));
+    old = new Old({ dir: (broker as FileBroker).dir, durability: "none" });
+  } else {
+    const { RedisBroker: Old } = await import(url("broker/redis/broker.ts"));
+    old = new Old({
+      url: "redis://127.0.0.1:6379/0",
+      namespace: (broker as RedisBroker).namespace,
+    });
   }
-  return { ms: median(times), first, bytes, status };
+  for (const q of queues) old.declareQueue(q);
+  sides.push({ name: "before", handler: dash.dashboardHandler(old), close: () => old.close() });
+}
+sides.push({ name: "after", handler: dashboardHandler(broker), close: () => Promise.resolve() });
+
+/** Each side's median of RUNS requests of `path`, alternating sides, after one first request. */
+async function measure(path: string) {
+  const out = sides.map(() => ({ times: [] as number[], first: 0, bytes: 0, status: 0 }));
+  for (let i = 0; i <= RUNS; i++) {
+    for (let k = 0; k < sides.length; k++) {
+      const t = performance.now();
+      const res = await sides[k]!.handler(new Request(`http://127.0.0.1:8181${path}`));
+      const body = await res.text();
+      const ms = performance.now() - t;
+      const o = out[k]!;
+      if (i > 0) o.times.push(ms); // the first (caches cold) is shown apart
+      else o.first = ms;
+      o.bytes = new TextEncoder().encode(body).length;
+      o.status = res.status;
+    }
+  }
+  return out.map((o) => ({
+    ms: median(o.times),
+    first: o.first,
+    bytes: o.bytes,
+    status: o.status,
+  }));
 }
 
 console.log(
@@ -123,7 +155,10 @@ const cases: [string, string][] = [
   ["overview (HTML)", "/"],
   ["live poll (JSON)", "/api/live"],
   ["search by id (ready)", `/search?q=${needleId}`],
+  ["search by id (delayed)", `/search?q=${delayedId}`],
+  ["search by id (running)", `/search?q=${runningId}`],
   ["search by id (dead)", `/search?q=${deadId}`],
+  ["search by id (not found)", `/search?q=${crypto.randomUUID()}`],
   ["message page", `/messages/${needleId}`],
   ["search by text, 1 match (bounded scan)", "/search?q=needle-42"],
   ["search by text in errors", "/search?q=smtperror&in=error"],
@@ -133,15 +168,19 @@ const cases: [string, string][] = [
 ];
 try {
   for (const [name, path] of cases) {
-    const r = await measure(path);
-    if (r.status !== 200) throw new Error(`${path}: HTTP ${r.status}`);
-    console.log(
-      `${name.padEnd(40)} ${r.ms.toFixed(1).padStart(9)} ms  (first ${
-        r.first.toFixed(1)
-      } ms)   ${r.bytes} B`,
-    );
+    const rs = await measure(path);
+    for (let k = 0; k < rs.length; k++) {
+      const r = rs[k]!;
+      if (r.status !== 200) throw new Error(`${sides[k]!.name} ${path}: HTTP ${r.status}`);
+      console.log(
+        `${`${name} [${sides[k]!.name}]`.padEnd(48)} ${r.ms.toFixed(1).padStart(9)} ms  (first ${
+          r.first.toFixed(1)
+        } ms)   ${r.bytes} B`,
+      );
+    }
   }
 } finally {
   await holder.close();
+  for (const side of sides) await side.close();
   await cleanup();
 }

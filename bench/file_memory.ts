@@ -7,9 +7,15 @@
 //   BENCH_BASE       a checkout of another version (e.g. a `git archive` of main in /tmp): "open"
 //                    and "delayed" measure it too, in the same run, alternating with this one
 //   BENCH_DELAYED_N  delayed messages, etas spread over one minute (default 1,000,000)
-//   BENCH_BIG_N      pending messages of "big" (default 10,000,000, about 2 GB on disk)
-//   BENCH_DURABILITY the consumer's durability in "delayed" and "big" (default "always"): the
-//                    Worker moves each due delayed message to its queue with a send
+//   BENCH_DELAYED_RUNS runs of "delayed" per side (default 1), interleaved
+//   BENCH_DELAYED_LEAD ms from the start of the fill to the first eta (default 15 s + n / 20 ms:
+//                    the fill and the child's open must be done by then)
+//   BENCH_BIG_N      pending messages of "big" (default 10,000,000, about 2 GB on disk; filled
+//                    once, copied for every run: twice that on disk)
+//   BENCH_BIG_RUNS   runs of "big" per side (default 1), interleaved
+//   BENCH_DURABILITY the consumer's durability in "delayed" and "big" (default "always"); on a
+//                    version without `delaysUntilDue` the Worker moves each due delayed message
+//                    to its queue with a send before it runs
 //
 // Each measurement is a child process of the same runtime that imports the FileBroker of its
 // side, so that nothing the parent allocated (filling the directory) counts:
@@ -17,13 +23,15 @@
 //     message received and requeued, then a full GC), minus the same over an empty directory;
 //     the time until stats() answers.
 //   - delayed: a Worker (concurrency 64) runs BENCH_DELAYED_N delayed messages whose etas are
-//     spread over one minute: how late each starts (p50 / p99 / max), peak RSS.
+//     spread over one minute: how late each starts (p50 / p99 / max), the CPU time of the
+//     consumer process meanwhile, how late a 10 ms interval timer fired (p99 / max: event-loop
+//     stalls), peak RSS, and the load average at the end.
 //   - big: open BENCH_BIG_N pending, then drain them with a Worker (concurrency 64): open time,
 //     RSS after open, peak RSS while draining, drain rate.
 // Peak RSS is the kernel's high-water mark (VmHWM) where there is one, else a 100 ms sampler.
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg as osLoad, tmpdir } from "node:os";
 import { median, percentile, write } from "./_common.ts";
 
 type Proc = {
@@ -32,6 +40,7 @@ type Proc = {
   execPath: string;
   exit(c: number): never;
   memoryUsage(): { rss: number; heapUsed: number; heapTotal: number; arrayBuffers: number };
+  cpuUsage(): { user: number; system: number };
 };
 const proc = (globalThis as unknown as { process: Proc }).process;
 const isBun = "Bun" in globalThis;
@@ -127,13 +136,25 @@ if (args[0] === "--child") {
     done++;
   }, { actorName: "job", broker, maxRetries: 0 });
   const worker = new Worker(broker, { concurrency: 64, workerTimeout: 100 });
+  // Event-loop stalls: how late a 10 ms interval fires (a long synchronous step shows here).
+  const lags: number[] = [];
+  let tick = performance.now();
+  const probe = setInterval(() => {
+    const now = performance.now();
+    lags.push(now - tick - 10);
+    tick = now;
+  }, 10);
+  const cpu0 = proc.cpuUsage();
   const t1 = performance.now();
   await worker.start();
   while (done < n) await new Promise((r) => setTimeout(r, 50));
   const drainS = (performance.now() - t1) / 1000;
+  const cpu1 = proc.cpuUsage();
+  const cpuS = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / 1e6;
   const drained = done;
   await worker.stop();
   clearInterval(sampler);
+  clearInterval(probe);
   // A draining Worker can starve timers (the sampler): the kernel's high-water mark is exact.
   peak = Math.max(peak, proc.memoryUsage().rss / MB, peakRss() ?? 0);
   const lateness = late.length > 0
@@ -154,6 +175,8 @@ if (args[0] === "--child") {
         rate: drained / drainS,
         drained,
         lateness,
+        cpuS,
+        lag: { p99: percentile(lags, 0.99), max: lags.reduce((a, b) => Math.max(a, b), 0) },
       })
     }\n`,
   );
@@ -179,6 +202,10 @@ function child(mode: string, root: string, dir: string, n = 0): Promise<Record<s
       else resolve(JSON.parse(line));
     });
   });
+}
+
+function loadavg(): string {
+  return osLoad().map((x) => x.toFixed(1)).join(" ");
 }
 
 function tempDir(): string {
@@ -262,42 +289,64 @@ if (only.has("open")) {
 
 if (only.has("delayed")) {
   const n = Number(env.BENCH_DELAYED_N ?? 1_000_000);
-  for (const [name, root] of sides) {
-    const dir = tempDir();
-    // Etas over one minute, starting once the directory is filled and the child has started.
-    const t0 = Date.now();
-    const lead = 15_000 + n / 50;
-    await fill(dir, n, (i) => t0 + lead + Math.floor((i * 60_000) / n));
-    const slack = t0 + lead - Date.now();
-    if (slack < 3000) console.log(`  (the fill ended ${slack} ms before the first eta)`);
-    const r = await child("delayed", root, dir, n) as {
-      openMs: number;
-      atOpen: { rss: number };
-      peak: number;
-      lateness: { p50: number; p99: number; max: number; early: number };
-    };
-    console.log(
-      `| ${runtime} | ${name} | ${
-        n.toLocaleString("en")
-      } delayed | late p50 ${r.lateness.p50} ms, p99 ${r.lateness.p99} ms, max ${r.lateness.max} ms, early ${r.lateness.early} | RSS at open ${
-        f1(r.atOpen.rss)
-      } MB, peak ${f1(r.peak)} MB | open ${Math.round(r.openMs)} ms |`,
-    );
-    fs.rmSync(dir, { recursive: true, force: true });
+  const runs = Number(env.BENCH_DELAYED_RUNS ?? 1);
+  for (let run = 0; run < runs; run++) {
+    for (const [name, root] of sides) await delayedRun(n, name, root);
   }
+}
+
+async function delayedRun(n: number, name: string, root: string): Promise<void> {
+  const dir = tempDir();
+  // Etas over one minute, starting once the directory is filled and the child has started.
+  const t0 = Date.now();
+  const lead = Number(env.BENCH_DELAYED_LEAD ?? 15_000 + n / 20);
+  await fill(dir, n, (i) => t0 + lead + Math.floor((i * 60_000) / n));
+  const slack = t0 + lead - Date.now();
+  if (slack < 3000) console.log(`  (the fill ended ${slack} ms before the first eta)`);
+  const r = await child("delayed", root, dir, n) as {
+    openMs: number;
+    atOpen: { rss: number };
+    peak: number;
+    lateness: { p50: number; p99: number; max: number; early: number };
+    cpuS: number;
+    lag: { p99: number; max: number };
+  };
+  console.log(
+    `| ${runtime} | ${name} | ${
+      n.toLocaleString("en")
+    } delayed | late p50 ${r.lateness.p50} ms, p99 ${r.lateness.p99} ms, max ${r.lateness.max} ms, early ${r.lateness.early} | CPU ${
+      f1(r.cpuS)
+    } s | loop lag p99 ${Math.round(r.lag.p99)} ms, max ${Math.round(r.lag.max)} ms | RSS at open ${
+      f1(r.atOpen.rss)
+    } MB, peak ${f1(r.peak)} MB | open ${Math.round(r.openMs)} ms | load ${loadavg()} |`,
+  );
+  fs.rmSync(dir, { recursive: true, force: true });
 }
 
 if (only.has("big")) {
   const n = Number(env.BENCH_BIG_N ?? 10_000_000);
-  for (const [name, root] of sides) {
-    const dir = tempDir();
-    const t = performance.now();
-    await fill(dir, n);
-    console.log(
-      `big: ${n.toLocaleString("en")} pending, ${f1(du(dir))} MB on disk, filled in ${
-        Math.round((performance.now() - t) / 1000)
-      } s`,
-    );
+  // Filled once (with this checkout), copied for each run: the sides drain the same log.
+  const template = tempDir();
+  const t = performance.now();
+  await fill(template, n);
+  console.log(
+    `big: ${n.toLocaleString("en")} pending, ${f1(du(template))} MB on disk, filled in ${
+      Math.round((performance.now() - t) / 1000)
+    } s`,
+  );
+  for (let run = 0; run < Number(env.BENCH_BIG_RUNS ?? 1); run++) {
+    for (const [name, root] of sides) {
+      const dir = tempDir();
+      fs.cpSync(template, dir, { recursive: true });
+      await big(name, root, dir);
+    }
+  }
+  fs.rmSync(template, { recursive: true, force: true });
+}
+
+async function big(name: string, root: string, dir: string): Promise<void> {
+  const n = Number(env.BENCH_BIG_N ?? 10_000_000);
+  {
     const r = await child("big", root, dir, n) as {
       openMs: number;
       atOpen: { rss: number; heap: number; arrayBuffers: number };

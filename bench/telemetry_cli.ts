@@ -152,7 +152,7 @@ for (let i = 0; i < PAIRS; i++) {
   }
 }
 const m3 = (xs: number[]) => median(xs).toFixed(3);
-for (const [k, out] of results.entries()) {
+for (const [k, out] of PAIRS > 0 ? results.entries() : []) {
   console.log(
     `${baseline ? (k === 0 ? "this: " : "baseline: ") : ""}drain, -t 2 (medians of per-run ` +
       `ratios to off): --metrics rate ${m3(out.ratios)}, CPU ${m3(out.cpuRatios)}; middleware ` +

@@ -1,6 +1,7 @@
 // The broker's middleware: its options (the stack, a middleware class to insert next to), which
 // middleware has `before<Name>` / `after<Name>` (cached per event name), and running those hooks in
-// order, synchronously until one returns a promise. Types re-exported by broker/broker.ts.
+// order, synchronously until one returns a promise; where `addMiddleware` inserts one. Types
+// re-exported by broker/broker.ts.
 import type { HookName, Middleware } from "../middleware/middleware.ts";
 import type { Awaitable } from "../util/async.ts";
 import { getLogger } from "../util/log.ts";
@@ -133,4 +134,45 @@ function logAfterError(m: Middleware, hook: string, e: unknown): void {
   getLogger(`dramatis.middleware.${m.constructor.name}`).error(
     `Unhandled error in ${hook}: ${e instanceof Error ? e.stack : String(e)}`,
   );
+}
+
+const brokerLogger = getLogger("dramatis.broker.Broker");
+
+/**
+ * Where `Broker.addMiddleware` inserts `middleware` into `stack`: the end, or just before / after
+ * the first middleware of the class `options` name. Warns when `stack` has one of its class.
+ */
+export function insertionPoint(
+  stack: readonly Middleware[],
+  middleware: Middleware,
+  options: { before?: MiddlewareClass; after?: MiddlewareClass },
+): number {
+  if (options.before && options.after) {
+    throw new TypeError("broker.addMiddleware(): pass either `before` or `after`, not both.");
+  }
+  const ref = options.before ?? options.after;
+  let at = stack.length;
+  if (ref) {
+    const i = stack.findIndex((m) => m instanceof ref);
+    if (i < 0) {
+      throw new TypeError(
+        `broker.addMiddleware(): no middleware of class ${ref.name} in the stack to insert next to.`,
+      );
+    }
+    at = options.before ? i : i + 1;
+  }
+  if (stack.some((m) => m instanceof middleware.constructor)) {
+    brokerLogger.warning(
+      `You're adding a middleware of the same type twice: ${middleware.constructor.name}. ` +
+        `It may have unexpected results.`,
+    );
+  }
+  return at;
+}
+
+/** Logs the failure of an async declare hook that a sync broker method cannot await. */
+export function runSync(r: void | Promise<void>, hook: string): void {
+  if (r) {
+    r.catch((e) => brokerLogger.error(`Unhandled error in async ${hook} hook: ${e}`));
+  }
 }

@@ -2,7 +2,7 @@
 // ticks, the worker registry and events. Everything is copied through JSON, as a real broker
 // would store it.
 import type { JsonValue } from "../message.ts";
-import type { BrokerEvent, ProgressRecord, WorkerRecord } from "./ops.ts";
+import type { BrokerEvent, ProgressRecord, SchedulePause, WorkerRecord } from "./ops.ts";
 
 const HOUR = 3_600_000;
 
@@ -16,6 +16,8 @@ export class StubOpsState {
   /** Canonical names of the paused queues. */
   readonly paused: Set<string> = new Set();
   readonly #ticks = new Map<string, number>();
+  /** Schedules paused, or resumed, and when. */
+  readonly schedulePauses: Map<string, SchedulePause> = new Map();
   readonly #workers = new Map<string, { record: WorkerRecord; ttl: number }>();
   readonly #events = new EventHub();
 
@@ -33,6 +35,18 @@ export class StubOpsState {
   getProgress(id: string): ProgressRecord | null {
     const p = this.#progress.get(id);
     return p ? clone(p) : null;
+  }
+
+  /** Pauses (`true`) or resumes schedule `name`; a no-op when it already is so. */
+  setSchedulePaused(name: string, paused: boolean): void {
+    if ((this.schedulePauses.get(name)?.paused ?? false) !== paused) {
+      this.schedulePauses.set(name, { paused, at: Date.now() });
+    }
+  }
+
+  /** A copy of the schedules paused or resumed. */
+  schedulePausesCopy(): Map<string, SchedulePause> {
+    return new Map([...this.schedulePauses].map(([k, v]) => [k, { ...v }]));
   }
 
   /** The last tick of `name`, or -Infinity. */
@@ -70,23 +84,35 @@ export class StubOpsState {
     this.#events.publish(clone(events as BrokerEvent[]));
   }
 
-  events(signal: AbortSignal | undefined): AsyncIterable<BrokerEvent> {
-    return this.#events.subscribe(signal);
+  events(signal: AbortSignal | undefined, past = false): AsyncIterable<BrokerEvent> {
+    return this.#events.subscribe(signal, past);
   }
 }
 
-/** Fans events out to the iterators subscribed when they were published. */
+/** Events kept for `events({ past: true })`. */
+const KEPT = 10_000;
+
+/**
+ * Fans events out to the iterators subscribed when they were published, and keeps the last
+ * `KEPT` (trimmed at twice that) for those that ask for the past ones.
+ */
 export class EventHub {
   readonly #subscribers = new Set<(events: BrokerEvent[]) => void>();
+  #kept: BrokerEvent[] = [];
 
   /** Hands `events` to every current subscriber. */
   publish(events: BrokerEvent[]): void {
     for (const s of this.#subscribers) s(events);
+    this.#kept.push(...events);
+    if (this.#kept.length > 2 * KEPT) this.#kept = this.#kept.slice(-KEPT);
   }
 
-  /** The events published from now on, until `signal` aborts. Subscribes at once. */
-  subscribe(signal: AbortSignal | undefined): AsyncIterable<BrokerEvent> {
-    const buffer: BrokerEvent[] = [];
+  /**
+   * The events published from now on (with `past`, the kept ones first), until `signal` aborts.
+   * Subscribes at once.
+   */
+  subscribe(signal: AbortSignal | undefined, past = false): AsyncIterable<BrokerEvent> {
+    const buffer: BrokerEvent[] = past ? this.#kept.slice(-KEPT) : [];
     let wake: (() => void) | undefined;
     const subscriber = (events: BrokerEvent[]) => {
       buffer.push(...events);

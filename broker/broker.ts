@@ -1,29 +1,21 @@
-/**
- * The `Broker` base class. Each broker also implements the `Consumer` of `consumer.ts`; the
- * actors it holds are `DeclaredActor`s (`declared_actor.ts`).
- *
- * A message's path: `actor.send()` -> `Broker.enqueue()` (middleware, delay handling) ->
- * the broker's `_enqueue()` (stub: memory, file: the log, redis: a Lua script) -> a worker's
- * `Consumer.receive()` -> `Worker` runs the actor -> `Consumer.ack()` or `nack()`.
- *
- * @example
- * ```ts
- * import { StubBroker } from "@dramatis/dramatis";
- * const broker = new StubBroker();
- * broker.declareQueue("default");
- * console.log(broker.getDeclaredQueues()); // Set { "default" }
- * ```
- * @module
- */
+// The `Broker` base class: the middleware stack, the declared actors and queues, and `enqueue`
+// (middleware, delay queue); each broker implements `consume` and its `Consumer`
+// (`consumer.ts`), and the operations of `ops.ts` it has. The path of a message through it:
+// docs/architecture.md.
 import { ActorNotFound, QueueNotFound, Unsupported } from "../errors.ts";
-import type { JsonObject, JsonValue, Message } from "../message.ts";
+import type { JsonValue, Message } from "../message.ts";
 import type { Middleware } from "../middleware/middleware.ts";
-import { getLogger } from "../util/log.ts";
 import { defaultMiddleware } from "../middleware/_default.ts";
-import { type BrokerOptions, Hooks, type MiddlewareClass } from "./_hooks.ts";
+import {
+  type BrokerOptions,
+  Hooks,
+  insertionPoint,
+  type MiddlewareClass,
+  runSync,
+} from "./_hooks.ts";
 import type { EnqueueOptions, JoinOptions, QueueStats } from "./_broker_options.ts";
 
-import { dqName, qName, validateQueueName } from "./queue_name.ts";
+import { dqName, qName, routed, validateQueueName } from "./queue_name.ts";
 import type { ConsumeOptions, Consumer } from "./consumer.ts";
 import type { DeclaredActor } from "./declared_actor.ts";
 import {
@@ -36,6 +28,7 @@ import {
   type CancelOutcome,
   NO_CAPABILITIES,
   type ProgressRecord,
+  type SchedulePause,
   type WorkerRecord,
 } from "./ops.ts";
 
@@ -49,8 +42,6 @@ export type { DeclaredActor, SendOptions } from "./declared_actor.ts";
 
 export type { EnqueueOptions, JoinOptions, QueueStats } from "./_broker_options.ts";
 export type { BrokerOptions, MiddlewareClass } from "./_hooks.ts";
-
-const logger = getLogger("dramatis.broker.Broker");
 
 /**
  * The base class of every broker. It owns the middleware stack, the declared actors and
@@ -119,26 +110,7 @@ export abstract class Broker {
     middleware: Middleware,
     options: { before?: MiddlewareClass; after?: MiddlewareClass } = {},
   ): void {
-    if (options.before && options.after) {
-      throw new TypeError("broker.addMiddleware(): pass either `before` or `after`, not both.");
-    }
-    const ref = options.before ?? options.after;
-    let at = this.middleware.length;
-    if (ref) {
-      const i = this.middleware.findIndex((m) => m instanceof ref);
-      if (i < 0) {
-        throw new TypeError(
-          `broker.addMiddleware(): no middleware of class ${ref.name} in the stack to insert next to.`,
-        );
-      }
-      at = options.before ? i : i + 1;
-    }
-    if (this.middleware.some((m) => m instanceof middleware.constructor)) {
-      logger.warning(
-        `You're adding a middleware of the same type twice: ${middleware.constructor.name}. ` +
-          `It may have unexpected results.`,
-      );
-    }
+    const at = insertionPoint(this.middleware, middleware, options);
     this.middleware.splice(at, 0, middleware);
     this.addActorOptions(middleware.actorOptions);
     this.#hooks.clear();
@@ -262,17 +234,7 @@ export abstract class Broker {
     const q = qName(message.queueName);
     if (!this.queues.has(q)) throw new QueueNotFound(q);
     const delay = options.delay;
-    if (delay !== undefined) {
-      if (typeof delay !== "number" || !Number.isFinite(delay) || delay < 0) {
-        throw new TypeError(
-          `broker.enqueue(): delay must be a non-negative number of ms, got ${delay}.`,
-        );
-      }
-      const opts: JsonObject = { ...message.options, eta: Date.now() + Math.round(delay) };
-      message = message.copy({ queueName: dqName(q), options: opts });
-    } else if (message.queueName !== q) {
-      message = message.copy({ queueName: q });
-    }
+    message = routed(message, q, delay);
     const before = this.emitBefore("enqueue", message, delay);
     if (before) await before;
     const holder = await this._enqueue(message);
@@ -431,6 +393,21 @@ export abstract class Broker {
     return this.unsupported("lastTicks()");
   }
 
+  /** Pauses schedule `name`: from now on `enqueueTick()` refuses its ticks, in every process. */
+  pauseSchedule(_name: string): Promise<void> {
+    return this.unsupported("pauseSchedule()");
+  }
+
+  /** Resumes schedule `name`: its ticks from now on are enqueued (those of the pause: missed). */
+  resumeSchedule(_name: string): Promise<void> {
+    return this.unsupported("resumeSchedule()");
+  }
+
+  /** Every schedule ever paused: paused now, or resumed (and when). */
+  schedulePauses(): Promise<Map<string, SchedulePause>> {
+    return this.unsupported("schedulePauses()");
+  }
+
   /** Publishes a worker's registry record, kept for `ttl` ms unless published again. */
   publishWorker(_record: WorkerRecord, _ttl: number): Promise<void> {
     return this.unsupported("publishWorker()");
@@ -452,7 +429,9 @@ export abstract class Broker {
   }
 
   /**
-   * The events published from now on by every process, until `signal` aborts.
+   * The events published from now on by every process, until `signal` aborts. With `past`, first
+   * those the broker still keeps from before the call, oldest first (the file broker keeps about
+   * the last 5,000-10,000, Redis about 10,000, the StubBroker 10,000).
    *
    * @example
    * ```ts
@@ -467,7 +446,7 @@ export abstract class Broker {
    * stop.abort();
    * ```
    */
-  events(_options: { signal?: AbortSignal } = {}): AsyncIterable<BrokerEvent> {
+  events(_options: { signal?: AbortSignal; past?: boolean } = {}): AsyncIterable<BrokerEvent> {
     return this.unsupported("events()");
   }
 
@@ -510,11 +489,5 @@ export abstract class Broker {
   /** Same as `close()`, for `await using broker = ...`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
-  }
-}
-
-function runSync(r: void | Promise<void>, hook: string): void {
-  if (r) {
-    r.catch((e) => logger.error(`Unhandled error in async ${hook} hook: ${e}`));
   }
 }

@@ -52,7 +52,7 @@ export interface BrokerCapabilities {
   readonly progress: boolean;
   /** `pauseQueue()`, `resumeQueue()` and `pausedQueues()`; consumers of a paused queue get nothing. */
   readonly pause: boolean;
-  /** `enqueueTick()` and `lastTicks()`. */
+  /** `enqueueTick()`, `lastTicks()`, `pauseSchedule()`, `resumeSchedule()`, `schedulePauses()`. */
   readonly schedules: boolean;
   /** `publishWorker()`, `workers()` and `removeWorker()`. */
   readonly workers: boolean;
@@ -60,6 +60,13 @@ export interface BrokerCapabilities {
   readonly events: boolean;
   /** `browse()`, `findMessage()`, `deleteMessages()`, `moveMessages()` and `runNow()`. */
   readonly browse: boolean;
+  /**
+   * A consumer of a delay queue (`q.DQ`) hands out a message only once its eta has passed. A
+   * worker then runs a due delayed message in place (and acks it on `q.DQ`) instead of moving
+   * it to `q` first, as Dramatiq does; the middleware still sees it on `q`. Brokers without it
+   * (Redis, RabbitMQ, the stub) hand delayed messages out at once and the worker holds them.
+   */
+  readonly delaysUntilDue?: boolean;
 }
 
 /** A broker with none of the operations. */
@@ -72,6 +79,27 @@ export const NO_CAPABILITIES: BrokerCapabilities = Object.freeze({
   workers: false,
   events: false,
   browse: false,
+  delaysUntilDue: false,
+});
+
+/**
+ * A broker with every operation (the stub, Redis).
+ *
+ * @example
+ * ```ts
+ * import { ALL_CAPABILITIES } from "./ops.ts";
+ * console.log(ALL_CAPABILITIES.browse); // true
+ * ```
+ */
+export const ALL_CAPABILITIES: BrokerCapabilities = Object.freeze({
+  cancel: true,
+  unique: true,
+  progress: true,
+  pause: true,
+  schedules: true,
+  workers: true,
+  events: true,
+  browse: true,
 });
 
 /**
@@ -88,6 +116,23 @@ export const NO_CAPABILITIES: BrokerCapabilities = Object.freeze({
  * ```
  */
 export type CancelOutcome = "cancelled" | "running" | "finished" | "unknown";
+
+/**
+ * A schedule's pause, as `broker.schedulePauses()` lists it: paused since `at`, or resumed at
+ * `at` (ticks from then on are on time; those of the pause count as missed).
+ *
+ * @example
+ * ```ts
+ * import type { SchedulePause } from "@dramatis/dramatis";
+ * const p: SchedulePause = { paused: true, at: Date.now() };
+ * ```
+ */
+export interface SchedulePause {
+  /** True while paused: no process enqueues its ticks. */
+  paused: boolean;
+  /** When it was paused (or resumed), ms since the epoch. */
+  at: number;
+}
 
 /**
  * The last progress an actor reported for a message.
@@ -198,6 +243,8 @@ export interface BrokerEvent {
   workerId?: string;
   /** The error's first line (`failed`, `retried`, `dead-lettered`). */
   error?: string;
+  /** How long the actor ran, in ms (from when its worker started it to `at`), where known. */
+  durationMs?: number;
 }
 
 /**

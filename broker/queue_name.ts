@@ -1,4 +1,6 @@
-// Queue names: a queue `q`, its delay queue `q.DQ` and its dead letters `q.XQ`, as in Dramatiq.
+// Queue names: a queue `q`, its delay queue `q.DQ` and its dead letters `q.XQ`, as in Dramatiq;
+// and the queue `Broker.enqueue` puts a message on.
+import type { JsonObject, Message } from "../message.ts";
 
 /**
  * The canonical queue name: `q` for `q`, `q.DQ` and `q.XQ`.
@@ -51,4 +53,29 @@ export function validateQueueName(name: string): void {
       }: use 1 to 200 letters, digits, '_', '-', '.', ':'.`,
     );
   }
+}
+
+/**
+ * `message` as `Broker.enqueue` stores it on queue `q` (canonical): on `q.DQ` with `options.eta`
+ * set when `delay` (ms) is given, else on `q`. Throws a `TypeError` for a bad delay.
+ *
+ * @example
+ * ```ts
+ * import { Message } from "../message.ts";
+ * import { routed } from "./queue_name.ts";
+ * const m = new Message({ queueName: "emails", actorName: "send" });
+ * console.log(routed(m, "emails", 1000).queueName); // emails.DQ
+ * ```
+ */
+export function routed(message: Message, q: string, delay: number | undefined): Message {
+  if (delay !== undefined) {
+    if (typeof delay !== "number" || !Number.isFinite(delay) || delay < 0) {
+      throw new TypeError(
+        `broker.enqueue(): delay must be a non-negative number of ms, got ${delay}.`,
+      );
+    }
+    const opts: JsonObject = { ...message.options, eta: Date.now() + Math.round(delay) };
+    return message.copy({ queueName: dqName(q), options: opts });
+  }
+  return message.queueName !== q ? message.copy({ queueName: q }) : message;
 }

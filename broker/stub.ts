@@ -23,37 +23,26 @@ import type { Consumer } from "./consumer.ts";
 import { dqName, qName } from "./queue_name.ts";
 import { type JsonValue, Message, type MessageProxy } from "../message.ts";
 import { QueueJoinTimeout, QueueNotFound } from "../errors.ts";
-import type {
-  BrokerCapabilities,
-  BrokerEvent,
-  BrowseEntry,
-  BrowseOptions,
-  BrowsePage,
-  BrowseState,
-  CancelOutcome,
-  ProgressRecord,
-  WorkerRecord,
+import {
+  ALL_CAPABILITIES,
+  type BrokerCapabilities,
+  type BrokerEvent,
+  type BrowseEntry,
+  type BrowseOptions,
+  type BrowsePage,
+  type BrowseState,
+  type CancelOutcome,
+  type ProgressRecord,
+  type SchedulePause,
+  type WorkerRecord,
 } from "./ops.ts";
 import { type Entry, StubQueue } from "./_stub_queue.ts";
 import { StubOpsState } from "./_stub_ops.ts";
 import { StubConsumer } from "./_stub_consumer.ts";
 import { browsePage, deadEntry, liveEntry, readyCopy } from "./_stub_browse.ts";
 import { StubUniques } from "./_stub_unique.ts";
+import { StubCancels } from "./_stub_cancel.ts";
 import { debounced, uniqueOf } from "./_unique.ts";
-
-const HOUR = 3_600_000;
-/** How many finished message ids the stub remembers (for `cancel()` saying `finished`). */
-const FINISHED_KEPT = 10_000;
-const ALL_CAPABILITIES: BrokerCapabilities = Object.freeze({
-  cancel: true,
-  unique: true,
-  progress: true,
-  pause: true,
-  schedules: true,
-  workers: true,
-  events: true,
-  browse: true,
-});
 
 /**
  * An in-memory broker for unit tests, like Dramatiq's `StubBroker`: `join(queue, { timeout,
@@ -77,10 +66,7 @@ export class StubBroker extends Broker {
   /** The entries (queued or running) of each message id. */
   #byId = new Map<string, Set<Entry>>();
   #uniques = new StubUniques();
-  /** Cancel marks of running messages: id -> when the mark expires. */
-  #cancelMarks = new Map<string, number>();
-  /** Ids of messages acked or dead-lettered lately (insertion order: oldest first). */
-  #finished = new Set<string>();
+  #cancels = new StubCancels();
   #ops = new StubOpsState();
 
   /** Creates the broker with the default middleware stack unless `options.middleware`. */
@@ -166,12 +152,7 @@ export class StubBroker extends Broker {
   #finish(entry: Entry): void {
     this.#forget(entry);
     if (this.#byId.has(entry.id)) return;
-    this.#cancelMarks.delete(entry.id);
-    this.#finished.delete(entry.id);
-    this.#finished.add(entry.id);
-    if (this.#finished.size > FINISHED_KEPT) {
-      this.#finished.delete(this.#finished.values().next().value!);
-    }
+    this.#cancels.finished(entry.id);
   }
 
   #notifyJoiners(): void {
@@ -199,7 +180,7 @@ export class StubBroker extends Broker {
   _requeue(entries: Entry[]): void {
     for (let i = entries.length - 1; i >= 0; i--) {
       const e = entries[i]!;
-      if (this.#cancelMarks.has(e.id)) {
+      if (this.#cancels.isMarked(e.id)) {
         this._settled(e);
       } else {
         e.queue.running.delete(e);
@@ -313,7 +294,7 @@ export class StubBroker extends Broker {
   override cancel(messageId: string): Promise<CancelOutcome> {
     const live = [...this.#byId.get(messageId) ?? []];
     if (live.length === 0) {
-      return Promise.resolve(this.#finished.has(messageId) ? "finished" : "unknown");
+      return Promise.resolve(this.#cancels.wasFinished(messageId) ? "finished" : "unknown");
     }
     let running = false;
     for (const e of live) {
@@ -322,21 +303,13 @@ export class StubBroker extends Broker {
     }
     this.#notifyJoiners();
     if (!running) return Promise.resolve("cancelled");
-    this.#cancelMarks.set(messageId, Date.now() + HOUR);
+    this.#cancels.mark(messageId);
     return Promise.resolve("running");
   }
 
   /** Which of `messageIds` carry a cancel mark. */
   override cancelled(messageIds: readonly string[]): Promise<Set<string>> {
-    const now = Date.now();
-    const out = new Set<string>();
-    for (const id of messageIds) {
-      const until = this.#cancelMarks.get(id);
-      if (until === undefined) continue;
-      if (until > now) out.add(id);
-      else this.#cancelMarks.delete(id);
-    }
-    return Promise.resolve(out);
+    return Promise.resolve(this.#cancels.marked(messageIds));
   }
 
   /** Stores the progress of a message. */
@@ -372,7 +345,7 @@ export class StubBroker extends Broker {
   /** Enqueues `message` for `tick` of schedule `name` unless that tick (or a later one) was. */
   override async enqueueTick(name: string, tick: number, message: Message): Promise<boolean> {
     const last = this.#ops.lastTick(name);
-    if (last >= tick) return false;
+    if (last >= tick || this.#ops.schedulePauses.get(name)?.paused) return false;
     this.#ops.setTick(name, tick); // before any await: a concurrent call sees it
     try {
       await this.enqueue(message);
@@ -386,6 +359,23 @@ export class StubBroker extends Broker {
   /** The last tick per schedule. */
   override lastTicks(): Promise<Map<string, number>> {
     return Promise.resolve(this.#ops.lastTicks());
+  }
+
+  /** Pauses schedule `name` (its ticks are refused until resumed). */
+  override pauseSchedule(name: string): Promise<void> {
+    this.#ops.setSchedulePaused(name, true);
+    return Promise.resolve();
+  }
+
+  /** Resumes schedule `name`. */
+  override resumeSchedule(name: string): Promise<void> {
+    this.#ops.setSchedulePaused(name, false);
+    return Promise.resolve();
+  }
+
+  /** The schedules paused or resumed. */
+  override schedulePauses(): Promise<Map<string, SchedulePause>> {
+    return Promise.resolve(this.#ops.schedulePausesCopy());
   }
 
   /** Stores a worker's record for `ttl` ms. */
@@ -412,8 +402,10 @@ export class StubBroker extends Broker {
   }
 
   /** The events published from now on, until `signal` aborts. */
-  override events(options: { signal?: AbortSignal } = {}): AsyncIterable<BrokerEvent> {
-    return this.#ops.events(options.signal);
+  override events(
+    options: { signal?: AbortSignal; past?: boolean } = {},
+  ): AsyncIterable<BrokerEvent> {
+    return this.#ops.events(options.signal, options.past);
   }
 
   /** One page of a queue's messages in `state`, newest first (`cursor`: an offset). */

@@ -86,13 +86,17 @@ ${BROKER}`,
   },
   {
     name: "schedules",
-    args: "[MODULE...] [options]",
-    bundledArgs: "[options]",
-    summary: "schedules: cron, zone, next and last tick",
+    args: "[pause|resume NAME] [MODULE...] [options]",
+    bundledArgs: "[pause|resume NAME] [options]",
+    summary: "list, pause or resume schedules",
     about: `Lists the schedules MODULE(s) declare with schedule(): name, cron expression,
-time zone, missed-tick policy, actor, the next tick and the last tick the
-broker enqueued (every worker process runs them; each tick is enqueued once).
-Schedules the broker has ticks of that no module declares are listed too.
+time zone, missed-tick policy, actor, the next tick (or since when it is
+paused) and the last tick the broker enqueued (every worker process runs them;
+each tick is enqueued once). Schedules the broker has ticks of that no module
+declares are listed too.
+pause NAME: no process enqueues the ticks of schedule NAME (kept by the broker,
+across restarts) until resume NAME; the ticks of the pause count as missed
+(the schedule's missed policy). An unknown NAME is exit code 5.
 
 ${BROKER}`,
     flags: [json],

@@ -64,15 +64,28 @@ function checked(o: ServeOptions): { hostname: string; port: number } {
   return addr;
 }
 
-async function serve(broker: Broker, where: string, o: ServeOptions): Promise<HttpServer> {
+async function serve(
+  broker: Broker,
+  where: string,
+  o: ServeOptions,
+): Promise<HttpServer> {
   const addr = checked(o);
   const { dashboardHandler } = await import("../dashboard/handler.ts");
   const { brokerSource } = await import("../dashboard/broker_source.ts");
+  const streams = new AbortController(); // the pages' live streams end before the shutdown
   const handler = dashboardHandler(brokerSource(broker, { name: where }), {
     readOnly: o.readOnly,
+    signal: streams.signal,
     ...(o.token !== undefined ? { token: o.token } : {}),
   });
-  const server = await serveHttp(addr.hostname, addr.port, handler);
+  const http = await serveHttp(addr.hostname, addr.port, handler);
+  const server: HttpServer = {
+    ...http,
+    close: () => {
+      streams.abort();
+      return http.close();
+    },
+  };
   const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   logger.info(
     `Dashboard of the ${where}: http://${host}:${server.port}/${o.readOnly ? " (read-only)" : ""}${

@@ -1,6 +1,9 @@
 // The page's stylesheet and script, served from /assets/ (no CDN, no build step, no dependency).
 // The script is progressive: every page works without it (forms post and answer HTML); with it,
-// counts and charts update live, and actions run in place with an inline confirmation.
+// counts and charts update live (pushed over /api/events, server-sent events, when the page has
+// `data-events`; else, or when that stream fails, polled from /api/live), and actions run in
+// place with an inline confirmation. Each update received over the stream counts up
+// `data-sse` on the body (and `data-sse-events` the broker events it carried).
 
 /** The stylesheet. */
 export const CSS = `
@@ -53,13 +56,17 @@ const x=n<2?W:(i/(n-1))*W,y=H-2-(max?v/max:0)*(H-4);dd+=(pen?"L":"M")+x.toFixed(
 svg.innerHTML=html;const last=pts[n-1];$$("[data-last]",box).forEach((b,k)=>{const v=last?fs[k](last):null;b.textContent=v==null?"-":(box.dataset.chart==="rates"?v.toFixed(1):ms(v))});
 const m=$("[data-max]",box);if(m)m.textContent=box.dataset.chart==="rates"?max.toFixed(1)+"/s":ms(max)}}
 function setq(q){for(const [k,v] of Object.entries(q)){for(const e of $$('[data-q="'+CSS.escape(q.queueName)+'"][data-k="'+k+'"]'))e.textContent=typeof v==="number"?N(v):String(v)}}
-let busy=false;async function tick(){if(busy||d.hidden||!B.dataset.live)return;busy=true;try{
-const last=pts.length?pts[pts.length-1].t:0,id=B.dataset.id;const r=await fetch(B.dataset.live+"?since="+last+(id?"&id="+encodeURIComponent(id):""),{headers:{accept:"application/json"}});
-if(r.status===401){location.reload();return}if(!r.ok)return;const j=await r.json();skew=j.t-Date.now();
-for(const q of j.queues||[])setq(q);if(j.totals)setq(j.totals);
-if(j.points&&j.points.length){pts=pts.concat(j.points).slice(-MAXP);draw()}
-const st=$("[data-state]");if(id&&st&&j.message&&j.message.state!==st.dataset.state)await refresh();
-ages()}catch{}finally{busy=false}}
+const lastT=()=>pts.length?pts[pts.length-1].t:0,qs=()=>"?since="+lastT()+(B.dataset.id?"&id="+encodeURIComponent(B.dataset.id):"");
+async function apply(j){skew=j.t-Date.now();for(const q of j.queues||[])setq(q);if(j.totals)setq(j.totals);
+const np=(j.points||[]).filter(p=>p.t>lastT());if(np.length){pts=pts.concat(np).slice(-MAXP);draw()}
+const st=$("[data-state]");if(B.dataset.id&&st&&j.message&&j.message.state!==st.dataset.state)await refresh();ages()}
+let busy=false,es=null;async function tick(f){if(busy||(es&&f!==1)||d.hidden||!B.dataset.live)return;busy=true;try{
+const r=await fetch(B.dataset.live+qs(),{headers:{accept:"application/json"}});
+if(r.status===401){location.reload();return}if(!r.ok)return;await apply(await r.json())}catch{}finally{busy=false}}
+function sse(){if(es||!B.dataset.events||!window.EventSource)return;es=new EventSource(B.dataset.events+qs());
+es.addEventListener("live",e=>{B.dataset.sse=String(+(B.dataset.sse||0)+1);apply(JSON.parse(e.data)).catch(()=>{})});
+es.addEventListener("events",e=>{B.dataset.sseEvents=String(+(B.dataset.sseEvents||0)+JSON.parse(e.data).length)});
+es.onerror=()=>{if(!es)return;es.close();es=null;tick();setTimeout(sse,15e3)}}
 async function refresh(){const r=await fetch(location.href,{headers:{accept:"text/html"}});if(!r.ok)return;
 const doc=new DOMParser().parseFromString(await r.text(),"text/html"),m=$("main",doc);if(m){$("main").replaceWith(m);readPoints();draw();ages()}}
 let note;function notice(t,bad){const n=$("#notice");n.textContent=t;n.hidden=false;n.style.background=bad?"var(--bad)":"";clearTimeout(note);note=setTimeout(()=>n.hidden=true,6e3)}
@@ -68,8 +75,8 @@ let j;try{j=await r.json()}catch{j={error:"HTTP "+r.status}}
 if(!r.ok||j.error){notice(j.error||("HTTP "+r.status),true);return}
 if(j.step==="confirm"){const c=$("#confirm");$("span",c).textContent=j.text;c.hidden=false;$("button.primary",c).focus();
 c.onclick=async e=>{const b=e.target.closest("button");if(!b)return;c.hidden=true;if(b.value!=="yes")return;fd.set("confirm","1");fd.set("asOf",String(j.asOf));fd.set("expected",String(j.count));await post(form,fd)};return}
-notice(j.text);await refresh();await tick()}
+notice(j.text);await refresh();await tick(1)}
 d.addEventListener("submit",e=>{const f=e.target;if(!f.matches("form[data-js]"))return;e.preventDefault();const fd=new FormData(f);if(e.submitter&&e.submitter.name)fd.set(e.submitter.name,e.submitter.value);post(f,fd)});
 d.addEventListener("change",e=>{const t=e.target;if(t.matches("input[data-all]"))for(const c of $$('input[name="ids"]'))c.checked=t.checked});
-readPoints();draw();ages();setInterval(tick,Number(B.dataset.refresh||2e3));d.addEventListener("visibilitychange",tick);if(B.dataset.live)tick()})();
+readPoints();draw();ages();setInterval(tick,Number(B.dataset.refresh||2e3));d.addEventListener("visibilitychange",tick);sse();if(B.dataset.live&&!es)tick()})();
 `;

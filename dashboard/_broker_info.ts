@@ -1,10 +1,11 @@
 // The broker's records as the dashboard shows them: a worker, the tries of a message, its result
 // and its progress.
-import type { WorkerRecord } from "../broker/ops.ts";
+import type { BrokerEvent, WorkerRecord } from "../broker/ops.ts";
 import { ResultFailure, ResultMissing } from "../errors.ts";
 import type { JsonValue, Message } from "../message.ts";
 import type { ResultBackend } from "../results/backend.ts";
-import type { Attempt, MessageState, ProgressInfo, ResultInfo, WorkerInfo } from "./source.ts";
+import type { MessageDetail, ProgressInfo, ResultInfo, WorkerInfo } from "./source.ts";
+import { attemptsFrom } from "./_broker_events.ts";
 
 export function workerInfo(r: WorkerRecord): WorkerInfo {
   const w: WorkerInfo = {
@@ -36,25 +37,36 @@ export function workerInfo(r: WorkerRecord): WorkerInfo {
   return w;
 }
 
-/** The tries a message had, as far as its options tell (`retries`, the last `traceback`). */
-export function attemptsOf(
-  retries: JsonValue | undefined,
-  state: MessageState,
-  error: string | undefined,
-  run?: { workerId: string; since: number },
-): Attempt[] {
-  const n = typeof retries === "number" && retries > 0 ? retries : 0;
-  const out: Attempt[] = [];
-  for (let i = 0; i < n; i++) out.push({ outcome: "retry" });
-  if (state === "dead") out.push({ outcome: "dead" });
-  if (error && out.length) out[out.length - 1]!.error = error;
-  if (state === "running") {
-    out.push({
-      outcome: "running",
-      ...(run ? { workerId: run.workerId, startedAt: run.since } : {}),
-    });
-  }
-  return out;
+/**
+ * A message no queue holds, as its events tell it (null without any, or when its last event
+ * does not say it finished: completed, dead-lettered or cancelled): its envelope is not kept, only its id, actor and queue.
+ */
+export function finishedDetail(
+  id: string,
+  events: readonly BrokerEvent[],
+  unsupported: string | undefined,
+): MessageDetail | null {
+  const last = events.at(-1);
+  if (!last || last.type === "retried" || last.type === "failed") return null;
+  const first = events[0]!;
+  const d: MessageDetail = {
+    message: {
+      queue_name: last.queueName,
+      actor_name: last.actorName,
+      args: [],
+      kwargs: {},
+      options: {},
+      message_id: id,
+      message_timestamp: first.at - (first.durationMs ?? 0),
+    },
+    state: "done",
+    since: last.at,
+    attempts: attemptsFrom(events, undefined, "done", undefined),
+    fromEvents: true,
+  };
+  if (last.error) d.error = last.error;
+  d.attemptsNote = unsupported ?? "From the broker's events the dashboard holds.";
+  return d;
 }
 
 export async function resultOf(backend: ResultBackend, message: Message): Promise<ResultInfo> {

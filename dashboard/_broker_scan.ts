@@ -2,10 +2,16 @@
 // (queue, state), merged newest first, filtered, and bounded. One (queue, state) with no other
 // filter pages through the broker's own totals; anything else examines at most `scanLimit`
 // messages, taken round-robin from every (queue, state), and says when it stopped early.
-import type { Broker } from "../broker/broker.ts";
+import { type Broker, qName } from "../broker/broker.ts";
 import type { BrowseEntry, BrowseState } from "../broker/ops.ts";
 import type { Message } from "../message.ts";
-import type { MessagePage, MessageQuery, MessageSummary } from "./source.ts";
+import {
+  DashboardUnsupported,
+  type MessagePage,
+  type MessageQuery,
+  type MessageSummary,
+} from "./source.ts";
+import { UNSUPPORTED_BROWSE } from "./_broker_actions.ts";
 
 /** Messages asked of `browse()` per call. */
 export const BROWSE_PAGE = 5_000;
@@ -172,4 +178,34 @@ export function pageOf(
   }
   if (offset > 0) page.prev = `o:${Math.max(0, offset - q.limit)}`;
   return page;
+}
+
+/**
+ * A broker without browse(): the dead letters of `queues` matching `q`, newest first, through
+ * `deadLetters()` (at most `limit` a queue; `lowerBound` when one had that many).
+ */
+export async function deadLettersOf(
+  broker: Broker,
+  queues: readonly string[],
+  q: MessageQuery,
+  limit: number,
+): Promise<{ entries: BrowseEntry[]; total: number; lowerBound: boolean }> {
+  if (q.states?.length && !q.states.includes("dead")) {
+    throw new DashboardUnsupported(
+      `Listing ${q.states.join(", ")} messages: ${UNSUPPORTED_BROWSE}.`,
+    );
+  }
+  const keep = matcher(q);
+  const found: BrowseEntry[] = [];
+  let lowerBound = false;
+  for (const queue of queues) {
+    const letters = await broker.deadLetters(queue, { limit });
+    if (letters.length >= limit) lowerBound = true;
+    for (const m of letters) {
+      const e: BrowseEntry = { message: m.copy({ queueName: qName(m.queueName) }), state: "dead" };
+      if ((q.id === undefined || m.messageId === q.id) && keep(e)) found.push(e);
+    }
+  }
+  found.sort(newestFirst);
+  return { entries: found, total: found.length, lowerBound };
 }

@@ -66,8 +66,16 @@ export interface DashboardOptions extends Omit<BrokerSourceOptions, "name"> {
   redact?(message: WireMessage): WireMessage;
   /** With `redact`, still search the text of the arguments (default false). */
   searchRedactedArgs?: boolean;
-  /** How often the page asks for fresh counts and chart points, in ms (default 2000). */
+  /**
+   * How often the open pages get fresh counts and chart points, in ms (default 2000): pushed over
+   * /api/events (and soon after each event) when the source has events, else polled.
+   */
   refreshMs?: number;
+  /**
+   * Aborting it ends the live streams of the open pages (/api/events) and refuses new ones: abort
+   * it before a graceful shutdown of the server, which waits for the open responses.
+   */
+  signal?: AbortSignal;
   /** A worker whose heartbeat is older than this (ms) is flagged (default 60,000). */
   heartbeatTimeoutMs?: number;
   /** Signs the CSRF tokens (default: random per handler, so a restart asks for a reload). */
@@ -99,6 +107,8 @@ export interface Dash {
   /** The session cookie's value (an HMAC of the token), when a token is asked for. */
   sessionValue: Promise<string> | undefined;
   sampler: MetricsSampler;
+  /** The live updates pushed to the open pages (/api/events: `_sse.ts`, `LiveHub`). */
+  hub: { readonly enabled: boolean; open(r: Req): Response };
   states: readonly MessageState[];
   actions: readonly MessageAction[];
   queueActions: readonly QueueAction[];

@@ -15,6 +15,8 @@ export interface Ctx {
   title: string;
   sourceName?: string | undefined;
   refreshMs: number;
+  /** The source has events: the page follows /api/events (server-sent events), else it polls. */
+  liveEvents?: boolean;
   states: readonly MessageState[];
   actions: readonly MessageAction[];
   queueActions: readonly QueueAction[];
@@ -68,13 +70,14 @@ export function layout(
   const nav: [string, string][] = [
     ["/", "Overview"],
     ["/search", "Search"],
+    ["/finished", "Finished"],
     ["/workers", "Workers"],
     ["/schedules", "Schedules"],
   ];
   const liveAttrs = live
     ? h` data-live="${link(ctx, "/api/live")}" data-refresh="${ctx.refreshMs}"${
-      live.id ? h` data-id="${live.id}"` : ""
-    }`
+      ctx.liveEvents ? h` data-events="${link(ctx, "/api/events")}"` : ""
+    }${live.id ? h` data-id="${live.id}"` : ""}`
     : "";
   return "<!doctype html>" + h`<html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1">

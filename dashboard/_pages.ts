@@ -1,5 +1,6 @@
 // The GET routes: the overview, a queue, the search, a message, the workers, the schedules (each
-// as HTML, and as JSON under /api/) and /api/live, the counts the open page polls for.
+// as HTML, and as JSON under /api/), /api/live, the counts the open page polls for, and
+// /api/events, the same pushed as server-sent events (_sse.ts).
 import type { WireMessage } from "../message.ts";
 import type { MetricsSampler } from "./_live.ts";
 import {
@@ -13,6 +14,7 @@ import {
   workersPage,
 } from "./_render.ts";
 import { parseQuery } from "./_params.ts";
+import { finishedPage } from "./_render_finished.ts";
 import {
   DashboardUnsupported,
   type MessageDetail,
@@ -106,6 +108,7 @@ export async function get(h: Dash, r: Req): Promise<Response> {
   const p = api ? path.slice(4) : path;
   const json = api || r.json;
   if (p === "/live" && api) return live(h, r);
+  if (p === "/events" && api) return h.hub.open(r);
   if (p === "/" || p === "/overview") {
     const [{ queues, workers }, got] = await Promise.all([
       overview(h, ctx.now),
@@ -158,6 +161,16 @@ export async function get(h: Dash, r: Req): Promise<Response> {
     if (json) return send(r, 200, d);
     return html(r, 200, messagePage(ctx, d, !!options.redact));
   }
+  if (p === "/finished") {
+    const queue = r.url.searchParams.get("queue") || undefined;
+    const limit = Math.min(500, Math.max(1, Number(r.url.searchParams.get("limit")) || 100));
+    const got = await call(
+      source.finished && (() => source.finished!({ limit, ...(queue ? { queue } : {}) })),
+      "finished()",
+    );
+    if (json) return send(r, 200, unwrap(got));
+    return html(r, 200, finishedPage(ctx, got, queue));
+  }
   if (p === "/workers") {
     const got = await call(source.workers && (() => source.workers!()), "workers()");
     if (json) return send(r, 200, unwrap(got));
@@ -171,17 +184,27 @@ export async function get(h: Dash, r: Req): Promise<Response> {
   throw new HttpError(404, `No page at ${r.url.pathname}.`);
 }
 
-async function live(h: Dash, r: Req): Promise<Response> {
-  const { source, sampler } = h;
-  const now = r.ctx.now;
-  const since = Number(r.url.searchParams.get("since") ?? 0) || 0;
-  const id = r.url.searchParams.get("id");
-  const [{ queues }, got, msg] = await Promise.all([
-    overview(h, now),
-    sample(h, now),
-    id && source.message ? source.message(id).catch(() => null) : Promise.resolve(null),
-  ]);
-  const totals = { queueName: "*", ready: 0, delayed: 0, inFlight: 0, dead: 0 };
+/** The counts of every queue and their totals, as the live updates carry them. */
+export interface LiveBase {
+  t: number;
+  queues: {
+    queueName: string;
+    ready: number;
+    delayed: number;
+    inFlight: number;
+    dead: number;
+    oldest: string;
+    consumers: number | "?";
+  }[];
+  totals: { queueName: "*"; ready: number; delayed: number; inFlight: number; dead: number };
+  /** False when the source has no metrics (no chart points). */
+  charts: boolean;
+}
+
+/** What every open page is sent: the counts now (the metrics sampled when a sample is due). */
+export async function liveBase(h: Dash, now: number): Promise<LiveBase> {
+  const [{ queues }, got] = await Promise.all([overview(h, now), sample(h, now)]);
+  const totals = { queueName: "*" as const, ready: 0, delayed: 0, inFlight: 0, dead: 0 };
   const out = queues.map((q) => {
     totals.ready += q.ready;
     totals.delayed += q.delayed;
@@ -194,14 +217,32 @@ async function live(h: Dash, r: Req): Promise<Response> {
       inFlight: q.inFlight,
       dead: q.dead,
       oldest: oldest(q, now),
-      consumers: q.consumers ?? "?",
+      consumers: q.consumers ?? "?" as const,
     };
   });
-  return send(r, 200, {
-    t: now,
-    queues: out,
-    totals,
-    points: "ok" in got ? sampler.points(since) : [],
+  return { t: now, queues: out, totals, charts: "ok" in got };
+}
+
+/** One page's live update: `base`, the chart points after `since`, the state of message `id`. */
+export async function liveFor(
+  h: Dash,
+  base: LiveBase,
+  since: number,
+  id: string | null | undefined,
+): Promise<Record<string, unknown>> {
+  const { source, sampler } = h;
+  const msg = id && source.message ? await source.message(id).catch(() => null) : null;
+  return {
+    t: base.t,
+    queues: base.queues,
+    totals: base.totals,
+    points: base.charts ? sampler.points(since) : [],
     message: id ? (msg ? { state: msg.state } : { state: "gone" }) : undefined,
-  });
+  };
+}
+
+async function live(h: Dash, r: Req): Promise<Response> {
+  const since = Number(r.url.searchParams.get("since") ?? 0) || 0;
+  const base = await liveBase(h, r.ctx.now);
+  return send(r, 200, await liveFor(h, base, since, r.url.searchParams.get("id")));
 }

@@ -82,11 +82,21 @@ export function messagePage(ctx: Ctx, d: MessageDetail, redacted: boolean): stri
     : h`<p class="dim">${
       d.attempts ? "No attempt yet." : "This broker does not keep the attempts of a message."
     }${retries ? ` ${retries} retr${retries === 1 ? "y" : "ies"} so far.` : ""}</p>`;
+  const attemptsNote = d.attemptsNote ? h`<p class="dim">${d.attemptsNote}</p>` : "";
+  const envelope = d.fromEvents
+    ? h`<h2>Envelope</h2><p class="dim">Not kept: this message finished, and what this page shows comes from the broker's events (its arguments and options are gone). <a href="${
+      link(ctx, "/finished")
+    }">Recently finished</a></p>`
+    : h`<h2>Envelope${redacted ? h` <span class="badge">redacted</span>` : ""}</h2><pre>${
+      JSON.stringify(m, null, 2)
+    }</pre>`;
   const tb = typeof o.traceback === "string"
     ? h`<h2>Last traceback</h2><pre>${o.traceback}</pre>`
     : "";
   const r = d.result;
-  const result = !r
+  const result = d.fromEvents
+    ? h`<p class="dim">Not looked up (the message is not kept).</p>`
+    : !r
     ? h`<p class="dim">No result backend.</p>`
     : redacted && r.status === "ok"
     ? h`<p class="dim">Stored (hidden: arguments and results are redacted).</p>`
@@ -112,16 +122,16 @@ export function messagePage(ctx: Ctx, d: MessageDetail, redacted: boolean): stri
 <dt>Actor</dt><dd><a href="${
     link(ctx, "/search", new URLSearchParams({ actor: m.actor_name }))
   }">${m.actor_name}</a></dd>
-<dt>Enqueued</dt><dd>${iso(m.message_timestamp)} (${when(m.message_timestamp, ctx.now)})</dd>${
+<dt>${d.fromEvents ? "First started" : "Enqueued"}</dt><dd>${iso(m.message_timestamp)} (${
+    when(m.message_timestamp, ctx.now)
+  })</dd>${
     typeof o.eta === "number" ? h`<dt>Eta</dt><dd>${iso(o.eta)} (${when(o.eta, ctx.now)})</dd>` : ""
   }<dt>Retries</dt><dd>${retries}${
     typeof o.max_retries === "number" ? ` of ${o.max_retries}` : ""
   }</dd>${d.error ? h`<dt>Error</dt><dd class="err">${d.error}</dd>` : ""}</dl>${actionForm}${pr}${
     links(ctx, m)
   }
-<h2>Attempts</h2>${attempts}${tb}<h2>Result</h2>${result}
-<h2>Envelope${redacted ? h` <span class="badge">redacted</span>` : ""}</h2><pre>${
-    JSON.stringify(m, null, 2)
-  }</pre>`;
+<h2>Attempts</h2>${attempts}${attemptsNote}${tb}<h2>Result</h2>${result}
+${envelope}`;
   return layout(ctx, `Message ${m.message_id.slice(0, 8)}`, "", body, { id: m.message_id });
 }

@@ -16,8 +16,12 @@
  * - Actions: `requeueDeadLetters`, `runNow`, `deleteMessages`, `moveMessages`, `cancel`,
  *   `pauseQueue` / `resumeQueue`, `flush` / `purgeDeadLetters`: each atomic per message on the
  *   broker.
+ * - Attempts and the recently finished messages: from `broker.events({ past: true })`, followed
+ *   from the first message page and kept in memory (the last `EVENTS_KEPT`): each attempt's
+ *   end, duration, worker and error where an event says so.
  * - Schedules: those the loaded modules declared (`getSchedules(broker)`), with
- *   `broker.lastTicks()`; run now enqueues one tick now with `enqueueTick()`.
+ *   `broker.lastTicks()` and `schedulePauses()`; run now enqueues one tick now with
+ *   `enqueueTick()`; pause and resume are `pauseSchedule()` / `resumeSchedule()`.
  *
  * @example
  * ```ts
@@ -33,13 +37,13 @@
  * @module
  */
 import { type Broker, qName, type QueueStats } from "../broker/broker.ts";
-import type { BrowseEntry, BrowseState, WorkerRecord } from "../broker/ops.ts";
+import type { BrokerEvent, BrowseEntry, BrowseState, WorkerRecord } from "../broker/ops.ts";
 import type { ResultBackend } from "../results/backend.ts";
 import { getSchedules, type Schedule } from "../schedule/schedule.ts";
-import { tickMessageId } from "../schedule/ticks.ts";
 import { MetricsAggregator, type MetricsSnapshot } from "../telemetry/registry.ts";
 import {
   BROWSE_STATES,
+  deadLettersOf,
   filtered,
   matcher,
   offsetOf,
@@ -49,7 +53,10 @@ import {
 } from "./_broker_scan.ts";
 import { applyTo, checkTarget, direct, purge, UNSUPPORTED_BROWSE } from "./_broker_actions.ts";
 import { type Oldest, oldestReady } from "./_broker_oldest.ts";
-import { attemptsOf, progressInfo, resultOf, workerInfo } from "./_broker_info.ts";
+import { finishedDetail, progressInfo, resultOf, workerInfo } from "./_broker_info.ts";
+import { attemptsFrom, EventHistory, EVENTS_NOTE } from "./_broker_events.ts";
+import type { FinishedList } from "./finished.ts";
+import { actOnSchedule, scheduleInfos } from "./_broker_schedules.ts";
 import {
   ACTION_STATES,
   type ActionResult,
@@ -145,6 +152,7 @@ class BrokerDashboardSource implements DashboardSource {
   >();
   /** Bumped by every action: what was looked up before is stale. */
   #epoch = 0;
+  readonly #history: EventHistory;
 
   constructor(broker: Broker, options: BrokerSourceOptions) {
     this.#broker = broker;
@@ -162,7 +170,12 @@ class BrokerDashboardSource implements DashboardSource {
     if (c.cancel) actions.push("cancel");
     this.actions = actions;
     this.queueActions = c.pause ? ["pause", "resume", "purge"] : ["purge"];
+    this.#history = new EventHistory(broker);
+    if (c.events) this.events = (signal) => broker.events({ signal });
   }
+
+  /** The broker's events (`broker.events()`), when it has them: the pages update as they come. */
+  readonly events?: (signal: AbortSignal) => AsyncIterable<BrokerEvent>;
 
   #caps() {
     return this.#broker.capabilities;
@@ -300,28 +313,8 @@ class BrokerDashboardSource implements DashboardSource {
 
   /** A broker without browse(): its dead letters, through deadLetters() (bounded). */
   async #deadLetters(q: MessageQuery): Promise<Selected> {
-    if (q.states?.length && !q.states.includes("dead")) {
-      throw new DashboardUnsupported(
-        `Listing ${q.states.join(", ")} messages: ${UNSUPPORTED_BROWSE}.`,
-      );
-    }
     const queues = q.queue !== undefined ? [q.queue] : await this.#queueNames();
-    const keep = matcher(q);
-    const found: BrowseEntry[] = [];
-    let lowerBound = false;
-    for (const queue of queues) {
-      const letters = await this.#broker.deadLetters(queue, { limit: this.#scanLimit });
-      if (letters.length >= this.#scanLimit) lowerBound = true;
-      for (const m of letters) {
-        const e: BrowseEntry = {
-          message: m.copy({ queueName: qName(m.queueName) }),
-          state: "dead",
-        };
-        if ((q.id === undefined || m.messageId === q.id) && keep(e)) found.push(e);
-      }
-    }
-    found.sort((a, b) => b.message.messageTimestamp - a.message.messageTimestamp);
-    return { entries: found, total: found.length, lowerBound };
+    return await deadLettersOf(this.#broker, queues, q, this.#scanLimit);
   }
 
   /**
@@ -343,23 +336,32 @@ class BrokerDashboardSource implements DashboardSource {
   }
 
   async message(id: string): Promise<MessageDetail | null> {
-    const e = await this.#find(id);
-    if (!e) return null;
+    const [e] = await Promise.all([this.#find(id), this.#history.ready()]);
+    const events = this.#history.of(id);
+    if (!e) return finishedDetail(id, events, this.#history.unsupported);
     if (e.state === "running") await this.#records().catch(() => undefined);
     const d: MessageDetail = this.#summary(e);
     const tb = e.message.options.traceback;
-    d.attempts = attemptsOf(
+    d.attempts = attemptsFrom(
+      events,
       e.message.options.retries,
       e.state,
       typeof tb === "string" && tb ? tb : d.error,
       this.#running.get(id),
     );
+    d.attemptsNote = this.#history.unsupported ?? EVENTS_NOTE;
     if (this.#options.results) d.result = await resultOf(this.#options.results, e.message);
     if (this.#caps().progress) {
       const p = await this.#broker.getProgress(id);
       if (p) d.progress = progressInfo(p.value, p.updatedAt);
     }
     return d;
+  }
+
+  async finished(q: { queue?: string; limit: number }): Promise<FinishedList> {
+    await this.#history.ready();
+    if (this.#history.unsupported) throw new DashboardUnsupported(this.#history.unsupported);
+    return this.#history.finished(q);
   }
 
   // ---- actions ----
@@ -446,44 +448,12 @@ class BrokerDashboardSource implements DashboardSource {
     return this.#options.schedules?.() ?? getSchedules(this.#broker);
   }
 
-  async schedules(): Promise<readonly ScheduleInfo[]> {
-    const list = this.#schedules();
-    const ticks = this.#caps().schedules
-      ? await this.#broker.lastTicks()
-      : new Map<string, number>();
-    return list.map((s) => {
-      const last = ticks.get(s.name) ?? null;
-      const info: ScheduleInfo = {
-        name: s.name,
-        actor: s.actorName,
-        queue: s.queueName,
-        spec: s.cron.expression,
-        nextAt: s.cron.next(),
-        lastAt: last,
-        paused: false,
-      };
-      if (s.cron.timezone !== "UTC") info.timezone = s.cron.timezone;
-      if (last !== null) info.lastMessageId = tickMessageId(s.name, last);
-      return info;
-    });
+  schedules(): Promise<readonly ScheduleInfo[]> {
+    return scheduleInfos(this.#broker, this.#schedules());
   }
 
-  async scheduleAction(name: string, action: ScheduleAction): Promise<ActionResult> {
-    const s = this.#schedules().find((x) => x.name === name);
-    if (!s) throw new TypeError(`No schedule named ${JSON.stringify(name)} is declared.`);
-    if (action !== "run-now") {
-      throw new DashboardUnsupported(
-        "Pausing a schedule is not supported yet: remove it from the module, or stop the " +
-          "worker that runs the schedules.",
-      );
-    }
-    const tick = Date.now();
-    if (this.#caps().schedules) {
-      const sent = await this.#broker.enqueueTick(name, tick, s.message(tick));
-      return { done: sent ? 1 : 0, skipped: sent ? 0 : 1 };
-    }
-    await this.#broker.enqueue(s.message(tick));
-    return { done: 1, skipped: 0 };
+  scheduleAction(name: string, action: ScheduleAction): Promise<ActionResult> {
+    return actOnSchedule(this.#broker, this.#schedules(), name, action, this.name);
   }
 }
 

@@ -23,6 +23,7 @@ import { Broker } from "../broker/broker.ts";
 import { getLogger } from "../util/log.ts";
 import { brokerSource } from "./broker_source.ts";
 import { MetricsSampler } from "./_live.ts";
+import { LiveHub } from "./_sse.ts";
 import {
   cookies,
   crossSite,
@@ -65,7 +66,8 @@ const logger = getLogger("dramatis.dashboard");
  * `schedules` from the options). Routes (under `options.prefix`):
  * `/` overview, `/queues/NAME?state=`, `/search?q=&id=&actor=&queue=&state=&from=&to=&in=`,
  * `/messages/ID`, `/workers`, `/schedules`, the same under `/api/` as JSON, `/api/live` (counts
- * and chart points for the page's poll), `POST /actions/{messages,queues,schedules}`, `/login`,
+ * and chart points for the page's poll), `/api/events` (the same pushed as server-sent events,
+ * with the source's events: 204 when it has none, and the page polls), `POST /actions/{messages,queues,schedules}`, `/login`,
  * `/logout`. Bulk actions answer a count first and act on `confirm=1`; each action is logged at
  * INFO by the `dramatis.dashboard` logger.
  *
@@ -120,11 +122,13 @@ export function dashboardHandler(
     csrfSigner,
     sessionValue,
     sampler,
+    hub: undefined!,
     states,
     actions,
     queueActions,
     heartbeatMs,
   };
+  h.hub = new LiveHub(h);
   return (req, info) => handle(h, req, info);
 }
 
@@ -163,6 +167,7 @@ async function handle(h: Dash, req: Request, info?: ServeInfo): Promise<Response
     title: options.title ?? "dramatis",
     sourceName: source.name,
     refreshMs,
+    liveEvents: h.hub.enabled,
     states,
     actions,
     queueActions,

@@ -18,7 +18,6 @@
  * @module
  */
 import type { JsonObject, JsonValue, WireMessage } from "../message.ts";
-import { qName, validateQueueName } from "../broker/broker.ts";
 import { MetricsRegistry, type MetricsSnapshot } from "../telemetry/registry.ts";
 import {
   ACTION_STATES,
@@ -38,6 +37,7 @@ import {
 } from "./source.ts";
 import type { DashboardSource } from "./source.ts";
 import { MemoryStore, type Rec, summary } from "./_memory_store.ts";
+import { applyAction, validateTarget } from "./_memory_actions.ts";
 
 /**
  * A message for `MemoryDashboardSource.add`.
@@ -86,8 +86,6 @@ export interface MemoryPlacement {
   /** The result of a done message. */
   result?: JsonValue;
 }
-
-const CANCELLED = "Cancelled from the dashboard";
 
 function firstLine(s: string): string {
   const i = s.indexOf("\n");
@@ -366,62 +364,11 @@ export class MemoryDashboardSource implements DashboardSource {
         skipped++;
         continue;
       }
-      this.#apply(r, req);
+      applyAction(this.#store, this.registry, r, req);
       done++;
     }
     this.#store.compact();
     return Promise.resolve({ done, skipped, pending: 0 });
-  }
-
-  #apply(r: Rec, req: MessageActionRequest): void {
-    const options = { ...r.msg.options };
-    switch (req.action) {
-      case "retry":
-        options.retries = 0;
-        delete options.eta;
-        r.msg = { ...r.msg, options };
-        this.#store.setState(r, "ready");
-        break;
-      case "requeue":
-        this.#store.setState(r, "ready");
-        break;
-      case "run-now":
-        delete options.eta;
-        r.msg = { ...r.msg, options };
-        this.#store.setState(r, "ready");
-        break;
-      case "delete":
-        this.#store.remove(r);
-        break;
-      case "cancel": {
-        if (r.state === "running") {
-          const attempt = r.attempts?.[r.attempts.length - 1];
-          if (attempt) {
-            attempt.outcome = "cancelled";
-            attempt.durationMs = Date.now() - (attempt.startedAt ?? Date.now());
-          }
-          const s = this.registry.series(r.queue, r.msg.actor_name);
-          s.inProgress--;
-          s.processed++;
-          s.rejects++;
-        }
-        r.error = CANCELLED;
-        r.result = { status: "error", error: CANCELLED };
-        this.#store.setState(r, "dead");
-        break;
-      }
-      case "move": {
-        const target = req.target!;
-        const delayed = r.state === "delayed";
-        this.#store.count(r.queue, r.state, -1);
-        r.queue = target;
-        r.state = delayed ? "delayed" : "ready";
-        this.#store.count(target, r.state, 1);
-        r.since = Date.now();
-        r.msg = { ...r.msg, queue_name: delayed ? `${target}.DQ` : target };
-        break;
-      }
-    }
   }
 
   /** Pauses, resumes or purges a queue (`purge` drops ready and delayed unless `states`). */
@@ -488,14 +435,5 @@ export class MemoryDashboardSource implements DashboardSource {
       s.paused = action === "pause";
     }
     return Promise.resolve({ done: 1, skipped: 0 });
-  }
-}
-
-function validateTarget(target: string | undefined): void {
-  validateQueueName(target ?? "");
-  if (qName(target!) !== target) {
-    throw new TypeError(
-      `move: target must be a canonical queue name (no .DQ or .XQ), got ${target}.`,
-    );
   }
 }

@@ -23,6 +23,7 @@ export { MemoryDashboardSource } from "./memory.ts";
 export { brokerSource, DEFAULT_SCAN_LIMIT, OLDEST_EXACT } from "./broker_source.ts";
 export type { BrokerSourceOptions } from "./broker_source.ts";
 export type { MemoryMessage, MemoryPlacement } from "./memory.ts";
+export type { FinishedList, FinishedMessage } from "./finished.ts";
 export { ACTION_STATES, DashboardUnsupported, MESSAGE_STATES } from "./source.ts";
 export type {
   ActionResult,

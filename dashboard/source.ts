@@ -23,9 +23,11 @@
  * ```
  * @module
  */
+import type { BrokerEvent } from "../broker/ops.ts";
 import type { JsonValue, WireMessage } from "../message.ts";
 import type { MetricsSnapshot } from "../telemetry/registry.ts";
 import type { QueueMetrics, WorkerMetrics } from "../telemetry/prometheus.ts";
+import type { FinishedList } from "./finished.ts";
 
 /**
  * Where a message is. `ready`: waiting in its queue; `delayed`: waiting for its eta (`q.DQ`), a
@@ -337,8 +339,12 @@ export interface ProgressInfo {
  * ```
  */
 export interface MessageDetail extends MessageSummary {
-  /** Every delivery, oldest first, where the broker keeps them (the file log does). */
+  /** Every delivery, oldest first, as far as the source knows them (see `attemptsNote`). */
   attempts?: Attempt[];
+  /** Shown under the attempts: where they come from and how far back they go. */
+  attemptsNote?: string;
+  /** True for a finished message known from its events only: its envelope is not kept. */
+  fromEvents?: boolean;
   /** The result, when a result backend is configured. */
   result?: ResultInfo;
   /** The last progress reported. */
@@ -489,6 +495,14 @@ export interface DashboardSource {
   workers?(): Promise<readonly WorkerInfo[]>;
   /** Every schedule. */
   schedules?(): Promise<readonly ScheduleInfo[]>;
+  /** The recently finished messages, newest first (see `FinishedList`). */
+  finished?(query: { queue?: string; limit: number }): Promise<FinishedList>;
   /** Performs a schedule action. */
   scheduleAction?(name: string, action: ScheduleAction): Promise<ActionResult>;
+  /**
+   * What happens to messages from now on, in every process, until `signal` aborts (completed,
+   * failed, retried, dead-lettered, cancelled): the open pages update as they arrive, over
+   * server-sent events. Without it, the pages poll.
+   */
+  events?(signal: AbortSignal): AsyncIterable<BrokerEvent>;
 }

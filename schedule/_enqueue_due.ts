@@ -3,6 +3,8 @@
 // ticks. Separate from the timer loop so that tests can play it at any clock time.
 import type { Logger } from "../util/log.ts";
 import type { Broker } from "../broker/broker.ts";
+import type { SchedulePause } from "../broker/ops.ts";
+import { Unsupported } from "../errors.ts";
 import type { Schedule } from "./schedule.ts";
 import { dueTicks } from "./ticks.ts";
 
@@ -15,6 +17,18 @@ export interface RoundOptions {
   logger: Logger;
   /** The latest missed tick already logged, per schedule (one line per stretch of downtime). */
   reported: Map<string, number>;
+  /** The pause state last logged, per schedule (a line when it changes). */
+  pauses?: Map<string, boolean>;
+}
+
+/** The broker's schedule pauses; none from a broker that cannot store them. */
+export async function pausesOf(broker: Broker): Promise<Map<string, SchedulePause>> {
+  try {
+    return await broker.schedulePauses();
+  } catch (e) {
+    if (e instanceof Unsupported) return new Map();
+    throw e;
+  }
 }
 
 /**
@@ -27,15 +41,14 @@ export async function enqueueDue(
   schedules: readonly Schedule[],
   o: RoundOptions,
 ): Promise<void> {
-  const lastTicks = await broker.lastTicks();
+  const [lastTicks, pauses] = await Promise.all([broker.lastTicks(), pausesOf(broker)]);
   const now = o.now ?? Date.now();
   for (const s of schedules) {
-    const due = dueTicks(s, {
-      last: lastTicks.get(s.name) ?? null,
-      now,
-      since: o.since,
-      grace: o.grace,
-    });
+    const pause = pauses.get(s.name);
+    if (noticePause(s, pause, o)) continue;
+    // After a resume, the ticks of the pause are missed (the policy decides), not on time.
+    const since = pause ? Math.max(o.since, Math.min(pause.at, now)) : o.since;
+    const due = dueTicks(s, { last: lastTicks.get(s.name) ?? null, now, since, grace: o.grace });
     let catchUps = 0; // enqueued by this process (another may have won the race)
     for (const [i, tick] of due.ticks.entries()) {
       if (await broker.enqueueTick(s.name, tick, s.message(tick)) && i < due.catchUp) catchUps++;
@@ -59,6 +72,23 @@ export async function enqueueDue(
       } else o.logger.info(`${text}.`);
     }
   }
+}
+
+/** Logs a pause or a resume once; true while `s` is paused (its ticks are not enqueued). */
+function noticePause(s: Schedule, pause: SchedulePause | undefined, o: RoundOptions): boolean {
+  const paused = pause?.paused ?? false;
+  const pauses = o.pauses ??= new Map();
+  if ((pauses.get(s.name) ?? false) !== paused) {
+    pauses.set(s.name, paused);
+    o.logger.info(
+      paused
+        ? `Schedule ${s.name} is paused (since ${iso(pause!.at)}): its ticks are not enqueued ` +
+          `until dramatis schedules resume ${s.name}.`
+        : `Schedule ${s.name} was resumed at ${iso(pause!.at)}: its ticks are enqueued again ` +
+          `(those of the pause count as missed: missed: "${s.missed}").`,
+    );
+  }
+  return paused;
 }
 
 function iso(ms: number): string {

@@ -118,10 +118,11 @@ export async function runSchedules(options: RunSchedulesOptions = {}): Promise<v
   }
   logger.info(`Running ${describe(schedules)}; ticks on time from ${iso(since)}.`);
   const reported = new Map<string, number>();
+  const pauses = new Map<string, boolean>();
   let failures = 0;
   while (!signal?.aborted) {
     try {
-      await enqueueDue(broker, schedules, { since, grace, logger, reported });
+      await enqueueDue(broker, schedules, { since, grace, logger, reported, pauses });
       failures = 0;
     } catch (e) {
       failures++;

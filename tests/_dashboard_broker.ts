@@ -1,6 +1,11 @@
 // Shared by the dashboard's tests on real brokers: messages in every state on a broker (ready,
-// delayed, running: received and not acked, dead: received and nacked).
+// delayed, running: received and not acked, dead: received and nacked), and the brokers to run on.
+import * as fs from "node:fs";
+import { tmpdir } from "node:os";
 import type { Broker } from "../broker/broker.ts";
+import { FileBroker } from "../broker/file/broker.ts";
+import { RedisBroker } from "../broker/redis/broker.ts";
+import { deleteKeys, randomNamespace, SHARED_URL } from "./_redis_server.ts";
 import type { Consumer } from "../broker/consumer.ts";
 import { Message } from "../message.ts";
 
@@ -68,3 +73,35 @@ async function kill(broker: Broker, queue: string, n: number, error: string): Pr
     await c.close();
   }
 }
+
+/** A broker made for a test, and how to remove it and what it wrote. */
+export interface Made {
+  broker: Broker;
+  cleanup(): Promise<void>;
+}
+
+/** The real brokers the dashboard tests run on: a FileBroker in a temp directory, Redis shared. */
+export const BROKERS: [string, () => Made][] = [
+  ["FileBroker", () => {
+    const dir = fs.mkdtempSync(`${tmpdir()}/dramatis-dash-`);
+    const broker = new FileBroker({ dir });
+    return {
+      broker,
+      cleanup: async () => {
+        await broker.close();
+        fs.rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  }],
+  ["RedisBroker", () => {
+    const namespace = randomNamespace("dash");
+    const broker = new RedisBroker({ url: SHARED_URL, namespace });
+    return {
+      broker,
+      cleanup: async () => {
+        await broker.close();
+        await deleteKeys(`${namespace}:`);
+      },
+    };
+  }],
+];

@@ -435,6 +435,32 @@ export function opsSuite(
     assert.notEqual(r, "timeout");
   });
 
+  t("events", "events({ past: true }) yields the kept events first, then new ones", async (ctx) => {
+    const { broker, queue } = ctx;
+    const id = crypto.randomUUID();
+    const ev = (n: number): BrokerEvent => ({
+      type: "retried",
+      messageId: id,
+      actorName: "opsActor",
+      queueName: queue,
+      at: Date.now(),
+      durationMs: n,
+    });
+    await broker.publishEvents([ev(1), ev(2)]);
+    const stop = new AbortController();
+    const timer = setTimeout(() => stop.abort(), 10_000);
+    const seen: number[] = [];
+    for await (const e of broker.events({ signal: stop.signal, past: true })) {
+      if (e.messageId !== id) continue;
+      seen.push(e.durationMs!);
+      if (seen.length === 2) await broker.publishEvents([ev(3)]);
+      if (seen.length === 3) break;
+    }
+    clearTimeout(timer);
+    stop.abort();
+    assert.deepEqual(seen, [1, 2, 3]);
+  });
+
   // ---- browse ----
 
   t("browse", "pages of ready, delayed, running and dead, newest first", async (ctx) => {

@@ -13,29 +13,8 @@ import { FileBroker } from "../broker/file/broker.ts";
 import { RedisBroker } from "../broker/redis/broker.ts";
 import { StubBroker } from "../broker/stub.ts";
 import { deleteKeys, randomNamespace, SHARED_URL } from "./_redis_server.ts";
-import type { WorkerRecord } from "../broker/ops.ts";
+import { workerRecord as record } from "./_worker_record.ts";
 import { parseExposition, valueOf } from "./_prometheus_parser.ts";
-
-function record(id: string, registry: MetricsRegistry, running = 0): WorkerRecord {
-  return {
-    workerId: id,
-    host: "box",
-    pid: 1,
-    runtime: "test",
-    version: "0",
-    queues: ["default"],
-    concurrency: 8,
-    startedAt: registry.startedAt,
-    heartbeatAt: Date.now(),
-    running: Array.from({ length: running }, (_, i) => ({
-      messageId: `m${i}`,
-      actorName: "add",
-      queueName: "default",
-      since: Date.now(),
-    })),
-    metrics: registry.snapshot(),
-  };
-}
 
 test("BrokerMetrics sums the workers per actor, and a dead or restarted worker's counts stay", async () => {
   const broker = new StubBroker();

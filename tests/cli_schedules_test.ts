@@ -7,7 +7,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { brokerFromUrl, Cron, Message } from "../mod.ts";
 import type { Row } from "../cli/schedules.ts";
-import { cleanup, e2e, root, runCli, setup } from "./_cli.ts";
+import { cleanup, e2e, oneLine, root, runCli, setup } from "./_cli.ts";
 
 test(
   "cli schedules: lists name, cron, zone, next and last tick; --json; broker-only ones",
@@ -54,6 +54,7 @@ test(
           queue: "ticks",
           next: undefined,
           last: tick,
+          paused: null,
         },
       );
       assert.ok(every.next! > before && every.next! <= Date.now() + 1000, String(every.next));
@@ -71,6 +72,7 @@ test(
         queue: null,
         next: null,
         last: 1_700_000_000_000,
+        paused: null,
       });
 
       r = await runCli(e, ["schedules"]);
@@ -122,6 +124,58 @@ test(
           /schedule "bad": cron field "hour" value "25" is out of range 0-23 \(in "0 25 \* \* \*"\)/,
         );
       }
+    } finally {
+      cleanup(e);
+    }
+  },
+);
+
+test(
+  "cli schedules pause|resume NAME: shown as paused, kept by the broker; unknown NAME exit 5",
+  e2e,
+  async () => {
+    const e = setup("schedules.ts");
+    try {
+      const before = Date.now();
+      let r = await runCli(e, ["schedules", "pause", "every-second", e.tasks]);
+      assert.equal(r.code, 0, r.out);
+      assert.match(r.stdout, /^Paused schedule every-second on the file broker at .*: no process/);
+      r = await runCli(e, ["schedules", "pause", "every-second", e.tasks]);
+      assert.match(r.stdout, /^every-second was already paused on the file broker/);
+      r = await runCli(e, ["schedules", e.tasks, "--json"]);
+      const rows = JSON.parse(r.stdout) as Row[];
+      const every = rows.find((x) => x.name === "every-second")!;
+      assert.ok(every.paused! >= before && every.paused! <= Date.now(), String(every.paused));
+      assert.equal(every.next, null);
+      assert.equal(rows.find((x) => x.name === "nightly-report")!.paused, null);
+      // Without the module: the broker knows the name from its pause.
+      r = await runCli(e, ["schedules"]);
+      assert.match(
+        r.stdout,
+        /^every-second\s+\(not declared\)\s+-\s+-\s+-\s+paused \S+ \S+Z\s+never$/m,
+      );
+      r = await runCli(e, ["schedules", "resume", "every-second"]);
+      assert.equal(r.code, 0, r.out);
+      assert.match(r.stdout, /^Resumed schedule every-second on the file broker/);
+      r = await runCli(e, ["schedules", "resume", "every-second", "--json"]);
+      assert.deepEqual(JSON.parse(r.stdout), {
+        name: "every-second",
+        action: "resume",
+        changed: false,
+      });
+      r = await runCli(e, ["schedules", e.tasks, "--json"]);
+      assert.equal((JSON.parse(r.stdout) as Row[])[0]!.paused, null);
+
+      oneLine(
+        await runCli(e, ["schedules", "pause", "no-such", e.tasks]),
+        5,
+        /^dramatis: no schedule named "no-such": no module given declares it and the file broker at .* has no tick of it; check the name with dramatis schedules MODULE\.\.\.$/,
+      );
+      oneLine(
+        await runCli(e, ["schedules", "resume"]),
+        64,
+        /^dramatis: schedules resume needs a schedule name: dramatis schedules resume NAME \[MODULE\.\.\.\]/,
+      );
     } finally {
       cleanup(e);
     }

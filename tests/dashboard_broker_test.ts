@@ -20,38 +20,8 @@ import { MemoryResultBackend } from "../results/backend.ts";
 import { MetricsRegistry } from "../telemetry/registry.ts";
 import { removeSchedule, schedule } from "../schedule/schedule.ts";
 import { Client } from "./_dashboard.ts";
-import { populate } from "./_dashboard_broker.ts";
+import { BROKERS, populate } from "./_dashboard_broker.ts";
 import { deleteKeys, randomNamespace, SHARED_URL } from "./_redis_server.ts";
-
-interface Made {
-  broker: Broker;
-  cleanup(): Promise<void>;
-}
-
-const BROKERS: [string, () => Made][] = [
-  ["FileBroker", () => {
-    const dir = fs.mkdtempSync(`${tmpdir()}/dramatis-dash-`);
-    const broker = new FileBroker({ dir });
-    return {
-      broker,
-      cleanup: async () => {
-        await broker.close();
-        fs.rmSync(dir, { recursive: true, force: true });
-      },
-    };
-  }],
-  ["RedisBroker", () => {
-    const namespace = randomNamespace("dash");
-    const broker = new RedisBroker({ url: SHARED_URL, namespace });
-    return {
-      broker,
-      cleanup: async () => {
-        await broker.close();
-        await deleteKeys(`${namespace}:`);
-      },
-    };
-  }],
-];
 
 interface Ctx {
   broker: Broker;
@@ -265,7 +235,7 @@ for (const [name, make] of BROKERS) {
   });
 
   t(
-    "schedules: declared ones with their last tick; run now enqueues one tick",
+    "schedules: declared ones with their last tick; run now enqueues one tick; pause, resume",
     ["browse"],
     async (ctx) => {
       const name = `dash-${crypto.randomUUID().slice(0, 8)}`;
@@ -291,6 +261,56 @@ for (const [name, make] of BROKERS) {
             "/api/schedules",
           );
           assert.equal(typeof after.body.find((x) => x.name === name)!.lastAt, "number");
+          // Pause: stored by the broker, shown, the ticks refused; refused read-only and
+          // without the CSRF token.
+          const paused = async () =>
+            (await ctx.c.json<{ name: string; paused: boolean; nextAt: number | null }[]>(
+              "/api/schedules",
+            )).body.find((x) => x.name === name)!;
+          let p = await ctx.c.post("/actions/schedules", { name, action: "pause" });
+          assert.equal(p.status, 200, p.text);
+          assert.equal(p.body.done, 1);
+          assert.equal((await ctx.broker.schedulePauses()).get(name)?.paused, true);
+          assert.deepEqual([(await paused()).paused, (await paused()).nextAt], [true, null]);
+          assert.match((await ctx.c.page("/schedules")).html, /badge warn">paused/);
+          const tick = Date.now() + 1;
+          assert.equal(
+            await ctx.broker.enqueueTick(
+              name,
+              tick,
+              new Message({
+                queueName: ctx.reports,
+                actorName: "build_report",
+              }),
+            ),
+            false,
+          );
+          // Run now still sends it, and the schedule stays paused.
+          const runs = (await stats(ctx, ctx.reports)).ready;
+          p = await ctx.c.post("/actions/schedules", { name, action: "run-now" });
+          assert.equal(p.body.done, 1);
+          assert.equal((await stats(ctx, ctx.reports)).ready, runs + 1);
+          assert.equal((await paused()).paused, true);
+          const ro = new Client(dashboardHandler(brokerSource(ctx.broker), { readOnly: true }));
+          await ro.page("/schedules");
+          assert.equal(
+            (await ro.post("/actions/schedules", { name, action: "resume" })).status,
+            403,
+          );
+          const forged = await ctx.c.request("/actions/schedules", {
+            method: "POST",
+            body: new URLSearchParams({ name, action: "resume" }),
+            headers: { accept: "application/json" },
+          });
+          assert.equal(forged.status, 403);
+          assert.equal((await paused()).paused, true);
+          p = await ctx.c.post("/actions/schedules", { name, action: "resume" });
+          assert.equal(p.body.done, 1);
+          assert.equal((await ctx.broker.schedulePauses()).get(name)?.paused, false);
+          assert.equal(
+            (await ctx.c.post("/actions/schedules", { name, action: "resume" })).body.skipped,
+            1,
+          );
         }
       } finally {
         removeSchedule(name);

@@ -40,7 +40,10 @@ interface Page {
   evaluate<T>(fn: string | (() => T)): Promise<T>;
   setViewportSize(s: { width: number; height: number }): Promise<void>;
   url(): string;
-  on(event: string, fn: (e: { message?: string; text?(): string; type?(): string }) => void): void;
+  on(
+    event: string,
+    fn: (e: { message?: string; text?(): string; type?(): string; url?(): string }) => void,
+  ): void;
 }
 interface Context {
   newPage(): Promise<Page>;
@@ -176,6 +179,9 @@ test(
       await until(page, `document.querySelector('${cell("emails", "dead")}').textContent === "5"`);
       await until(page, `document.querySelectorAll('[data-chart="rates"] path').length >= 2`);
       await notReloaded(page);
+      // This source has no events: the page polled /api/live (no event stream).
+      assert.equal(await page.evaluate("document.body.dataset.events ?? null"), null);
+      assert.equal(await page.evaluate("document.body.dataset.sse ?? null"), null);
       assert.ok(await page.locator(".badge.bad").count() >= 1, "no consumer badge on reports");
       await shot(page, "overview");
       // On a phone: nothing wider than the screen but the tables' own scroll boxes.
@@ -350,12 +356,17 @@ test(
       assert.equal(await text(cell("emails", "dead")), "2");
       await shot(page, "file-overview");
       await mark(page);
-      // A message sent by another producer shows up without a reload.
+      // A message sent by another producer shows up without a reload, pushed over the page's
+      // event stream (/api/events), not polled from /api/live.
+      await until(page, `Number(document.body.dataset.sse) >= 1`);
+      const requests: string[] = [];
+      page.on("request", (r) => requests.push(new URL(r.url!()).pathname));
       await broker.enqueue(
         new Message({ queueName: "emails", actorName: "send_email", args: ["x"] }),
       );
       await until(page, `document.querySelector('${cell("emails", "ready")}').textContent === "3"`);
       await notReloaded(page);
+      assert.deepEqual(requests.filter((p) => p.startsWith("/api/")), [], "the page polled");
       await page.locator('header input[name="q"]').fill("timeout");
       await page.locator("header button").first().click();
       await page.locator("tbody tr").first().waitFor();
@@ -414,6 +425,8 @@ test(
         );
         await notReloaded(page);
         assert.equal(aborted, 1, "the actor saw its signal abort");
+        // The worker's "cancelled" event reached the page over its event stream.
+        await until(page, `Number(document.body.dataset.sseEvents) >= 1`);
         await shot(page, "file-cancelled");
       } finally {
         await worker.stop({ timeout: 2_000 });

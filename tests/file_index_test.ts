@@ -31,8 +31,8 @@ test("MsgIndex finds every live id and no removed one, reusing slots, over 200,0
       // Ids grow like log offsets, with gaps, and some collide in their low 32 bits.
       const id = rand() < 0.1 ? nextId + 2 ** 32 * 3 : (nextId += 1 + Math.floor(rand() * 300));
       if (live.has(id)) continue;
-      const s = x.add(id, 7, i % 5, i, 3, 100 + i, 200);
-      assert.equal(x.state[s], READY);
+      const s = x.add(id, 7, i % 5, 3, 100 + i, 200);
+      assert.equal(x.state(s), READY);
       live.set(id, s);
       order.push(id);
     } else {
@@ -49,7 +49,7 @@ test("MsgIndex finds every live id and no removed one, reusing slots, over 200,0
   assert.equal(x.size, live.size);
   for (const [id, s] of live) {
     assert.equal(x.find(id), s);
-    assert.equal(x.id[s], id);
+    assert.equal(x.id(s), id);
     assert.equal(x.queue[s], 7);
   }
   assert.equal(x.find(12345), -1);
@@ -57,26 +57,30 @@ test("MsgIndex finds every live id and no removed one, reusing slots, over 200,0
   assert.ok(x.top < live.size * 2 + 1000, `top ${x.top} for ${live.size} live`);
   // Freed slots read as gone.
   let gone = 0;
-  for (let s = 0; s < x.top; s++) if (x.state[s] === GONE) gone++;
+  for (let s = 0; s < x.top; s++) if (x.state(s) === GONE) gone++;
   assert.equal(gone, x.top - live.size);
 });
 
-test("MsgIndex keeps 1,000,000 messages in under 64 bytes each", () => {
+test("MsgIndex keeps 1,000,000 messages in under 36 bytes each, their ids derived", () => {
   const x = new MsgIndex();
-  for (let i = 0; i < 1_000_000; i++) x.add(1e10 + i * 211, 0, 0, 0, 0, i * 211, 180);
+  // Segment 0 starts at 1e10; an ENQ to "default" puts its JSON 36 bytes after the record start.
+  x.setSegment(0, 1e10);
+  x.setQueue(0, "default".length);
+  for (let i = 0; i < 1_000_000; i++) x.add(1e10 + i * 211, 0, 0, 0, i * 211 + 36, 180);
   const perMessage = x.bytes() / 1_000_000;
   console.log(`file_index_test: ${perMessage.toFixed(1)} bytes per message (columns + lookup)`);
-  assert.ok(perMessage < 64, `${perMessage} bytes per message`);
+  assert.ok(perMessage < 36, `${perMessage} bytes per message`);
   assert.equal(x.find(1e10 + 999_999 * 211), 999_999);
 });
 
 test("SlotHeap pops by (priority, key) and by (eta, key), and removes any slot", () => {
   const x = new MsgIndex();
-  const ready = new SlotHeap(x, false), delayed = new SlotHeap(x, true);
+  const ready = new SlotHeap(x), delayed = new SlotHeap(x);
   const rand = rng(7);
   const inReady = new Set<number>(), inDelayed = new Set<number>();
   for (let i = 0; i < 5_000; i++) {
-    const s = x.add(1000 + i * 10, 0, Math.floor(rand() * 4), Math.floor(rand() * 50), 0, 0, 1);
+    const key = i % 2 === 0 ? Math.floor(rand() * 4) : Math.floor(rand() * 50);
+    const s = x.add(1000 + i * 10, 0, key, 0, 0, 1);
     if (i % 7 === 0) x.setOrder(s, -(1e6 - i), i % 3); // requeued: in front of its level
     if (i % 2 === 0) (ready.push(s), inReady.add(s));
     else (delayed.push(s), inDelayed.add(s));
@@ -95,12 +99,12 @@ test("SlotHeap pops by (priority, key) and by (eta, key), and removes any slot",
     set.delete(set.values().next().value!);
     assert.equal(heap.size, set.size);
   }
-  const key = (s: number, first: Float64Array) => [first[s]!, x.k1(s), x.k2(s)];
+  const key = (s: number) => [x.key[s]!, x.k1(s), x.k2(s)];
   const cmp = (a: number[], b: number[]) => a[0]! - b[0]! || a[1]! - b[1]! || a[2]! - b[2]!;
   for (
-    const [heap, set, first] of [[ready, inReady, x.priority], [delayed, inDelayed, x.eta]] as const
+    const [heap, set] of [[ready, inReady], [delayed, inDelayed]] as const
   ) {
-    const want = [...set].sort((a, b) => cmp(key(a, first), key(b, first)));
+    const want = [...set].sort((a, b) => cmp(key(a), key(b)));
     const got: number[] = [];
     for (let s = heap.pop(); s >= 0; s = heap.pop()) got.push(s);
     assert.deepEqual(got, want);
@@ -168,4 +172,40 @@ test("FileBroker over the index: after acks, requeues and sends into freed slots
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("MsgIndex grows past its reserve in place, keeps lengths over 65,535 bytes, and shrinks its table", () => {
+  const x = new MsgIndex();
+  x.setSegment(0, 0);
+  x.setQueue(0, 1);
+  x.reserve(1000);
+  const n = 300_000;
+  let key: Float64Array | undefined;
+  const slots: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const len = i % 1000 === 0 ? 65_535 + i : 100;
+    slots.push(x.add(i * 200, 0, i % 7, 0, i * 200 + 30, len)); // ids derived: ENQ at i * 200
+    // Once big, the columns grow in place: the same array, never a copy beside the old one.
+    if (i === 100_000) key = x.key;
+  }
+  assert.equal(x.key, key, "the key column was copied after 100,000 slots");
+  assert.ok(x.capacity >= n);
+  for (let i = 0; i < n; i += 997) {
+    assert.equal(x.find(i * 200), slots[i]);
+    assert.equal(x.len(slots[i]!), i % 1000 === 0 ? 65_535 + i : 100);
+  }
+  // A long message moved to a short record, a short one to a long record.
+  x.relocate(slots[0]!, 0, 77, 10, 1);
+  x.relocate(slots[1]!, 0, 99, 1 << 20, 1);
+  assert.deepEqual([x.len(slots[0]!), x.len(slots[1]!)], [10, 1 << 20]);
+  assert.deepEqual([x.find(0), x.find(200)], [slots[0], slots[1]]); // ids kept (side column)
+  const full = x.bytes();
+  for (let i = 0; i < n - 10; i++) x.remove(slots[i]!);
+  assert.ok(x.bytes() < full - 1_500_000, `the lookup table did not shrink: ${x.bytes()} B`);
+  for (let i = n - 10; i < n; i++) assert.equal(x.find(i * 200), slots[i]);
+  assert.equal(x.find(200), -1);
+  // Freed slots are reused before the columns grow again.
+  const top = x.top;
+  for (let i = 0; i < 1000; i++) x.add(n * 200 + i * 200, 0, 0, 0, n * 200 + i * 200 + 30, 5);
+  assert.equal(x.top, top);
 });

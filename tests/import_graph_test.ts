@@ -23,6 +23,9 @@ const BROKER_LOOP = new Set([
   "broker/_hooks.ts",
   "worker/worker.ts",
   "worker/_run.ts",
+  "worker/_delays.ts",
+  // The Worker's held messages (split out of worker.ts, issue 12): it takes the Broker type.
+  "worker/_intake.ts",
   "middleware/middleware.ts",
   "middleware/_util.ts",
   "middleware/_default.ts",
@@ -40,6 +43,8 @@ const AMQP_LOOP = new Set([
   "broker/amqp/channel.ts",
   "broker/amqp/_channel_types.ts",
   "broker/amqp/_held.ts",
+  // The channel's consumers (split out, issue 12): a delivery names its channel.
+  "broker/amqp/_channel_consumers.ts",
 ]);
 
 // The Redis broker and client split into files per concern (issue 12): the parts name the class

@@ -19,6 +19,7 @@ import { TestRedis } from "./_redis_server.ts";
 const GOLDEN = fileURLToPath(new URL("./fixtures/redis_golden/writes.txt", import.meta.url));
 const WRITES = new Set([
   "HSET",
+  "HSETNX",
   "HDEL",
   "RPUSH",
   "LPUSH",
@@ -186,14 +187,14 @@ test("RedisBroker: golden key writes and JSON of enqueue, delay, retry and dead-
 
     // The protocol's essentials, spelled out.
     const [enq, delayed, retry, dead] = sections.map(([, l]) => l);
-    assert.match(enq[0], /^HSET golden:golden\.msgs <id\d+> \{"queue_name":"golden",/);
+    assert.match(enq[0], /^HSETNX golden:golden\.msgs <id\d+> \{"queue_name":"golden",/);
     assert.match(enq[1], /^RPUSH golden:golden <id\d+>$/);
     assert.match(
       delayed[0],
-      /^HSET golden:golden\.DQ\.msgs .*"queue_name":"golden\.DQ".*"eta":<time>/,
+      /^HSETNX golden:golden\.DQ\.msgs .*"queue_name":"golden\.DQ".*"eta":<time>/,
     );
     assert.ok(retry.some((l) => l.startsWith("SADD golden:__acks__.<broker>.golden ")));
-    assert.ok(retry.some((l) => /^HSET golden:golden\.DQ\.msgs .*"retries":1/.test(l)));
+    assert.ok(retry.some((l) => /^HSETNX golden:golden\.DQ\.msgs .*"retries":1/.test(l)));
     assert.ok(dead.some((l) => l.startsWith("ZADD golden:golden.XQ <time> ")));
     assert.ok(dead.some((l) => /^HSET golden:golden\.XQ\.msgs .*"retries":1/.test(l)));
     await dc.close();

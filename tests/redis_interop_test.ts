@@ -4,13 +4,18 @@
 // listed by `cli.ts dead-letters list`. Each test uses its own namespace, deleted afterwards.
 // Skips (with the reason) when /usr/bin/python3 lacks redis; .ci/run installs python3-redis.
 import { after, test } from "node:test";
+import assert from "node:assert/strict";
 import { RedisBroker } from "../broker/redis/broker.ts";
-import { cleanupPython, eventFile, pythonSkip } from "./_python.ts";
+import { Message } from "../message.ts";
+import { cleanupPython, eventFile, pythonSkip, runPython, startPythonWorker } from "./_python.ts";
+import { until } from "./_rabbitmq.ts";
 import {
   cliRunsPythonSends,
   killAll,
   pythonFailureListed,
   pythonRunsDramatisSends,
+  stop,
+  track,
 } from "./_interop.ts";
 import { deleteKeys, randomNamespace, SHARED_URL } from "./_redis_server.ts";
 
@@ -62,4 +67,55 @@ test(
   "redis interop: a Python failure in q.XQ is listed by cli.ts dead-letters list",
   options,
   () => pythonFailureListed(setup()),
+);
+
+// dramatis names its copies by the message id (broker/redis/_wire.ts keyedRid): a Python worker
+// runs, retries (under a UUID of its own) and dead-letters one, leaving no key behind; findMessage
+// finds a Python send (a scan: Python's ids are random) and the dead letter.
+test(
+  "redis interop: a dramatis send keyed by its id is retried and dead-lettered by Python; both found",
+  options,
+  async () => {
+    const { queue, events, python, broker } = setup();
+    const namespace = broker.namespace;
+    try {
+      // A Python send, before any worker: under a UUID of Python's, found by the scan.
+      const pyId = (await runPython("interop_send.py", [
+        "py_record",
+        JSON.stringify([{ args: ["from python"] }]),
+      ], python)).trim();
+      const py = await broker.findMessage(pyId);
+      assert.equal(py?.state, "ready");
+      assert.deepEqual(py?.message.args, ["from python"]);
+      // A dramatis send of py_fail (max_retries=1): stored under its message id.
+      const m = await broker.enqueue(
+        new Message({ queueName: queue, actorName: "py_fail", args: ["doomed"] }),
+      );
+      const field = await broker.client.send(["HGET", `${namespace}:${queue}.msgs`, m.messageId]);
+      assert.notEqual(field, null);
+      assert.equal((await broker.findMessage(m.messageId))?.state, "ready");
+      const worker = track(await startPythonWorker(python));
+      try {
+        await until("the dead letter", async () => (await broker.stats(queue)).dead === 1, 30_000);
+        await until("three runs", () => Promise.resolve(events.read().length === 3), 30_000);
+      } finally {
+        await stop(worker);
+      }
+      const runs = events.read().map((r) => r.message_id);
+      assert.deepEqual(runs.sort(), [m.messageId, m.messageId, pyId].sort());
+      // Python acked the copy named by the message id, and its own retry copy: nothing left.
+      for (const key of [`${queue}.msgs`, `${queue}.DQ.msgs`]) {
+        assert.equal(await broker.client.send(["HLEN", `${namespace}:${key}`]), 0, key);
+      }
+      const dead = await broker.findMessage(m.messageId);
+      assert.equal(dead?.state, "dead");
+      assert.equal(dead?.message.options.retries, 1);
+      assert.match(String(dead?.error), /py_fail always fails/);
+      assert.equal(await broker.requeueDeadLetters(queue), 1);
+      assert.equal((await broker.findMessage(m.messageId))?.state, "ready");
+    } finally {
+      await broker.close();
+      events.remove();
+    }
+  },
 );

@@ -7,8 +7,6 @@
 // Runs on the file broker, and on Redis when its broker has the `schedules` capability.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
-import { join } from "node:path";
 import {
   actor,
   type Broker,
@@ -23,123 +21,21 @@ import {
   StubBroker,
   Unsupported,
 } from "../mod.ts";
-import { cleanup, cli, descendants, e2e, type Env, root, setup, sleep, until } from "./_cli.ts";
+import { cleanup, descendants, e2e, type Env, setup, sleep, until } from "./_cli.ts";
+import {
+  iso,
+  killTree,
+  lastBeforeStop,
+  noDuplicates,
+  secondsIn,
+  stop,
+  ticksOf,
+  untilMidSecond,
+  worker,
+} from "./_scheduler.ts";
 import { deleteKeys, randomNamespace, SHARED_URL } from "./_redis_server.ts";
 
 const SECOND = new Cron("* * * * * *");
-const bin = (name: string) => join(root, "node_modules", ".bin", name);
-
-interface Proc {
-  proc: ChildProcess;
-  log: () => string;
-  exited: Promise<unknown>;
-  /** When its scheduler started: ticks from then on are on time (its log line says, in ms). */
-  since: () => Promise<number>;
-}
-
-/** Starts `cli.ts worker <fixture> -Q idle -t 1` on `runtime`. */
-function worker(e: Env, runtime: "deno" | "bun", env: Record<string, string>): Proc {
-  const args = runtime === "deno" ? [bin("deno"), "run", "-A", cli] : [bin("bun"), cli];
-  const proc = spawn(args[0]!, [...args.slice(1), "worker", e.tasks, "-Q", "idle", "-t", "1"], {
-    env: { ...process.env, ...e.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  e.running.push(proc);
-  let log = "";
-  proc.stdout!.on("data", (d) => log += d);
-  proc.stderr!.on("data", (d) => log += d);
-  const exited = new Promise((r) => proc.on("exit", r));
-  const onTime = /ticks on time from (\S+Z)\./;
-  return {
-    proc,
-    log: () => log,
-    exited,
-    since: async () => {
-      await until(`${runtime} worker's scheduler`, () => onTime.test(log), 30_000, () => log);
-      return Date.parse(onTime.exec(log)![1]!);
-    },
-  };
-}
-
-/** SIGKILLs a `cli.ts worker` with its worker process (a machine gone). */
-function killTree(p: Proc): void {
-  for (const pid of [...descendants(p.proc.pid!), p.proc.pid!]) {
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch { /* gone */ }
-  }
-}
-
-async function stop(p: Proc): Promise<void> {
-  process.kill(p.proc.pid!, "SIGTERM");
-  await p.exited;
-}
-
-/** Sleeps until `ms` past the second after `at` (mid-second: clear of any tick). */
-async function untilMidSecond(at: number, ms = 500): Promise<number> {
-  const target = Math.ceil(at / 1000) * 1000 + ms;
-  await sleep(Math.max(0, target - Date.now()));
-  return target;
-}
-
-/** The ticks of `[from, to)`, every second. */
-function secondsIn(from: number, to: number): number[] {
-  const out: number[] = [];
-  for (let t = Math.ceil(from / 1000) * 1000; t < to; t += 1000) out.push(t);
-  return out;
-}
-
-/**
- * The last tick enqueued before a stop signal sent at `stoppedAt` (mid-second) to processes that
- * exited by `exitedAt`: the tick before the signal, or, on a loaded box where a timer may fire
- * before the signal is handled, the next one.
- */
-function lastBeforeStop(list: number[], stoppedAt: number, exitedAt: number): number {
-  const last = Math.max(...list.filter((t) => t < exitedAt));
-  const expected = Math.floor(stoppedAt / 1000) * 1000;
-  assert.ok(last >= expected, `no tick ${iso(expected)} before the stop: last ${iso(last)}`);
-  assert.ok(last <= expected + 1000, `ticks went on after the stop: ${iso(last)}`);
-  return last;
-}
-
-interface Tick {
-  tick: number;
-  /** How long after its tick it was enqueued (ms). */
-  lag: number;
-}
-
-/** Every message of `queue` (consumed), as ticks of schedule `name`, sorted. */
-async function ticksOf(url: string, queue: string, name: string): Promise<Tick[]> {
-  const broker = brokerFromUrl(url);
-  try {
-    broker.declareQueue(queue);
-    const c = broker.consume(queue);
-    const out: Tick[] = [];
-    for (;;) {
-      const batch = await c.receive(500, { timeout: 300 });
-      if (batch.length === 0) break;
-      for (const m of batch) {
-        assert.equal(m.options[SCHEDULE_OPTION], name);
-        const tick = m.options[SCHEDULE_TICK_OPTION] as number;
-        out.push({ tick, lag: m.messageTimestamp - tick });
-        await c.ack(m);
-      }
-    }
-    await c.close();
-    return out.sort((a, b) => a.tick - b.tick);
-  } finally {
-    await broker.close();
-  }
-}
-
-function noDuplicates(ticks: Tick[], what: string): number[] {
-  const list = ticks.map((t) => t.tick);
-  const dups = list.filter((t, i) => list.indexOf(t) !== i);
-  assert.deepEqual(dups.map(iso), [], `${what}: ticks enqueued more than once`);
-  return list;
-}
-
-const iso = (t: number) => new Date(t).toISOString();
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
 /**

@@ -14,7 +14,7 @@ import {
 test("Histogram: a value equal to a bound falls in that bucket (le), above the last in +Inf", () => {
   const h = new Histogram([1, 10]);
   for (const v of [0, 1, 1.0001, 10, 11, 1e9]) h.observe(v);
-  assert.deepEqual(h.counts, [2, 2, 2]);
+  assert.deepEqual([...h.counts], [2, 2, 2]);
   assert.equal(h.sum, 0 + 1 + 1.0001 + 10 + 11 + 1e9);
 });
 

@@ -1,8 +1,18 @@
 // The delayed messages a worker holds: those of `q.DQ` (and any with a future eta), each handed
 // to `move` once its eta has passed. One timer, armed for the earliest eta.
+//
+// On a broker whose delay queues hand a message out only once it is due (the FileBroker:
+// `capabilities.delaysUntilDue`), the worker does not move a due delayed message to its queue
+// (a send, then an ack of the delayed copy, before it runs): it runs it in place, as the message
+// of `q` it would have become, and acks it on `q.DQ`.
 import type { MessageProxy } from "../message.ts";
+import type { Broker, Consumer } from "../broker/broker.ts";
+import { formatError, getLogger } from "../util/log.ts";
+import { qName } from "../broker/queue_name.ts";
 import { Heap } from "../util/queue.ts";
 import { sleep } from "../util/async.ts";
+
+const logger = getLogger("dramatis.worker.Worker");
 
 /** Delayed messages ordered by eta (`options.eta`, a number by the time they get here). */
 export class Delays {
@@ -85,5 +95,39 @@ export class Delays {
       });
     }
     this.#arm();
+  }
+}
+
+/** Whether the workers of `broker` run a due delayed message in place (see above). */
+export function runsDueInPlace(broker: Broker): boolean {
+  return broker.capabilities.delaysUntilDue === true;
+}
+
+/**
+ * Makes a due delayed message the message of `q` the worker would have moved it to (that is what
+ * the middleware sees: `queueName` is `q`). Its `eta` stays: when it became due (the wait time
+ * of `Metrics` counts from it); a retry sets a new one.
+ */
+export function asDue(m: MessageProxy): MessageProxy {
+  m.queueName = qName(m.queueName);
+  return m;
+}
+
+/** Moves a due delayed message to its queue: enqueues a copy first, then acks the original. */
+export async function moveToQueue(
+  broker: Broker,
+  consumer: Consumer,
+  m: MessageProxy,
+): Promise<void> {
+  try {
+    const options = { ...m.options };
+    delete options.eta;
+    await broker.enqueue(m.copy({ queueName: qName(m.queueName), options }));
+    await consumer.ack(m);
+  } catch (e) {
+    logger.error(`Failed to move delayed message ${m.messageId}: ${formatError(e)}`);
+    try {
+      await consumer.requeue([m]);
+    } catch { /* the broker recovers it when the lease expires */ }
   }
 }

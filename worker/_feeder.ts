@@ -8,6 +8,7 @@
 // once half its room is free, or when it has waited BATCH_WAIT ms (so a slow actor's Web Worker
 // still gets the next message at once).
 import type { Consumer, MessageProxy, RawDelivery, ReceiveOptions } from "../broker/broker.ts";
+import { receiveBackoff, sleep } from "../util/async.ts";
 import { formatError, type Logger } from "../util/log.ts";
 import { MessageState, type ToWebWorker } from "./_protocol.ts";
 import type { Held, Received, Slot } from "./_slot.ts";
@@ -141,7 +142,7 @@ export class Feeder {
 
   /**
    * Receives from `queue` while the process runs and the Web Workers have room, retrying a
-   * failed receive with a backoff.
+   * failed receive with a backoff (cut short when `options.signal` aborts: the stop).
    */
   async consume(
     queue: string,
@@ -167,9 +168,9 @@ export class Feeder {
         for (const delivery of batch) this.pending.push({ queue, delivery });
       } catch (e) {
         failures++;
-        const wait = Math.min(30_000, 100 * 2 ** Math.min(failures, 9));
+        const wait = receiveBackoff(failures);
         logger.error(`Consumer failed to receive (retrying in ${wait} ms): ${formatError(e)}`);
-        await new Promise((r) => setTimeout(r, wait));
+        await sleep(wait, receive.signal); // a stop ends the wait at once
       }
       this.pump();
     }

@@ -5,7 +5,12 @@
 // threshold since the last collection, it collects now. The threshold is DRAMATIS_GC_MB
 // (default DEFAULT_MB; 0 turns this off). On Deno it needs `--v8-flags=--expose-gc`, which
 // worker/supervisor.ts passes to worker processes; without it this does nothing.
-import { collectGarbage, environment, memoryUsage, unrefTimer } from "../runtime/process.ts";
+import {
+  environment,
+  memoryUsage,
+  requestGarbageCollection,
+  unrefTimer,
+} from "../runtime/process.ts";
 import { getLogger } from "../util/log.ts";
 
 /** How often the heap is looked at, in ms. */
@@ -43,7 +48,7 @@ export function startGcTrigger(
     if (now < base) base = now; // the runtime collected by itself
     else if (now - base > threshold) {
       const t0 = performance.now();
-      if (!collectGarbage()) return clearInterval(timer); // not exposed: nothing to do
+      if (!requestGarbageCollection()) return clearInterval(timer); // not exposed: nothing to do
       const ms = performance.now() - t0;
       stats.collections++;
       base = used();

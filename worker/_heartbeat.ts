@@ -186,8 +186,18 @@ export class WorkerOps {
   }
 }
 
-/** What happened to `m`, whose `retries` option was `retries` when it started. */
-export function eventOf(m: MessageProxy, retries: unknown, workerId: string): BrokerEvent {
+/**
+ * What happened to `m`, whose `retries` option was `retries` when it started (at `startedAt`, ms
+ * since the epoch, where known); its actor returned or threw at `endedAt` (the event's time; now
+ * if not known).
+ */
+export function eventOf(
+  m: MessageProxy,
+  retries: unknown,
+  workerId: string,
+  startedAt?: number,
+  endedAt?: number,
+): BrokerEvent {
   const error = m.error;
   const type: BrokerEvent["type"] = error instanceof Cancelled
     ? "cancelled"
@@ -203,9 +213,10 @@ export function eventOf(m: MessageProxy, retries: unknown, workerId: string): Br
     messageId: m.messageId,
     actorName: m.actorName,
     queueName: qName(m.queueName),
-    at: Date.now(),
+    at: endedAt ?? Date.now(),
     workerId,
   };
+  if (startedAt !== undefined) e.durationMs = Math.max(0, e.at - startedAt);
   if (error !== undefined && type !== "cancelled") {
     e.error = (error instanceof Error ? `${error.name}: ${error.message}` : String(error))
       .split("\n")[0]!.slice(0, 500);

@@ -1,14 +1,15 @@
-// Running one message in a worker: calling its actor, logging what happened, and settling it
-// with the broker (ack, nack or requeue, between the middleware hooks).
+// Running one message in a worker: calling its actor between the processMessage hooks, logging
+// what happened, and settling it with the broker (ack, nack or requeue, between the middleware hooks).
 import type { Broker } from "../broker/broker.ts";
 import type { DeclaredActor } from "../broker/declared_actor.ts";
 import type { Consumer } from "../broker/consumer.ts";
 import type { MessageProxy } from "../message.ts";
-import { RateLimitExceeded, Retry } from "../errors.ts";
+import { Cancelled, RateLimitExceeded, Retry, Shutdown, SkipMessage } from "../errors.ts";
 import { isExpectedError } from "../middleware/_options.ts";
 import { hasResultsMiddleware, resultPassedOn } from "../middleware/_util.ts";
 import { formatError, getLogger, LEVELS } from "../util/log.ts";
 import { runWithMessage } from "./context.ts";
+import type { WorkerMonitor } from "./_worker_options.ts";
 
 const logger = getLogger("dramatis.worker.Worker");
 const actorLogger = getLogger("dramatis.actor");
@@ -102,6 +103,72 @@ export function warnIfDiscarded(
       `(broker.addMiddleware(new Results({ backend }))) and set storeResults: true on the ` +
       `actor, or pipe the result into another actor. (Logged once per actor.)`,
   );
+}
+
+/** What `runActor` needs of its worker. */
+export interface RunContext {
+  broker: Broker;
+  monitor: WorkerMonitor | undefined;
+  /** Actors whose returned value was checked for a Results middleware (`warnIfDiscarded`). */
+  discardChecked: Set<string>;
+  /** Whether the worker is stopping: a `Shutdown` then hands the message back, not failing it. */
+  stopping: () => boolean;
+  /** Told when the actor returned or threw (before the hooks: a retry's enqueue, the settle). */
+  ended?: (at: number) => void;
+}
+
+/**
+ * Runs `actor` for `m` between the `processMessage` hooks and sorts out how it ended (done,
+ * skipped, cancelled, failed); resolves true when `m` goes back to the broker (a shutdown).
+ */
+export async function runActor(
+  m: MessageProxy,
+  actor: DeclaredActor,
+  ctx: RunContext,
+): Promise<boolean> {
+  const broker = ctx.broker;
+  try {
+    // Cancelled before it started (held prefetched or delayed): it does not run.
+    if (m.aborted) throw m.signal.reason;
+    const before = broker.emitBefore("processMessage", m);
+    if (before) await before;
+    const t0 = logReceived(m);
+    ctx.monitor?.started(m);
+    let result: unknown;
+    try {
+      result = await invoke(actor, m);
+    } finally {
+      ctx.ended?.(Date.now());
+    }
+    if (t0 !== undefined) logCompleted(m, t0);
+    if (result !== undefined) {
+      warnIfDiscarded(m, { broker, actor, checked: ctx.discardChecked });
+    }
+    const after = broker.emitAfter("processMessage", m, { result });
+    if (after) await after;
+  } catch (e) {
+    if (e instanceof SkipMessage) {
+      // As in Dramatiq: a skipped message that failed carries the reason, which the
+      // Results middleware stores ("actor raised SkipMessage: Message age limit exceeded").
+      if (m.failed) m.error = e;
+      const after = broker.emitAfter("skipMessage", m);
+      if (after) await after;
+    } else if (ctx.stopping() && e instanceof Shutdown) {
+      return true;
+    } else if (e instanceof Cancelled) {
+      // Not a failure: acked, not retried (Retries), stored as Cancelled (Results).
+      m.error = e;
+      logger.info(`Message ${m.messageId} (${m.actorName}) was cancelled.`);
+      const after = broker.emitAfter("processMessage", m, { error: e });
+      if (after) await after;
+    } else {
+      m.error = e;
+      logFailure(actor, m, e);
+      const after = broker.emitAfter("processMessage", m, { error: e });
+      if (after) await after;
+    }
+  }
+  return false;
 }
 
 /** How `settle` settles a message. */

@@ -7,6 +7,7 @@ import { formatError, type Logger } from "../util/log.ts";
 import { MessageState, type SettleMessage } from "./_protocol.ts";
 import type { Feeder } from "./_feeder.ts";
 import type { ProcessOps } from "./_process_ops.ts";
+import { asDue, runsDueInPlace } from "./_delays.ts";
 import { cellOf, type Held, idOf, type Received, type Slot } from "./_slot.ts";
 
 /** The broker and its module (imported once the Web Workers are on their way). */
@@ -147,6 +148,8 @@ export class Settler {
     const m = delivery.decode();
     if (!m) return; // undecodable: dead-lettered by decode()
     const { broker } = this.broker!;
+    // A due delayed message would have run in place, as a message of `q` (worker/_delays.ts).
+    if (queue.endsWith(".DQ") && runsDueInPlace(broker)) asDue(m);
     const retries = m.options.retries;
     const error = errorOf(m);
     m.error = error;

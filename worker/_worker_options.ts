@@ -88,3 +88,11 @@ export interface StopOptions {
    */
   timeout?: number;
 }
+
+/** `v` when it is a positive integer; else throws the `TypeError` of option `name`. */
+export function positiveInt(name: string, v: number): number {
+  if (!Number.isInteger(v) || v < 1) {
+    throw new TypeError(`new Worker(): ${name} must be a positive integer, got ${v}.`);
+  }
+  return v;
+}

@@ -39,32 +39,34 @@ import type { DeclaredActor } from "../broker/declared_actor.ts";
 import type { Consumer } from "../broker/consumer.ts";
 import type { MessageProxy } from "../message.ts";
 import { dqName, qName } from "../broker/queue_name.ts";
-import { Cancelled, Shutdown, SkipMessage } from "../errors.ts";
+import { Cancelled, Shutdown } from "../errors.ts";
 import type { RunningMessage, WorkerRecord } from "../broker/ops.ts";
 import { eventOf, processIdentity, recordOf, runningOf, WorkerOps } from "./_heartbeat.ts";
 import { bindProgress, flushProgress, PROGRESS_INTERVAL, type ProgressSink } from "./_progress.ts";
-import type { StopOptions, WorkerMonitor, WorkerOptions } from "./_worker_options.ts";
+import {
+  positiveInt,
+  type StopOptions,
+  type WorkerMonitor,
+  type WorkerOptions,
+} from "./_worker_options.ts";
 
 export type { StopOptions, WorkerMonitor, WorkerOptions };
-import { Heap } from "../util/queue.ts";
-import { Delays } from "./_delays.ts";
-import { invoke, logCompleted, logFailure, logReceived, settle, warnIfDiscarded } from "./_run.ts";
+import { Intake } from "./_intake.ts";
+import { runActor, settle } from "./_run.ts";
 import { receiveBackoff, sleep } from "../util/async.ts";
 import { formatError, getLogger } from "../util/log.ts";
 
 const logger = getLogger("dramatis.worker.Worker");
-
-interface Ready {
-  message: MessageProxy;
-  priority: number;
-  seq: number;
-}
+/** The longest a consumer loop runs on without letting timers run, in ms. */
+const TURN_MS = 10;
 
 /**
  * Runs actors for the messages of a broker's queues, in this isolate.
  *
  * - Messages from all its queues are run lowest `priority` first, then in arrival order.
- * - Delayed messages (`q.DQ`) are moved to their queue when due.
+ * - Delayed messages (`q.DQ`) are moved to their queue when due; on a broker whose delay queues
+ *   hand them out only when due (`capabilities.delaysUntilDue`: the FileBroker) they run in
+ *   place, as messages of their queue, and are acked on `q.DQ`.
  * - `stop()` stops consuming, lets in-flight messages finish (up to a timeout) and hands every
  *   message it holds but has not finished back to the broker.
  *
@@ -91,11 +93,8 @@ export class Worker {
   #queueNames: string[] | undefined;
   #consumers = new Map<string, Consumer>();
   #loops: Promise<void>[] = [];
-  #ready = new Heap<Ready>((a, b) =>
-    a.priority < b.priority || (a.priority === b.priority && a.seq < b.seq)
-  );
-  #delays = new Delays((m) => this.#moveToQueue(m), () => this.#wake());
-  #seq = 0;
+  /** The messages held, not running: ready ones and delayed ones (`worker/_intake.ts`). */
+  readonly #intake: Intake;
   /** The messages being processed, with when each started. */
   #inFlight = new Map<MessageProxy, number>();
   #running = false;
@@ -125,6 +124,8 @@ export class Worker {
   #workerId: string | undefined;
   /** The queues consumed since `start()`. */
   #consumed: string[] = [];
+  /** When a consumer loop last let the event loop turn (see #consumeLoop). */
+  #turnedAt = 0;
 
   /** Creates a worker; call `start()` to begin. */
   constructor(broker: Broker, options: WorkerOptions = {}) {
@@ -141,6 +142,10 @@ export class Worker {
     this.#monitor = options.monitor;
     this.#consume = options.consume;
     this.#workerId = options.workerId;
+    this.#intake = new Intake(broker, this.#consumers, {
+      dispatch: () => this.#dispatch(),
+      wake: () => this.#wake(),
+    });
     this.#progressSink = options.progress ??
       (broker.capabilities.progress ? (m, v) => broker.setProgress(m.messageId, v) : undefined);
     const cancelPoll = options.cancelPoll ?? 50;
@@ -240,15 +245,7 @@ export class Worker {
       }
     }
     // Held but not started: settled at once, without running.
-    const unstarted: MessageProxy[] = [];
-    if (this.#ready.length > 0) {
-      for (const r of this.#ready.clear()) {
-        if (ids.has(r.message.messageId)) unstarted.push(r.message);
-        else this.#ready.push(r);
-      }
-    }
-    unstarted.push(...this.#delays.remove(ids));
-    for (const m of unstarted) {
+    for (const m of this.#intake.take(ids)) {
       m.abort(reason(m));
       this.#process(m);
       n++;
@@ -259,9 +256,7 @@ export class Worker {
   #heldIds(): string[] {
     const ids: string[] = [];
     for (const m of this.#inFlight.keys()) if (!m.aborted) ids.push(m.messageId);
-    for (const r of this.#ready.toArray()) ids.push(r.message.messageId);
-    for (const m of this.#delays.messages()) ids.push(m.messageId);
-    return ids;
+    return this.#intake.ids(ids);
   }
 
   /** True between `start()` and `stop()`. */
@@ -304,7 +299,7 @@ export class Worker {
   }
 
   get #held(): number {
-    return this.#ready.length + this.#inFlight.size + this.#delays.size;
+    return this.#intake.size + this.#inFlight.size;
   }
 
   async #consumeLoop(consumer: Consumer): Promise<void> {
@@ -342,9 +337,16 @@ export class Worker {
         if (batch.length) await consumer.requeue(batch);
         break;
       }
-      for (const m of batch) this.#accept(m);
+      for (const m of batch) this.#intake.accept(m);
       if (refilling) this.#refilled(consumer);
       this.#dispatch();
+      // A broker that always has messages (a backlog, due delayed ones) answers without a
+      // macrotask: the loop would starve every timer (the broker's writes and leases, heartbeats,
+      // cancel polls) for as long as it lasts. Let the event loop turn now and then.
+      if (performance.now() - this.#turnedAt >= TURN_MS) {
+        await new Promise((r) => setTimeout(r, 0));
+        this.#turnedAt = performance.now();
+      }
     }
   }
 
@@ -353,48 +355,10 @@ export class Worker {
     if (this.#refill.delete(consumer) && this.#refill.size === 0) this.#dispatch();
   }
 
-  #accept(m: MessageProxy): void {
-    const eta = m.options.eta;
-    const delayed = m.queueName.endsWith(".DQ");
-    if (eta !== undefined && typeof eta !== "number") {
-      // As in Dramatiq: a null eta means none; anything else is reported, and the message runs now.
-      if (eta !== null) {
-        logger.warning(
-          `Invalid eta value for message ${m.messageId}: ${JSON.stringify(eta)}. Running it now.`,
-        );
-      }
-      if (delayed) m.options.eta = 0;
-      else delete m.options.eta;
-    }
-    if (delayed || (typeof eta === "number" && eta > Date.now())) {
-      const r = this.broker.emitBefore("delayMessage", m);
-      if (r) r.catch((e) => logger.error(`beforeDelayMessage failed: ${formatError(e)}`));
-      this.#delays.add(m);
-      return;
-    }
-    this.#ready.push({ message: m, priority: this.broker.priorityOf(m), seq: this.#seq++ });
-  }
-
-  /** Moves a due delayed message to its queue: enqueue a copy first, then ack the original. */
-  async #moveToQueue(m: MessageProxy): Promise<void> {
-    const consumer = this.#consumers.get(m.queueName)!;
-    try {
-      const options = { ...m.options };
-      delete options.eta;
-      await this.broker.enqueue(m.copy({ queueName: qName(m.queueName), options }));
-      await consumer.ack(m);
-    } catch (e) {
-      logger.error(`Failed to move delayed message ${m.messageId}: ${formatError(e)}`);
-      try {
-        await consumer.requeue([m]);
-      } catch { /* the broker recovers it when the lease expires */ }
-    }
-  }
-
   #dispatch(): void {
     if (this.#paused || this.#refill.size > 0) return;
-    while (this.#inFlight.size < this.concurrency && this.#ready.length > 0) {
-      this.#process(this.#ready.pop()!.message);
+    while (this.#inFlight.size < this.concurrency && this.#intake.ready > 0) {
+      this.#process(this.#intake.next()!);
     }
   }
 
@@ -404,7 +368,7 @@ export class Worker {
       this.#wakeLoops = [];
       for (const w of wakers) w();
     }
-    if (this.#idleWaiters.length && this.#ready.length === 0 && this.#inFlight.size === 0) {
+    if (this.#idleWaiters.length && this.#intake.ready === 0 && this.#inFlight.size === 0) {
       const waiters = this.#idleWaiters;
       this.#idleWaiters = [];
       for (const w of waiters) w();
@@ -415,6 +379,7 @@ export class Worker {
     this.#inFlight.set(m, Date.now());
     const broker = this.broker;
     let requeue = false;
+    let ended: number | undefined;
     const retries = m.options.retries;
     if (this.#progressSink) bindProgress(m, this.#progressSink, PROGRESS_INTERVAL);
     try {
@@ -431,50 +396,23 @@ export class Worker {
         m.fail();
       }
       if (actor) {
-        try {
-          // Cancelled before it started (held prefetched or delayed): it does not run.
-          if (m.aborted) throw m.signal.reason;
-          const before = broker.emitBefore("processMessage", m);
-          if (before) await before;
-          const t0 = logReceived(m);
-          this.#monitor?.started(m);
-          const result = await invoke(actor, m);
-          if (t0 !== undefined) logCompleted(m, t0);
-          if (result !== undefined) {
-            warnIfDiscarded(m, { broker, actor, checked: this.#discardChecked });
-          }
-          const after = broker.emitAfter("processMessage", m, { result });
-          if (after) await after;
-        } catch (e) {
-          if (e instanceof SkipMessage) {
-            // As in Dramatiq: a skipped message that failed carries the reason, which the
-            // Results middleware stores ("actor raised SkipMessage: Message age limit exceeded").
-            if (m.failed) m.error = e;
-            const after = broker.emitAfter("skipMessage", m);
-            if (after) await after;
-          } else if (this.#stopping && e instanceof Shutdown) {
-            requeue = true;
-          } else if (e instanceof Cancelled) {
-            // Not a failure: acked, not retried (Retries), stored as Cancelled (Results).
-            m.error = e;
-            logger.info(`Message ${m.messageId} (${m.actorName}) was cancelled.`);
-            const after = broker.emitAfter("processMessage", m, { error: e });
-            if (after) await after;
-          } else {
-            m.error = e;
-            logFailure(actor, m, e);
-            const after = broker.emitAfter("processMessage", m, { error: e });
-            if (after) await after;
-          }
-        }
+        requeue = await runActor(m, actor, {
+          broker,
+          monitor: this.#monitor,
+          discardChecked: this.#discardChecked,
+          stopping: () => this.#stopping,
+          ended: (at) => ended = at,
+        });
       }
     } finally {
       m.done = true;
       m.onAbort(undefined);
       const flushed = flushProgress(m);
       if (flushed) await flushed;
-      await settle(m, { broker, consumer: this.#consumers.get(m.queueName), requeue });
-      if (!requeue) this.#ops.event(eventOf(m, retries, this.workerId));
+      await settle(m, { broker, consumer: this.#intake.consumerOf(m), requeue });
+      if (!requeue) {
+        this.#ops.event(eventOf(m, retries, this.workerId, this.#inFlight.get(m), ended));
+      }
       this.#inFlight.delete(m);
       this.#dispatch();
       this.#wake();
@@ -511,7 +449,7 @@ export class Worker {
    * tests after `broker.join()`.
    */
   join(): Promise<void> {
-    if (this.#ready.length === 0 && this.#inFlight.size === 0) return Promise.resolve();
+    if (this.#intake.ready === 0 && this.#inFlight.size === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
@@ -533,8 +471,7 @@ export class Worker {
     this.#wake();
     await Promise.all(this.#loops);
     this.#loops = [];
-    const unstarted = [...this.#ready.clear().map((r) => r.message), ...this.#delays.stop()];
-    await this.#requeue(unstarted);
+    await this.#requeue(this.#intake.stop());
     if (this.#inFlight.size > 0) {
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
@@ -553,7 +490,7 @@ export class Worker {
         await this.join();
       }
     }
-    await this.#delays.settled();
+    await this.#intake.settled();
     for (const consumer of this.#consumers.values()) {
       try {
         await consumer.close();
@@ -568,25 +505,14 @@ export class Worker {
   }
 
   async #requeue(messages: MessageProxy[]): Promise<void> {
-    const byQueue = new Map<string, MessageProxy[]>();
-    for (const m of messages) {
-      let list = byQueue.get(m.queueName);
-      if (!list) byQueue.set(m.queueName, list = []);
-      list.push(m);
-    }
-    for (const [queue, list] of byQueue) {
+    const byConsumer = Map.groupBy(messages, (m) => this.#intake.consumerOf(m));
+    for (const [consumer, list] of byConsumer) {
       try {
-        await this.#consumers.get(queue)?.requeue(list);
+        await consumer?.requeue(list);
       } catch (e) {
+        const queue = list[0]!.queueName;
         logger.error(`Failed to requeue ${list.length} message(s) on ${queue}: ${formatError(e)}`);
       }
     }
   }
-}
-
-function positiveInt(name: string, v: number): number {
-  if (!Number.isInteger(v) || v < 1) {
-    throw new TypeError(`new Worker(): ${name} must be a positive integer, got ${v}.`);
-  }
-  return v;
 }

@@ -3,6 +3,12 @@
 // with content (method + header + body frames) assembled into one message per delivery.
 // Reconnection lives above, in AmqpClient: a dropped Connection is never used again.
 import { ConnectionError } from "../../errors.ts";
+import {
+  type NetSocket,
+  openSocket,
+  type SocketTarget,
+  type TlsOptions,
+} from "../../runtime/net.ts";
 import { runtimeVersion, unrefTimer } from "../../runtime/process.ts";
 import { VERSION } from "../../version.ts";
 import { AmqpError, AmqpProtocolError, REPLY } from "./errors.ts";
@@ -11,7 +17,6 @@ import { FRAME_MIN_SIZE, FrameReader, PROTOCOL_HEADER, writeHeartbeat } from "./
 import { type AmqpProperties, type Method, methodName, writeMethod } from "./_methods.ts";
 import { Demux } from "./_demux.ts";
 import type { FieldTable } from "./_table.ts";
-import { type AmqpTlsOptions, openSocket, type Socket } from "./_socket.ts";
 
 /** What a channel receives from its connection. */
 export interface ChannelLink {
@@ -27,7 +32,7 @@ export interface ChannelLink {
 export interface ConnectionParams {
   hostname: string;
   port: number;
-  tls?: AmqpTlsOptions | undefined;
+  tls?: TlsOptions | undefined;
   username: string;
   password: string;
   vhost: string;
@@ -64,7 +69,7 @@ export class Connection {
   dropped = false;
   /** Why it dropped. */
   error: Error | undefined;
-  #socket: Socket | undefined;
+  #socket: NetSocket | undefined;
   #reader = new FrameReader();
   #links = new Map<number, ChannelLink>();
   #nextChannel = 1;
@@ -93,7 +98,7 @@ export class Connection {
       conn.#drop(e);
     }, params.connectTimeout);
     try {
-      conn.#socket = await openSocket({ ...params, signal: timeout.signal }, {
+      conn.#socket = await connectSocket(params, timeout.signal, {
         data: (chunk) => conn.#onData(chunk),
         end: (error) => conn.#drop(error),
       });
@@ -348,6 +353,58 @@ export class OpenError extends Error {
   ) {
     super(cause.message, { cause });
   }
+}
+
+/**
+ * Connects to `target` and resolves once the connection (and the TLS handshake) is up; rejects
+ * with the socket's error (its `code`: ECONNREFUSED, ...), or with `signal`'s reason when it
+ * aborts first. Once up, `events.end` is called once, when the socket fails or closes; no data
+ * is delivered after that.
+ */
+async function connectSocket(
+  target: SocketTarget,
+  signal: AbortSignal,
+  events: { data(chunk: Uint8Array): void; end(error: Error): void },
+): Promise<NetSocket> {
+  let up = false, ended = false;
+  let open!: { resolve(socket: NetSocket): void; reject(error: Error): void };
+  const opened = new Promise<NetSocket>((resolve, reject) => open = { resolve, reject });
+  let socket!: NetSocket;
+  const end = (error: Error) => {
+    if (ended) return;
+    ended = true;
+    socket.destroy();
+    if (up) events.end(error);
+    else open.reject(error);
+  };
+  await openSocket(target, (s) => {
+    socket = s;
+    return {
+      data: (chunk) => {
+        if (!ended) events.data(chunk);
+      },
+      error: end,
+      close: () =>
+        end(Object.assign(new Error("the server closed the connection"), { code: "ECONNRESET" })),
+    };
+  });
+  const onAbort = () => end(signal.reason as Error);
+  if (signal.aborted) onAbort();
+  else signal.addEventListener("abort", onAbort, { once: true });
+  socket.connected.then(() => {
+    signal.removeEventListener("abort", onAbort);
+    if (ended) return;
+    up = true;
+    open.resolve({
+      connected: socket.connected,
+      closed: socket.closed,
+      write: (bytes) => {
+        if (!ended) socket.write(bytes);
+      },
+      destroy: () => end(new Error("closed by the client")),
+    });
+  });
+  return await opened;
 }
 
 function expect(m: Method, name: string): void {

@@ -1,7 +1,28 @@
 // The options of AmqpClient and the URLs it takes: `amqp://` and `amqps://` parsed as RabbitMQ
 // and pika read them, and resolved into one connection target per URL (failover lists).
 import type { ConnectionParams } from "./_connection.ts";
-import type { AmqpTlsOptions } from "./_socket.ts";
+
+/**
+ * TLS settings for `amqps://` connections.
+ *
+ * @example
+ * ```ts
+ * import type { AmqpTlsOptions } from "./client.ts";
+ * const tls: AmqpTlsOptions = { ca: "-----BEGIN CERTIFICATE-----\n...", servername: "mq.example.com" };
+ * ```
+ */
+export interface AmqpTlsOptions {
+  /** Trusted CA certificates (PEM). Default: the runtime's root store. */
+  ca?: string | string[];
+  /** Client certificate (PEM), for servers that verify peers. */
+  cert?: string;
+  /** Private key of `cert` (PEM). */
+  key?: string;
+  /** Whether to reject a server certificate that does not verify. Default: true. */
+  rejectUnauthorized?: boolean;
+  /** Server name for SNI and certificate checks. Default: the host name (not for IPs). */
+  servername?: string;
+}
 
 /**
  * Reconnection settings: after a working connection is lost, attempts start after

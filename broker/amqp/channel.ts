@@ -1,42 +1,26 @@
-/**
- * `AmqpChannel`: an AMQP channel that survives its connection. Synchronous methods (declare,
- * purge, qos, consume, get, ...) go out one at a time; publishes are pipelined, and in confirm
- * mode each one's promise settles with its own `basic.ack` / `basic.nack` (`multiple` honoured,
- * out-of-order acks too). When the connection drops, or the server closes the channel (a 404
- * or 406), the channel opens again, re-applies confirm mode and qos, runs `onRecover`, and
- * restores its consumers. Deliveries carry the channel's `generation`: an ack for a delivery of
- * an older generation is dropped (the server would close the channel over an unknown tag).
- *
- * @example
- * ```ts
- * import { AmqpClient } from "./client.ts";
- * await using client = await AmqpClient.connect("amqp://guest:guest@127.0.0.1:5672/%2F");
- * const ch = await client.channel({ confirm: true, prefetch: 10 });
- * const q = `example-${crypto.randomUUID()}`;
- * await ch.declareQueue(q, { durable: false, autoDelete: true });
- * await ch.publish(q, "hello"); // resolves once RabbitMQ confirmed it
- * const got = await ch.get(q);
- * console.log(new TextDecoder().decode(got!.body)); // hello
- * ch.ack(got!);
- * await ch.deleteQueue(q);
- * ```
- * @module
- */
+// AmqpChannel: an AMQP channel that survives its connection. Synchronous methods go out one at
+// a time (_rpc.ts); publishes are pipelined, each settled by its own confirm (_confirms.ts);
+// after a lost connection or a server-side close the channel opens again, re-applies confirm
+// mode and qos, runs `onRecover` and restores its consumers (_channel_consumers.ts). Deliveries
+// carry the channel's `generation`: an ack for an older generation is dropped.
 import { ConnectionError } from "../../errors.ts";
 import { AmqpError, REPLY } from "./errors.ts";
 import type { Connection } from "./_connection.ts";
-import {
-  type AmqpProperties,
-  type Method,
-  methodName,
-  writeMethod,
-  writePublish,
-} from "./_methods.ts";
+import { type AmqpProperties, type Method, writeMethod, writePublish } from "./_methods.ts";
 import type { FieldTable } from "./_table.ts";
 import { Confirms } from "./_confirms.ts";
 import { HeldPublishes } from "./_held.ts";
 import { Acks } from "./_acks.ts";
 import { type Reply, RpcQueue } from "./_rpc.ts";
+import { ChannelConsumers, consumeArgs } from "./_channel_consumers.ts";
+import {
+  channelClosedError,
+  checkPrefetch,
+  nackedError,
+  rpcError,
+  serverCancelError,
+  unconfirmedError,
+} from "./_channel_errors.ts";
 import type {
   AmqpChannelOptions,
   AmqpConsumeOptions,
@@ -53,17 +37,15 @@ export type {
   ChannelHost,
 } from "./_channel_types.ts";
 
-interface ConsumerEntry {
-  queue: string;
-  options: AmqpConsumeOptions;
-  onDelivery: (d: AmqpDelivery) => void;
-}
-
 const DOWN = 0, OPENING = 1, SETUP = 2, OPEN = 3, CLOSING = 4, CLOSED = 5;
 
 /**
  * An AMQP channel that is re-opened after a lost connection or a server-side close. Get one
- * from `AmqpClient.channel()`.
+ * from `AmqpClient.channel()`. Synchronous methods (declare, purge, qos, consume, get, ...) go
+ * out one at a time; publishes are pipelined, and in confirm mode each one's promise settles
+ * with its own `basic.ack` / `basic.nack`. On recovery the channel re-applies confirm mode and
+ * qos, runs `onRecover`, and restores its consumers; an ack for a delivery of an older
+ * `generation` is dropped (the server would close the channel over an unknown tag).
  *
  * @example
  * ```ts
@@ -97,7 +79,7 @@ export class AmqpChannel {
     address: () => this.#host.address(),
   });
   #inHook = false;
-  #consumers = new Map<string, ConsumerEntry>();
+  #consumers = new ChannelConsumers();
   #held = new HeldPublishes();
   #confirms = new Confirms();
   #acks = new Acks((tag, multiple) => {
@@ -109,8 +91,6 @@ export class AmqpChannel {
   #reopenTimer: ReturnType<typeof setTimeout> | undefined;
   #closedError: Error | undefined;
   #closeOk: (() => void) | undefined;
-  /** Tags of consumers that needed no acks (their late deliveries must not be nacked). */
-  #noAck = new Set<string>();
 
   /** @internal Use `AmqpClient.channel()`. */
   constructor(host: ChannelHost, options: AmqpChannelOptions = {}) {
@@ -177,21 +157,11 @@ export class AmqpChannel {
         this.#inHook = false;
       }
     }
-    for (const [tag, c] of [...this.#consumers]) {
-      if (epoch !== this.#epoch) return;
-      try {
-        await this.#call("basic.consume", consumeArgs(c.queue, tag, c.options), [
-          "basic.consume-ok",
-        ], true);
-      } catch (e) {
-        if (epoch === this.#epoch || !(e instanceof AmqpError)) throw e;
-        // The server refused it (the queue is gone) and closed the channel: end this consumer.
-        this.#consumers.delete(tag);
-        c.options.onCancel?.(e);
-        return;
-      }
-    }
-    if (epoch !== this.#epoch) return;
+    const restored = await this.#consumers.restore(
+      (args) => this.#call("basic.consume", args, ["basic.consume-ok"], true),
+      () => epoch !== this.#epoch,
+    );
+    if (!restored) return;
     this.#state = OPEN;
     this.#held.release((key, body, o) => this.publish(key, body, o));
     this.#rpc.pump();
@@ -208,17 +178,8 @@ export class AmqpChannel {
     wasOpening?.reject(error);
     this.#acks.reset();
     for (const p of this.#confirms.reset()) {
-      {
-        p.done = true;
-        p.reject(
-          error instanceof AmqpError && !error.connectionLevel ? error : new ConnectionError(
-            `Lost the connection to RabbitMQ at ${this.#host.address()} before it confirmed a ` +
-              `message to ${JSON.stringify(p.routingKey)}; it may or may not have been stored ` +
-              `(${error.message}).`,
-            { cause: error },
-          ),
-        );
-      }
+      p.done = true;
+      p.reject(unconfirmedError(error, this.#host.address(), p.routingKey));
     }
     if (this.#state === CLOSED || this.#options.recover === false) {
       this.#shut(this.#closedError ?? error);
@@ -233,12 +194,7 @@ export class AmqpChannel {
 
   /** The server closed the channel: answer, fail what was in flight, open it again. */
   #serverClosed(m: Method): void {
-    const { replyCode, replyText, classId, methodId } = m.args;
-    const error = new AmqpError(
-      `RabbitMQ closed channel ${this.#number}: ${replyCode} ${replyText}` +
-        (classId ? ` (after ${methodName((classId << 16) | methodId)})` : ""),
-      { code: replyCode, text: replyText, classId, methodId },
-    );
+    const error = channelClosedError(this.#number, m);
     const conn = this.#conn!;
     writeMethod(conn.out, this.#number, "channel.close-ok");
     conn.flushSoon();
@@ -342,8 +298,7 @@ export class AmqpChannel {
       (m) => {
         // Registered now: deliveries may follow consume-ok in the same read.
         tag = m.args.consumerTag as string;
-        this.#consumers.set(tag, { queue, options: { ...options, tag }, onDelivery });
-        if (options.noAck) this.#noAck.add(tag);
+        this.#consumers.add(tag, queue, options, onDelivery);
       },
     );
     return tag;
@@ -471,15 +426,7 @@ export class AmqpChannel {
       case "basic.ack":
         return this.#confirms.settle(m.args.deliveryTag, m.args.multiple);
       case "basic.nack":
-        return this.#confirms.settle(
-          m.args.deliveryTag,
-          m.args.multiple,
-          new AmqpError(
-            "RabbitMQ refused to take a message (basic.nack): an internal error in the queue; " +
-              "publish it again.",
-            { code: REPLY.INTERNAL_ERROR, text: "basic.nack", classId: 60, methodId: 40 },
-          ),
-        );
+        return this.#confirms.settle(m.args.deliveryTag, m.args.multiple, nackedError());
       case "channel.open-ok": {
         const ok = this.#openOk;
         this.#openOk = undefined;
@@ -493,19 +440,12 @@ export class AmqpChannel {
         return;
       case "basic.cancel": {
         const tag = m.args.consumerTag as string;
-        const c = this.#consumers.get(tag);
-        this.#consumers.delete(tag);
+        const c = this.#consumers.take(tag);
         if (!m.args.nowait) {
           writeMethod(this.#conn!.out, this.#number, "basic.cancel-ok", { consumerTag: tag });
           this.#conn!.flushSoon();
         }
-        c?.options.onCancel?.(
-          new AmqpError(
-            `RabbitMQ cancelled consumer ${tag} of queue ${JSON.stringify(c.queue)} ` +
-              `(the queue was deleted, or it became unavailable).`,
-            { code: REPLY.NOT_FOUND, text: "basic.cancel", classId: 60, methodId: 30 },
-          ),
-        );
+        c?.options.onCancel?.(serverCancelError(tag, c.queue));
         return;
       }
     }
@@ -543,10 +483,11 @@ export class AmqpChannel {
       return;
     }
     this.#acks.delivered(d.deliveryTag);
-    if (this.#noAck.has(d.consumerTag)) this.#acks.settled(d.deliveryTag);
+    const noAck = this.#consumers.noAck(d.consumerTag);
+    if (noAck) this.#acks.settled(d.deliveryTag);
     const c = this.#consumers.get(d.consumerTag);
     if (c) c.onDelivery(d);
-    else if (!this.#noAck.has(d.consumerTag)) this.nack(d, { requeue: true }); // cancelled: back
+    else if (!noAck) this.nack(d, { requeue: true }); // cancelled: back
   }
 
   // ---- closing ---------------------------------------------------------------------------
@@ -591,32 +532,4 @@ export class AmqpChannel {
     this.#lost(error);
     this.#shut(error);
   }
-}
-
-function consumeArgs(queue: string, tag: string, o: AmqpConsumeOptions): Record<string, unknown> {
-  return {
-    queue,
-    consumerTag: tag,
-    noAck: o.noAck ?? false,
-    exclusive: o.exclusive ?? false,
-    arguments: o.arguments ?? {},
-  };
-}
-
-function checkPrefetch(n: number): void {
-  if (!Number.isInteger(n) || n < 0 || n > 65535) {
-    throw new TypeError(
-      `AMQP prefetch must be an integer from 0 (no limit) to 65535 (basic.qos has 16 bits), ` +
-        `got ${n}.`,
-    );
-  }
-}
-
-function rpcError(name: string, error: Error): Error {
-  if (error instanceof AmqpError && !error.connectionLevel) return error;
-  return new ConnectionError(
-    `Lost the connection to RabbitMQ during ${name}; it may or may not have been done ` +
-      `(${error.message}).`,
-    { cause: error },
-  );
 }

@@ -29,12 +29,12 @@ import {
   type Target,
 } from "./_options.ts";
 
-export type { AmqpTlsOptions } from "./_socket.ts";
 export { parseAmqpUrl } from "./_options.ts";
 export type {
   AmqpClientEvent,
   AmqpClientOptions,
   AmqpReconnectOptions,
+  AmqpTlsOptions,
   AmqpUrlInfo,
 } from "./_options.ts";
 

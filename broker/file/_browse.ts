@@ -1,8 +1,8 @@
 // Browsing the FileBroker's queues (the dashboard, `dramatis queues --running`, search): pages of
 // messages by state, one message by id, and the per-message actions (delete, move, run now).
 // Pages come from the replica (log ids of the queue's messages in that state, JSON read from the
-// log for the page only); totals are the replica's counters. A message id is found by scanning the
-// log (`_scan.ts`). Each action decides under the lock and writes its records in one append, so
+// log for the page only); totals are the replica's counters. A message id is found through the
+// lookup by id this process makes at its first one (`_ids.ts`). Each action decides under the lock and writes its records in one append, so
 // each message is moved or deleted once however many processes try, and a running one is skipped.
 import { qName } from "../broker.ts";
 import { Message } from "../../message.ts";
@@ -12,9 +12,11 @@ import type { Engine } from "./_engine.ts";
 import type { MessageState } from "./_ops_hooks.ts";
 import { encodeAck, encodeEnq, encodeUndead, encodeUnique } from "./_ops_records.ts";
 import type { OpsState } from "./_ops_state.ts";
-import { scanMessageIds } from "./_scan.ts";
+import { IdLookup } from "./_ids.ts";
+import { scanMessageIds, walkMessageIds } from "./_scan.ts";
 
 const DEFAULT_LIMIT = 100;
+const decoder = new TextDecoder();
 
 /** The first line of a dead letter's traceback (the error), if any. */
 function errorOf(message: Message): string | undefined {
@@ -136,41 +138,87 @@ export class Browser {
     return page;
   }
 
-  /** The message `messageId` wherever it is, or null. */
-  find(messageId: string): BrowseEntry | null {
+  /**
+   * The lookup by message id, made at the first call: filled by the replay if the replica is not
+   * built yet, else by one scan of the segments. Refreshes the replica.
+   */
+  #lookup(): IdLookup {
+    let ids = this.state.ids;
+    if (!ids) {
+      const built = this.engine.hasReplica;
+      const lookup = new IdLookup((id) => this.engine.isLive(id));
+      this.state.ids = ids = lookup;
+      if (built) walkMessageIds(this.engine.segmentPaths(), (buf, ref) => lookup.note(buf, ref));
+    }
     this.engine.refresh();
-    const isLive = (id: number) => this.engine.messageState(id) !== undefined;
-    const found = scanMessageIds(
-      this.engine.segmentPaths(),
-      new Set([messageId]),
-      (f) => f.get(messageId)!.some(isLive),
-    );
-    const live = liveOf(this.engine, found.get(messageId));
-    return (live && this.#entry(live.id, live.st)) ?? null;
+    return ids;
   }
 
   /**
-   * Runs `act` under the lock for each of `messageIds` that is live and not running (found by
-   * one scan); resolves with how many it acted on.
+   * The log ids of the live copies of each of `messageIds` (absent: none), through the lookup by
+   * id (made now if this process has none yet).
    */
-  #each(
-    messageIds: readonly string[],
-    act: (id: number, st: MessageState, out: RecordWriter) => boolean,
-  ): Promise<number> {
-    try {
-      this.engine.refresh();
-    } catch (e) {
-      return Promise.reject(e);
-    }
+  locate(messageIds: Iterable<string>): Map<string, number[]> {
     const wanted = new Set(messageIds);
-    const found = scanMessageIds(this.engine.segmentPaths(), wanted, (f) => {
-      // Every id found live: older segments only hold finished copies.
+    const lookup = this.#lookup();
+    const found = new Map<string, number[]>();
+    for (const messageId of wanted) {
+      const live = lookup.candidates(messageId).filter((id) =>
+        this.engine.messageState(id) !== undefined && this.#messageIdOf(id) === messageId
+      );
+      if (live.length > 0) found.set(messageId, live);
+    }
+    return found;
+  }
+
+  /**
+   * The log ids that carried each of `messageIds`, live or finished, by a scan of the log (which
+   * stops at the first segment, newest first, after which each has a live copy).
+   */
+  scan(messageIds: Iterable<string>): Map<string, number[]> {
+    const wanted = new Set(messageIds);
+    this.engine.refresh();
+    return scanMessageIds(this.engine.segmentPaths(), wanted, (f) => {
       if (f.size < wanted.size) return false;
       for (const ids of f.values()) {
         if (!ids.some((id) => this.engine.messageState(id) !== undefined)) return false;
       }
       return true;
     });
+  }
+
+  /** The message id in the JSON of the live message `id` (undefined if gone or undecodable). */
+  #messageIdOf(id: number): string | undefined {
+    const json = this.engine.readJson(id);
+    if (!json) return undefined;
+    try {
+      const id = (JSON.parse(decoder.decode(json)) as { message_id?: unknown }).message_id;
+      return typeof id === "string" ? id : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The message `messageId` wherever it is, or null. */
+  find(messageId: string): BrowseEntry | null {
+    const live = liveOf(this.engine, this.locate([messageId]).get(messageId));
+    return (live && this.#entry(live.id, live.st)) ?? null;
+  }
+
+  /**
+   * Runs `act` under the lock for each of `messageIds` that is live and not running (found by
+   * the lookup by id); resolves with how many it acted on.
+   */
+  #each(
+    messageIds: readonly string[],
+    act: (id: number, st: MessageState, out: RecordWriter) => boolean,
+  ): Promise<number> {
+    let found: Map<string, number[]>;
+    try {
+      found = this.locate(messageIds);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return this.engine.transact((out) => {
       let n = 0;
       for (const ids of found.values()) {

@@ -79,6 +79,8 @@ const COMPACT_EVERY_MS = 5000;
 const SEAL_IDLE_BYTES = 256 * 1024;
 /** Compaction: most live bytes copied forward in one pass. */
 const MAX_COPY_BYTES = 16 * 1024 * 1024;
+/** Compaction: the pause between two slices of a pass's copy (each about SPAN_BYTES), in ms. */
+const COMPACT_GAP_MS = 20;
 /** Payloads closer than this are read with one `pread`. */
 const SPAN_BYTES = 1024 * 1024;
 /** Replay: the fewest log bytes per message assumed when making room in the index. */
@@ -135,6 +137,8 @@ export class Engine {
   #held = 0;
   #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
   #compactTimer: ReturnType<typeof setInterval> | undefined;
+  /** The compaction pass in progress, if any. */
+  #compacting: Promise<number> | undefined;
   #closed = false;
   /** Incremented each time the replica is rebuilt from scratch. */
   #generation = 0;
@@ -677,9 +681,9 @@ export class Engine {
       const q = state.queue(queueName);
       const now = Date.now();
       const top = q.heap.peek();
-      const headEta = top < 0 ? Infinity : state.index.eta[top]!;
+      const headEta = top < 0 ? Infinity : state.index.key[top]!; // (eta on q.DQ)
       const due = top >= 0 && (!q.delayed || headEta <= now);
-      if (this.extension?.paused(queueName)) {
+      if (this.#paused(q)) {
         // A paused queue: nothing is handed out; a resume (a record) wakes this wait.
         if (now >= deadline) return [];
         await this.#wait(Math.min(deadline - now, POLL_MS), options.signal);
@@ -696,6 +700,15 @@ export class Engine {
       const poll = this.#watchesOthers(q) ? LIVENESS_POLL_MS : POLL_MS;
       await this.#wait(Math.min(Math.max(0, wakeAt - now), poll), options.signal);
     }
+  }
+
+  /**
+   * Whether `q` hands out nothing: its queue is paused. A delay queue is paused with its queue
+   * (a worker runs a due delayed message in place, as a message of `q`: `delaysUntilDue`).
+   */
+  #paused(q: { name: string; delayed: boolean }): boolean {
+    const ext = this.extension;
+    return ext !== undefined && ext.paused(q.delayed ? q.name.slice(0, -3) : q.name);
   }
 
   /** Under the lock: expires dead owners, pops up to `max` messages, appends a CLAIM. */
@@ -717,11 +730,11 @@ export class Engine {
           q = this.#state!.queue(queueName);
         }
         const x = this.#state!.index;
-        while (picked.length < max && !this.extension?.paused(queueName)) {
+        while (picked.length < max && !this.#paused(q)) {
           const s = q.heap.peek();
-          if (s < 0 || (q.delayed && x.eta[s]! > now)) break;
+          if (s < 0 || (q.delayed && x.key[s]! > now)) break; // (the key of q.DQ: eta)
           q.heap.pop();
-          picked.push(x.id[s]!);
+          picked.push(x.id(s));
           slots.push(s);
         }
         if (picked.length === 0) return;
@@ -785,6 +798,7 @@ export class Engine {
       i = j;
     }
     for (let k = 0; k < msgs.length; k++) each(msgs[k]!, bytes[k]!);
+    this.#state?.delivered(msgs.length);
   }
 
   #decode(m: Msg, bytes: Uint8Array): MessageProxy | undefined {
@@ -995,7 +1009,7 @@ export class Engine {
     const dq = this.#state!.queue(`${queueName}.DQ`);
     const limit = Date.now() - this.options.deadMessageTtl;
     let dead = q.dead.size;
-    if (dead > 0 && this.#state!.index.eta[q.dead.values().next().value!]! < limit) {
+    if (dead > 0 && this.#state!.index.key[q.dead.values().next().value!]! < limit) {
       this.#state!.sweep();
       dead = q.dead.size;
     }
@@ -1186,6 +1200,16 @@ export class Engine {
     this.#catchUp(false);
   }
 
+  /** True once the replica is built (the log read), so that later records only are applied. */
+  get hasReplica(): boolean {
+    return this.#state !== undefined;
+  }
+
+  /** True while the replica holds the message with log id `id` (no allocation: for scans). */
+  isLive(id: number): boolean {
+    return this.#state !== undefined && this.#state.find(id) >= 0;
+  }
+
   /** Where the message with log id `id` is now, or undefined when it is gone. */
   messageState(id: number): MessageState | undefined {
     const m = this.#state?.get(id);
@@ -1211,16 +1235,15 @@ export class Engine {
     if (state === "dead") {
       for (const id of s.queue(queueName).dead.keys()) each(id);
     } else if (state !== "running") {
-      const ids = s.index.id;
       // A copy (4 bytes a message): `each` may change the heap.
       const slots = s.queue(state === "ready" ? queueName : `${queueName}.DQ`).heap.items().slice();
-      for (const slot of slots) each(ids[slot]!);
+      for (const slot of slots) each(s.index.id(slot));
     } else {
       for (const name of [queueName, `${queueName}.DQ`]) {
         const q = s.queue(name);
         for (const owner of q.inflightBy.keys()) {
           for (const slot of [...s.owners.get(owner)?.msgs ?? []]) {
-            if (s.queueOf(slot) === q) each(s.index.id[slot]!);
+            if (s.queueOf(slot) === q) each(s.index.id(slot));
           }
         }
       }
@@ -1238,83 +1261,132 @@ export class Engine {
 
   #maybeCompact(): void {
     if (this.#closed || !this.#reader) return;
+    if (this.#compacting) return; // the last pass is still copying
     this.#reader.closeUnused();
-    try {
-      this.compact();
-    } catch (e) {
-      if (!isWriteError(e)) {
+    this.compact().catch((e) => {
+      if (!isWriteError(e) && !this.#closed) {
         logger.error(`Compaction of ${this.options.dir} failed: ${formatError(e)}`);
       }
-    }
+    });
   }
 
   /**
    * Reclaims disk: hands back the messages of owners that are gone and deletes their liveness
    * files, seals a mostly-dead newest segment, copies the live messages of the oldest mostly-dead
-   * segments forward (SNAP records), and deletes those segments. Returns how many segment files
-   * were deleted.
+   * segments forward (SNAP records), and deletes those segments. Resolves with how many segment
+   * files were deleted. The copy goes in slices of about SPAN_BYTES, each under the lock,
+   * COMPACT_GAP_MS apart, so that a pass never holds this thread (its timers, its deliveries) or
+   * the other processes for long; the run of segments picked first is kept to the end. One pass
+   * at a time per instance (a call during a pass runs after it).
    */
-  compact(): number {
+  compact(): Promise<number> {
+    const previous = this.#compacting ?? Promise.resolve(0);
+    const pass = previous.catch(() => 0).then(() => this.#compactPass());
+    this.#compacting = pass;
+    const clear = () => {
+      if (this.#compacting === pass) this.#compacting = undefined;
+    };
+    pass.then(clear, clear);
+    return pass;
+  }
+
+  async #compactPass(): Promise<number> {
     this.#replica();
     this.#sweepOwners();
-    const log = this.#open();
-    let deleted = 0;
-    try {
-      log.withLock(() => {
-        this.#flushLocked();
-        this.#catchUp(true);
-        this.#state!.sweep();
-        // 1. Seal the newest segment if it is big enough and mostly dead.
-        const headBase = log.readHead();
-        const headSize = log.headSize();
-        const headLive = this.#reader!.segs.get(headBase)?.liveBytes ?? 0;
-        if (headSize >= SEAL_IDLE_BYTES && headLive * 4 <= headSize) {
-          log.roll();
-          this.#catchUp(true);
-        }
-        // 2. The longest run of oldest sealed segments that is at most half live.
-        const head = log.readHead();
-        const bases = log.listSegments().filter((b) => b < head);
-        let cut = -1, size = 0, live = 0;
-        for (let i = 0; i < bases.length; i++) {
-          const base = bases[i]!;
-          size += (bases[i + 1] ?? head) - base;
-          live += this.#reader!.segs.get(base)?.liveBytes ?? 0;
-          if (live > MAX_COPY_BYTES) break;
-          if (live * 2 <= size) cut = i;
-        }
-        if (cut < 0) return;
-        const cutBase = bases[cut + 1] ?? head;
-        // 3. Copy the live messages of that run forward, make it durable, delete the run.
-        // A SNAP that failed to be written is dropped, never written later (its message may be
-        // acked by then): the run is then left for the next pass.
-        const movers = this.#slotsBefore(cutBase);
-        const state = this.#state!;
-        for (let i = 0; i < movers.length;) {
-          this.#writeOwn(() => {
-            for (; i < movers.length && this.#out.length < SPAN_BYTES; i++) {
-              this.#snap(state.ref(movers[i]!));
-            }
-          });
-        }
-        if (this.extension) this.#writeOwn(() => this.extension!.snapshot(cutBase, this.#out));
-        this.#catchUp(true);
-        const left = this.#slotsBefore(cutBase).length;
-        if (left > 0) {
-          logger.error(`Compaction left ${left} message(s) behind in ${log.dir}; not deleting.`);
-          return;
-        }
-        this.#syncDirtySync();
-        deleted = log.deleteBefore(cutBase);
-        this.#reader!.closeUnused();
-      });
-    } finally {
-      this.#afterWrite();
+    const cutBase = this.#locked(() => this.#pickRun());
+    if (cutBase === undefined) return 0;
+    while (this.#locked(() => this.#copySlice(cutBase))) {
+      await new Promise((r) => setTimeout(r, COMPACT_GAP_MS));
+      if (this.#closed) return 0;
     }
+    // The copies reach the disk off the thread; the locked sync before the delete then has
+    // little left to do. (#dirty stays as it is: the group commit's waiters count on it. A file
+    // a group commit closed meanwhile fails here: the locked sync decides.)
+    await Promise.all([...this.#dirty].map((f) => f.syncData().catch(() => {})));
+    if (this.#closed) return 0;
+    const deleted = this.#locked(() => this.#deleteRun(cutBase));
+    // Outside the lock: closing a deleted segment frees its blocks (milliseconds each).
+    this.#reader?.closeUnused();
     if (deleted > 0) {
       logger.debug(`Compaction deleted ${deleted} segment(s) of ${this.options.dir}.`);
     }
     return deleted;
+  }
+
+  /** Runs `fn` under the directory's lock, then what follows a write. */
+  #locked<T>(fn: () => T): T {
+    const log = this.#open();
+    try {
+      return log.withLock(fn);
+    } finally {
+      this.#afterWrite();
+    }
+  }
+
+  /**
+   * (Locked.) Seals the newest segment if it is big enough and mostly dead, and picks the longest
+   * run of oldest sealed segments that is at most half live: returns the base that ends it, or
+   * undefined when there is none.
+   */
+  #pickRun(): number | undefined {
+    const log = this.#log!;
+    this.#flushLocked();
+    this.#catchUp(true);
+    this.#state!.sweep();
+    const headBase = log.readHead();
+    const headSize = log.headSize();
+    const headLive = this.#reader!.segs.get(headBase)?.liveBytes ?? 0;
+    if (headSize >= SEAL_IDLE_BYTES && headLive * 4 <= headSize) {
+      log.roll();
+      this.#catchUp(true);
+    }
+    const head = log.readHead();
+    const bases = log.listSegments().filter((b) => b < head);
+    let cut = -1, size = 0, live = 0;
+    for (let i = 0; i < bases.length; i++) {
+      const base = bases[i]!;
+      size += (bases[i + 1] ?? head) - base;
+      live += this.#reader!.segs.get(base)?.liveBytes ?? 0;
+      if (live > MAX_COPY_BYTES) break;
+      if (live * 2 <= size) cut = i;
+    }
+    return cut < 0 ? undefined : bases[cut + 1] ?? head;
+  }
+
+  /**
+   * (Locked.) Copies forward (SNAP) up to about SPAN_BYTES of the live messages still before
+   * `cutBase`; true when some are left. A SNAP that failed to be written is dropped, never
+   * written later (its message may be acked by then): the run is then left for the next pass.
+   */
+  #copySlice(cutBase: number): boolean {
+    this.#catchUp(true);
+    const movers = this.#slotsBefore(cutBase);
+    if (movers.length === 0) return false;
+    const state = this.#state!;
+    const slice: Msg[] = [];
+    for (let i = 0, bytes = 0; i < movers.length && bytes < SPAN_BYTES; i++) {
+      const m = state.ref(movers[i]!);
+      slice.push(m);
+      bytes += m.plen;
+    }
+    // Their JSON is read a span at a time (#load), not with a pread each.
+    this.#writeOwn(() => this.#load(slice, (m, payload) => this.#snap(m, payload)));
+    this.#catchUp(true);
+    return slice.length < movers.length;
+  }
+
+  /** (Locked.) Once nothing lives before `cutBase`: makes the copies durable, deletes the run. */
+  #deleteRun(cutBase: number): number {
+    const log = this.#log!;
+    if (this.extension) this.#writeOwn(() => this.extension!.snapshot(cutBase, this.#out));
+    this.#catchUp(true);
+    const left = this.#slotsBefore(cutBase).length;
+    if (left > 0) {
+      logger.error(`Compaction left ${left} message(s) behind in ${log.dir}; not deleting.`);
+      return 0;
+    }
+    this.#syncDirtySync();
+    return log.deleteBefore(cutBase);
   }
 
   /** The slots of the live messages whose JSON lies before `cutBase`. */
@@ -1327,9 +1399,8 @@ export class Engine {
     return out;
   }
 
-  #snap(m: Msg): void {
+  #snap(m: Msg, payload: Uint8Array): void {
     this.#needsSync = true;
-    const payload = readExactly(m.seg, m.poff, m.plen);
     const owner = m.state === INFLIGHT ? this.#state!.owners.get(m.owner) : undefined;
     const out = this.#out;
     out.begin(Kind.SNAP);

@@ -78,12 +78,16 @@ export class EventLog {
     });
   }
 
-  /** The events appended from now on by any process, until `signal` aborts or close. */
-  tail(signal?: AbortSignal): AsyncGenerator<BrokerEvent> {
+  /**
+   * The events appended from now on by any process (with `past`: from the oldest file kept),
+   * until `signal` aborts or close.
+   */
+  tail(signal?: AbortSignal, past = false): AsyncGenerator<BrokerEvent> {
     const stop = signal ? AbortSignal.any([signal, this.#closed.signal]) : this.#closed.signal;
     // Where "now" is, decided at the call (a generator's body only starts at the first next()).
-    const seq = sequences(this.dir).at(-1) ?? 0;
-    const off = statPath(`${this.dir}/${fileName(seq)}`)?.size ?? 0;
+    const seqs = sequences(this.dir);
+    const seq = (past ? seqs[0] : seqs.at(-1)) ?? 0;
+    const off = past ? 0 : statPath(`${this.dir}/${fileName(seq)}`)?.size ?? 0;
     return this.#follow(seq, off, stop);
   }
 

@@ -1,17 +1,19 @@
 // A binary min-heap of message slots (see `_index.ts`) over an Int32Array. Each slot's position
 // is kept in the index's `hi` column, so any message can be removed in O(log n): a message claimed
 // by another process is not necessarily at the top of this replica's heap.
+// The array grows and shrinks in place once big (`_grow.ts`).
+import { free, grow, shrink } from "./_grow.ts";
 import type { MsgIndex } from "./_index.ts";
 
-/** A min-heap of slots of `index`, by (priority, key) or, when `delayed`, by (eta, key). */
+/**
+ * A min-heap of slots of `index`, by (key, k1, k2): the key is the priority in a ready queue, the
+ * eta in a delayed one (see `_index.ts`).
+ */
 export class SlotHeap {
   #a: Int32Array = new Int32Array(16);
   #n = 0;
-  readonly #less: (a: number, b: number) => boolean;
 
-  constructor(private readonly index: MsgIndex, delayed: boolean) {
-    this.#less = delayed ? (a, b) => index.dueBefore(a, b) : (a, b) => index.readyBefore(a, b);
-  }
+  constructor(private readonly index: MsgIndex) {}
 
   get size(): number {
     return this.#n;
@@ -24,9 +26,7 @@ export class SlotHeap {
 
   push(slot: number): void {
     if (this.#n === this.#a.length) {
-      const b = new Int32Array(Math.ceil(this.#a.length * 1.5));
-      b.set(this.#a);
-      this.#a = b;
+      this.#a = grow(this.#a, Math.ceil(this.#a.length * 1.5), Int32Array);
     }
     const i = this.#n++;
     this.#a[i] = slot;
@@ -58,6 +58,7 @@ export class SlotHeap {
   clear(): Int32Array {
     const out = this.#a.slice(0, this.#n);
     for (const s of out) this.index.hi[s] = -1;
+    free(this.#a);
     this.#a = new Int32Array(16);
     this.#n = 0;
     return out;
@@ -79,17 +80,17 @@ export class SlotHeap {
       this.#up(hi[last]!);
     }
     if (this.#n < this.#a.length >> 2 && this.#a.length > 1024) {
-      this.#a = this.#a.slice(0, this.#a.length >> 1);
+      this.#a = shrink(this.#a, this.#a.length >> 1, Int32Array);
     }
   }
 
   #up(i: number): void {
-    const a = this.#a, less = this.#less, hi = this.index.hi;
+    const a = this.#a, x = this.index, hi = x.hi;
     const item = a[i]!;
     while (i > 0) {
       const p = (i - 1) >> 1;
       const parent = a[p]!;
-      if (!less(item, parent)) break;
+      if (!x.before(item, parent)) break;
       a[i] = parent;
       hi[parent] = i;
       i = p;
@@ -99,15 +100,15 @@ export class SlotHeap {
   }
 
   #down(i: number): void {
-    const a = this.#a, less = this.#less, n = this.#n, hi = this.index.hi;
+    const a = this.#a, x = this.index, n = this.#n, hi = x.hi;
     const item = a[i]!;
     for (;;) {
       const l = 2 * i + 1;
       if (l >= n) break;
       const r = l + 1;
-      const c = r < n && less(a[r]!, a[l]!) ? r : l;
+      const c = r < n && x.before(a[r]!, a[l]!) ? r : l;
       const child = a[c]!;
-      if (!less(child, item)) break;
+      if (!x.before(child, item)) break;
       a[i] = child;
       hi[child] = i;
       i = c;

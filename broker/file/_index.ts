@@ -2,51 +2,82 @@
 // typed arrays (columns indexed by a _slot_), never an object. A message's JSON stays in its
 // segment and is read when it is delivered.
 //
-// Per slot: log id (f64), priority (f64), eta (f64; the death time for a dead letter), segment
-// (u16, an index into the replica's segment table), offset and length of the JSON (u32 each),
-// state (u8), queue (u16, an index into the queue table), heap position (i32): 41 bytes. The
-// order key within a priority level is (log id, 0) for nearly every message; the few that differ
-// (requeued ones) keep theirs in a small map. Ids are found through an open-addressing table of
-// slots (linear probing, at most 70% full): 4 bytes per bucket, the id itself is read from the
-// id column. Freed slots are reused (a free list), so the columns only grow with the number of
-// messages live at once.
+// Per slot (23 bytes): the sort key (f64: the priority in a ready queue, the eta in a delayed one,
+// the death time of a dead letter; the field it does not hold is in the record on disk), segment
+// (u16, an index into the replica's segment table), offset (u32) and length (u16; longer ones in
+// a map) of the JSON, flags (u8: state, and which kind of record holds the JSON), queue (u16, an
+// index into the queue table), heap position (i32; the next free slot of a free one).
+//
+// The log id of a message created by an ENQ is not kept: it is the offset of that record, which
+// its segment's base, the JSON's offset and its queue name's length give. Copies (SNAP, NACK) keep
+// theirs in pages of a sparse side column. The order key within a priority level is (log id, 0)
+// for nearly every message; the few that differ (requeued ones) keep theirs in a small map. Ids
+// are found through an open-addressing table of slots (linear probing, at most 70% full): 4 bytes
+// per bucket. Freed slots are reused, so the columns only grow with the messages live at once, and
+// they grow in place (`_grow.ts`): never two copies at once.
+import { REC_HEADER } from "./_format.ts";
+import { column, free, grow } from "./_grow.ts";
 
 /** Message states (`GONE`: a free slot). */
 export const READY = 1, INFLIGHT = 2, DEAD = 3, GONE = 0;
+/**
+ * The record holding a slot's JSON, which says where its other fields are: an ENQ, a SNAP (its
+ * queue name is the slot's queue's), a SNAP naming the slot's queue + `.DQ` (a dead letter copied
+ * from a delayed queue), a NACK.
+ */
+export const FROM_ENQ = 0, FROM_SNAP = 1, FROM_SNAP_DQ = 2, FROM_NACK = 3;
 
 const FIRST_CAPACITY = 1024;
 const MAX_LOAD = 0.7;
+/** Lengths from this one on are in `#long`. */
+const LONG = 0xffff;
+/** Slots per page of the side id column. */
+const PAGE_BITS = 12;
+const PAGE = 1 << PAGE_BITS;
+/** Bytes of an ENQ before its JSON, besides the queue name: header, name length, two f64. */
+const ENQ_FIXED = REC_HEADER + 1 + 16;
 
 /** The columns of the live messages, with slot reuse and a lookup by log id. */
 export class MsgIndex {
-  id: Float64Array = new Float64Array(FIRST_CAPACITY);
-  priority: Float64Array = new Float64Array(FIRST_CAPACITY);
-  /** The eta; for a dead letter, when it died (its eta is 0 then). */
-  eta: Float64Array = new Float64Array(FIRST_CAPACITY);
+  /** Priority (ready queue), eta (delayed queue) or death time (dead letter). */
+  key: Float64Array = column(FIRST_CAPACITY, Float64Array);
   /** Index in the segment table of the replica (`Uint32Array` once there are 65,536). */
-  seg: Uint16Array | Uint32Array = new Uint16Array(FIRST_CAPACITY);
-  poff: Uint32Array = new Uint32Array(FIRST_CAPACITY);
-  plen: Uint32Array = new Uint32Array(FIRST_CAPACITY);
-  state: Uint8Array = new Uint8Array(FIRST_CAPACITY);
+  seg: Uint16Array | Uint32Array = column(FIRST_CAPACITY, Uint16Array);
+  poff: Uint32Array = column(FIRST_CAPACITY, Uint32Array);
+  /** The JSON's length, or `LONG` (then it is in `#long`); read it with `len()`. */
+  #plen: Uint16Array = column(FIRST_CAPACITY, Uint16Array);
+  /**
+   * State (bits 0-1), the kind of record holding the JSON (`FROM_*`, bits 2-3), and bit 4: an ENQ
+   * whose id is not derived (in tests). Below 4: an ENQ's message, its id derived.
+   */
+  #flags: Uint8Array = column(FIRST_CAPACITY, Uint8Array);
   /** Index in the queue table of the replica. */
-  queue: Uint16Array = new Uint16Array(FIRST_CAPACITY);
-  /** Position in its queue's heap; -1 when in none. */
-  hi: Int32Array = new Int32Array(FIRST_CAPACITY).fill(-1);
+  queue: Uint16Array = column(FIRST_CAPACITY, Uint16Array);
+  /** Position in its queue's heap; -1 when in none. For a free slot: the next free one, or -1. */
+  hi: Int32Array = column(FIRST_CAPACITY, Int32Array).fill(-1);
+  /** Segment bases by segment number (`setSegment`). */
+  readonly #segBase: number[] = [];
+  /** Bytes of an ENQ before its JSON, by queue number (`setQueue`). */
+  readonly #enqHead: number[] = [];
+  /** Ids that are not derived (copies), in pages of `PAGE` slots, and each page's count. */
+  readonly #side: (Float64Array | undefined)[] = [];
+  readonly #sideCount: number[] = [];
+  /** Lengths of `LONG` bytes or more, by slot. */
+  readonly #long = new Map<number, number>();
   /** Order keys that are not (id, 0): requeued messages. */
   readonly #order = new Map<number, [number, number]>();
   /** Slots in use. */
   size = 0;
-  /** Slots ever handed out (the free ones below are in `#free`). */
+  /** Slots ever handed out (the free ones below are chained through `hi`). */
   #top = 0;
-  #free: Int32Array = new Int32Array(64);
-  #freeCount = 0;
+  #free = -1;
   /** Lookup by id: slot + 1 per bucket, 0 when empty. */
   #table: Int32Array = new Int32Array(2 * FIRST_CAPACITY);
   #shift = 32 - 11;
 
   /** The number of slots the columns have room for. */
   get capacity(): number {
-    return this.id.length;
+    return this.key.length;
   }
 
   /** The slots ever handed out: every live slot is below this. */
@@ -54,32 +85,44 @@ export class MsgIndex {
     return this.#top;
   }
 
-  /** A new slot for message `id` (not already in the index), with its columns set. */
+  /** Segment number `n` is the segment based at `base` (from now until it is reused). */
+  setSegment(n: number, base: number): void {
+    this.#segBase[n] = base;
+  }
+
+  /** Queue number `n` has a name of `nameBytes` bytes. */
+  setQueue(n: number, nameBytes: number): void {
+    this.#enqHead[n] = ENQ_FIXED + nameBytes;
+  }
+
+  /**
+   * A new slot for message `id` (not already in the index), READY, with its columns set; `from`
+   * says which record holds the JSON (`FROM_ENQ`: the record at offset `id`).
+   */
   add(
     id: number,
     queue: number,
-    priority: number,
-    eta: number,
+    key: number,
     seg: number,
     poff: number,
     plen: number,
+    from = FROM_ENQ,
   ): number {
-    let s: number;
-    if (this.#freeCount > 0) s = this.#free[--this.#freeCount]!;
+    let s = this.#free;
+    if (s >= 0) this.#free = this.hi[s]!;
     else {
-      if (this.#top === this.id.length) this.#grow();
+      if (this.#top === this.key.length) this.#grow(Math.ceil(this.key.length * 1.5));
       s = this.#top++;
     }
-    if (seg > 0xffff && this.seg instanceof Uint16Array) this.seg = Uint32Array.from(this.seg);
-    this.id[s] = id;
+    if (seg > 0xffff && this.seg instanceof Uint16Array) this.#wideSegments();
     this.queue[s] = queue;
-    this.priority[s] = priority;
-    this.eta[s] = eta;
+    this.key[s] = key;
     this.seg[s] = seg;
     this.poff[s] = poff;
-    this.plen[s] = plen;
-    this.state[s] = READY;
+    this.#setLen(s, plen);
     this.hi[s] = -1;
+    this.#flags[s] = READY;
+    if (from !== FROM_ENQ || this.#derived(s) !== id) this.#setSide(s, id, from);
     this.size++;
     if (this.size > MAX_LOAD * this.#table.length) this.#rehash(this.#table.length * 2);
     else this.#insert(s); // (a rehash inserts every live slot, this one too)
@@ -90,30 +133,80 @@ export class MsgIndex {
   remove(slot: number): void {
     this.#unlink(slot);
     this.#order.delete(slot);
-    this.state[slot] = GONE;
-    this.hi[slot] = -1;
+    if (this.#flags[slot]! >= 4) this.#clearSide(slot);
+    this.#long.delete(slot);
+    this.#flags[slot] = GONE;
+    this.hi[slot] = this.#free;
+    this.#free = slot;
     this.size--;
-    if (this.#freeCount === this.#free.length) {
-      const f = new Int32Array(this.#free.length * 2);
-      f.set(this.#free);
-      this.#free = f;
-    }
-    this.#free[this.#freeCount++] = slot;
+    const t = this.#table.length;
+    if (t > 4 * FIRST_CAPACITY && this.size < t * 0.1) this.#rehash(t >> 2);
+  }
+
+  /** The state of `slot` (`READY`, `INFLIGHT`, `DEAD`, `GONE`). */
+  state(slot: number): number {
+    return this.#flags[slot]! & 3;
+  }
+
+  /** Sets the state of a live `slot`. */
+  setState(slot: number, state: number): void {
+    this.#flags[slot] = (this.#flags[slot]! & ~3) | state;
+  }
+
+  /** Which record holds the JSON of `slot` (`FROM_*`). */
+  from(slot: number): number {
+    return this.#from(slot);
+  }
+
+  #from(slot: number): number {
+    return (this.#flags[slot]! >> 2) & 3;
+  }
+
+  /** The log id of the message in `slot`. */
+  id(slot: number): number {
+    if (this.#flags[slot]! < 4) return this.#derived(slot);
+    return this.#side[slot >>> PAGE_BITS]![slot & (PAGE - 1)]!;
+  }
+
+  /** The length of the JSON of `slot`. */
+  len(slot: number): number {
+    const n = this.#plen[slot]!;
+    return n === LONG ? this.#long.get(slot)! : n;
+  }
+
+  /** Moves the JSON of live `slot` to another record (`from`), keeping its id. */
+  relocate(slot: number, seg: number, poff: number, plen: number, from: number): void {
+    const id = this.id(slot);
+    if (seg > 0xffff && this.seg instanceof Uint16Array) this.#wideSegments();
+    this.seg[slot] = seg;
+    this.poff[slot] = poff;
+    this.#long.delete(slot);
+    this.#setLen(slot, plen);
+    this.#setSide(slot, id, from);
+  }
+
+  /** Moves live `slot` to queue `queue`, keeping its id; `from` as in `add()`. */
+  moveQueue(slot: number, queue: number, from: number = this.#from(slot)): void {
+    const id = this.id(slot);
+    this.queue[slot] = queue;
+    if (from === FROM_ENQ && this.#derived(slot) === id) {
+      if (this.#flags[slot]! >= 4) this.#clearSide(slot);
+    } else this.#setSide(slot, id, from);
   }
 
   /** The slot of message `id`, or -1. */
   find(id: number): number {
-    const t = this.#table, mask = t.length - 1, ids = this.id;
+    const t = this.#table, mask = t.length - 1;
     for (let b = this.#bucket(id);; b = (b + 1) & mask) {
       const v = t[b]!;
       if (v === 0) return -1;
-      if (ids[v - 1] === id) return v - 1;
+      if (this.id(v - 1) === id) return v - 1;
     }
   }
 
   /** First part of the order key within a priority (or eta) level. */
   k1(slot: number): number {
-    return this.#order.get(slot)?.[0] ?? this.id[slot]!;
+    return this.#order.get(slot)?.[0] ?? this.id(slot);
   }
 
   /** Second part of the order key. */
@@ -123,36 +216,61 @@ export class MsgIndex {
 
   /** Sets the order key of `slot`. */
   setOrder(slot: number, k1: number, k2: number): void {
-    if (k1 === this.id[slot] && k2 === 0) this.#order.delete(slot);
+    if (k1 === this.id(slot) && k2 === 0) this.#order.delete(slot);
     else this.#order.set(slot, [k1, k2]);
   }
 
-  /** True when `a` comes before `b` in a ready heap: (priority, k1, k2). */
-  readyBefore(a: number, b: number): boolean {
-    const p = this.priority;
-    if (p[a] !== p[b]) return p[a]! < p[b]!;
-    return this.#keyBefore(a, b);
-  }
-
-  /** True when `a` comes before `b` in a delayed heap: (eta, k1, k2). */
-  dueBefore(a: number, b: number): boolean {
-    const e = this.eta;
-    if (e[a] !== e[b]) return e[a]! < e[b]!;
-    return this.#keyBefore(a, b);
-  }
-
-  #keyBefore(a: number, b: number): boolean {
-    if (this.#order.size === 0) return this.id[a]! < this.id[b]!;
+  /** True when `a` comes before `b` in a heap: (key, k1, k2). */
+  before(a: number, b: number): boolean {
+    const k = this.key;
+    if (k[a] !== k[b]) return k[a]! < k[b]!;
+    if (this.#order.size === 0) return this.id(a) < this.id(b);
     const a1 = this.k1(a), b1 = this.k1(b);
     return a1 < b1 || (a1 === b1 && this.k2(a) < this.k2(b));
   }
 
-  /** Bytes held by the columns, the lookup table and the free list. */
+  /** Bytes held by the columns, the lookup table and the side ids (for tests and benches). */
   bytes(): number {
-    const cols = this.id.byteLength + this.priority.byteLength + this.eta.byteLength +
-      this.seg.byteLength + this.poff.byteLength + this.plen.byteLength +
-      this.state.byteLength + this.queue.byteLength + this.hi.byteLength;
-    return cols + this.#table.byteLength + this.#free.byteLength;
+    const cols = this.key.byteLength + this.seg.byteLength + this.poff.byteLength +
+      this.#plen.byteLength + this.#flags.byteLength + this.queue.byteLength +
+      this.hi.byteLength;
+    let side = 0;
+    for (const p of this.#side) side += p?.byteLength ?? 0;
+    return cols + this.#table.byteLength + side;
+  }
+
+  /** The id an ENQ at the place of `slot`'s JSON has. */
+  #derived(slot: number): number {
+    return this.#segBase[this.seg[slot]!]! + this.poff[slot]! - this.#enqHead[this.queue[slot]!]!;
+  }
+
+  #setLen(slot: number, plen: number): void {
+    if (plen >= LONG) {
+      this.#plen[slot] = LONG;
+      this.#long.set(slot, plen);
+    } else this.#plen[slot] = plen;
+  }
+
+  #setSide(slot: number, id: number, from: number): void {
+    const p = slot >>> PAGE_BITS;
+    if (this.#flags[slot]! < 4) {
+      if (!this.#side[p]) {
+        this.#side[p] = new Float64Array(PAGE);
+        this.#sideCount[p] = 0;
+      }
+      this.#sideCount[p]!++;
+    }
+    this.#side[p]![slot & (PAGE - 1)] = id;
+    this.#flags[slot] = (this.#flags[slot]! & 3) | (from << 2) | (from === FROM_ENQ ? 16 : 0);
+  }
+
+  #clearSide(slot: number): void {
+    const p = slot >>> PAGE_BITS;
+    this.#flags[slot] = this.#flags[slot]! & 3;
+    if (--this.#sideCount[p]! === 0) {
+      free(this.#side[p]!);
+      this.#side[p] = undefined;
+    }
   }
 
   #bucket(id: number): number {
@@ -162,15 +280,15 @@ export class MsgIndex {
 
   #insert(slot: number): void {
     const t = this.#table, mask = t.length - 1;
-    let b = this.#bucket(this.id[slot]!);
+    let b = this.#bucket(this.id(slot));
     while (t[b] !== 0) b = (b + 1) & mask;
     t[b] = slot + 1;
   }
 
   /** Removes `slot` from the lookup table (backward-shift deletion: no tombstones). */
   #unlink(slot: number): void {
-    const t = this.#table, mask = t.length - 1, ids = this.id;
-    let b = this.#bucket(ids[slot]!);
+    const t = this.#table, mask = t.length - 1;
+    let b = this.#bucket(this.id(slot));
     while (t[b] !== slot + 1) {
       if (t[b] === 0) return;
       b = (b + 1) & mask;
@@ -179,7 +297,7 @@ export class MsgIndex {
     for (let j = (hole + 1) & mask;; j = (j + 1) & mask) {
       const v = t[j]!;
       if (v === 0) break;
-      const home = this.#bucket(ids[v - 1]!);
+      const home = this.#bucket(this.id(v - 1));
       // Move v into the hole if its home is not in (hole, j] (cyclically).
       if (hole <= j ? (home <= hole || home > j) : (home <= hole && home > j)) {
         t[hole] = v;
@@ -190,44 +308,36 @@ export class MsgIndex {
   }
 
   #rehash(buckets: number): void {
+    free(this.#table);
     this.#table = new Int32Array(buckets);
     this.#shift = 32 - Math.log2(buckets);
-    for (let s = 0; s < this.#top; s++) if (this.state[s] !== GONE) this.#insert(s);
+    for (let s = 0; s < this.#top; s++) if (this.#flags[s] !== GONE) this.#insert(s);
   }
 
   /**
-   * Makes room for `n` slots at once (before replaying a log of known size): the columns are not
-   * copied again as they fill, and pages of a typed array that are never written cost no memory.
+   * Makes room for `n` slots at once (before replaying a log of known size). The columns grow in
+   * place anyway; pages of a typed array that are never written cost no memory.
    */
   reserve(n: number): void {
-    if (n > this.id.length) this.#grow(Math.ceil(n));
+    if (n > this.key.length) this.#grow(Math.ceil(n));
   }
 
-  #grow(n = Math.ceil(this.id.length * 1.5)): void {
-    this.id = growF64(this.id, n);
-    this.priority = growF64(this.priority, n);
-    this.eta = growF64(this.eta, n);
-    const seg = this.seg instanceof Uint16Array ? new Uint16Array(n) : new Uint32Array(n);
-    seg.set(this.seg);
-    this.seg = seg;
-    const poff = new Uint32Array(n), plen = new Uint32Array(n), q = new Uint16Array(n);
-    poff.set(this.poff);
-    plen.set(this.plen);
-    q.set(this.queue);
-    this.poff = poff;
-    this.plen = plen;
-    this.queue = q;
-    const st = new Uint8Array(n);
-    st.set(this.state);
-    this.state = st;
-    const hi = new Int32Array(n); // set by add()
-    hi.set(this.hi);
-    this.hi = hi;
+  #grow(n: number): void {
+    this.key = grow(this.key, n, Float64Array);
+    this.seg = this.seg instanceof Uint16Array
+      ? grow(this.seg, n, Uint16Array)
+      : grow(this.seg, n, Uint32Array);
+    this.poff = grow(this.poff, n, Uint32Array);
+    this.#plen = grow(this.#plen, n, Uint16Array);
+    this.#flags = grow(this.#flags, n, Uint8Array);
+    this.queue = grow(this.queue, n, Uint16Array);
+    this.hi = grow(this.hi, n, Int32Array); // (set by add())
   }
-}
 
-function growF64(a: Float64Array, n: number): Float64Array {
-  const b = new Float64Array(n);
-  b.set(a);
-  return b;
+  #wideSegments(): void {
+    const wide = column(this.seg.length, Uint32Array);
+    wide.set(this.seg);
+    free(this.seg);
+    this.seg = wide;
+  }
 }

@@ -18,6 +18,7 @@ import type {
   BrowseState,
   CancelOutcome,
   ProgressRecord,
+  SchedulePause,
   WorkerRecord,
 } from "../ops.ts";
 import type { Engine } from "./_engine.ts";
@@ -31,11 +32,11 @@ import {
   encodeMark,
   encodePause,
   encodeProgress,
+  encodeSchedulePause,
   encodeTick,
 } from "./_ops_records.ts";
 import { MARK_TTL, OpsState, PROGRESS_TTL } from "./_ops_state.ts";
 import { Registry } from "./_registry.ts";
-import { scanMessageIds } from "./_scan.ts";
 import { UniqueSender } from "./_unique.ts";
 
 /** Every operation of one FileBroker, over its engine. */
@@ -69,12 +70,10 @@ export class FileOps {
   async cancel(messageId: string): Promise<CancelOutcome> {
     let outcome: CancelOutcome = "unknown";
     for (let attempt = 0; attempt < 2; attempt++) {
-      this.engine.refresh();
-      const ids = scanMessageIds(
-        this.engine.segmentPaths(),
-        new Set([messageId]),
-        (found) => found.get(messageId)!.some((id) => this.engine.messageState(id) !== undefined),
-      ).get(messageId);
+      // A process that looks messages up by id has a lookup; any other scans the log, as this
+      // one does for an id the lookup has no live copy of (to tell finished from unknown).
+      const ids = (this.state.ids && this.#browser.locate([messageId]).get(messageId)) ??
+        this.#browser.scan([messageId]).get(messageId);
       if (!ids) return "unknown";
       outcome = await this.engine.transact((out) => this.#cancelLocked(messageId, ids, out));
       if (outcome !== "finished") return outcome;
@@ -141,7 +140,7 @@ export class FileOps {
     const json = JSON.stringify(message.copy({ queueName }).asDict());
     return this.engine.transact((out) => {
       const last = this.state.ticks.get(name);
-      if (last && last.tick >= tick) return false;
+      if ((last && last.tick >= tick) || this.state.schedulePauses.get(name)?.paused) return false;
       encodeTick(out, name, tick);
       encodeEnq(out, queueName, priority, eta, json);
       return true;
@@ -152,6 +151,23 @@ export class FileOps {
   lastTicks(): Map<string, number> {
     this.engine.refresh();
     return new Map([...this.state.ticks].map(([name, t]) => [name, t.tick]));
+  }
+
+  /** Pauses or resumes schedule `name` (one PAUSE record, if it changes anything). */
+  setSchedulePaused(name: string, paused: boolean): Promise<void> {
+    return this.engine.transact((out) => {
+      if ((this.state.schedulePauses.get(name)?.paused ?? false) !== paused) {
+        encodeSchedulePause(out, name, paused, Date.now());
+      }
+    });
+  }
+
+  /** The schedules paused or resumed, and since when. */
+  schedulePauses(): Map<string, SchedulePause> {
+    this.engine.refresh();
+    return new Map(
+      [...this.state.schedulePauses].map(([name, p]) => [name, { paused: p.paused, at: p.since }]),
+    );
   }
 
   /** Writes a worker's registry file. */
@@ -174,9 +190,9 @@ export class FileOps {
     this.#events.publish(events);
   }
 
-  /** Follows the events file from now on. */
-  events(signal?: AbortSignal): AsyncIterable<BrokerEvent> {
-    return this.#events.tail(signal);
+  /** Follows the events file from now on (with `past`: from the oldest event kept). */
+  events(signal?: AbortSignal, past = false): AsyncIterable<BrokerEvent> {
+    return this.#events.tail(signal, past);
   }
 
   /** See `Browser.browse`. */

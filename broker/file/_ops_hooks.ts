@@ -1,7 +1,8 @@
 // What the engine knows of the operations (cancel, unique, ticks, pause, progress): the records of
 // kinds past SNAP are handed to an extension (`_ops_state.ts`), which also re-encodes its live
 // records at compaction and says which queues are paused. Kept apart so that the engine depends on
-// this small interface only.
+// this small interface only. The lookup by message id of a browsing process (`_ids.ts`) is fed
+// from here too.
 import { BodyReader, Kind, REC_HEADER, type RecordWriter } from "./_format.ts";
 import type { ApplyFn, Seg } from "./_segments.ts";
 
@@ -31,6 +32,13 @@ export interface EngineExtension {
   snapshot(cutBase: number, out: RecordWriter): void;
   /** True when consumers must not be handed messages of `queueName` (`q`; `q.DQ` never). */
   paused(queueName: string): boolean;
+  /**
+   * The lookup by message id, when this process keeps one (`_ids.ts`): handed the message
+   * records (ENQ, SNAP, NACK) once the replica has applied them.
+   */
+  readonly ids?: {
+    record(kind: number, buf: Uint8Array, bs: number, be: number, id: number): void;
+  } | undefined;
 }
 
 /** An ApplyFn that sends the operations' kinds to the extension and the others to `apply`. */
@@ -39,7 +47,11 @@ export function applyWith(
   extension: () => EngineExtension | undefined,
 ): ApplyFn {
   return (kind: number, buf: Uint8Array, bs: number, be: number, seg: Seg, at: number) => {
-    if (kind < Kind.MARK) return apply(kind, buf, bs, be, seg, at);
+    if (kind < Kind.MARK) {
+      apply(kind, buf, bs, be, seg, at);
+      extension()?.ids?.record(kind, buf, bs, be, seg.base + at);
+      return;
+    }
     const ext = extension();
     if (!ext) return;
     const id = seg.base + at;

@@ -123,6 +123,26 @@ export function encodePause(out: RecordWriter, queueName: string, paused: boolea
   out.end();
 }
 
+/** The flag of a PAUSE record about a schedule (bit 0: paused; then the time, then the name). */
+export const SCHEDULE_PAUSE = 2;
+
+/**
+ * PAUSE of a schedule: `name` is paused (or resumed) since `since` (ms). A PAUSE record whose flag
+ * has `SCHEDULE_PAUSE` set: a reader that only knows queue pauses sees a resume of no queue.
+ */
+export function encodeSchedulePause(
+  out: RecordWriter,
+  name: string,
+  paused: boolean,
+  since: number,
+): void {
+  out.begin(Kind.PAUSE);
+  out.u8(SCHEDULE_PAUSE | (paused ? 1 : 0));
+  out.f64(since);
+  out.text(name);
+  out.end();
+}
+
 /** PROGRESS: the last progress of `messageId` (its value as JSON text). */
 export function encodeProgress(
   out: RecordWriter,

@@ -7,16 +7,19 @@
 // the live ones that lie in the segments it deletes (see `snapshot`).
 import { type BodyReader, Kind, type RecordWriter } from "./_format.ts";
 import type { EngineExtension, MessageState } from "./_ops_hooks.ts";
+import type { IdLookup } from "./_ids.ts";
 import {
   decodeProgress,
   decodeUnique,
   encodeMark,
   encodePause,
   encodeProgress,
+  encodeSchedulePause,
   encodeTick,
   encodeUnique,
   type HolderFields,
   restText,
+  SCHEDULE_PAUSE,
 } from "./_ops_records.ts";
 
 /** How long a cancel mark is kept (the contract says at least 1 h). */
@@ -44,9 +47,13 @@ export class OpsState implements EngineExtension {
   readonly holderOf: Map<number, string> = new Map();
   readonly ticks: Map<string, { tick: number; at: number }> = new Map();
   readonly pausedQueues: Map<string, number> = new Map();
+  /** Schedules paused (or resumed) since `since`; kept once resumed, for the missed ticks. */
+  readonly schedulePauses: Map<string, { paused: boolean; since: number; at: number }> = new Map();
   readonly progress: Map<string, { value: string; updatedAt: number; at: number }> = new Map();
   /** Counts the MARK records applied: `cancelled()` answers from memory while it stays put. */
   markSeq = 0;
+  /** The lookup by message id, once this process asked for a message by id (`_ids.ts`). */
+  ids: IdLookup | undefined;
 
   /** `stateOf(id)`: where the message with that log id is (the engine's replica). */
   constructor(private readonly stateOf: (id: number) => MessageState | undefined) {}
@@ -74,7 +81,13 @@ export class OpsState implements EngineExtension {
         return;
       }
       case Kind.PAUSE: {
-        const paused = r.u8() === 1, q = restText(r, end);
+        const flag = r.u8();
+        if (flag & SCHEDULE_PAUSE) {
+          const since = r.f64(), name = restText(r, end);
+          this.schedulePauses.set(name, { paused: (flag & 1) === 1, since, at });
+          return;
+        }
+        const paused = flag === 1, q = restText(r, end);
         if (paused) this.pausedQueues.set(q, at);
         else this.pausedQueues.delete(q);
         return;
@@ -93,6 +106,7 @@ export class OpsState implements EngineExtension {
     this.holderOf.clear();
     this.ticks.clear();
     this.pausedQueues.clear();
+    this.schedulePauses.clear();
     this.progress.clear();
     this.markSeq++;
   }
@@ -141,6 +155,9 @@ export class OpsState implements EngineExtension {
     }
     for (const [name, t] of this.ticks) if (t.at < cutBase) encodeTick(out, name, t.tick);
     for (const [q, at] of this.pausedQueues) if (at < cutBase) encodePause(out, q, true);
+    for (const [name, p] of this.schedulePauses) {
+      if (p.at < cutBase) encodeSchedulePause(out, name, p.paused, p.since);
+    }
     for (const [messageId, p] of this.progress) {
       if (p.updatedAt < now - PROGRESS_TTL) this.progress.delete(messageId);
       else if (p.at < cutBase) encodeProgress(out, messageId, p.updatedAt, p.value);

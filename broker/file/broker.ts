@@ -49,6 +49,7 @@ import type {
   BrowseState,
   CancelOutcome,
   ProgressRecord,
+  SchedulePause,
   WorkerRecord,
 } from "../ops.ts";
 import { type Durability, Engine, type FileReceipt } from "./_engine.ts";
@@ -110,6 +111,7 @@ const ALL_CAPABILITIES: BrokerCapabilities = Object.freeze({
   workers: true,
   events: true,
   browse: true,
+  delaysUntilDue: true,
 });
 
 /** Runs `fn`, turning a synchronous throw into a rejected promise. */
@@ -340,7 +342,7 @@ export class FileBroker extends Broker {
    */
   compact(): Promise<number> {
     try {
-      return Promise.resolve(this.#engine.compact());
+      return this.#engine.compact();
     } catch (e) {
       return Promise.reject(e);
     }
@@ -403,6 +405,21 @@ export class FileBroker extends Broker {
     return settle(() => this.#ops.lastTicks());
   }
 
+  /** Pauses a schedule in every process (a record in the log: it survives restarts). */
+  override pauseSchedule(name: string): Promise<void> {
+    return settle(() => this.#ops.setSchedulePaused(name, true));
+  }
+
+  /** Resumes a paused schedule. */
+  override resumeSchedule(name: string): Promise<void> {
+    return settle(() => this.#ops.setSchedulePaused(name, false));
+  }
+
+  /** The schedules paused or resumed. */
+  override schedulePauses(): Promise<Map<string, SchedulePause>> {
+    return settle(() => this.#ops.schedulePauses());
+  }
+
   /** Writes the worker's file in `<dir>/workers/`. */
   override publishWorker(record: WorkerRecord, ttl: number): Promise<void> {
     return settle(() => this.#ops.publishWorker(record, ttl));
@@ -423,9 +440,11 @@ export class FileBroker extends Broker {
     return settle(() => this.#ops.publishEvents(events));
   }
 
-  /** The events published from now on by every process (polled every 50 ms). */
-  override events(options: { signal?: AbortSignal } = {}): AsyncIterable<BrokerEvent> {
-    return this.#ops.events(options.signal);
+  /** The events published from now on by every process (polled every 50 ms; `past`: kept first). */
+  override events(
+    options: { signal?: AbortSignal; past?: boolean } = {},
+  ): AsyncIterable<BrokerEvent> {
+    return this.#ops.events(options.signal, options.past);
   }
 
   /** One page of a queue's messages in `state`, newest first. */

@@ -17,8 +17,8 @@ import { type OpsContext, text } from "./_ops_context.ts";
 import { decodeStored, holderKey } from "./_unique.ts";
 import type { Reply } from "./client.ts";
 
-/** Entries one HSCAN step looks at. */
-const SCAN_COUNT = 1000;
+/** Entries one HSCAN step looks at (a few ms of the server per step; fewer round trips). */
+const SCAN_COUNT = 4000;
 
 /** Where a copy of a message was found. */
 export interface Found {
@@ -155,9 +155,47 @@ export async function browse(
   return { entries, total, ...(listed > 0 && end < total ? { next: String(end) } : {}) };
 }
 
-/** A message by id, wherever it is, or null. */
+/**
+ * The copies of message `id` stored under its own id (`keyedRid`: what dramatis enqueues), in
+ * the hashes of `queues`: one round trip of HGETs. Each payload's message id is checked.
+ */
+async function keyed(ctx: OpsContext, id: string, queues: readonly string[]): Promise<Found[]> {
+  const where = queues.flatMap((c) =>
+    (["q", "dq", "dead"] as const).map((kind) => ({ kind, queue: kind === "dq" ? dqName(c) : c }))
+  );
+  if (where.length === 0) return [];
+  const replies = await ctx.pipeline(where.map((w) => ["HGET", hashOf(ctx, w), id]));
+  const found: Found[] = [];
+  replies.forEach((r, i) => {
+    if (r === null || r instanceof Error) return;
+    const payload = text(r);
+    try {
+      if ((JSON.parse(payload) as { message_id?: unknown }).message_id !== id) return;
+    } catch {
+      return;
+    }
+    found.push({ ...where[i]!, rid: id, payload });
+  });
+  return found;
+}
+
+/**
+ * A message by id, wherever it is, or null: first under its own id in the declared queues,
+ * then in the others of the namespace, then by scanning the hashes (a copy Python Dramatiq
+ * enqueued, retried or moved has a random `redis_message_id`).
+ */
 export async function findMessage(ctx: OpsContext, id: string): Promise<BrowseEntry | null> {
-  const copies = (await locate(ctx, [id], ["q", "dq", "dead"], true)).get(id) ?? [];
+  const declared = [...ctx.host.declaredQueues()];
+  for (const queues of [declared, null]) {
+    const names = queues ?? (await ctx.host.listQueues()).filter((q) => !declared.includes(q));
+    const e = await entryFrom(ctx, await keyed(ctx, id, names));
+    if (e) return e;
+  }
+  return await entryFrom(ctx, (await locate(ctx, [id], ["q", "dq", "dead"], true)).get(id) ?? []);
+}
+
+/** The first of `copies` still where it was found, as an entry (null: none). */
+async function entryFrom(ctx: OpsContext, copies: readonly Found[]): Promise<BrowseEntry | null> {
   for (const f of copies) {
     if (f.kind === "dead") {
       const since = Number(await ctx.send(["ZSCORE", `${ctx.host.ns}:${f.queue}.XQ`, f.rid]));

@@ -1,10 +1,8 @@
 // The RedisClient's connection step: the socket (TCP or TLS, loaded on first use), the handshake
 // (HELLO/AUTH, SETNAME, SELECT) and the one clear error a failure of either gives.
-// node:net and node:tls are loaded on the first connection: on Deno they cost ~25 ms of start-up
-// in every isolate that imports the library, Redis user or not.
-import type * as Net from "node:net";
-import type * as Tls from "node:tls";
+// The socket itself is runtime/net.ts's (shared with the AMQP client).
 import { ConnectionError } from "../../errors.ts";
+import { openSocket } from "../../runtime/net.ts";
 import { Deque } from "../../util/queue.ts";
 import { type Arg, RedisError, RespParser, RespProtocolError } from "./_resp.ts";
 import type { RedisReconnectOptions, ResolvedOptions } from "./_client_options.ts";
@@ -40,41 +38,34 @@ export async function openConn(
   hooks: ConnHooks,
 ): Promise<{ conn: Conn; protocol: 2 | 3 }> {
   const address = addressOf(o);
-  let socket: Net.Socket;
-  const net = await loadNet();
-  const tls = o.tls === undefined ? undefined : await loadTls();
-  const tlsOptions: Tls.ConnectionOptions = { host: o.hostname, port: o.port };
-  if (o.tls !== undefined) {
-    const servername = o.tls.servername ?? (net.isIP(o.hostname) ? undefined : o.hostname);
-    if (servername !== undefined) tlsOptions.servername = servername;
-    if (o.tls.ca !== undefined) tlsOptions.ca = o.tls.ca;
-    if (o.tls.cert !== undefined) tlsOptions.cert = o.tls.cert;
-    if (o.tls.key !== undefined) tlsOptions.key = o.tls.key;
-    tlsOptions.rejectUnauthorized = o.tls.rejectUnauthorized ?? true;
-  }
+  let conn!: Conn;
+  // Settles when the socket is up or dropped; set up with the socket, before any of its events.
+  let up!: Promise<void>;
   try {
-    socket = o.tls === undefined
-      ? net.createConnection({ host: o.hostname, port: o.port })
-      : tls!.connect(tlsOptions);
+    await openSocket(o, (socket) => {
+      conn = {
+        socket,
+        parser: new RespParser(),
+        inflight: new Deque(),
+        dropped: false,
+        closed: socket.closed,
+        onDrop: undefined,
+      };
+      up = new Promise<void>((resolve, reject) => {
+        conn.onDrop = reject;
+        socket.connected.then(resolve);
+      });
+      up.catch(noop); // awaited below
+      hooks.opening(conn, true);
+      return {
+        data: (chunk) => hooks.data(conn, chunk),
+        error: (error) => hooks.drop(conn, error),
+        close: () => hooks.drop(conn, new ConnectionError("the server closed the connection")),
+      };
+    });
   } catch (error) {
     throw connectError(error as Error, "connect", o);
   }
-  let markClosed = noop;
-  const conn: Conn = {
-    socket,
-    parser: new RespParser(),
-    inflight: new Deque(),
-    dropped: false,
-    closed: new Promise<void>((resolve) => markClosed = resolve),
-    onDrop: undefined,
-  };
-  hooks.opening(conn, true);
-  socket.on("data", (chunk: Uint8Array) => hooks.data(conn, chunk));
-  socket.on("error", (error: Error) => hooks.drop(conn, error));
-  socket.on("close", () => {
-    markClosed();
-    hooks.drop(conn, new ConnectionError("the server closed the connection"));
-  });
 
   let timedOut = false;
   const timer = setTimeout(() => {
@@ -83,13 +74,8 @@ export async function openConn(
   }, o.connectTimeout);
   let stage = "connect";
   try {
-    await new Promise<void>((resolve, reject) => {
-      conn.onDrop = reject;
-      socket.once(o.tls === undefined ? "connect" : "secureConnect", () => resolve());
-    });
+    await up;
     conn.onDrop = undefined;
-    socket.setNoDelay(true);
-    socket.setKeepAlive(true, 30_000);
     stage = "handshake";
     const protocol = await handshake(conn, o);
     return { conn, protocol };
@@ -212,17 +198,6 @@ function connectError(failure: Error, stage: string, o: ResolvedOptions): Connec
     }
   }
   return new ConnectionError(`Cannot connect to Redis at ${address}: ${why}`, { cause: error });
-}
-
-let netModule: Promise<typeof Net> | undefined;
-let tlsModule: Promise<typeof Tls> | undefined;
-
-function loadNet(): Promise<typeof Net> {
-  return netModule ??= import("node:net").then((m) => (m.default ?? m) as typeof Net);
-}
-
-function loadTls(): Promise<typeof Tls> {
-  return tlsModule ??= import("node:tls").then((m) => (m.default ?? m) as typeof Tls);
 }
 
 /** The delay before reconnect attempt `attempt` (from 1): exponential backoff, ±20 %. */

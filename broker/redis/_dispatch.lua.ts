@@ -43,15 +43,30 @@ local function each_slice(cmd, key, items)
     redis.call(cmd, key, unpack(items, i, math.min(i + CHUNK - 1, #items)))
   end
 end
+-- Stores a new payload under id in hash, unless id is taken there (dramatis names a copy by its
+-- message id: the same message sent twice onto one queue): then under id.1, id.2, ..., with the
+-- payload's redis_message_id rewritten to match. Returns the id used.
+local function put_new(hash, id, payload)
+  if redis.call('HSETNX', hash, id, payload) == 1 then return id end
+  local field = '"redis_message_id":"' .. id .. '"'
+  local i, j = string.find(payload, field, 1, true)
+  local n = 1
+  while redis.call('HEXISTS', hash, id .. '.' .. n) == 1 do n = n + 1 end
+  local new = id .. '.' .. n
+  if i then
+    payload = string.sub(payload, 1, i - 1) .. '"redis_message_id":"' .. new .. '"' ..
+      string.sub(payload, j + 1)
+  end
+  redis.call('HSET', hash, new, payload)
+  return new
+end
 local function glob_escape(s) return (string.gsub(s, '[%*%?%[%]\\\\]', '\\\\%0')) end
 
 if command == 'enqueue' then
   -- ARGV[5..]: id, payload, id, payload, ...
+  local hash = hash_key(queue)
   local ids = {}
-  for i = 5, #ARGV, 2 do ids[#ids + 1] = ARGV[i] end
-  for i = 5, #ARGV, 2 * CHUNK do
-    redis.call('HSET', hash_key(queue), unpack(ARGV, i, math.min(i + 2 * CHUNK - 1, #ARGV)))
-  end
+  for i = 5, #ARGV, 2 do ids[#ids + 1] = put_new(hash, ARGV[i], ARGV[i + 1]) end
   each_slice('RPUSH', list_key(queue), ids)
   return #ids
 
@@ -124,8 +139,7 @@ elseif command == 'move' then
   -- entry is removed by its ack (or dropped by recovery, as it has no payload left).
   if redis.call('HDEL', hash_key(queue), ARGV[5]) == 0 then return 0 end
   local c = canonical(queue)
-  redis.call('HSET', hash_key(c), ARGV[6], ARGV[7])
-  redis.call('RPUSH', list_key(c), ARGV[6])
+  redis.call('RPUSH', list_key(c), put_new(hash_key(c), ARGV[6], ARGV[7]))
   return 1
 
 elseif command == 'reclaim' then

@@ -24,19 +24,22 @@ export async function publishEvents(
   for (const r of replies) if (r instanceof Error) throw r;
 }
 
-/** The events appended from now on, until `signal` aborts. */
+/** The events appended from now on (with `past`: from the oldest kept), until `signal` aborts. */
 export function events(
   ctx: OpsContext,
   signal: AbortSignal | undefined,
+  past = false,
 ): AsyncIterable<BrokerEvent> {
   const key = streamKey(ctx);
   // Where "now" is in the stream, asked at once (events published after the call are seen).
-  const start = ctx.send(["XREVRANGE", key, "+", "-", "COUNT", 1]).then(
-    (r) => {
-      const first = (r as Reply[])[0] as Reply[] | undefined;
-      return first ? text(first[0]) : "0-0";
-    },
-  );
+  const start = past
+    ? Promise.resolve("0-0")
+    : ctx.send(["XREVRANGE", key, "+", "-", "COUNT", 1]).then(
+      (r) => {
+        const first = (r as Reply[])[0] as Reply[] | undefined;
+        return first ? text(first[0]) : "0-0";
+      },
+    );
   start.catch(() => {});
   async function* iterate(): AsyncGenerator<BrokerEvent> {
     if (signal?.aborted) return;

@@ -14,6 +14,7 @@ import type {
   BrowseState,
   CancelOutcome,
   ProgressRecord,
+  SchedulePause,
   WorkerRecord,
 } from "../ops.ts";
 import { OpsContext, type OpsHost, text } from "./_ops_context.ts";
@@ -35,6 +36,9 @@ export class RedisOps {
   readonly #unique: UniqueSender;
   #paused: { at: number; set: Set<string> } | undefined;
   #pausedReading: Promise<Set<string>> | undefined;
+
+  /** Aborted by the broker's close: ends every events() reader (each holds a connection). */
+  readonly #closed = new AbortController();
 
   constructor(host: OpsHost) {
     this.ctx = new OpsContext(host);
@@ -193,6 +197,29 @@ export class RedisOps {
     return out;
   }
 
+  /** Pauses or resumes schedule `name` (the tick script refuses a paused one's ticks). */
+  async setSchedulePaused(name: string, paused: boolean): Promise<void> {
+    const key = `${this.ctx.prefix}schedule_pauses`;
+    const was = await this.ctx.send(["HGET", key, name]);
+    if ((was !== null && text(was).startsWith("paused:")) === paused) return;
+    await this.ctx.send(["HSET", key, name, `${paused ? "paused" : "resumed"}:${Date.now()}`]);
+  }
+
+  async schedulePauses(): Promise<Map<string, SchedulePause>> {
+    const r = await this.ctx.send(["HGETALL", `${this.ctx.prefix}schedule_pauses`]);
+    const out = new Map<string, SchedulePause>();
+    const add = (k: Reply, v: Reply) => {
+      const [state, at] = text(v).split(":");
+      out.set(text(k), { paused: state === "paused", at: Number(at) });
+    };
+    if (r instanceof Map) { for (const [k, v] of r) add(k, v); }
+    else {
+      const flat = r as Reply[];
+      for (let i = 0; i + 1 < flat.length; i += 2) add(flat[i]!, flat[i + 1]!);
+    }
+    return out;
+  }
+
   // ---- workers, events, browse ----
 
   publishWorker(record: WorkerRecord, ttl: number): Promise<void> {
@@ -211,8 +238,14 @@ export class RedisOps {
     return stream.publishEvents(this.ctx, events);
   }
 
-  events(signal: AbortSignal | undefined): AsyncIterable<BrokerEvent> {
-    return stream.events(this.ctx, signal);
+  events(signal: AbortSignal | undefined, past = false): AsyncIterable<BrokerEvent> {
+    const closed = this.#closed.signal;
+    return stream.events(this.ctx, signal ? AbortSignal.any([signal, closed]) : closed, past);
+  }
+
+  /** Ends the events() readers. */
+  close(): void {
+    this.#closed.abort();
   }
 
   browse(queueName: string, state: BrowseState, options?: BrowseOptions): Promise<BrowsePage> {

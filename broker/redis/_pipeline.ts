@@ -1,8 +1,8 @@
 // The RedisClient's pipelining: the commands in flight on a connection, the matching of replies
 // to them in order, and each command's time limit.
-import type * as Net from "node:net";
 import type { Deque } from "../../util/queue.ts";
 import { ConnectionError } from "../../errors.ts";
+import type { NetSocket } from "../../runtime/net.ts";
 import { unrefTimer } from "../../runtime/process.ts";
 import {
   type Arg,
@@ -35,7 +35,7 @@ export interface Pending {
 
 /** One socket and its protocol state. */
 export interface Conn {
-  socket: Net.Socket;
+  socket: NetSocket;
   parser: RespParser;
   inflight: Deque<Pending>;
   dropped: boolean;

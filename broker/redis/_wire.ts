@@ -88,13 +88,32 @@ export function checkWire(o: Record<string, unknown>, where: () => string): void
   }
 }
 
-/** The payload of `message` under a fresh `redis_message_id` (checked for Python's decoder). */
-export function encodeWire(message: Message): { rid: string; payload: string } {
+/** A message id usable as a `redis_message_id` as it is (and in the scripts' rewrite of one). */
+const PLAIN_ID = /^[0-9A-Za-z_.:-]{1,200}$/;
+
+/**
+ * The `redis_message_id` dramatis gives a copy it enqueues or moves: the message id itself when
+ * it is plain, so that `findMessage()` reads it with one HGET per hash (the dispatch script adds
+ * `.1`, `.2`, ... when that id is taken in the target hash); else a fresh UUID. Python Dramatiq
+ * treats it as an opaque string (the list element and hash field) and gives its own copies fresh
+ * UUIDs (retries, delayed moves): those are found by a scan.
+ */
+export function keyedRid(message: Message): string {
+  return PLAIN_ID.test(message.messageId) ? message.messageId : crypto.randomUUID();
+}
+
+/**
+ * The payload of `message` under `redis_message_id` `rid` (default: a fresh UUID), checked for
+ * Python's decoder.
+ */
+export function encodeWire(
+  message: Message,
+  rid: string = crypto.randomUUID(),
+): { rid: string; payload: string } {
   const dict = message.asDict() as unknown as Record<string, unknown>;
   checkWire(dict, () => `message ${message.messageId} (actor ${message.actorName})`);
   const options: JsonObject = { ...message.options };
   delete options[MOVE_MARK];
-  const rid = crypto.randomUUID();
   options.redis_message_id = rid;
   dict.options = options;
   return { rid, payload: JSON.stringify(dict) };

@@ -41,16 +41,18 @@ import { sleep } from "../../util/async.ts";
 import { getLogger } from "../../util/log.ts";
 import type { RedisClient } from "./client.ts";
 import { keepDecodable } from "../_undecodable.ts";
-import type {
-  BrokerCapabilities,
-  BrokerEvent,
-  BrowseEntry,
-  BrowseOptions,
-  BrowsePage,
-  BrowseState,
-  CancelOutcome,
-  ProgressRecord,
-  WorkerRecord,
+import {
+  ALL_CAPABILITIES,
+  type BrokerCapabilities,
+  type BrokerEvent,
+  type BrowseEntry,
+  type BrowseOptions,
+  type BrowsePage,
+  type BrowseState,
+  type CancelOutcome,
+  type ProgressRecord,
+  type SchedulePause,
+  type WorkerRecord,
 } from "../ops.ts";
 import { RedisOps } from "./_ops.ts";
 import { uniqueOf } from "../_unique.ts";
@@ -63,7 +65,7 @@ import {
   redisBrokerOptionsFromUrl,
   type RedisReceipt,
 } from "./_broker_options.ts";
-import { encodeWire, MOVE_MARK, str } from "./_wire.ts";
+import { encodeWire, keyedRid, MOVE_MARK, str } from "./_wire.ts";
 
 export { type RedisBrokerOptions, redisBrokerOptionsFromUrl, type RedisReceipt };
 
@@ -71,17 +73,6 @@ const logger = getLogger("dramatis.broker.RedisBroker");
 /** The "stats" script's reply: LLEN and HLEN of the queue, then of its delay queue, dead count. */
 type Stats = [number, number, number, number, number];
 const SEVEN_DAYS = 7 * 24 * 3600 * 1000;
-const ALL_CAPABILITIES: BrokerCapabilities = Object.freeze({
-  cancel: true,
-  unique: true,
-  progress: true,
-  pause: true,
-  schedules: true,
-  workers: true,
-  events: true,
-  browse: true,
-});
-
 /**
  * A broker that keeps queues in Redis, wire-compatible with Python Dramatiq's `RedisBroker`:
  * the same keys under `namespace`, the same JSON messages, the same effect of every operation.
@@ -185,7 +176,11 @@ export class RedisBroker extends Broker {
       const unique = this.#ops.uniqueSend(message);
       if (unique) return unique;
     }
-    const { rid, payload } = encodeWire(message);
+    // A unique message's copy keeps a random id (its holder record names it; see _unique.ts).
+    const { rid, payload } = encodeWire(
+      message,
+      uniqueOf(message) ? crypto.randomUUID() : keyedRid(message),
+    );
     if (typeof from === "string" && !queue.endsWith(".DQ")) {
       const move = this.#ops.uniqueMove(message, dqName(queue), from, rid, payload) ??
         this.#core.run("move", dqName(queue), [from, rid, payload]);
@@ -404,6 +399,21 @@ export class RedisBroker extends Broker {
     return this.#ops.lastTicks();
   }
 
+  /** Pauses a schedule for every process (a hash field: it survives restarts). */
+  override pauseSchedule(name: string): Promise<void> {
+    return this.#ops.setSchedulePaused(name, true);
+  }
+
+  /** Resumes a paused schedule. */
+  override resumeSchedule(name: string): Promise<void> {
+    return this.#ops.setSchedulePaused(name, false);
+  }
+
+  /** The schedules paused or resumed. */
+  override schedulePauses(): Promise<Map<string, SchedulePause>> {
+    return this.#ops.schedulePauses();
+  }
+
   /** Stores a worker's record for `ttl` ms. */
   override publishWorker(record: WorkerRecord, ttl: number): Promise<void> {
     return this.#ops.publishWorker(record, ttl);
@@ -424,9 +434,11 @@ export class RedisBroker extends Broker {
     return this.#ops.publishEvents(events);
   }
 
-  /** The events appended from now on by every process, until `signal` aborts. */
-  override events(options: { signal?: AbortSignal } = {}): AsyncIterable<BrokerEvent> {
-    return this.#ops.events(options.signal);
+  /** The events appended from now on by every process (with `past`: the kept ones first). */
+  override events(
+    options: { signal?: AbortSignal; past?: boolean } = {},
+  ): AsyncIterable<BrokerEvent> {
+    return this.#ops.events(options.signal, options.past);
   }
 
   /** One page of a queue's messages in `state`, newest first. */
@@ -469,6 +481,7 @@ export class RedisBroker extends Broker {
     const core = this.#core;
     core.closing = true;
     core.stopTimers();
+    this.#ops.close();
     for (const c of [...core.consumers]) await c.close();
     await Promise.all([core.enqueues.drain(), core.acks.drain()]);
     const unsettled: RedisReceipt[] = [];

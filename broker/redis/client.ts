@@ -1,22 +1,7 @@
-/**
- * A small, dependency-free Redis client for Deno and Bun: pipelining, RESP3 (with RESP2
- * fallback), AUTH/SELECT from a URL, TLS, automatic reconnection and cached Lua scripts.
- *
- * Every command is pipelined: commands issued in the same tick are written to the socket in one
- * write and their replies are matched in order. A blocking command (`BLPOP`, `BRPOPLPUSH`,
- * `BLMOVE`, `XREAD BLOCK`, `WAIT`, ...) holds up every command sent after it on the same
- * connection, so run blocking commands on a separate connection from
- * {@linkcode RedisClient.duplicate}.
- *
- * @example
- * ```ts
- * import { RedisClient } from "./client.ts";
- * await using redis = await RedisClient.connect("redis://127.0.0.1:6379/0");
- * await redis.send(["SET", "greeting", "hello"]);
- * console.log(await redis.send(["GET", "greeting"])); // "hello"
- * ```
- * @module
- */
+// RedisClient: a small, dependency-free Redis client for Deno and Bun: pipelining, RESP3 (with
+// RESP2 fallback), AUTH/SELECT from a URL, TLS, automatic reconnection and cached Lua scripts.
+// Its URL and options are in _client_options.ts, the connect step and handshake in _connect.ts
+// (on runtime/net.ts's socket), the commands in flight and their time limits in _pipeline.ts.
 import { ConnectionError } from "../../errors.ts";
 import { Deque } from "../../util/queue.ts";
 import { type Arg, PushReply, RedisError, type Reply, RespProtocolError } from "./_resp.ts";
