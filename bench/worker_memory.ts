@@ -24,6 +24,8 @@ interface Variant {
   name: string;
   env?: Record<string, string>;
   flags?: string[];
+  /** Another checkout whose cli.ts to run (a "before" side: `git worktree add /tmp/x REV`). */
+  root?: string;
 }
 
 const N = Number(process.env.BENCH_N ?? 100_000);
@@ -115,12 +117,32 @@ function tree(pid: number): { pid: number; rss: number; pss: number; anon: numbe
   return out;
 }
 
+/** CPU seconds (user + system) `pid` and its descendants used so far (Linux clock ticks of 10 ms). */
+function cpu(pid: number): number {
+  let total = 0;
+  const visit = (p: number) => {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      total += (Number(f[11]) + Number(f[12])) / 100; // utime, stime
+      const kids = readFileSync(`/proc/${p}/task/${p}/children`, "utf8").trim().split(/\s+/);
+      for (const k of kids) if (k) visit(Number(k));
+    } catch { /* exited */ }
+  };
+  visit(pid);
+  return total;
+}
+
 const sum = (xs: { rss: number; pss: number }[], k: "rss" | "pss") =>
   xs.reduce((a, x) => a + x[k], 0);
 
 function start(dir: string, v: Variant) {
   const t0 = Date.now();
-  const p = spawn(exe, [...command(v, cli), "worker", tasks, "-t", String(THREADS)], {
+  // The tasks module of the same checkout (it imports that checkout's mod.ts).
+  const [entry, mine] = v.root
+    ? [join(v.root, "cli.ts"), join(v.root, "bench", "fixtures", "e2e_tasks.ts")]
+    : [cli, tasks];
+  const p = spawn(exe, [...command(v, entry), "worker", mine, "-t", String(THREADS)], {
     env: envFor(dir, v),
     stdio: ["ignore", "ignore", "inherit"],
   });
@@ -179,6 +201,7 @@ async function drain(v: Variant): Promise<Sample> {
       await sleep(20);
     }
     const t1 = Date.now();
+    const cpuUsed = cpu(p.pid!);
     const first = Math.min(
       ...[...read(dir, "out").matchAll(/^start (\d+)$/gm)].map((m) => Number(m[1])),
     );
@@ -190,6 +213,8 @@ async function drain(v: Variant): Promise<Sample> {
       "peak supervisor rss": sup,
       "peak process rss": proc,
       "rate": N / (t1 - first) * 1000,
+      // Steadier than the rate on a shared host: what the drain cost the tree (boot included).
+      "cpu": cpuUsed,
     };
     for (const r of ROLES) {
       const mine = rs.filter((x) => x.role === r);
@@ -239,6 +264,8 @@ const show = (key: string, x: number) =>
     ? `${Math.round(x).toLocaleString("en")}/s`
     : key === "boot"
     ? `${Math.round(x)} ms`
+    : key === "cpu"
+    ? `${x.toFixed(2)} s`
     : `${(x / MB).toFixed(1)} MB`;
 const keys = Object.keys(samples.get(variants[0]!.name)![0]!);
 console.log(["measure".padEnd(30), ...variants.map((v) => v.name.padStart(14))].join(" "));

@@ -284,6 +284,32 @@ export function memoryUsage(): MemoryUsage {
 }
 
 /**
+ * Collects garbage in this isolate now, if the runtime lets code ask: on Deno only when started
+ * with `--v8-flags=--expose-gc` (a full, or with `minor` a young-generation, collection); on
+ * Bun always (`Bun.gc`, synchronous). Returns false when it cannot. (`collectGarbage` below
+ * never collects on Deno.)
+ *
+ * @example
+ * ```ts
+ * import { requestGarbageCollection } from "./process.ts";
+ * requestGarbageCollection();
+ * ```
+ */
+export function requestGarbageCollection(minor = false): boolean {
+  const g = globalThis as {
+    gc?: (options?: { type: "minor" | "major" }) => void;
+    Bun?: { gc(sync: boolean): void };
+  };
+  if (g.Bun) {
+    g.Bun.gc(true);
+    return true;
+  }
+  if (typeof g.gc !== "function") return false;
+  g.gc({ type: minor ? "minor" : "major" });
+  return true;
+}
+
+/**
  * Runs a full garbage collection now on Bun (`Bun.gc(true)`); does nothing on Deno, whose
  * collector needs no help. For a process that holds large typed arrays: Bun sizes its heap by
  * everything live, array buffers included, so their garbage can pile up to twice their size.

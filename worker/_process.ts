@@ -23,8 +23,9 @@
 // in it: the message is failed with Cancelled (not retried) and the Web Worker replaced as for a
 // hard time limit.
 //
-// The broker modules are imported once the Web Workers are on their way (see
-// WorkerProcess.run): they boot while this thread loads the rest.
+// The broker modules (broker/url.ts names every broker: most of the library) are imported once
+// the Web Workers are on their way (see WorkerProcess.run): they boot while this thread loads the
+// rest. Nothing imported statically here may import them.
 //
 // The parts: worker/_slot.ts (a Web Worker and what it holds), worker/_feeder.ts (receiving and
 // delivering), worker/_settle.ts (acks, nacks, hand-backs, failing a message here),
@@ -39,7 +40,6 @@ import { importModules } from "./_import.ts";
 import { EXIT } from "./_exit.ts";
 import { runProcessSchedules } from "./_scheduler.ts";
 import { exit, runtime } from "../runtime/process.ts";
-import { describeBroker, redactUrls } from "../broker/url.ts";
 import { Feeder } from "./_feeder.ts";
 import { Settler } from "./_settle.ts";
 import { HeldMessages } from "./_held.ts";
@@ -48,6 +48,7 @@ import { watchParent } from "./_parent.ts";
 import { withDeadline } from "./_deadline.ts";
 import { type Held, idOf, type Slot, startSlot } from "./_slot.ts";
 import { reportMemory } from "./_memory_report.ts";
+import { startGcTrigger } from "./_gc.ts";
 
 import type { ProcessConfig } from "./_process_config.ts";
 export type { ProcessConfig };
@@ -57,6 +58,7 @@ export function runWorkerProcess(config: ProcessConfig): Promise<never> {
   if (config.logFile) logToFile(config.logFile);
   configureLogging({ level: config.logLevel, thread: "MainThread" });
   reportMemory(`process-${config.index}`);
+  startGcTrigger();
   return new WorkerProcess(config).run();
 }
 
@@ -81,6 +83,8 @@ class WorkerProcess {
   readonly #allReady = new Promise<void>((r) => this.#resolveAllReady = r);
   readonly #stopWatchdog: () => void;
   #stopWatchingParent: () => void = () => {};
+  /** broker/url.ts, once imported (after the Web Workers were started). */
+  #url: typeof import("../broker/url.ts") | undefined;
 
   constructor(config: ProcessConfig) {
     this.#config = config;
@@ -118,6 +122,7 @@ class WorkerProcess {
     }
     const module = await import("../broker/broker.ts");
     const { getBroker } = await import("../broker/global.ts");
+    const { describeBroker, redactUrls } = this.#url = await import("../broker/url.ts");
     // A bad broker URL or option, or a broker that cannot be reached (Redis checks its
     // connection now), is one clear error and exit code 3 (the supervisor then stops), not a
     // worker process restarted for ever or a loop of failing receives.
@@ -340,7 +345,7 @@ class WorkerProcess {
   /** The last steps of a stop, once the Web Workers stopped (but those `late`). */
   #closeSteps(late: Slot[]): [what: string, run: () => Promise<unknown>][] {
     const settler = this.#settler, broker = settler.broker?.broker;
-    const where = broker ? ` (${describeBroker(broker)})` : "";
+    const where = broker && this.#url ? ` (${this.#url.describeBroker(broker)})` : "";
     const pending = this.#feeder.pending;
     return [
       [

@@ -25,6 +25,7 @@ import type { MetricsSnapshot } from "../telemetry/registry.ts";
 import { metricsOf } from "./_heartbeat.ts";
 import { addMetricsIfAsked } from "../telemetry/_enable.ts";
 import { reportMemory } from "./_memory_report.ts";
+import { startGcTrigger } from "./_gc.ts";
 
 declare const self: {
   onmessage: ((e: MessageEvent<ToWebWorker>) => void) | null;
@@ -35,6 +36,7 @@ declare const self: {
 reportMemory(
   (globalThis as { name?: string }).name || `web-worker-${crypto.randomUUID().slice(0, 8)}`,
 );
+startGcTrigger();
 
 function post(message: FromWebWorker): void {
   self.postMessage(message);
