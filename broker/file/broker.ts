@@ -40,17 +40,18 @@ import {
 import { QueueNotFound } from "../../errors.ts";
 import { keepDecodable } from "../_undecodable.ts";
 import type { JsonValue, Message } from "../../message.ts";
-import type {
-  BrokerCapabilities,
-  BrokerEvent,
-  BrowseEntry,
-  BrowseOptions,
-  BrowsePage,
-  BrowseState,
-  CancelOutcome,
-  ProgressRecord,
-  SchedulePause,
-  WorkerRecord,
+import {
+  ALL_CAPABILITIES,
+  type BrokerCapabilities,
+  type BrokerEvent,
+  type BrowseEntry,
+  type BrowseOptions,
+  type BrowsePage,
+  type BrowseState,
+  type CancelOutcome,
+  type ProgressRecord,
+  type SchedulePause,
+  type WorkerRecord,
 } from "../ops.ts";
 import { type Durability, Engine, type FileReceipt } from "./_engine.ts";
 import { accessModes, type FileAccess } from "../../runtime/fs.ts";
@@ -102,15 +103,9 @@ export interface FileBrokerOptions extends BrokerOptions {
 }
 
 const SEVEN_DAYS = 7 * 24 * 3600 * 1000;
-const ALL_CAPABILITIES: BrokerCapabilities = Object.freeze({
-  cancel: true,
-  unique: true,
-  progress: true,
-  pause: true,
-  schedules: true,
-  workers: true,
-  events: true,
-  browse: true,
+/** Every operation, and due delayed messages are run in place (`delaysUntilDue`). */
+const FILE_CAPABILITIES: BrokerCapabilities = Object.freeze({
+  ...ALL_CAPABILITIES,
   delaysUntilDue: true,
 });
 
@@ -352,7 +347,7 @@ export class FileBroker extends Broker {
 
   /** Every operation: the FileBroker has them all. */
   override get capabilities(): BrokerCapabilities {
-    return ALL_CAPABILITIES;
+    return FILE_CAPABILITIES;
   }
 
   /** Cancels a message, atomically across processes (finds it by a scan of the log). */
